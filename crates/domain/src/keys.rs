@@ -1,0 +1,202 @@
+//! Sync keys and generated logins (guide §4.1.A.B–C, SPEC §5).
+
+use crate::profile::Profile;
+use crate::text::{letters_only, login_part};
+use crate::values::Login;
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::fmt;
+
+/// The clé de synchronisation: unique, never changed, never reused.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SyncKey(String);
+
+impl SyncKey {
+    /// Teachers and staff: `PERSON.m-mme<prénom><nom>` whatever the civility;
+    /// pupils: `<prénom><nom><jour de naissance>` (`noamcepe03`); parents:
+    /// `<prénom><nom><code postal>`. Lowercase ASCII letters only.
+    pub fn derive(
+        profile: Profile,
+        first_name: &str,
+        last_name: &str,
+        birth_date: Option<NaiveDate>,
+        postal_code: Option<&str>,
+    ) -> SyncKey {
+        let names = format!("{}{}", letters_only(first_name), letters_only(last_name));
+        match profile {
+            Profile::Eleve => {
+                let day = birth_date.map(|d| format!("{:02}", d.day())).unwrap_or_default();
+                SyncKey(format!("{names}{day}"))
+            }
+            Profile::Parent => SyncKey(format!("{names}{}", postal_code.unwrap_or(""))),
+            _ => SyncKey(format!("PERSON.m-mme{names}")),
+        }
+    }
+
+    pub fn from_stored(s: String) -> SyncKey {
+        SyncKey(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `PERSON.` followed by digits only: an account fed by the academic directory.
+    pub fn looks_like_aaf(&self) -> bool {
+        self.0
+            .strip_prefix("PERSON.")
+            .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
+    }
+}
+
+impl fmt::Display for SyncKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How logins are built from names when the file imposes none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoginPattern {
+    /// First initial and last name: Noam CEPE → `ncepe` (the guide's result file).
+    #[default]
+    InitialLastName,
+    /// `prenom.nom`.
+    FirstDotLast,
+}
+
+/// Longest generated base before the numeric suffix.
+pub const LOGIN_BASE_MAX: usize = 20;
+
+impl LoginPattern {
+    /// The login before any `2`, `3`… suffix: lowercase `[a-z0-9.-]`, at most
+    /// [`LOGIN_BASE_MAX`] characters, never empty.
+    pub fn base(self, first_name: &str, last_name: &str) -> String {
+        let first = login_part(first_name);
+        let last = login_part(last_name).replace('-', "");
+        let raw = match self {
+            LoginPattern::InitialLastName => {
+                let initial: String = first.chars().find(char::is_ascii_alphanumeric).into_iter().collect();
+                format!("{initial}{last}")
+            }
+            LoginPattern::FirstDotLast => match (first.is_empty(), last.is_empty()) {
+                (false, false) => format!("{first}.{last}"),
+                _ => format!("{first}{last}"),
+            },
+        };
+        let mut base: String = raw.chars().take(LOGIN_BASE_MAX).collect();
+        while base.ends_with(['.', '-']) {
+            base.pop();
+        }
+        if base.is_empty() {
+            base.push_str("utilisateur");
+        }
+        base
+    }
+}
+
+impl std::str::FromStr for LoginPattern {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "initiale-nom" | "initial-last-name" | "pnom" => Ok(LoginPattern::InitialLastName),
+            "prenom.nom" | "first-dot-last" => Ok(LoginPattern::FirstDotLast),
+            _ => Err(format!(
+                "modèle de login « {s} » inconnu : choisissez initiale-nom (ncepe) ou prenom.nom (noam.cepe)"
+            )),
+        }
+    }
+}
+
+/// Whether `login` is `base` or `base` followed by a number: the logins a base
+/// can collide with, fetched from the directory by prefix.
+pub fn is_base_or_numbered(login: &str, base: &str) -> bool {
+    login
+        .strip_prefix(base)
+        .is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Hands out generated logins: `base`, then `base2`, `base3`… skipping every
+/// login already taken in the directory or given earlier in the same file.
+#[derive(Debug, Default)]
+pub struct LoginAllocator {
+    taken: HashSet<String>,
+}
+
+impl LoginAllocator {
+    pub fn new(taken: impl IntoIterator<Item = String>) -> Self {
+        LoginAllocator {
+            taken: taken.into_iter().map(|l| l.to_lowercase()).collect(),
+        }
+    }
+
+    pub fn is_taken(&self, login: &str) -> bool {
+        self.taken.contains(login)
+    }
+
+    /// Marks an imposed or existing login as used; false if it already was.
+    pub fn reserve(&mut self, login: &str) -> bool {
+        self.taken.insert(login.to_lowercase())
+    }
+
+    pub fn allocate(&mut self, base: &str) -> Login {
+        if self.taken.insert(base.to_string()) {
+            return Login::generated(base.to_string());
+        }
+        let mut n: u64 = 2;
+        loop {
+            let candidate = format!("{base}{n}");
+            if self.taken.insert(candidate.clone()) {
+                return Login::generated(candidate);
+            }
+            n += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn teacher_keys_ignore_civility_accents_and_case() {
+        let k = SyncKey::derive(Profile::Enseignant, "Martin", "Dupont", None, None);
+        assert_eq!(k.as_str(), "PERSON.m-mmemartindupont");
+        let k = SyncKey::derive(Profile::Administratif, "Hélène", "D'ORMESSON-LÉVY", None, None);
+        assert_eq!(k.as_str(), "PERSON.m-mmehelenedormessonlevy");
+    }
+
+    #[test]
+    fn pupil_key_of_the_guide() {
+        let born = NaiveDate::from_ymd_opt(2012, 8, 3);
+        let k = SyncKey::derive(Profile::Eleve, "Noam", "CEPE", born, None);
+        assert_eq!(k.as_str(), "noamcepe03");
+    }
+
+    #[test]
+    fn aaf_keys_are_recognised() {
+        assert!(SyncKey::from_stored("PERSON.1841028".into()).looks_like_aaf());
+        assert!(!SyncKey::from_stored("PERSON.m-mmemartindupont".into()).looks_like_aaf());
+    }
+
+    #[test]
+    fn login_bases() {
+        assert_eq!(LoginPattern::InitialLastName.base("Noam", "CEPE"), "ncepe");
+        assert_eq!(LoginPattern::FirstDotLast.base("Jean-Pierre", "De La Fontaine"), "jean-pierre.delafont");
+        assert_eq!(LoginPattern::InitialLastName.base("Éloïse", "N'Diaye-Koné"), "endiayekone");
+        assert_eq!(LoginPattern::InitialLastName.base("", "!!"), "utilisateur");
+        assert!(LoginPattern::InitialLastName.base("A", &"x".repeat(50)).len() <= LOGIN_BASE_MAX);
+    }
+
+    #[test]
+    fn allocator_skips_taken_logins() {
+        let mut a = LoginAllocator::new(["ncepe".to_string(), "ncepe2".to_string()]);
+        assert_eq!(a.allocate("ncepe").as_str(), "ncepe3");
+        assert_eq!(a.allocate("ncepe").as_str(), "ncepe4");
+        assert_eq!(a.allocate("jdoe").as_str(), "jdoe");
+        assert!(is_base_or_numbered("ncepe12", "ncepe"));
+        assert!(!is_base_or_numbered("ncepex", "ncepe"));
+    }
+}

@@ -1,0 +1,172 @@
+//! Passwords: generation, policy, Argon2id hashing.
+//!
+//! # Why two sets of Argon2id parameters
+//! Argon2id's memory and time cost exist to slow down guessing of *human-chosen*
+//! passwords, whose entropy is low. A generated password here has 12 characters
+//! from a 54-letter alphabet: about 69 bits of entropy from a CSPRNG. Guessing it
+//! costs 2^68 hash evaluations on average whatever the parameters, so the heavy
+//! parameters add nothing to its safety while making a 100 000-row import spend
+//! half an hour hashing (measured: ~50 hashes/s per core at m=19456 KiB, t=2).
+//!
+//! So generated secrets are hashed with [`GENERATED_PARAMS`] (m=1024 KiB, t=1),
+//! and the account is flagged `must_change_password`: at first login the user
+//! chooses a password, which is hashed with [`HUMAN_PARAMS`] (the OWASP
+//! recommendation, the argon2 crate defaults). Imposed passwords were chosen by a
+//! person: they always get [`HUMAN_PARAMS`]. Both are stored as PHC strings, which
+//! carry their parameters, so verification needs no side table and a login can
+//! tell that a hash needs upgrading ([`needs_rehash`]).
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use rand::{CryptoRng, Rng, RngCore};
+use rayon::prelude::*;
+
+/// No 0/O/o, 1/l/I: a password read off a printed slip must not be ambiguous.
+pub const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+pub const GENERATED_LEN: usize = 12;
+/// Minimum length of an imposed password (guide §4.1.A: 3 characters).
+pub const DEFAULT_MIN_LEN: usize = 3;
+pub const MAX_LEN: usize = 128;
+
+/// m=19456 KiB, t=2, p=1: for passwords a person chose.
+pub const HUMAN_PARAMS: (u32, u32, u32) = (19_456, 2, 1);
+/// m=1024 KiB, t=1, p=1: for ≥64-bit random secrets that must be changed at first login.
+pub const GENERATED_PARAMS: (u32, u32, u32) = (1_024, 1, 1);
+
+/// Bits of entropy of a generated password.
+pub fn generated_entropy_bits() -> f64 {
+    GENERATED_LEN as f64 * (ALPHABET.len() as f64).log2()
+}
+
+pub fn generate<R: RngCore + CryptoRng>(rng: &mut R) -> String {
+    (0..GENERATED_LEN)
+        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+/// Who chose a secret decides how it is hashed (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretOrigin {
+    Generated,
+    Chosen,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HashError {
+    #[error("paramètres Argon2 invalides : {0}")]
+    Params(String),
+    #[error("échec du calcul Argon2 : {0}")]
+    Hash(String),
+}
+
+fn hasher(origin: SecretOrigin) -> Result<Argon2<'static>, HashError> {
+    let (m, t, p) = match origin {
+        SecretOrigin::Generated => GENERATED_PARAMS,
+        SecretOrigin::Chosen => HUMAN_PARAMS,
+    };
+    let params = Params::new(m, t, p, None).map_err(|e| HashError::Params(e.to_string()))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// A salt drawn from the caller's CSPRNG, so hashing itself needs no randomness.
+pub fn salt<R: RngCore + CryptoRng>(rng: &mut R) -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    rng.fill_bytes(&mut bytes);
+    bytes
+}
+
+/// One Argon2id PHC string.
+pub fn hash(secret: &str, origin: SecretOrigin, salt: &[u8; 16]) -> Result<String, HashError> {
+    let salt = SaltString::encode_b64(salt).map_err(|e| HashError::Hash(e.to_string()))?;
+    hasher(origin)?
+        .hash_password(secret.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| HashError::Hash(e.to_string()))
+}
+
+/// Hashes many secrets on every core (rayon); output order matches input order.
+pub fn hash_all(items: &[(&str, SecretOrigin, [u8; 16])]) -> Result<Vec<String>, HashError> {
+    items
+        .par_iter()
+        .map(|(secret, origin, salt)| hash(secret, *origin, salt))
+        .collect()
+}
+
+pub fn verify(secret: &str, phc: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok()
+}
+
+/// True when a stored hash is weaker than [`HUMAN_PARAMS`]: rehash at next login.
+pub fn needs_rehash(phc: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return true;
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return true;
+    };
+    (params.m_cost(), params.t_cost()) < (HUMAN_PARAMS.0, HUMAN_PARAMS.1)
+}
+
+/// Checks an imposed password against the configured minimum length.
+pub fn check_imposed(secret: &str, min_len: usize) -> Result<(), crate::values::ValueError> {
+    let len = secret.chars().count();
+    if len < min_len {
+        return Err(crate::values::ValueError::new(
+            "password_too_short",
+            format!("mot de passe trop court ({len} caractère(s)) : il en faut au moins {min_len}, ou laissez login et mot de passe vides pour qu'ils soient générés"),
+        ));
+    }
+    if len > MAX_LEN {
+        return Err(crate::values::ValueError::new(
+            "password_too_long",
+            format!("mot de passe trop long : {MAX_LEN} caractères au plus"),
+        ));
+    }
+    Ok(())
+}
+
+/// A CSPRNG for production use; tests pass a seeded one instead.
+pub fn os_rng() -> rand::rngs::StdRng {
+    use rand::SeedableRng;
+    rand::rngs::StdRng::from_entropy()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn generated_passwords_have_enough_entropy_and_no_lookalikes() {
+        assert!(generated_entropy_bits() >= 64.0, "{}", generated_entropy_bits());
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let p = generate(&mut rng);
+        assert_eq!(p.len(), GENERATED_LEN);
+        assert!(!p.contains(['0', 'O', 'o', '1', 'l', 'I']));
+        assert_ne!(p, generate(&mut rng));
+    }
+
+    #[test]
+    fn hashes_are_argon2id_and_verify() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let s = salt(&mut rng);
+        let phc = hash("abc", SecretOrigin::Chosen, &s).unwrap_or_default();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert!(verify("abc", &phc));
+        assert!(!verify("abd", &phc));
+        assert!(!needs_rehash(&phc));
+        let quick = hash("k3Pz9xQwE4rT", SecretOrigin::Generated, &s).unwrap_or_default();
+        assert!(quick.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{quick}");
+        assert!(verify("k3Pz9xQwE4rT", &quick));
+        assert!(needs_rehash(&quick));
+    }
+
+    #[test]
+    fn imposed_minimum() {
+        assert!(check_imposed("ab", 3).is_err());
+        assert!(check_imposed("abc", 3).is_ok());
+    }
+}

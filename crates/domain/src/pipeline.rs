@@ -1,0 +1,137 @@
+//! The pure stages strung together, and the report every door prints.
+
+use crate::decode::{decode, Decoded, EncodingChoice, FileError, Limits};
+use crate::mapping::{auto_map, Mapping, MappingError, Override};
+use crate::parse::{parse, ParsedFile};
+use crate::plan::Plan;
+use crate::profile::Profile;
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileOptions {
+    pub encoding: EncodingChoice,
+    /// `None`: detect.
+    pub separator: Option<u8>,
+    pub has_header: bool,
+    pub limits: Limits,
+}
+
+impl Default for FileOptions {
+    fn default() -> Self {
+        FileOptions {
+            encoding: EncodingChoice::Auto,
+            separator: None,
+            has_header: true,
+            limits: Limits::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    #[error("{0}")]
+    File(#[from] FileError),
+    #[error("{0}")]
+    Mapping(#[from] MappingError),
+}
+
+/// Steps 1–2: the file read, split and mapped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadFile {
+    pub encoding: &'static str,
+    pub encoding_detected: bool,
+    pub decode_notices: Vec<String>,
+    pub parsed: ParsedFile,
+    pub mapping: Mapping,
+}
+
+pub fn read(
+    bytes: &[u8],
+    options: &FileOptions,
+    profile: Profile,
+    overrides: &[Override],
+    establishments_from_file: bool,
+) -> Result<ReadFile, ReadError> {
+    let Decoded {
+        text,
+        encoding,
+        detected,
+        notices,
+    } = decode(bytes, options.encoding, &options.limits)?;
+    let parsed = parse(&text, options.separator, options.has_header, &options.limits)?;
+    let mut mapping = auto_map(parsed.header.as_deref(), parsed.column_count, profile);
+    mapping.apply_overrides(overrides)?;
+    mapping.check(establishments_from_file)?;
+    Ok(ReadFile {
+        encoding,
+        encoding_detected: detected,
+        decode_notices: notices,
+        parsed,
+        mapping,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Imported,
+    DryRun,
+    Rejected,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConflictDetail {
+    pub line: u64,
+    pub column: Option<String>,
+    pub field: Option<String>,
+    pub code: String,
+    pub message: String,
+}
+
+/// The one JSON object of `--report json` (and the API's answer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub status: Status,
+    pub rows: usize,
+    pub valid: usize,
+    pub conflicts: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub merged: usize,
+    pub deactivated: usize,
+    pub skipped: usize,
+    pub conflict_details: Vec<ConflictDetail>,
+    /// Why the import was refused, in French, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejection: Option<String>,
+}
+
+impl Report {
+    pub fn from_plan(plan: &Plan, status: Status) -> Report {
+        Report {
+            status,
+            rows: plan.rows,
+            valid: plan.valid_rows(),
+            conflicts: plan.conflict_lines.len(),
+            created: plan.creates.len(),
+            updated: plan.updates.len(),
+            unchanged: plan.unchanged.len(),
+            merged: plan.merges.len(),
+            deactivated: plan.deactivations.len(),
+            skipped: if status == Status::Rejected { 0 } else { plan.skipped() },
+            conflict_details: plan
+                .conflicts
+                .iter()
+                .map(|c| ConflictDetail {
+                    line: c.line,
+                    column: c.column.clone(),
+                    field: c.field.map(|f| f.id().to_string()),
+                    code: c.code.to_string(),
+                    message: c.message.clone(),
+                })
+                .collect(),
+            rejection: plan.rejection.as_ref().map(|r| r.message()),
+        }
+    }
+}

@@ -1,0 +1,676 @@
+//! Checked rows + a directory snapshot → the Plan: what an import would create,
+//! update, leave unchanged, merge, deactivate, and which lines are in conflict
+//! (SPEC §5–§8). Pure: the store fetches the [`Snapshot`] a [`Lookup`] asks for,
+//! and applies the plan in one transaction.
+
+use crate::establishment::Uai;
+use crate::field::Field;
+use crate::keys::{is_base_or_numbered, LoginAllocator, LoginPattern, SyncKey};
+use crate::mapping::Mapping;
+use crate::person::{role_for, Attributes, ExistingUser, GroupKind, GroupRef, Membership, Source};
+use crate::profile::Profile;
+use crate::validate::{Checked, CheckedRow, Conflict, RowNotice};
+use crate::values::Login;
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// Which establishments the person running the import may touch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminScope {
+    /// A system administrator (and the CLI run by the operator).
+    All,
+    Establishments(BTreeSet<Uai>),
+}
+
+impl AdminScope {
+    pub fn allows(&self, uai: &Uai) -> bool {
+        match self {
+            AdminScope::All => true,
+            AdminScope::Establishments(set) => set.contains(uai),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanOptions {
+    pub profile: Profile,
+    /// The establishment chosen in step 1 (none when every line names its own).
+    pub establishment: Option<Uai>,
+    pub establishments_from_file: bool,
+    pub complet: bool,
+    pub skip_conflicts: bool,
+    /// The exact number of deletions the admin confirmed (SPEC §8).
+    pub confirm_deletions: Option<usize>,
+    /// Deletions above this share of the users in scope need confirmation.
+    pub deletion_threshold_percent: u32,
+    pub login_pattern: LoginPattern,
+    pub scope: AdminScope,
+}
+
+/// What the plan needs to know from the directory: fetched by key, login and
+/// establishment, never by scanning (cost independent of the directory's size).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Lookup {
+    pub keys: Vec<SyncKey>,
+    /// Imposed logins: who owns each, if anyone.
+    pub logins: Vec<String>,
+    /// Generated-login bases: every login equal to a base or a base plus digits.
+    pub login_bases: Vec<String>,
+    pub establishments: Vec<Uai>,
+    pub groups: Vec<GroupRef>,
+    /// Complet mode: the csv accounts of this profile in these establishments.
+    pub complet_scope: Option<(Profile, Vec<Uai>)>,
+}
+
+/// The answer to a [`Lookup`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Snapshot {
+    pub users: HashMap<SyncKey, ExistingUser>,
+    pub login_owners: HashMap<String, SyncKey>,
+    pub taken_logins: HashSet<String>,
+    pub establishments: HashSet<Uai>,
+    pub groups: HashSet<GroupRef>,
+    /// Keys of the users in the Complet scope (their records are in `users`).
+    pub scope_keys: Vec<SyncKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldChange {
+    pub field: Field,
+    pub before: String,
+    pub after: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Create {
+    pub line: u64,
+    pub key: SyncKey,
+    pub login: Login,
+    /// The imposed password; `None` means one is generated at apply time.
+    #[serde(skip)]
+    pub imposed_password: Option<String>,
+    pub attrs: Attributes,
+    pub memberships: Vec<Membership>,
+    pub groups: Vec<GroupRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Update {
+    pub line: u64,
+    pub user_id: i64,
+    pub key: SyncKey,
+    pub login: Login,
+    pub attrs: Attributes,
+    pub changes: Vec<FieldChange>,
+    /// Memberships to add, or to reactivate / change role.
+    pub memberships: Vec<Membership>,
+    pub groups: Vec<GroupRef>,
+    pub reactivate: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unchanged {
+    pub line: u64,
+    pub user_id: i64,
+    pub key: SyncKey,
+    pub login: Login,
+}
+
+/// A second line with the same key: its assignment is added to the first (§4.1.A.C).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Merge {
+    pub line: u64,
+    pub into_line: u64,
+    pub key: SyncKey,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Deactivation {
+    pub user_id: i64,
+    pub key: SyncKey,
+    pub login: Login,
+    pub last_name: String,
+    pub first_name: String,
+    /// Establishments whose membership is deactivated.
+    pub establishments: Vec<Uai>,
+    /// False when the person stays active in another establishment.
+    pub whole_account: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Rejection {
+    /// Lines in conflict and "Ne pas importer les lignes en conflit" not chosen.
+    Conflicts { lines: usize },
+    /// Complet never runs on a file with conflicts: their people would be deleted.
+    CompletWithConflicts { lines: usize },
+    CompletWithoutRows,
+    /// More deletions than the threshold and no matching confirmation.
+    DeletionThreshold {
+        deletions: usize,
+        allowed: usize,
+        scope: usize,
+        confirmed: Option<usize>,
+    },
+}
+
+impl Rejection {
+    pub fn message(&self) -> String {
+        match self {
+            Rejection::Conflicts { lines } => format!(
+                "{lines} ligne(s) en conflit : corrigez-les, ou choisissez « Ne pas importer les lignes en conflit » (--skip-conflicts)"
+            ),
+            Rejection::CompletWithConflicts { lines } => format!(
+                "mode Complet refusé : {lines} ligne(s) en conflit, dont les personnes seraient supprimées ; corrigez le fichier d'abord"
+            ),
+            Rejection::CompletWithoutRows => {
+                "mode Complet refusé : le fichier ne contient aucune ligne valide, ce qui supprimerait tout le monde".to_string()
+            }
+            Rejection::DeletionThreshold { deletions, allowed, scope, confirmed } => {
+                let confirmed = match confirmed {
+                    Some(n) => format!(" (vous avez confirmé {n}, le plan en prévoit {deletions})"),
+                    None => String::new(),
+                };
+                format!(
+                    "mode Complet : {deletions} compte(s) seraient désactivés sur {scope}, au-delà du seuil de {allowed}{confirmed} ; vérifiez la liste, puis confirmez avec --confirm-deletions {deletions}"
+                )
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub profile: Profile,
+    /// Data lines read from the file.
+    pub rows: usize,
+    pub creates: Vec<Create>,
+    pub updates: Vec<Update>,
+    pub unchanged: Vec<Unchanged>,
+    pub merges: Vec<Merge>,
+    pub deactivations: Vec<Deactivation>,
+    pub conflicts: Vec<Conflict>,
+    /// Lines with at least one conflict.
+    pub conflict_lines: BTreeSet<u64>,
+    pub notices: Vec<RowNotice>,
+    pub new_groups: Vec<GroupRef>,
+    /// Users in the Complet scope before the import.
+    pub scope_size: usize,
+    pub rejection: Option<Rejection>,
+}
+
+impl Plan {
+    pub fn valid_rows(&self) -> usize {
+        self.rows - self.conflict_lines.len()
+    }
+
+    /// Conflict lines left out because the admin chose to skip them.
+    pub fn skipped(&self) -> usize {
+        if self.rejection.is_none() {
+            self.conflict_lines.len()
+        } else {
+            0
+        }
+    }
+
+    pub fn memberships_added(&self) -> usize {
+        self.creates.iter().map(|c| c.memberships.len() + c.groups.len()).sum::<usize>()
+            + self.updates.iter().map(|u| u.memberships.len() + u.groups.len()).sum::<usize>()
+    }
+}
+
+/// The directory reads an import needs, from its checked rows.
+pub fn lookup_for(checked: &Checked, mapping: &Mapping, options: &PlanOptions) -> Lookup {
+    let mut keys = BTreeSet::new();
+    let mut logins = BTreeSet::new();
+    let mut bases = BTreeSet::new();
+    let mut establishments: BTreeSet<Uai> = options.establishment.iter().cloned().collect();
+    let mut groups = BTreeSet::new();
+    for row in &checked.rows {
+        keys.insert(row.key.clone());
+        match &row.login {
+            Some(l) => {
+                logins.insert(l.as_str().to_string());
+            }
+            None => {
+                bases.insert(options.login_pattern.base(&row.attrs.first_name, &row.attrs.last_name));
+            }
+        }
+        for uai in targets(row, options) {
+            establishments.insert(uai.clone());
+            groups.extend(groups_for(row, &uai, mapping.profile));
+        }
+    }
+    let complet_scope = options.complet.then(|| (options.profile, complet_establishments(checked, options)));
+    Lookup {
+        keys: keys.into_iter().collect(),
+        logins: logins.into_iter().collect(),
+        login_bases: bases.into_iter().collect(),
+        establishments: establishments.into_iter().collect(),
+        groups: groups.into_iter().collect(),
+        complet_scope,
+    }
+}
+
+fn targets(row: &CheckedRow, options: &PlanOptions) -> Vec<Uai> {
+    if options.establishments_from_file {
+        row.uai.iter().cloned().collect()
+    } else {
+        options.establishment.iter().cloned().collect()
+    }
+}
+
+fn complet_establishments(checked: &Checked, options: &PlanOptions) -> Vec<Uai> {
+    let mut set: BTreeSet<Uai> = options.establishment.iter().cloned().collect();
+    if options.establishments_from_file {
+        set.extend(checked.rows.iter().filter_map(|r| r.uai.clone()));
+    }
+    set.into_iter().collect()
+}
+
+fn groups_for(row: &CheckedRow, uai: &Uai, profile: Profile) -> Option<GroupRef> {
+    let (kind, name) = match profile {
+        Profile::Enseignant => (GroupKind::Subject, row.attrs.subject.as_ref()?),
+        Profile::Eleve => (GroupKind::Class, row.attrs.class_name.as_ref()?),
+        _ => return None,
+    };
+    Some(GroupRef {
+        uai: uai.clone(),
+        kind,
+        name: name.clone(),
+    })
+}
+
+/// The attribute fields an import may set, with their printable values.
+pub fn attribute_value(attrs: &Attributes, field: Field) -> Option<String> {
+    match field {
+        Field::Civility => attrs.civility.map(|c| c.as_str().to_string()),
+        Field::LastName => Some(attrs.last_name.clone()),
+        Field::FirstName => Some(attrs.first_name.clone()),
+        Field::Subject => attrs.subject.clone(),
+        Field::Function => attrs.function_code.clone(),
+        Field::BirthDate => attrs.birth_date.map(|d| d.format("%d/%m/%Y").to_string()),
+        Field::Class => attrs.class_name.clone(),
+        Field::Address => attrs.address.clone(),
+        Field::PostalCode => attrs.postal_code.as_ref().map(|p| p.as_str().to_string()),
+        Field::City => attrs.city.clone(),
+        Field::Landline => attrs.landline.as_ref().map(|p| p.display()),
+        Field::Mobile => attrs.mobile.as_ref().map(|p| p.display()),
+        Field::Email => attrs.email.as_ref().map(|e| e.as_str().to_string()),
+        Field::SyncKey | Field::Login | Field::Password | Field::Uai => None,
+    }
+}
+
+/// Copies one mapped field from the file's row onto the stored attributes.
+/// A mapped column is the truth for its field, empty cells included.
+fn set_attribute(target: &mut Attributes, source: &Attributes, field: Field) {
+    match field {
+        Field::Civility => target.civility = source.civility,
+        Field::LastName => target.last_name.clone_from(&source.last_name),
+        Field::FirstName => target.first_name.clone_from(&source.first_name),
+        Field::Subject => target.subject.clone_from(&source.subject),
+        Field::Function => target.function_code.clone_from(&source.function_code),
+        Field::BirthDate => target.birth_date = source.birth_date,
+        Field::Class => target.class_name.clone_from(&source.class_name),
+        Field::Address => target.address.clone_from(&source.address),
+        Field::PostalCode => target.postal_code.clone_from(&source.postal_code),
+        Field::City => target.city.clone_from(&source.city),
+        Field::Landline => target.landline.clone_from(&source.landline),
+        Field::Mobile => target.mobile.clone_from(&source.mobile),
+        Field::Email => target.email.clone_from(&source.email),
+        Field::SyncKey | Field::Login | Field::Password | Field::Uai => {}
+    }
+}
+
+/// A row accepted so far, before logins are handed out.
+struct Pending {
+    line: u64,
+    key: SyncKey,
+    attrs: Attributes,
+    memberships: BTreeSet<Membership>,
+    groups: BTreeSet<GroupRef>,
+    target: PendingTarget,
+}
+
+enum PendingTarget {
+    Create { login: Option<Login>, password: Option<String> },
+    Existing(Box<ExistingUser>),
+}
+
+pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: &PlanOptions) -> Plan {
+    let profile = mapping.profile;
+    let mut conflicts: Vec<Conflict> = checked.conflicts().cloned().collect();
+    let mut notices = checked.notices.clone();
+    let column = |field: Field| mapping.column_of(field).and_then(|i| mapping.columns.get(i)).map(|c| c.name.clone());
+    let conflict = |row: &CheckedRow, field: Option<Field>, code: &'static str, message: String| Conflict {
+        line: row.line,
+        column: field.and_then(column),
+        field,
+        code,
+        message,
+    };
+
+    let mut allocator = LoginAllocator::new(
+        snapshot
+            .taken_logins
+            .iter()
+            .cloned()
+            .chain(snapshot.login_owners.keys().cloned()),
+    );
+    let mut pending: Vec<Pending> = Vec::with_capacity(checked.rows.len());
+    let mut by_key: HashMap<SyncKey, usize> = HashMap::with_capacity(checked.rows.len());
+    let mut merges = Vec::new();
+
+    for row in &checked.rows {
+        let mut row_conflicts = Vec::new();
+        let row_targets = targets(row, options);
+        for uai in &row_targets {
+            if !snapshot.establishments.contains(uai) {
+                row_conflicts.push(conflict(
+                    row,
+                    Some(Field::Uai),
+                    "unknown_establishment",
+                    format!("établissement {uai} inconnu de l'ENT : vérifiez le RNE, ou demandez à l'administrateur système de le créer"),
+                ));
+            } else if !options.scope.allows(uai) {
+                row_conflicts.push(conflict(
+                    row,
+                    Some(Field::Uai),
+                    "out_of_scope",
+                    format!("vous n'administrez pas l'établissement {uai} : retirez cette ligne ou demandez à son administrateur"),
+                ));
+            }
+        }
+        if !row_conflicts.is_empty() {
+            conflicts.extend(row_conflicts);
+            continue;
+        }
+        let role = role_for(profile, row.attrs.function_code.as_deref());
+        let memberships: BTreeSet<Membership> = row_targets
+            .iter()
+            .map(|uai| Membership {
+                uai: uai.clone(),
+                role: role.to_string(),
+            })
+            .collect();
+        let groups: BTreeSet<GroupRef> = row_targets.iter().filter_map(|u| groups_for(row, u, profile)).collect();
+
+        if let Some(&first) = by_key.get(&row.key) {
+            let target = &mut pending[first];
+            target.memberships.extend(memberships);
+            target.groups.extend(groups);
+            merges.push(Merge {
+                line: row.line,
+                into_line: target.line,
+                key: row.key.clone(),
+            });
+            continue;
+        }
+
+        let target = match snapshot.users.get(&row.key) {
+            Some(existing) if existing.profile != profile => {
+                conflicts.push(conflict(
+                    row,
+                    Some(Field::LastName),
+                    "key_other_profile",
+                    format!(
+                        "la clé {} appartient déjà à un compte {} (login {}) : si c'est la même personne, importez-la avec ce profil ; sinon distinguez le prénom (ex. ajoutez le second prénom)",
+                        row.key,
+                        existing.profile.label(),
+                        existing.login
+                    ),
+                ));
+                continue;
+            }
+            Some(existing) if existing.source == Source::Aaf || existing.protected => {
+                conflicts.push(conflict(
+                    row,
+                    Some(Field::LastName),
+                    "key_protected",
+                    format!(
+                        "la clé {} appartient à un compte alimenté par l'annuaire académique (AAF), modifiable seulement par son flux : retirez cette ligne",
+                        row.key
+                    ),
+                ));
+                continue;
+            }
+            Some(existing) => {
+                if let Some(login) = &row.login {
+                    if login != &existing.login {
+                        notices.push(RowNotice {
+                            line: row.line,
+                            column: column(Field::Login),
+                            code: "login_kept",
+                            message: format!(
+                                "le compte existe déjà avec le login {} : un import ne change ni le login ni le mot de passe d'un compte existant",
+                                existing.login
+                            ),
+                        });
+                    }
+                }
+                PendingTarget::Existing(Box::new(existing.clone()))
+            }
+            None => {
+                if let Some(login) = &row.login {
+                    if row.password.is_none() {
+                        conflicts.push(conflict(
+                            row,
+                            Some(Field::Login),
+                            "login_without_password",
+                            "login sans mot de passe : imposez aussi le mot de passe (jamais l'un sans l'autre), ou videz le login pour que les deux soient générés".to_string(),
+                        ));
+                        continue;
+                    }
+                    if let Some(owner) = snapshot.login_owners.get(login.as_str()) {
+                        conflicts.push(conflict(
+                            row,
+                            Some(Field::Login),
+                            "login_taken",
+                            format!(
+                                "le login {login} est déjà attribué dans l'ENT (compte {owner}) : choisissez-en un autre, ou videz login et mot de passe pour les générer"
+                            ),
+                        ));
+                        continue;
+                    }
+                    if !allocator.reserve(login.as_str()) {
+                        conflicts.push(conflict(
+                            row,
+                            Some(Field::Login),
+                            "login_duplicate_in_file",
+                            format!("le login {login} est déjà imposé par une ligne précédente du fichier : choisissez-en un autre"),
+                        ));
+                        continue;
+                    }
+                }
+                PendingTarget::Create {
+                    login: row.login.clone(),
+                    password: row.password.clone(),
+                }
+            }
+        };
+        by_key.insert(row.key.clone(), pending.len());
+        pending.push(Pending {
+            line: row.line,
+            key: row.key.clone(),
+            attrs: row.attrs.clone(),
+            memberships,
+            groups,
+            target,
+        });
+    }
+
+    let conflict_lines: BTreeSet<u64> = conflicts.iter().map(|c| c.line).collect();
+    // A line in conflict never becomes a merge target's partner either.
+    merges.retain(|m| !conflict_lines.contains(&m.line));
+
+    let mapped_fields: Vec<Field> = mapping
+        .columns
+        .iter()
+        .filter_map(|c| c.field)
+        .filter(|f| f.is_attribute())
+        .collect();
+
+    let mut creates = Vec::new();
+    let mut updates = Vec::new();
+    let mut unchanged = Vec::new();
+    let mut file_keys: HashSet<SyncKey> = HashSet::with_capacity(pending.len());
+    for p in pending {
+        file_keys.insert(p.key.clone());
+        match p.target {
+            PendingTarget::Create { login, password } => {
+                let login = login.unwrap_or_else(|| {
+                    allocator.allocate(&options.login_pattern.base(&p.attrs.first_name, &p.attrs.last_name))
+                });
+                creates.push(Create {
+                    line: p.line,
+                    key: p.key,
+                    login,
+                    imposed_password: password,
+                    attrs: p.attrs,
+                    memberships: p.memberships.into_iter().collect(),
+                    groups: p.groups.into_iter().collect(),
+                });
+            }
+            PendingTarget::Existing(existing) => {
+                let mut attrs = existing.attrs.clone();
+                let mut changes = Vec::new();
+                for &field in &mapped_fields {
+                    set_attribute(&mut attrs, &p.attrs, field);
+                    let before = attribute_value(&existing.attrs, field);
+                    let after = attribute_value(&attrs, field);
+                    if before != after {
+                        changes.push(FieldChange {
+                            field,
+                            before: before.unwrap_or_default(),
+                            after: after.unwrap_or_default(),
+                        });
+                    }
+                }
+                let memberships: Vec<Membership> = p
+                    .memberships
+                    .into_iter()
+                    .filter(|m| {
+                        !existing
+                            .memberships
+                            .iter()
+                            .any(|e| e.active && e.uai == m.uai && e.role == m.role)
+                    })
+                    .collect();
+                let groups: Vec<GroupRef> = p.groups.into_iter().filter(|g| !existing.groups.contains(g)).collect();
+                let reactivate = !existing.active;
+                if changes.is_empty() && memberships.is_empty() && groups.is_empty() && !reactivate {
+                    unchanged.push(Unchanged {
+                        line: p.line,
+                        user_id: existing.id,
+                        key: p.key,
+                        login: existing.login.clone(),
+                    });
+                } else {
+                    updates.push(Update {
+                        line: p.line,
+                        user_id: existing.id,
+                        key: p.key,
+                        login: existing.login.clone(),
+                        attrs,
+                        changes,
+                        memberships,
+                        groups,
+                        reactivate,
+                    });
+                }
+            }
+        }
+    }
+
+    let mut new_groups: BTreeSet<GroupRef> = BTreeSet::new();
+    for g in creates.iter().flat_map(|c| c.groups.iter()).chain(updates.iter().flat_map(|u| u.groups.iter())) {
+        if !snapshot.groups.contains(g) {
+            new_groups.insert(g.clone());
+        }
+    }
+
+    let mut deactivations = Vec::new();
+    let scope_size = snapshot.scope_keys.len();
+    if options.complet {
+        let scope_uais: BTreeSet<Uai> = complet_establishments(checked, options).into_iter().collect();
+        for key in &snapshot.scope_keys {
+            if file_keys.contains(key) {
+                continue;
+            }
+            let Some(user) = snapshot.users.get(key) else { continue };
+            if user.source != Source::Csv || user.profile != options.profile {
+                continue;
+            }
+            let establishments: Vec<Uai> = user
+                .memberships
+                .iter()
+                .filter(|m| m.active && scope_uais.contains(&m.uai))
+                .map(|m| m.uai.clone())
+                .collect();
+            if establishments.is_empty() {
+                continue;
+            }
+            let whole_account = !user
+                .memberships
+                .iter()
+                .any(|m| m.active && !scope_uais.contains(&m.uai));
+            deactivations.push(Deactivation {
+                user_id: user.id,
+                key: key.clone(),
+                login: user.login.clone(),
+                last_name: user.attrs.last_name.clone(),
+                first_name: user.attrs.first_name.clone(),
+                establishments,
+                whole_account,
+            });
+        }
+        deactivations.sort_by(|a, b| (&a.last_name, &a.first_name, &a.key).cmp(&(&b.last_name, &b.first_name, &b.key)));
+    }
+
+    let rows = checked.rows.len() + checked.conflict_rows.len();
+    let valid = rows - conflict_lines.len();
+    let rejection = if !conflict_lines.is_empty() && options.complet {
+        Some(Rejection::CompletWithConflicts {
+            lines: conflict_lines.len(),
+        })
+    } else if !conflict_lines.is_empty() && !options.skip_conflicts {
+        Some(Rejection::Conflicts {
+            lines: conflict_lines.len(),
+        })
+    } else if options.complet && valid == 0 {
+        Some(Rejection::CompletWithoutRows)
+    } else {
+        let allowed = scope_size * options.deletion_threshold_percent as usize / 100;
+        let deletions = deactivations.len();
+        (deletions > allowed && options.confirm_deletions != Some(deletions)).then_some(Rejection::DeletionThreshold {
+            deletions,
+            allowed,
+            scope: scope_size,
+            confirmed: options.confirm_deletions,
+        })
+    };
+
+    conflicts.sort_by_key(|c| c.line);
+    notices.sort_by_key(|n| n.line);
+    Plan {
+        profile,
+        rows,
+        creates,
+        updates,
+        unchanged,
+        merges,
+        deactivations,
+        conflicts,
+        conflict_lines,
+        notices,
+        new_groups: new_groups.into_iter().collect(),
+        scope_size,
+        rejection,
+    }
+}
+
+/// Logins from the directory that a base can collide with (for stores that
+/// fetch by prefix and must filter the extra matches).
+pub fn collides_with_base(login: &str, bases: &[String]) -> bool {
+    bases.iter().any(|b| is_base_or_numbered(login, b))
+}

@@ -1,0 +1,122 @@
+//! CSV files handed to people: the result file of an import (SPEC §7, guide
+//! §5.2.E) and exports. UTF-8 with BOM, `;`, CRLF, as Excel opens them, and
+//! cells that Excel would run as formulas neutralised.
+
+use crate::field::Field;
+use crate::keys::SyncKey;
+use crate::mapping::Mapping;
+use crate::plan::Plan;
+use crate::validate::Checked;
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+/// Prefixes `'` to a cell Excel would read as a formula (= + - @, tab, CR):
+/// the OWASP CSV-injection defence. Our importer strips it back.
+pub fn excel_safe(cell: &str) -> Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
+    }
+}
+
+/// Writes rows as an Excel-friendly CSV.
+pub fn write_csv<'a>(header: &[String], rows: impl Iterator<Item = Vec<Cow<'a, str>>>) -> Vec<u8> {
+    let mut out = vec![0xEF, 0xBB, 0xBF];
+    let mut writer = csv::WriterBuilder::new()
+        .delimiter(b';')
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(&mut out);
+    // Writing to a Vec cannot fail; errors would only come from I/O.
+    let _ = writer.write_record(header.iter().map(|h| excel_safe(h).into_owned()));
+    for row in rows {
+        let _ = writer.write_record(row.iter().map(|c| excel_safe(c)).collect::<Vec<_>>().iter().map(|c| c.as_bytes()));
+    }
+    let _ = writer.flush();
+    drop(writer);
+    out
+}
+
+/// The result file: every imported line with its sync key, login and, for
+/// accounts this import created, the password to hand out.
+pub fn build(checked: &Checked, mapping: &Mapping, plan: &Plan, passwords: &HashMap<SyncKey, String>) -> Vec<u8> {
+    let profile = mapping.profile;
+    let login_col = mapping.column_of(Field::Login);
+    let password_col = mapping.column_of(Field::Password);
+    let key_col = mapping.column_of(Field::SyncKey);
+    let kept: Vec<usize> = (0..mapping.columns.len()).filter(|&i| Some(i) != key_col).collect();
+
+    let mut header = vec![Field::SyncKey.header(profile)];
+    for &i in &kept {
+        let c = &mapping.columns[i];
+        header.push(match (c.field, c.name.starts_with("Colonne ")) {
+            (Some(f), true) => f.header(profile),
+            _ => c.name.clone(),
+        });
+    }
+    if login_col.is_none() {
+        header.push(Field::Login.header(profile));
+    }
+    if password_col.is_none() {
+        header.push(Field::Password.header(profile));
+    }
+
+    let mut logins: HashMap<&SyncKey, &str> = HashMap::new();
+    for c in &plan.creates {
+        logins.insert(&c.key, c.login.as_str());
+    }
+    for u in &plan.updates {
+        logins.insert(&u.key, u.login.as_str());
+    }
+    for u in &plan.unchanged {
+        logins.insert(&u.key, u.login.as_str());
+    }
+
+    let rows = checked
+        .rows
+        .iter()
+        .filter(|r| !plan.conflict_lines.contains(&r.line))
+        .filter_map(|r| {
+            let login = logins.get(&r.key)?;
+            let password = passwords.get(&r.key).map(String::as_str).unwrap_or("");
+            let mut cells: Vec<Cow<'_, str>> = vec![Cow::Borrowed(r.key.as_str())];
+            for &i in &kept {
+                let value = r.cells.get(i).map(String::as_str).unwrap_or("");
+                cells.push(Cow::Borrowed(if Some(i) == login_col {
+                    login
+                } else if Some(i) == password_col {
+                    password
+                } else {
+                    value
+                }));
+            }
+            if login_col.is_none() {
+                cells.push(Cow::Borrowed(login));
+            }
+            if password_col.is_none() {
+                cells.push(Cow::Borrowed(password));
+            }
+            Some(cells)
+        });
+    write_csv(&header, rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised() {
+        assert_eq!(excel_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(excel_safe("+33612345678"), "'+33612345678");
+        assert_eq!(excel_safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(excel_safe("-2+3"), "'-2+3");
+        assert_eq!(excel_safe("Dupont"), "Dupont");
+    }
+
+    #[test]
+    fn csv_has_bom_semicolons_and_crlf() {
+        let out = write_csv(&["A".into(), "B".into()], std::iter::once(vec![Cow::Borrowed("x;y"), Cow::Borrowed("=1")]));
+        assert_eq!(out, "\u{feff}A;B\r\n\"x;y\";'=1\r\n".as_bytes());
+    }
+}
