@@ -527,7 +527,7 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
                     login,
                     imposed_password: password,
                     attrs: p.attrs,
-                    memberships: p.memberships.into_iter().collect(),
+                    memberships: one_role_per_establishment(p.memberships),
                     groups: p.groups.into_iter().collect(),
                 });
             }
@@ -546,8 +546,7 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
                         });
                     }
                 }
-                let memberships: Vec<Membership> = p
-                    .memberships
+                let memberships: Vec<Membership> = one_role_per_establishment(p.memberships)
                     .into_iter()
                     .filter(|m| {
                         !existing
@@ -667,6 +666,19 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
         scope_size,
         rejection,
     }
+}
+
+/// Two lines of one person in one establishment with different functions
+/// (DIR and EDU) give one membership: the administrateur role wins.
+fn one_role_per_establishment(memberships: BTreeSet<Membership>) -> Vec<Membership> {
+    let mut by_uai: std::collections::BTreeMap<Uai, String> = std::collections::BTreeMap::new();
+    for m in memberships {
+        let keep_existing = by_uai.get(&m.uai).is_some_and(|r| r == "administrateur");
+        if !keep_existing {
+            by_uai.insert(m.uai, m.role);
+        }
+    }
+    by_uai.into_iter().map(|(uai, role)| Membership { uai, role }).collect()
 }
 
 /// Logins from the directory that a base can collide with (for stores that

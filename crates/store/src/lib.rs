@@ -1,1 +1,422 @@
+//! Storage of the directory behind one trait, with two real backends: SQLite
+//! (the embedded default: one file, WAL) and PostgreSQL (scale, several app
+//! servers). The [`service`] module runs an import against either in one
+//! transaction; it is generic over [`Directory`], so both backends share every
+//! rule and only the SQL differs.
 
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::keys::SyncKey;
+use domain::person::{Attributes, ExistingMembership, GroupRef, Membership, Source};
+use domain::plan::Snapshot;
+use domain::values::Login;
+use domain::{Establishment, Profile, Uai};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::future::Future;
+use sqlx::Row;
+
+pub mod postgres;
+pub mod service;
+pub mod sqlite;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("base de données : {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration de la base : {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("adresse de base de données « {0} » non reconnue : utilisez sqlite://CHEMIN ou postgres://…")]
+    BadUrl(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("donnée incohérente en base : {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Maps unique-constraint violations to messages an admin understands.
+    pub(crate) fn from_sqlx(e: sqlx::Error) -> StoreError {
+        if let sqlx::Error::Database(db) = &e {
+            let message = db.message().to_string();
+            let constraint = db.constraint().unwrap_or("").to_string();
+            let on = |name: &str| constraint == name || message.contains(name) || message.contains(&name.replace("users_", "users."));
+            if on("users_login_ci") || message.contains("lower(login)") {
+                return StoreError::Conflict(
+                    "un login est déjà attribué dans l'ENT (attribué entre-temps par une autre opération) : relancez l'import".into(),
+                );
+            }
+            if on("users_sync_key") || message.contains("users.sync_key") {
+                return StoreError::Conflict(
+                    "une clé de synchronisation existe déjà (créée entre-temps par une autre opération) : relancez l'import".into(),
+                );
+            }
+            if constraint == "establishments_pkey" || message.contains("establishments.uai") {
+                return StoreError::Conflict("cet établissement existe déjà".into());
+            }
+        }
+        StoreError::Database(e)
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// One account as a user row stores it, for the snapshot and searches.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: i64,
+    pub sync_key: String,
+    pub profile: String,
+    pub source: String,
+    pub protected: bool,
+    pub active: bool,
+    pub login: String,
+    pub civility: Option<String>,
+    pub last_name: String,
+    pub first_name: String,
+    pub birth_date: Option<NaiveDate>,
+    pub subject: Option<String>,
+    pub function_code: Option<String>,
+    pub class_name: Option<String>,
+    pub address: Option<String>,
+    pub postal_code: Option<String>,
+    pub city: Option<String>,
+    pub landline: Option<String>,
+    pub mobile: Option<String>,
+    pub email: Option<String>,
+}
+
+/// Columns of [`UserRow`], in a form both dialects accept.
+/// The users table is always aliased `u`.
+pub(crate) const USER_COLUMNS: &str = "u.id, u.sync_key, u.profile, u.source, u.protected, (u.deactivated_at IS NULL) AS active, u.login, u.civility, u.last_name, u.first_name, u.birth_date, u.subject, u.function_code, u.class_name, u.address, u.postal_code, u.city, u.landline, u.mobile, u.email";
+
+/// Attribute columns as both backends bind them.
+pub(crate) struct AttrColumns {
+    pub civility: Option<&'static str>,
+    pub last_name: String,
+    pub first_name: String,
+    pub last_name_fold: String,
+    pub first_name_fold: String,
+    pub birth_date: Option<NaiveDate>,
+    pub subject: Option<String>,
+    pub function_code: Option<String>,
+    pub class_name: Option<String>,
+    pub address: Option<String>,
+    pub postal_code: Option<String>,
+    pub city: Option<String>,
+    pub landline: Option<String>,
+    pub mobile: Option<String>,
+    pub email: Option<String>,
+}
+
+impl AttrColumns {
+    pub fn of(a: &Attributes) -> AttrColumns {
+        AttrColumns {
+            civility: a.civility.map(|c| c.as_str()),
+            last_name: a.last_name.clone(),
+            first_name: a.first_name.clone(),
+            last_name_fold: fold_for_search(&a.last_name),
+            first_name_fold: fold_for_search(&a.first_name),
+            birth_date: a.birth_date,
+            subject: a.subject.clone(),
+            function_code: a.function_code.clone(),
+            class_name: a.class_name.clone(),
+            address: a.address.clone(),
+            postal_code: a.postal_code.as_ref().map(|p| p.as_str().to_string()),
+            city: a.city.clone(),
+            landline: a.landline.as_ref().map(|p| p.as_e164().to_string()),
+            mobile: a.mobile.as_ref().map(|p| p.as_e164().to_string()),
+            email: a.email.as_ref().map(|e| e.as_str().to_string()),
+        }
+    }
+}
+
+/// Upper bound of a prefix range over folded ASCII text.
+pub(crate) fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}\u{7f}")
+}
+
+impl UserRow {
+    pub fn attributes(&self) -> Result<Attributes> {
+        use domain::values::{Civility, Email, Phone, PostalCode};
+        Ok(Attributes {
+            civility: self
+                .civility
+                .as_deref()
+                .map(Civility::parse)
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(e.message))?,
+            last_name: self.last_name.clone(),
+            first_name: self.first_name.clone(),
+            birth_date: self.birth_date,
+            subject: self.subject.clone(),
+            function_code: self.function_code.clone(),
+            class_name: self.class_name.clone(),
+            address: self.address.clone(),
+            postal_code: self.postal_code.clone().map(PostalCode::from_stored),
+            city: self.city.clone(),
+            landline: self.landline.clone().map(Phone::from_stored),
+            mobile: self.mobile.clone().map(Phone::from_stored),
+            email: self.email.clone().map(Email::from_stored),
+        })
+    }
+
+    pub fn profile(&self) -> Result<Profile> {
+        self.profile.parse().map_err(|_| StoreError::Corrupt(format!("profil {}", self.profile)))
+    }
+
+    pub fn source(&self) -> Result<Source> {
+        self.source.parse().map_err(StoreError::Corrupt)
+    }
+}
+
+/// A user to insert, with everything already decided by the plan.
+#[derive(Debug, Clone)]
+pub struct NewUser<'a> {
+    pub key: &'a SyncKey,
+    pub profile: Profile,
+    pub source: Source,
+    pub protected: bool,
+    pub attrs: &'a Attributes,
+    pub login: &'a Login,
+    pub password_hash: String,
+    pub must_change_password: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserUpdate<'a> {
+    pub id: i64,
+    pub attrs: &'a Attributes,
+    pub reactivate: bool,
+}
+
+/// One line of the import history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportRecord {
+    pub started_at: DateTime<Utc>,
+    pub actor: String,
+    pub profile: Profile,
+    pub establishments: Vec<Uai>,
+    pub complet: bool,
+    /// The options as JSON, for the history page.
+    pub options: String,
+    pub file_name: String,
+    pub file_size: i64,
+    pub rows: i64,
+    pub created: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+    pub merged: i64,
+    pub deactivated: i64,
+    pub skipped: i64,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserSummary {
+    pub sync_key: String,
+    pub login: String,
+    pub last_name: String,
+    pub first_name: String,
+    pub profile: Profile,
+    pub source: Source,
+    pub establishments: Vec<String>,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+/// Search filters (guide §7 prerequisite): prefixes, accents and case ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UserQuery {
+    pub last_name: Option<String>,
+    pub first_name: Option<String>,
+    pub login: Option<String>,
+    pub establishment: Option<Uai>,
+    pub profiles: Vec<Profile>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// Reads and writes an import transaction needs; each backend implements them
+/// with its own SQL, the orchestration in [`service`] is shared.
+pub trait DirectoryTx: Send {
+    /// Serialises imports that touch the same establishments.
+    fn lock_establishments(&mut self, uais: &[Uai]) -> impl Future<Output = Result<()>> + Send;
+    fn known_establishments(&mut self, uais: &[Uai]) -> impl Future<Output = Result<Vec<Uai>>> + Send;
+    fn users_by_keys(&mut self, keys: &[String]) -> impl Future<Output = Result<Vec<UserRow>>> + Send;
+    fn memberships_of(&mut self, user_ids: &[i64]) -> impl Future<Output = Result<Vec<(i64, ExistingMembership)>>> + Send;
+    fn groups_of(&mut self, user_ids: &[i64]) -> impl Future<Output = Result<Vec<(i64, GroupRef)>>> + Send;
+    /// Owners (sync keys) of these exact logins.
+    fn login_owners(&mut self, logins: &[String]) -> impl Future<Output = Result<Vec<(String, String)>>> + Send;
+    /// Logins between `base` and `base:` for each base: a superset of `base` and
+    /// `base<digits>`, fetched by index range.
+    fn logins_near(&mut self, bases: &[String]) -> impl Future<Output = Result<Vec<String>>> + Send;
+    fn groups_in(&mut self, uais: &[Uai]) -> impl Future<Output = Result<Vec<(i64, GroupRef)>>> + Send;
+    /// Keys of the active csv users of a profile in these establishments.
+    fn complet_scope(&mut self, profile: Profile, uais: &[Uai]) -> impl Future<Output = Result<Vec<String>>> + Send;
+
+    fn insert_import(&mut self, record: &ImportRecord) -> impl Future<Output = Result<i64>> + Send;
+    fn insert_groups(&mut self, groups: &[GroupRef]) -> impl Future<Output = Result<()>> + Send;
+    /// Inserts users and returns their ids, in input order.
+    fn insert_users(&mut self, users: &[NewUser<'_>], now: DateTime<Utc>) -> impl Future<Output = Result<Vec<i64>>> + Send;
+    fn update_users(&mut self, updates: &[UserUpdate<'_>], now: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
+    fn upsert_memberships(&mut self, rows: &[(i64, Membership)]) -> impl Future<Output = Result<()>> + Send;
+    fn add_group_members(&mut self, rows: &[(i64, i64)]) -> impl Future<Output = Result<()>> + Send;
+    fn deactivate_memberships(&mut self, rows: &[(i64, Uai)], import_id: i64, now: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
+    fn deactivate_users(&mut self, ids: &[i64], import_id: i64, now: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
+    fn commit(self) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// A directory database.
+pub trait Directory: Send + Sync {
+    type Tx<'c>: DirectoryTx + 'c
+    where
+        Self: 'c;
+    fn begin(&self) -> impl Future<Output = Result<Self::Tx<'_>>> + Send;
+    fn backend(&self) -> &'static str;
+
+    fn add_establishment(&self, establishment: &Establishment, now: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
+    fn list_establishments(&self) -> impl Future<Output = Result<Vec<Establishment>>> + Send;
+    /// Users of an establishment and profile with an active membership, by name.
+    fn export_users(&self, uai: &Uai, profile: Profile) -> impl Future<Output = Result<Vec<UserRow>>> + Send;
+    fn search_users(&self, query: &UserQuery) -> impl Future<Output = Result<Vec<UserSummary>>> + Send;
+    /// Reactivates what a Complet import deactivated; returns the accounts restored.
+    fn restore_import(&self, import_id: i64, now: DateTime<Utc>) -> impl Future<Output = Result<u64>> + Send;
+    /// Deletes accounts deactivated before `before` (retention over).
+    fn purge_deactivated(&self, before: DateTime<Utc>) -> impl Future<Output = Result<u64>> + Send;
+    fn password_hash(&self, login: &str) -> impl Future<Output = Result<Option<String>>> + Send;
+    fn count_users(&self) -> impl Future<Output = Result<i64>> + Send;
+}
+
+/// Reads everything a [`domain::plan::Lookup`] asks for, by key, login and
+/// establishment: never a scan of the directory.
+pub async fn fetch_snapshot<T: DirectoryTx>(tx: &mut T, lookup: &domain::plan::Lookup) -> Result<Snapshot> {
+    let mut snapshot = Snapshot::default();
+    snapshot.establishments = tx.known_establishments(&lookup.establishments).await?.into_iter().collect();
+    let mut keys: Vec<String> = lookup.keys.iter().map(|k| k.as_str().to_string()).collect();
+    if let Some((profile, uais)) = &lookup.complet_scope {
+        let scope = tx.complet_scope(*profile, uais).await?;
+        snapshot.scope_keys = scope.iter().cloned().map(SyncKey::from_stored).collect();
+        keys.extend(scope);
+        keys.sort();
+        keys.dedup();
+    }
+    let rows = tx.users_by_keys(&keys).await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let mut memberships: HashMap<i64, Vec<ExistingMembership>> = HashMap::new();
+    for (id, m) in tx.memberships_of(&ids).await? {
+        memberships.entry(id).or_default().push(m);
+    }
+    let mut groups: HashMap<i64, Vec<GroupRef>> = HashMap::new();
+    for (id, g) in tx.groups_of(&ids).await? {
+        groups.entry(id).or_default().push(g);
+    }
+    for row in rows {
+        let user = domain::person::ExistingUser {
+            id: row.id,
+            key: SyncKey::from_stored(row.sync_key.clone()),
+            profile: row.profile()?,
+            source: row.source()?,
+            protected: row.protected,
+            active: row.active,
+            login: Login::from_stored(row.login.clone()),
+            attrs: row.attributes()?,
+            memberships: memberships.remove(&row.id).unwrap_or_default(),
+            groups: groups.remove(&row.id).unwrap_or_default(),
+        };
+        snapshot.users.insert(user.key.clone(), user);
+    }
+    for (login, key) in tx.login_owners(&lookup.logins).await? {
+        snapshot.login_owners.insert(login, SyncKey::from_stored(key));
+    }
+    snapshot.taken_logins = tx
+        .logins_near(&lookup.login_bases)
+        .await?
+        .into_iter()
+        .filter(|l| domain::plan::collides_with_base(l, &lookup.login_bases))
+        .collect();
+    snapshot.groups = tx.groups_in(&lookup.establishments).await?.into_iter().map(|(_, g)| g).collect();
+    Ok(snapshot)
+}
+
+/// Opens the database a URL names: `sqlite://PATH` (created and migrated if
+/// missing) or `postgres://…`.
+pub enum AnyDirectory {
+    Sqlite(sqlite::SqliteDirectory),
+    Postgres(postgres::PgDirectory),
+}
+
+impl AnyDirectory {
+    pub async fn open(url: &str) -> Result<AnyDirectory> {
+        if url.starts_with("sqlite:") {
+            Ok(AnyDirectory::Sqlite(sqlite::SqliteDirectory::open(url).await?))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(AnyDirectory::Postgres(postgres::PgDirectory::open(url).await?))
+        } else {
+            Err(StoreError::BadUrl(url.to_string()))
+        }
+    }
+}
+
+/// Folds a name for indexed prefix search ("Éloïse" → "eloise").
+pub fn fold_for_search(s: &str) -> String {
+    domain::text::fold(s)
+}
+
+pub(crate) fn group_row<R: Row>(r: &R) -> Result<(i64, GroupRef)>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    i64: sqlx::Type<R::Database> + for<'a> sqlx::Decode<'a, R::Database>,
+    String: sqlx::Type<R::Database> + for<'a> sqlx::Decode<'a, R::Database>,
+{
+    let uai: String = r.try_get("uai")?;
+    let kind: String = r.try_get("kind")?;
+    Ok((
+        r.try_get("id")?,
+        GroupRef {
+            uai: Uai::parse(&uai).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            kind: kind.parse().map_err(StoreError::Corrupt)?,
+            name: r.try_get("name")?,
+        },
+    ))
+}
+
+pub(crate) fn establishment_row<R: Row>(r: &R) -> Result<Establishment>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: sqlx::Type<R::Database> + for<'a> sqlx::Decode<'a, R::Database>,
+{
+    let uai: String = r.try_get("uai")?;
+    Ok(Establishment {
+        uai: Uai::parse(&uai).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        name: r.try_get("name")?,
+    })
+}
+
+pub(crate) fn summary_row<R: Row>(r: &R, establishments: &mut HashMap<i64, Vec<String>>) -> Result<UserSummary>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    i64: sqlx::Type<R::Database> + for<'a> sqlx::Decode<'a, R::Database>,
+    bool: sqlx::Type<R::Database> + for<'a> sqlx::Decode<'a, R::Database>,
+    String: sqlx::Type<R::Database> + for<'a> sqlx::Decode<'a, R::Database>,
+    DateTime<Utc>: sqlx::Type<R::Database> + for<'a> sqlx::Decode<'a, R::Database>,
+    Option<DateTime<Utc>>: sqlx::Type<R::Database> + for<'a> sqlx::Decode<'a, R::Database>,
+{
+    let id: i64 = r.try_get("id")?;
+    let profile: String = r.try_get("profile")?;
+    let source: String = r.try_get("source")?;
+    Ok(UserSummary {
+        sync_key: r.try_get("sync_key")?,
+        login: r.try_get("login")?,
+        last_name: r.try_get("last_name")?,
+        first_name: r.try_get("first_name")?,
+        profile: profile.parse().map_err(|_| StoreError::Corrupt(profile.clone()))?,
+        source: source.parse().map_err(StoreError::Corrupt)?,
+        establishments: establishments.remove(&id).unwrap_or_default(),
+        active: r.try_get("active")?,
+        created_at: r.try_get("created_at")?,
+        last_login_at: r.try_get("last_login_at")?,
+    })
+}

@@ -1,0 +1,411 @@
+//! One import, start to finish, on any [`Directory`]: read the file, check it,
+//! plan against a snapshot taken inside the transaction (after locking the
+//! establishments), hash passwords on every core, write, commit. A rejected
+//! plan, a dry run or any error rolls back: nothing is half-written.
+
+use crate::{fetch_snapshot, Directory, DirectoryTx, ImportRecord, NewUser, StoreError, UserUpdate};
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::keys::{LoginPattern, SyncKey};
+use domain::mapping::Override;
+use domain::password::{self, HashError, SecretOrigin};
+use domain::person::{GroupRef, Source};
+use domain::pipeline::{self, FileOptions, ReadError, ReadFile, Report, Status};
+use domain::plan::{self, AdminScope, Plan, PlanOptions};
+use domain::validate::{self, Checked, ValidateOptions};
+use domain::{Profile, Uai};
+use rand::{CryptoRng, RngCore};
+use std::collections::HashMap;
+
+/// The time, passed in so that tests are deterministic.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+    fn today(&self) -> NaiveDate {
+        self.now().date_naive()
+    }
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+pub struct FixedClock(pub DateTime<Utc>);
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+/// Progress of the long operations (step 5's three operations).
+pub trait Progress: Send + Sync {
+    fn step(&self, operation: Operation, done: usize, total: usize);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// Hashing passwords, the dominant cost of big imports.
+    Passwords,
+    Groups,
+    Users,
+    Memberships,
+}
+
+impl Operation {
+    pub fn label(self) -> &'static str {
+        match self {
+            Operation::Passwords => "Mots de passe",
+            Operation::Groups => "Groupes",
+            Operation::Users => "Utilisateurs",
+            Operation::Memberships => "Appartenances aux groupes",
+        }
+    }
+}
+
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn step(&self, _: Operation, _: usize, _: usize) {}
+}
+
+/// Everything the admin chose in steps 1–4.
+#[derive(Debug, Clone)]
+pub struct ImportRequest {
+    pub file_name: String,
+    pub file: FileOptions,
+    pub profile: Profile,
+    pub establishment: Option<Uai>,
+    pub establishments_from_file: bool,
+    pub overrides: Vec<Override>,
+    pub complet: bool,
+    pub skip_conflicts: bool,
+    pub confirm_deletions: Option<usize>,
+    pub deletion_threshold_percent: u32,
+    pub login_pattern: LoginPattern,
+    pub min_password_len: usize,
+    pub scope: AdminScope,
+    pub dry_run: bool,
+    /// Who runs it, for the history.
+    pub actor: String,
+}
+
+impl ImportRequest {
+    pub fn new(profile: Profile, establishment: Option<Uai>) -> Self {
+        ImportRequest {
+            file_name: String::new(),
+            file: FileOptions::default(),
+            profile,
+            establishment,
+            establishments_from_file: false,
+            overrides: Vec::new(),
+            complet: false,
+            skip_conflicts: false,
+            confirm_deletions: None,
+            deletion_threshold_percent: 10,
+            login_pattern: LoginPattern::default(),
+            min_password_len: password::DEFAULT_MIN_LEN,
+            scope: AdminScope::All,
+            dry_run: false,
+            actor: "cli".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{0}")]
+    Read(#[from] ReadError),
+    #[error("établissement {0} inconnu : ajoutez-le avec « annuaire establishment add {0} NOM »")]
+    UnknownEstablishment(Uai),
+    #[error("vous n'administrez pas l'établissement {0}")]
+    OutOfScope(Uai),
+    #[error("choisissez un établissement (--establishment), ou l'option « affecter aux établissements du fichier » pour le personnel administratif")]
+    NoEstablishment,
+    #[error("le profil {0} ne s'importe pas par fichier : les administrateurs et invités se créent un par un (guide §1.2)")]
+    NotImportable(Profile),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Hash(#[from] HashError),
+    #[error("calcul des mots de passe interrompu : {0}")]
+    Join(String),
+}
+
+impl ImportError {
+    /// The CLI's exit status: 2 when the file or the mapping was refused, 1 otherwise.
+    pub fn is_rejection(&self) -> bool {
+        matches!(self, ImportError::Read(ReadError::Mapping(_)))
+    }
+}
+
+pub struct ImportOutcome {
+    pub read: ReadFile,
+    pub checked: Checked,
+    pub plan: Plan,
+    pub report: Report,
+    /// The result file of §7, for an import that was applied.
+    pub result_file: Option<Vec<u8>>,
+    pub import_id: Option<i64>,
+}
+
+/// Steps 1–3 without the directory: reading, mapping and line checks.
+pub fn check_file(bytes: &[u8], request: &ImportRequest, today: NaiveDate) -> Result<(ReadFile, Checked), ImportError> {
+    if !request.profile.is_importable() {
+        return Err(ImportError::NotImportable(request.profile));
+    }
+    if request.establishment.is_none() && !request.establishments_from_file {
+        return Err(ImportError::NoEstablishment);
+    }
+    let read = pipeline::read(
+        bytes,
+        &request.file,
+        request.profile,
+        &request.overrides,
+        request.establishments_from_file,
+    )?;
+    let checked = validate::validate(
+        &read.parsed,
+        &read.mapping,
+        &ValidateOptions {
+            today,
+            min_password_len: request.min_password_len,
+            establishments_from_file: request.establishments_from_file,
+            establishment: request.establishment.clone(),
+            limits: request.file.limits,
+        },
+    );
+    Ok((read, checked))
+}
+
+pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
+    directory: &D,
+    bytes: &[u8],
+    request: &ImportRequest,
+    clock: &dyn Clock,
+    rng: &mut R,
+    progress: &dyn Progress,
+) -> Result<ImportOutcome, ImportError> {
+    let started_at = clock.now();
+    let (read, checked) = check_file(bytes, request, clock.today())?;
+    let options = PlanOptions {
+        profile: request.profile,
+        establishment: request.establishment.clone(),
+        establishments_from_file: request.establishments_from_file,
+        complet: request.complet,
+        skip_conflicts: request.skip_conflicts,
+        confirm_deletions: request.confirm_deletions,
+        deletion_threshold_percent: request.deletion_threshold_percent,
+        login_pattern: request.login_pattern,
+        scope: request.scope.clone(),
+    };
+    let lookup = plan::lookup_for(&checked, &read.mapping, &options);
+
+    let mut tx = directory.begin().await?;
+    tx.lock_establishments(&lookup.establishments).await?;
+    let snapshot = fetch_snapshot(&mut tx, &lookup).await?;
+    if let Some(chosen) = &request.establishment {
+        if !snapshot.establishments.contains(chosen) {
+            return Err(ImportError::UnknownEstablishment(chosen.clone()));
+        }
+        if !request.scope.allows(chosen) {
+            return Err(ImportError::OutOfScope(chosen.clone()));
+        }
+    }
+    let plan = plan::plan(&checked, &read.mapping, &snapshot, &options);
+
+    if plan.rejection.is_some() || request.dry_run {
+        let status = if plan.rejection.is_some() { Status::Rejected } else { Status::DryRun };
+        let report = Report::from_plan(&plan, status);
+        // Dropping the transaction rolls it back.
+        return Ok(ImportOutcome {
+            read,
+            checked,
+            plan,
+            report,
+            result_file: None,
+            import_id: None,
+        });
+    }
+
+    let secrets = hash_passwords(&plan, rng, progress).await?;
+    let now = clock.now();
+    let report = Report::from_plan(&plan, Status::Imported);
+    let import_id = tx
+        .insert_import(&ImportRecord {
+            started_at,
+            actor: request.actor.clone(),
+            profile: request.profile,
+            establishments: lookup.establishments.clone(),
+            complet: request.complet,
+            options: serde_json::json!({
+                "skip_conflicts": request.skip_conflicts,
+                "establishments_from_file": request.establishments_from_file,
+                "confirm_deletions": request.confirm_deletions,
+                "encoding": read.encoding,
+                "separator": char::from(read.parsed.separator).to_string(),
+            })
+            .to_string(),
+            file_name: request.file_name.clone(),
+            file_size: bytes.len() as i64,
+            rows: report.rows as i64,
+            created: report.created as i64,
+            updated: report.updated as i64,
+            unchanged: report.unchanged as i64,
+            merged: report.merged as i64,
+            deactivated: report.deactivated as i64,
+            skipped: report.skipped as i64,
+            status: "succeeded".to_string(),
+        })
+        .await?;
+    apply(&mut tx, &plan, &secrets, import_id, now, progress).await?;
+    tx.commit().await?;
+
+    let passwords: HashMap<SyncKey, String> = plan
+        .creates
+        .iter()
+        .zip(secrets.iter())
+        .map(|(c, s)| (c.key.clone(), s.cleartext.clone()))
+        .collect();
+    let result_file = domain::result_file::build(&checked, &read.mapping, &plan, &passwords);
+    Ok(ImportOutcome {
+        read,
+        checked,
+        plan,
+        report,
+        result_file: Some(result_file),
+        import_id: Some(import_id),
+    })
+}
+
+/// A created account's password: cleartext for the result file, hash for the base.
+pub struct Secret {
+    pub cleartext: String,
+    pub hash: String,
+    pub origin: SecretOrigin,
+}
+
+/// Generates the missing passwords and hashes all of them on every core, off
+/// the async runtime, in chunks so that progress can be shown.
+async fn hash_passwords<R: RngCore + CryptoRng>(plan: &Plan, rng: &mut R, progress: &dyn Progress) -> Result<Vec<Secret>, ImportError> {
+    let mut jobs: Vec<(String, SecretOrigin, [u8; 16])> = Vec::with_capacity(plan.creates.len());
+    for c in &plan.creates {
+        let (secret, origin) = match &c.imposed_password {
+            Some(p) => (p.clone(), SecretOrigin::Chosen),
+            None => (password::generate(rng), SecretOrigin::Generated),
+        };
+        jobs.push((secret, origin, password::salt(rng)));
+    }
+    let total = jobs.len();
+    let mut secrets = Vec::with_capacity(total);
+    let chunk_size = 2_000;
+    let mut remaining = jobs.into_iter();
+    loop {
+        let chunk: Vec<(String, SecretOrigin, [u8; 16])> = remaining.by_ref().take(chunk_size).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let hashed = tokio::task::spawn_blocking(move || {
+            let refs: Vec<(&str, SecretOrigin, [u8; 16])> = chunk.iter().map(|(s, o, salt)| (s.as_str(), *o, *salt)).collect();
+            password::hash_all(&refs).map(|hashes| (chunk, hashes))
+        })
+        .await
+        .map_err(|e| ImportError::Join(e.to_string()))??;
+        let (chunk, hashes) = hashed;
+        for ((cleartext, origin, _), hash) in chunk.into_iter().zip(hashes) {
+            secrets.push(Secret { cleartext, hash, origin });
+        }
+        progress.step(Operation::Passwords, secrets.len(), total);
+    }
+    Ok(secrets)
+}
+
+/// Writes a plan inside an open transaction.
+pub async fn apply<T: DirectoryTx>(
+    tx: &mut T,
+    plan: &Plan,
+    secrets: &[Secret],
+    import_id: i64,
+    now: DateTime<Utc>,
+    progress: &dyn Progress,
+) -> Result<(), StoreError> {
+    tx.insert_groups(&plan.new_groups).await?;
+    let uais: Vec<Uai> = {
+        let mut set: Vec<Uai> = plan
+            .creates
+            .iter()
+            .flat_map(|c| c.groups.iter().map(|g| g.uai.clone()))
+            .chain(plan.updates.iter().flat_map(|u| u.groups.iter().map(|g| g.uai.clone())))
+            .collect();
+        set.sort();
+        set.dedup();
+        set
+    };
+    let group_ids: HashMap<GroupRef, i64> = tx.groups_in(&uais).await?.into_iter().map(|(id, g)| (g, id)).collect();
+    progress.step(Operation::Groups, plan.new_groups.len(), plan.new_groups.len());
+
+    let new_users: Vec<NewUser<'_>> = plan
+        .creates
+        .iter()
+        .zip(secrets)
+        .map(|(c, s)| NewUser {
+            key: &c.key,
+            profile: plan.profile,
+            source: Source::Csv,
+            protected: false,
+            attrs: &c.attrs,
+            login: &c.login,
+            password_hash: s.hash.clone(),
+            must_change_password: true,
+        })
+        .collect();
+    let ids = tx.insert_users(&new_users, now).await?;
+    let updates: Vec<UserUpdate<'_>> = plan
+        .updates
+        .iter()
+        .map(|u| UserUpdate {
+            id: u.user_id,
+            attrs: &u.attrs,
+            reactivate: u.reactivate,
+        })
+        .collect();
+    tx.update_users(&updates, now).await?;
+    let deactivated_accounts: Vec<i64> = plan.deactivations.iter().filter(|d| d.whole_account).map(|d| d.user_id).collect();
+    tx.deactivate_users(&deactivated_accounts, import_id, now).await?;
+    let user_ops = ids.len() + updates.len() + plan.deactivations.len();
+    progress.step(Operation::Users, user_ops, user_ops);
+
+    let mut memberships = Vec::new();
+    let mut group_members = Vec::new();
+    let group_id = |g: &GroupRef| {
+        group_ids
+            .get(g)
+            .copied()
+            .ok_or_else(|| StoreError::Corrupt(format!("groupe {} absent après création", g.name)))
+    };
+    for (c, id) in plan.creates.iter().zip(&ids) {
+        memberships.extend(c.memberships.iter().map(|m| (*id, m.clone())));
+        for g in &c.groups {
+            group_members.push((group_id(g)?, *id));
+        }
+    }
+    for u in &plan.updates {
+        memberships.extend(u.memberships.iter().map(|m| (u.user_id, m.clone())));
+        for g in &u.groups {
+            group_members.push((group_id(g)?, u.user_id));
+        }
+    }
+    tx.upsert_memberships(&memberships).await?;
+    tx.add_group_members(&group_members).await?;
+    let ended: Vec<(i64, Uai)> = plan
+        .deactivations
+        .iter()
+        .flat_map(|d| d.establishments.iter().map(move |u| (d.user_id, u.clone())))
+        .collect();
+    tx.deactivate_memberships(&ended, import_id, now).await?;
+    let membership_ops = memberships.len() + group_members.len() + ended.len();
+    progress.step(Operation::Memberships, membership_ops, membership_ops);
+    Ok(())
+}
