@@ -1,0 +1,1 @@
+pub async fn run(_a: &crate::cli::BenchArgs) -> anyhow::Result<()> { Ok(()) }

@@ -1,0 +1,174 @@
+//! Command-line arguments (the names are part of the contract, see README).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Default database: an SQLite file in ./data, created on first use.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/annuaire.db";
+
+#[derive(Debug, Parser)]
+#[command(name = "annuaire", version, about = "Annuaire ENT : import CSV des personnels, élèves et parents")]
+pub struct Cli {
+    /// sqlite://CHEMIN (créé si absent) ou postgres://…
+    #[arg(long, global = true, env = "ANNUAIRE_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Établissements (UAI/RNE)
+    #[command(subcommand)]
+    Establishment(EstablishmentCommand),
+    /// Importer un fichier CSV d'utilisateurs
+    Import(Box<ImportArgs>),
+    /// Exporter les utilisateurs d'un établissement au format d'import
+    Export(ExportArgs),
+    /// Rechercher, restaurer, purger des comptes
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Démonstration : crée l'établissement 0750654D et y importe les cinq enseignants du guide
+    Demo,
+    /// Mesures de débit : plan, écriture, hachage
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EstablishmentCommand {
+    /// Ajouter un établissement
+    Add { uai: String, name: String },
+    /// Lister les établissements
+    List,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Fichier CSV à importer
+    pub file: PathBuf,
+    /// enseignant, administratif, eleve ou parent
+    #[arg(long)]
+    pub profile: String,
+    /// UAI de l'établissement visé
+    #[arg(long)]
+    pub establishment: Option<String>,
+    /// Séparateur (détecté si absent) : ";", ",", "tab", "|"
+    #[arg(long)]
+    pub separator: Option<String>,
+    /// auto, utf-8, windows-1252, iso-8859-1, macintosh
+    #[arg(long, default_value = "auto")]
+    pub encoding: String,
+    /// Le fichier n'a pas de ligne d'en-tête (colonnes lues dans l'ordre du modèle)
+    #[arg(long)]
+    pub no_header: bool,
+    /// Correspondance "COLONNE=champ" (nom ou numéro de colonne ; champ ou "ignorer")
+    #[arg(long = "map", value_name = "COLONNE=CHAMP")]
+    pub map: Vec<String>,
+    /// Personnel administratif : affecter aux établissements indiqués dans le fichier (colonne RNE)
+    #[arg(long)]
+    pub establishments_from_file: bool,
+    /// Ne pas importer les lignes en conflit
+    #[arg(long)]
+    pub skip_conflicts: bool,
+    /// Mode Complet : désactive les comptes CSV absents du fichier (dangereux, voir README)
+    #[arg(long)]
+    pub complet: bool,
+    /// Confirme le nombre exact de désactivations au-delà du seuil
+    #[arg(long, value_name = "N")]
+    pub confirm_deletions: Option<usize>,
+    /// Seuil de désactivations sans confirmation, en % des comptes concernés
+    #[arg(long, default_value_t = 10, value_name = "POURCENT")]
+    pub deletion_threshold: u32,
+    /// Vérifier et afficher le plan sans rien écrire
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Où écrire le fichier résultat (clés, logins, mots de passe)
+    #[arg(long, value_name = "FICHIER")]
+    pub result: Option<PathBuf>,
+    /// Format du compte rendu
+    #[arg(long, value_enum, default_value = "text")]
+    pub report: ReportFormat,
+    /// Modèle des logins générés : initiale-nom (ncepe) ou prenom.nom
+    #[arg(long, default_value = "initiale-nom")]
+    pub login_pattern: String,
+    /// Longueur minimale d'un mot de passe imposé
+    #[arg(long, default_value_t = domain::password::DEFAULT_MIN_LEN)]
+    pub min_password_length: usize,
+    /// Taille maximale du fichier, en octets
+    #[arg(long, default_value_t = domain::decode::Limits::default().max_bytes)]
+    pub max_file_size: usize,
+    /// Nombre maximal de lignes
+    #[arg(long, default_value_t = domain::decode::Limits::default().max_rows)]
+    pub max_rows: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(long)]
+    pub establishment: String,
+    #[arg(long)]
+    pub profile: String,
+    /// Fichier de sortie (sortie standard si absent)
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Rechercher des comptes (préfixes, sans accents ni casse), par ordre alphabétique
+    Search(SearchArgs),
+    /// Réactiver les comptes désactivés par un import Complet
+    Restore {
+        /// Numéro de l'import (affiché à la fin de l'import)
+        #[arg(long)]
+        import: i64,
+    },
+    /// Supprimer définitivement les comptes désactivés depuis plus de N jours
+    Purge {
+        #[arg(long, default_value_t = 90)]
+        retention_days: i64,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    #[arg(long)]
+    pub last_name: Option<String>,
+    #[arg(long)]
+    pub first_name: Option<String>,
+    #[arg(long)]
+    pub login: Option<String>,
+    #[arg(long)]
+    pub establishment: Option<String>,
+    /// Profil(s) : enseignant, administratif, eleve, parent, administrateur, administrateur-systeme, invite
+    #[arg(long = "profile")]
+    pub profiles: Vec<String>,
+    #[arg(long, default_value_t = 100)]
+    pub limit: i64,
+    #[arg(long, default_value_t = 0)]
+    pub offset: i64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Lignes du fichier généré
+    #[arg(long, default_value_t = 100_000)]
+    pub rows: usize,
+    /// Mots de passe à hacher pour la mesure de hachage
+    #[arg(long, default_value_t = 200)]
+    pub hashes: usize,
+    /// Base PostgreSQL à mesurer aussi (une base jetable est créée dedans)
+    #[arg(long, env = "ANNUAIRE_BENCH_POSTGRES_URL")]
+    pub postgres: Option<String>,
+    /// Fichier JSON où écrire les mesures
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}

@@ -1,0 +1,334 @@
+//! The commands: each opens the directory named by `--database` and calls the
+//! shared service functions.
+
+use crate::cli::{Cli, Command, EstablishmentCommand, ExportArgs, ImportArgs, ReportFormat, SearchArgs, UsersCommand};
+use crate::output;
+use anyhow::{anyhow, bail, Context, Result};
+use chrono::Duration;
+use domain::decode::EncodingChoice;
+use domain::keys::LoginPattern;
+use domain::mapping::Override;
+use domain::pipeline::{ConflictDetail, ReadError, Report, Status};
+use domain::{Establishment, Profile, Uai};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use store::service::{self, Clock, ImportError, ImportRequest, Operation, Progress, SystemClock};
+use store::{AnyDirectory, Directory, UserQuery};
+
+/// Runs a generic body on whichever backend the URL opened.
+macro_rules! on_directory {
+    ($any:expr, $d:ident => $body:expr) => {
+        match $any {
+            AnyDirectory::Sqlite($d) => $body,
+            AnyDirectory::Postgres($d) => $body,
+        }
+    };
+}
+
+/// The example shipped for `annuaire demo`: the guide's five teachers (§4.1.B.A).
+const DEMO_FILE: &[u8] = include_bytes!("../../../examples/enseignants-guide.csv");
+const DEMO_UAI: &str = "0750654D";
+const DEMO_NAME: &str = "Collège de démonstration";
+
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    if let Command::Bench(args) = &cli.command {
+        return crate::bench::run(args).await.map(|()| ExitCode::SUCCESS);
+    }
+    let directory = AnyDirectory::open(&cli.database)
+        .await
+        .with_context(|| format!("ouverture de la base {}", redact(&cli.database)))?;
+    on_directory!(&directory, d => dispatch(d, cli.command).await)
+}
+
+/// Hides a password in a database URL before printing it.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+async fn dispatch<D: Directory>(d: &D, command: Command) -> Result<ExitCode> {
+    let clock = SystemClock;
+    match command {
+        Command::Establishment(EstablishmentCommand::Add { uai, name }) => {
+            let uai = Uai::parse(&uai)?;
+            let name = name.trim().to_string();
+            if name.is_empty() {
+                bail!("le nom de l'établissement est vide : indiquez-le entre guillemets");
+            }
+            d.add_establishment(&Establishment { uai: uai.clone(), name: name.clone() }, clock.now()).await?;
+            println!("Établissement {uai} « {name} » ajouté.");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Establishment(EstablishmentCommand::List) => {
+            for e in d.list_establishments().await? {
+                println!("{}\t{}", e.uai, e.name);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import(args) => import(d, &args, &clock).await,
+        Command::Export(args) => export(d, &args).await,
+        Command::Users(UsersCommand::Search(args)) => search(d, &args).await,
+        Command::Users(UsersCommand::Restore { import }) => {
+            let n = d.restore_import(import, clock.now()).await?;
+            println!("{n} compte(s) réactivé(s) (import n° {import}).");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Users(UsersCommand::Purge { retention_days }) => {
+            if retention_days < 0 {
+                bail!("la durée de conservation doit être positive");
+            }
+            let n = d.purge_deactivated(clock.now() - Duration::days(retention_days)).await?;
+            println!("{n} compte(s) désactivé(s) depuis plus de {retention_days} jours supprimé(s).");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo => demo(d, &clock).await,
+        Command::Bench(_) => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn parse_separator(s: &str) -> Result<u8> {
+    match s {
+        "tab" | "\\t" | "\t" | "tabulation" => Ok(b'\t'),
+        ";" | "," | "|" => Ok(s.as_bytes()[0]),
+        other => bail!("séparateur « {other} » non pris en charge : choisissez ;  ,  tab  ou  |"),
+    }
+}
+
+fn build_request(args: &ImportArgs) -> Result<ImportRequest> {
+    let profile: Profile = args.profile.parse()?;
+    let establishment = args.establishment.as_deref().map(Uai::parse).transpose()?;
+    let mut request = ImportRequest::new(profile, establishment);
+    request.file_name = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    request.file.encoding = args.encoding.parse::<EncodingChoice>().map_err(|e| anyhow!(e))?;
+    request.file.separator = args.separator.as_deref().map(parse_separator).transpose()?;
+    request.file.has_header = !args.no_header;
+    request.file.limits.max_bytes = args.max_file_size;
+    request.file.limits.max_rows = args.max_rows;
+    request.overrides = args.map.iter().map(|m| Override::parse(m)).collect::<Result<_, _>>()?;
+    request.establishments_from_file = args.establishments_from_file;
+    request.skip_conflicts = args.skip_conflicts;
+    request.complet = args.complet;
+    request.confirm_deletions = args.confirm_deletions;
+    request.deletion_threshold_percent = args.deletion_threshold;
+    request.login_pattern = args.login_pattern.parse::<LoginPattern>().map_err(|e| anyhow!(e))?;
+    request.min_password_len = args.min_password_length;
+    request.dry_run = args.dry_run;
+    request.actor = format!("cli:{}", whoami());
+    Ok(request)
+}
+
+fn whoami() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "inconnu".to_string())
+}
+
+/// A progress bar on stderr when it is a terminal, silence otherwise.
+struct BarProgress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl BarProgress {
+    fn new() -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{msg:28} [{bar:30}] {pos}/{len} ({eta})")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        BarProgress { bar }
+    }
+}
+
+impl Progress for BarProgress {
+    fn step(&self, operation: Operation, done: usize, total: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(operation.label());
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            if operation == Operation::Memberships {
+                bar.finish_and_clear();
+            }
+        }
+    }
+}
+
+async fn import<D: Directory>(d: &D, args: &ImportArgs, clock: &dyn Clock) -> Result<ExitCode> {
+    let request = build_request(args)?;
+    let bytes = read_input(&args.file, request.file.limits.max_bytes)?;
+    let mut rng = domain::password::os_rng();
+    let progress = BarProgress::new();
+    let outcome = match service::run_import(d, &bytes, &request, clock, &mut rng, &progress).await {
+        Ok(outcome) => outcome,
+        Err(ImportError::Read(ReadError::Mapping(e))) => {
+            // A refused mapping is a rejection (exit 2), reported like the others.
+            let report = Report {
+                status: Status::Rejected,
+                rows: 0,
+                valid: 0,
+                conflicts: 0,
+                created: 0,
+                updated: 0,
+                unchanged: 0,
+                merged: 0,
+                deactivated: 0,
+                skipped: 0,
+                conflict_details: vec![ConflictDetail {
+                    line: 1,
+                    column: None,
+                    field: None,
+                    code: "bad_mapping".to_string(),
+                    message: e.to_string(),
+                }],
+                rejection: Some(e.to_string()),
+            };
+            match args.report {
+                ReportFormat::Json => println!("{}", serde_json::to_string(&report)?),
+                ReportFormat::Text => eprintln!("import refusé : {e}"),
+            }
+            return Ok(ExitCode::from(crate::EXIT_REJECTED));
+        }
+        Err(e) => return Err(e.into()),
+    };
+
+    let mut result_path = None;
+    if let Some(bytes) = &outcome.result_file {
+        let path = args
+            .result
+            .clone()
+            .unwrap_or_else(|| default_result_path(&args.file, outcome.import_id, clock));
+        write_private(&path, bytes).with_context(|| format!("écriture du fichier résultat {}", path.display()))?;
+        result_path = Some(path);
+    }
+    match args.report {
+        ReportFormat::Json => println!("{}", serde_json::to_string(&outcome.report)?),
+        ReportFormat::Text => output::print_import(&outcome, &request, result_path.as_deref()),
+    }
+    Ok(match outcome.report.status {
+        Status::Rejected => ExitCode::from(crate::EXIT_REJECTED),
+        Status::Imported | Status::DryRun => ExitCode::SUCCESS,
+    })
+}
+
+/// Reads the file, refusing before reading when it is over the limit.
+fn read_input(path: &Path, max_bytes: usize) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).with_context(|| format!("lecture de {}", path.display()))?;
+    if meta.is_dir() {
+        bail!("{} est un dossier : indiquez un fichier CSV", path.display());
+    }
+    if meta.len() > max_bytes as u64 {
+        bail!(
+            "le fichier fait {} octets, au-delà de la limite de {max_bytes} octets : découpez-le en plusieurs fichiers",
+            meta.len()
+        );
+    }
+    std::fs::read(path).with_context(|| format!("lecture de {}", path.display()))
+}
+
+/// `<fichier>-resultat-n<import>-<date>.csv` in the current folder: never
+/// overwrites the result of an earlier import (its passwords exist nowhere else).
+fn default_result_path(input: &Path, import_id: Option<i64>, clock: &dyn Clock) -> PathBuf {
+    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "import".into());
+    let id = import_id.map(|i| format!("n{i}-")).unwrap_or_default();
+    PathBuf::from(format!("{stem}-resultat-{id}{}.csv", clock.now().format("%Y%m%d-%H%M%S")))
+}
+
+/// The result file holds passwords: readable by its owner only.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+async fn export<D: Directory>(d: &D, args: &ExportArgs) -> Result<ExitCode> {
+    let uai = Uai::parse(&args.establishment)?;
+    let profile: Profile = args.profile.parse()?;
+    if !d.list_establishments().await?.iter().any(|e| e.uai == uai) {
+        bail!("établissement {uai} inconnu");
+    }
+    let rows = d
+        .export_users(&uai, profile)
+        .await?
+        .into_iter()
+        .map(|r| {
+            Ok(domain::export::ExportRow {
+                key: domain::keys::SyncKey::from_stored(r.sync_key.clone()),
+                login: domain::values::Login::from_stored(r.login.clone()),
+                attrs: r.attributes()?,
+                uai: uai.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, store::StoreError>>()?;
+    let bytes = domain::export::write(profile, &rows);
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, &bytes).with_context(|| format!("écriture de {}", path.display()))?;
+            eprintln!("{} utilisateur(s) exporté(s) dans {}", rows.len(), path.display());
+        }
+        None => std::io::stdout().write_all(&bytes)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn search<D: Directory>(d: &D, args: &SearchArgs) -> Result<ExitCode> {
+    let query = UserQuery {
+        last_name: args.last_name.clone(),
+        first_name: args.first_name.clone(),
+        login: args.login.clone(),
+        establishment: args.establishment.as_deref().map(Uai::parse).transpose()?,
+        profiles: args.profiles.iter().map(|p| p.parse()).collect::<Result<_, _>>()?,
+        limit: args.limit.clamp(1, 10_000),
+        offset: args.offset.max(0),
+    };
+    let users = d.search_users(&query).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&users)?);
+    } else {
+        output::print_users(&users);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn demo<D: Directory>(d: &D, clock: &dyn Clock) -> Result<ExitCode> {
+    let uai = Uai::parse(DEMO_UAI)?;
+    if !d.list_establishments().await?.iter().any(|e| e.uai == uai) {
+        d.add_establishment(&Establishment { uai: uai.clone(), name: DEMO_NAME.to_string() }, clock.now()).await?;
+        println!("Établissement de démonstration {DEMO_UAI} « {DEMO_NAME} » créé.");
+    }
+    let mut request = ImportRequest::new(Profile::Enseignant, Some(uai));
+    request.file_name = "enseignants-guide.csv".to_string();
+    request.actor = "demo".to_string();
+    let mut rng = domain::password::os_rng();
+    let outcome = service::run_import(d, DEMO_FILE, &request, clock, &mut rng, &BarProgress::new()).await?;
+    let mut result_path = None;
+    if let Some(bytes) = &outcome.result_file {
+        let path = default_result_path(Path::new("enseignants-guide.csv"), outcome.import_id, clock);
+        write_private(&path, bytes)?;
+        result_path = Some(path);
+    }
+    output::print_import(&outcome, &request, result_path.as_deref());
+    println!();
+    println!("Relancez la même commande : les 5 comptes seront « inchangés ». Pour importer votre fichier :");
+    println!("  annuaire import MON_FICHIER.csv --profile enseignant --establishment {DEMO_UAI} --dry-run");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,136 @@
+//! Human-readable output of the CLI, in French.
+
+use domain::pipeline::Status;
+use std::path::Path;
+use store::service::{ImportOutcome, ImportRequest};
+use store::UserSummary;
+
+fn separator_name(sep: u8) -> String {
+    match sep {
+        b'\t' => "tabulation".to_string(),
+        other => format!("« {} »", char::from(other)),
+    }
+}
+
+pub fn print_import(outcome: &ImportOutcome, request: &ImportRequest, result_path: Option<&Path>) {
+    let read = &outcome.read;
+    let plan = &outcome.plan;
+    let report = &outcome.report;
+    println!(
+        "Fichier : {} ({}{}, séparateur {}, {})",
+        if request.file_name.is_empty() { "-" } else { &request.file_name },
+        read.encoding,
+        if read.encoding_detected { " détecté" } else { "" },
+        separator_name(read.parsed.separator),
+        if read.parsed.header.is_some() { "avec en-tête" } else { "sans en-tête" }
+    );
+    for n in &read.decode_notices {
+        println!("  attention : {n}");
+    }
+    match &request.establishment {
+        Some(uai) => println!("Établissement : {uai}    Profil : {}", request.profile.label()),
+        None => println!("Établissements : ceux du fichier    Profil : {}", request.profile.label()),
+    }
+    let imported: Vec<String> = read
+        .mapping
+        .columns
+        .iter()
+        .filter_map(|c| c.field.filter(|f| *f != domain::Field::SyncKey).map(|f| format!("{} → {}", c.name, f.id())))
+        .collect();
+    println!("Champs CSV importés : {}", imported.join(", "));
+    let ignored: Vec<&str> = read.mapping.ignored_columns().map(|c| c.name.as_str()).collect();
+    if !ignored.is_empty() {
+        println!("Colonnes CSV ignorées : {}", ignored.join(", "));
+    }
+    println!(
+        "Lignes à importer : {}    valides : {}    en conflit : {}",
+        report.rows, report.valid, report.conflicts
+    );
+    for c in &plan.conflicts {
+        match &c.column {
+            Some(col) => println!("  ligne {}, colonne « {col} » : {}", c.line, c.message),
+            None => println!("  ligne {} : {}", c.line, c.message),
+        }
+    }
+    for n in &plan.notices {
+        println!("  remarque ligne {} : {}", n.line, n.message);
+    }
+    println!(
+        "Plan : {} créé(s), {} mis à jour, {} inchangé(s), {} fusionné(s), {} désactivé(s){}",
+        report.created,
+        report.updated,
+        report.unchanged,
+        report.merged,
+        report.deactivated,
+        if report.skipped > 0 { format!(", {} ligne(s) en conflit ignorée(s)", report.skipped) } else { String::new() }
+    );
+    for u in &plan.updates {
+        let changes: Vec<String> = u
+            .changes
+            .iter()
+            .map(|c| format!("{} : « {} » → « {} »", c.field.id(), c.before, c.after))
+            .collect();
+        let mut what = changes.join(", ");
+        if !u.memberships.is_empty() {
+            let uais: Vec<&str> = u.memberships.iter().map(|m| m.uai.as_str()).collect();
+            what.push_str(&format!("{}rattachement {}", if what.is_empty() { "" } else { ", " }, uais.join(", ")));
+        }
+        if u.reactivate {
+            what.push_str(if what.is_empty() { "réactivation" } else { ", réactivation" });
+        }
+        println!("  mis à jour ligne {} ({}) : {what}", u.line, u.key);
+    }
+    for m in &plan.merges {
+        println!("  ligne {} fusionnée avec la ligne {} (même clé {})", m.line, m.into_line, m.key);
+    }
+    if !plan.deactivations.is_empty() {
+        println!("Comptes désactivés (mode Complet) :");
+        for d in &plan.deactivations {
+            println!(
+                "  {} {} ({}, {}){}",
+                d.last_name,
+                d.first_name,
+                d.login,
+                d.key,
+                if d.whole_account { "" } else { " — rattachement seulement, le compte reste actif ailleurs" }
+            );
+        }
+    }
+    match report.status {
+        Status::Imported => {
+            println!("Résultat : importé{}.", outcome.import_id.map(|id| format!(" (import n° {id})")).unwrap_or_default());
+            if let Some(path) = result_path {
+                println!(
+                    "Fichier résultat : {} — clés, logins et mots de passe à distribuer ; il contient des mots de passe, conservez-le en lieu sûr.",
+                    path.display()
+                );
+            }
+        }
+        Status::DryRun => println!("Résultat : simulation (--dry-run), rien n'a été écrit."),
+        Status::Rejected => println!(
+            "Résultat : refusé, rien n'a été écrit. {}",
+            report.rejection.clone().unwrap_or_default()
+        ),
+    }
+}
+
+pub fn print_users(users: &[UserSummary]) {
+    if users.is_empty() {
+        println!("Aucun compte ne correspond.");
+        return;
+    }
+    for u in users {
+        println!(
+            "{}, {}\t{}\t{}\t{}\t{}\t{}\t{}\tcréé le {}",
+            u.last_name.to_uppercase(),
+            u.first_name,
+            u.sync_key,
+            u.login,
+            u.profile.label(),
+            u.source,
+            u.establishments.join(","),
+            if u.active { "actif" } else { "désactivé" },
+            u.created_at.format("%d/%m/%Y %H:%M")
+        );
+    }
+}
