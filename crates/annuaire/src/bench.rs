@@ -1,1 +1,3 @@
-pub async fn run(_a: &crate::cli::BenchArgs) -> anyhow::Result<()> { Ok(()) }
+pub async fn run(_a: &crate::cli::BenchArgs) -> anyhow::Result<()> {
+    Ok(())
+}

@@ -7,7 +7,11 @@ use std::path::PathBuf;
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/annuaire.db";
 
 #[derive(Debug, Parser)]
-#[command(name = "annuaire", version, about = "Annuaire ENT : import CSV des personnels, élèves et parents")]
+#[command(
+    name = "annuaire",
+    version,
+    about = "Annuaire ENT : import CSV des personnels, élèves et parents"
+)]
 pub struct Cli {
     /// sqlite://CHEMIN (créé si absent) ou postgres://…
     #[arg(long, global = true, env = "ANNUAIRE_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]

@@ -64,7 +64,14 @@ async fn dispatch<D: Directory>(d: &D, command: Command) -> Result<ExitCode> {
             if name.is_empty() {
                 bail!("le nom de l'établissement est vide : indiquez-le entre guillemets");
             }
-            d.add_establishment(&Establishment { uai: uai.clone(), name: name.clone() }, clock.now()).await?;
+            d.add_establishment(
+                &Establishment {
+                    uai: uai.clone(),
+                    name: name.clone(),
+                },
+                clock.now(),
+            )
+            .await?;
             println!("Établissement {uai} « {name} » ajouté.");
             Ok(ExitCode::SUCCESS)
         }
@@ -86,7 +93,9 @@ async fn dispatch<D: Directory>(d: &D, command: Command) -> Result<ExitCode> {
             if retention_days < 0 {
                 bail!("la durée de conservation doit être positive");
             }
-            let n = d.purge_deactivated(clock.now() - Duration::days(retention_days)).await?;
+            let n = d
+                .purge_deactivated(clock.now() - Duration::days(retention_days))
+                .await?;
             println!("{n} compte(s) désactivé(s) depuis plus de {retention_days} jours supprimé(s).");
             Ok(ExitCode::SUCCESS)
         }
@@ -241,9 +250,15 @@ fn read_input(path: &Path, max_bytes: usize) -> Result<Vec<u8>> {
 /// `<fichier>-resultat-n<import>-<date>.csv` in the current folder: never
 /// overwrites the result of an earlier import (its passwords exist nowhere else).
 fn default_result_path(input: &Path, import_id: Option<i64>, clock: &dyn Clock) -> PathBuf {
-    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "import".into());
+    let stem = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "import".into());
     let id = import_id.map(|i| format!("n{i}-")).unwrap_or_default();
-    PathBuf::from(format!("{stem}-resultat-{id}{}.csv", clock.now().format("%Y%m%d-%H%M%S")))
+    PathBuf::from(format!(
+        "{stem}-resultat-{id}{}.csv",
+        clock.now().format("%Y%m%d-%H%M%S")
+    ))
 }
 
 /// The result file holds passwords: readable by its owner only.
@@ -312,7 +327,14 @@ async fn search<D: Directory>(d: &D, args: &SearchArgs) -> Result<ExitCode> {
 async fn demo<D: Directory>(d: &D, clock: &dyn Clock) -> Result<ExitCode> {
     let uai = Uai::parse(DEMO_UAI)?;
     if !d.list_establishments().await?.iter().any(|e| e.uai == uai) {
-        d.add_establishment(&Establishment { uai: uai.clone(), name: DEMO_NAME.to_string() }, clock.now()).await?;
+        d.add_establishment(
+            &Establishment {
+                uai: uai.clone(),
+                name: DEMO_NAME.to_string(),
+            },
+            clock.now(),
+        )
+        .await?;
         println!("Établissement de démonstration {DEMO_UAI} « {DEMO_NAME} » créé.");
     }
     let mut request = ImportRequest::new(Profile::Enseignant, Some(uai));

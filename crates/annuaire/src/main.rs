@@ -16,12 +16,27 @@ pub const EXIT_REJECTED: u8 = 2;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    let args = match cli::Cli::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            // Usage errors exit 1 (2 means "import rejected"); --help exits 0.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     match commands::run(args).await {
         Ok(code) => code,
         Err(e) => {
             // One line, the cause chain joined: what went wrong and what to do.
-            let message = e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(" : ");
+            let mut message = String::new();
+            for cause in e.chain().map(|c| c.to_string()) {
+                if !message.contains(&cause) {
+                    if !message.is_empty() {
+                        message.push_str(" : ");
+                    }
+                    message.push_str(&cause);
+                }
+            }
             eprintln!("erreur : {message}");
             ExitCode::from(1)
         }

@@ -18,24 +18,39 @@ pub fn print_import(outcome: &ImportOutcome, request: &ImportRequest, result_pat
     let report = &outcome.report;
     println!(
         "Fichier : {} ({}{}, séparateur {}, {})",
-        if request.file_name.is_empty() { "-" } else { &request.file_name },
+        if request.file_name.is_empty() {
+            "-"
+        } else {
+            &request.file_name
+        },
         read.encoding,
         if read.encoding_detected { " détecté" } else { "" },
         separator_name(read.parsed.separator),
-        if read.parsed.header.is_some() { "avec en-tête" } else { "sans en-tête" }
+        if read.parsed.header.is_some() {
+            "avec en-tête"
+        } else {
+            "sans en-tête"
+        }
     );
     for n in &read.decode_notices {
         println!("  attention : {n}");
     }
     match &request.establishment {
         Some(uai) => println!("Établissement : {uai}    Profil : {}", request.profile.label()),
-        None => println!("Établissements : ceux du fichier    Profil : {}", request.profile.label()),
+        None => println!(
+            "Établissements : ceux du fichier    Profil : {}",
+            request.profile.label()
+        ),
     }
     let imported: Vec<String> = read
         .mapping
         .columns
         .iter()
-        .filter_map(|c| c.field.filter(|f| *f != domain::Field::SyncKey).map(|f| format!("{} → {}", c.name, f.id())))
+        .filter_map(|c| {
+            c.field
+                .filter(|f| *f != domain::Field::SyncKey)
+                .map(|f| format!("{} → {}", c.name, f.id()))
+        })
         .collect();
     println!("Champs CSV importés : {}", imported.join(", "));
     let ignored: Vec<&str> = read.mapping.ignored_columns().map(|c| c.name.as_str()).collect();
@@ -62,7 +77,11 @@ pub fn print_import(outcome: &ImportOutcome, request: &ImportRequest, result_pat
         report.unchanged,
         report.merged,
         report.deactivated,
-        if report.skipped > 0 { format!(", {} ligne(s) en conflit ignorée(s)", report.skipped) } else { String::new() }
+        if report.skipped > 0 {
+            format!(", {} ligne(s) en conflit ignorée(s)", report.skipped)
+        } else {
+            String::new()
+        }
     );
     for u in &plan.updates {
         let changes: Vec<String> = u
@@ -73,15 +92,26 @@ pub fn print_import(outcome: &ImportOutcome, request: &ImportRequest, result_pat
         let mut what = changes.join(", ");
         if !u.memberships.is_empty() {
             let uais: Vec<&str> = u.memberships.iter().map(|m| m.uai.as_str()).collect();
-            what.push_str(&format!("{}rattachement {}", if what.is_empty() { "" } else { ", " }, uais.join(", ")));
+            what.push_str(&format!(
+                "{}rattachement {}",
+                if what.is_empty() { "" } else { ", " },
+                uais.join(", ")
+            ));
         }
         if u.reactivate {
-            what.push_str(if what.is_empty() { "réactivation" } else { ", réactivation" });
+            what.push_str(if what.is_empty() {
+                "réactivation"
+            } else {
+                ", réactivation"
+            });
         }
         println!("  mis à jour ligne {} ({}) : {what}", u.line, u.key);
     }
     for m in &plan.merges {
-        println!("  ligne {} fusionnée avec la ligne {} (même clé {})", m.line, m.into_line, m.key);
+        println!(
+            "  ligne {} fusionnée avec la ligne {} (même clé {})",
+            m.line, m.into_line, m.key
+        );
     }
     if !plan.deactivations.is_empty() {
         println!("Comptes désactivés (mode Complet) :");
@@ -92,13 +122,23 @@ pub fn print_import(outcome: &ImportOutcome, request: &ImportRequest, result_pat
                 d.first_name,
                 d.login,
                 d.key,
-                if d.whole_account { "" } else { " — rattachement seulement, le compte reste actif ailleurs" }
+                if d.whole_account {
+                    ""
+                } else {
+                    " — rattachement seulement, le compte reste actif ailleurs"
+                }
             );
         }
     }
     match report.status {
         Status::Imported => {
-            println!("Résultat : importé{}.", outcome.import_id.map(|id| format!(" (import n° {id})")).unwrap_or_default());
+            println!(
+                "Résultat : importé{}.",
+                outcome
+                    .import_id
+                    .map(|id| format!(" (import n° {id})"))
+                    .unwrap_or_default()
+            );
             if let Some(path) = result_path {
                 println!(
                     "Fichier résultat : {} — clés, logins et mots de passe à distribuer ; il contient des mots de passe, conservez-le en lieu sûr.",

@@ -58,13 +58,17 @@ impl Default for Limits {
 pub enum FileError {
     #[error("le fichier est vide : exportez de nouveau votre tableau au format CSV")]
     Empty,
-    #[error("le fichier fait {size} octets, au-delà de la limite de {limit} octets : découpez-le en plusieurs fichiers")]
+    #[error(
+        "le fichier fait {size} octets, au-delà de la limite de {limit} octets : découpez-le en plusieurs fichiers"
+    )]
     TooLarge { size: usize, limit: usize },
     #[error("le fichier est un classeur Excel (.xlsx/.xls), pas un CSV : dans Excel, « Enregistrer sous » et choisissez « CSV (séparateur : point-virgule) »")]
     Spreadsheet,
     #[error("le fichier contient des octets nuls (position {offset}) : ce n'est pas un fichier texte CSV ; enregistrez-le au format CSV depuis votre tableur")]
     NulBytes { offset: usize },
-    #[error("le fichier ne ressemble pas à du texte ({share} % de caractères de contrôle) : choisissez un fichier CSV")]
+    #[error(
+        "le fichier ne ressemble pas à du texte ({share} % de caractères de contrôle) : choisissez un fichier CSV"
+    )]
     Binary { share: usize },
     #[error("le fichier n'est pas en {encoding} (octet invalide à la ligne {line}) : choisissez l'encodage automatique ou windows-1252")]
     Undecodable { encoding: &'static str, line: usize },
@@ -127,14 +131,25 @@ pub fn decode(bytes: &[u8], choice: EncodingChoice, limits: &Limits) -> Result<D
             Ok(s) => (s.to_string(), UTF_8, false),
             Err(e) => {
                 let line = body[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
-                return Err(FileError::Undecodable { encoding: "UTF-8", line });
+                return Err(FileError::Undecodable {
+                    encoding: "UTF-8",
+                    line,
+                });
             }
         },
         EncodingChoice::Windows1252 | EncodingChoice::Iso88591 => {
             // WHATWG maps ISO-8859-1 to windows-1252: a strict superset for text.
-            (WINDOWS_1252.decode_without_bom_handling(body).0.into_owned(), WINDOWS_1252, false)
+            (
+                WINDOWS_1252.decode_without_bom_handling(body).0.into_owned(),
+                WINDOWS_1252,
+                false,
+            )
         }
-        EncodingChoice::Macintosh => (MACINTOSH.decode_without_bom_handling(body).0.into_owned(), MACINTOSH, false),
+        EncodingChoice::Macintosh => (
+            MACINTOSH.decode_without_bom_handling(body).0.into_owned(),
+            MACINTOSH,
+            false,
+        ),
     };
     if encoding == UTF_8 && looks_double_encoded(&text) {
         notices.push(
@@ -155,7 +170,10 @@ fn finish(text: String, encoding: &'static str, detected: bool, notices: Vec<Str
             share: controls * 100 / total,
         });
     }
-    if text.trim_matches(|c: char| c.is_whitespace() || c == '\u{FEFF}').is_empty() {
+    if text
+        .trim_matches(|c: char| c.is_whitespace() || c == '\u{FEFF}')
+        .is_empty()
+    {
         return Err(FileError::Empty);
     }
     Ok(Decoded {
@@ -299,10 +317,22 @@ mod tests {
         assert_eq!(auto(b"Nom;Pr\x00nom"), Err(FileError::NulBytes { offset: 6 }));
         let garbage: Vec<u8> = (1u8..=8).cycle().take(400).collect();
         assert!(matches!(auto(&garbage), Err(FileError::Binary { .. })));
-        let limits = Limits { max_bytes: 10, ..Limits::default() };
-        assert!(matches!(decode(SAMPLE.as_bytes(), EncodingChoice::Auto, &limits), Err(FileError::TooLarge { .. })));
+        let limits = Limits {
+            max_bytes: 10,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            decode(SAMPLE.as_bytes(), EncodingChoice::Auto, &limits),
+            Err(FileError::TooLarge { .. })
+        ));
         let forced = decode(&WINDOWS_1252.encode(SAMPLE).0, EncodingChoice::Utf8, &Limits::default());
-        assert_eq!(forced, Err(FileError::Undecodable { encoding: "UTF-8", line: 1 }));
+        assert_eq!(
+            forced,
+            Err(FileError::Undecodable {
+                encoding: "UTF-8",
+                line: 1
+            })
+        );
     }
 
     #[test]

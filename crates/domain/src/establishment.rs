@@ -27,15 +27,10 @@ impl Uai {
     pub fn parse(raw: &str) -> Result<Self, UaiError> {
         let s: String = raw.trim().to_ascii_uppercase();
         let bytes = s.as_bytes();
-        if bytes.len() != 8
-            || !bytes[..7].iter().all(u8::is_ascii_digit)
-            || !bytes[7].is_ascii_uppercase()
-        {
+        if bytes.len() != 8 || !bytes[..7].iter().all(u8::is_ascii_digit) || !bytes[7].is_ascii_uppercase() {
             return Err(UaiError::Shape(raw.trim().to_string()));
         }
-        let number: u32 = bytes[..7]
-            .iter()
-            .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+        let number: u32 = bytes[..7].iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
         let expected = UAI_CHECK_LETTERS[(number % 23) as usize];
         if bytes[7] != expected {
             return Err(UaiError::CheckLetter {

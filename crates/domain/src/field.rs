@@ -121,9 +121,7 @@ impl Field {
         match (self, profile) {
             (Field::SyncKey, _) => Ignored,
             (Field::LastName | Field::FirstName, _) => Required,
-            (Field::Login | Field::Password | Field::Landline | Field::Mobile | Field::Email, _) => {
-                Optional
-            }
+            (Field::Login | Field::Password | Field::Landline | Field::Mobile | Field::Email, _) => Optional,
             (Field::Civility, Enseignant | Administratif) => Required,
             (Field::Civility, Parent) => Optional,
             (Field::Subject, Enseignant) => Required,
@@ -132,9 +130,7 @@ impl Field {
             (Field::BirthDate, Enseignant) => Optional,
             (Field::Class, Eleve) => Required,
             (Field::Uai, Administratif) => Optional,
-            (Field::Address | Field::PostalCode | Field::City, Enseignant | Administratif | Parent) => {
-                Optional
-            }
+            (Field::Address | Field::PostalCode | Field::City, Enseignant | Administratif | Parent) => Optional,
             _ => NotApplicable,
         }
     }

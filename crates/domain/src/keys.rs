@@ -184,8 +184,14 @@ mod tests {
     #[test]
     fn login_bases() {
         assert_eq!(LoginPattern::InitialLastName.base("Noam", "CEPE"), "ncepe");
-        assert_eq!(LoginPattern::FirstDotLast.base("Jean-Pierre", "De La Fontaine"), "jean-pierre.delafont");
-        assert_eq!(LoginPattern::InitialLastName.base("Éloïse", "N'Diaye-Koné"), "endiayekone");
+        assert_eq!(
+            LoginPattern::FirstDotLast.base("Jean-Pierre", "De La Fontaine"),
+            "jean-pierre.delafont"
+        );
+        assert_eq!(
+            LoginPattern::InitialLastName.base("Éloïse", "N'Diaye-Koné"),
+            "endiayekone"
+        );
         assert_eq!(LoginPattern::InitialLastName.base("", "!!"), "utilisateur");
         assert!(LoginPattern::InitialLastName.base("A", &"x".repeat(50)).len() <= LOGIN_BASE_MAX);
     }

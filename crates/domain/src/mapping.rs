@@ -56,7 +56,11 @@ pub enum MappingError {
     #[error("le champ {field} n'existe pas pour le profil {profile} : retirez cette correspondance")]
     NotForProfile { field: &'static str, profile: &'static str },
     #[error("le champ {field} est associé à deux colonnes (« {first} » et « {second} ») : ignorez l'une d'elles")]
-    Duplicate { field: &'static str, first: String, second: String },
+    Duplicate {
+        field: &'static str,
+        first: String,
+        second: String,
+    },
     #[error("champs obligatoires absents pour le profil {profile} : {missing} ; associez une colonne à chacun (--map \"COLONNE=champ\")")]
     MissingRequired { profile: &'static str, missing: String },
     #[error("l'option « affecter aux établissements du fichier » demande une colonne RNE/UAI associée au champ uai")]
@@ -68,14 +72,20 @@ pub enum MappingError {
 impl Override {
     /// Parses `COLONNE=champ`; `ignorer`/`ignore`/`-` as field ignores the column.
     pub fn parse(spec: &str) -> Result<Self, MappingError> {
-        let (column, field) = spec.rsplit_once('=').ok_or_else(|| MappingError::Syntax(spec.to_string()))?;
+        let (column, field) = spec
+            .rsplit_once('=')
+            .ok_or_else(|| MappingError::Syntax(spec.to_string()))?;
         let column = column.trim();
         if column.is_empty() {
             return Err(MappingError::Syntax(spec.to_string()));
         }
         let field = match crate::text::fold(field.trim()).as_str() {
             "ignorer" | "ignore" | "-" | "" => None,
-            other => Some(other.parse::<Field>().map_err(|e| MappingError::UnknownField(e.to_string()))?),
+            other => Some(
+                other
+                    .parse::<Field>()
+                    .map_err(|e| MappingError::UnknownField(e.to_string()))?,
+            ),
         };
         let column = match column.parse::<usize>() {
             Ok(n) if n >= 1 => ColumnRef::Number(n),
@@ -103,7 +113,14 @@ pub fn auto_map(header: Option<&[String]>, column_count: usize, profile: Profile
             Some(h) => {
                 let name = h.get(index).cloned().unwrap_or_default();
                 let guess = Field::from_header(&name);
-                (if name.is_empty() { format!("Colonne {}", index + 1) } else { name }, guess)
+                (
+                    if name.is_empty() {
+                        format!("Colonne {}", index + 1)
+                    } else {
+                        name
+                    },
+                    guess,
+                )
             }
             None => (format!("Colonne {}", index + 1), template.get(index).copied()),
         };
@@ -112,7 +129,11 @@ pub fn auto_map(header: Option<&[String]>, column_count: usize, profile: Profile
             index,
             name,
             field,
-            how: if field.is_some() { MatchKind::Auto } else { MatchKind::Unmapped },
+            how: if field.is_some() {
+                MatchKind::Auto
+            } else {
+                MatchKind::Unmapped
+            },
         });
     }
     // First column wins when two headers mean the same field.
@@ -148,13 +169,23 @@ impl Mapping {
             }
             let column = &mut self.columns[index];
             column.field = o.field;
-            column.how = if o.field.is_some() { MatchKind::Chosen } else { MatchKind::Unmapped };
+            column.how = if o.field.is_some() {
+                MatchKind::Chosen
+            } else {
+                MatchKind::Unmapped
+            };
         }
         Ok(())
     }
 
     fn find_column(&self, wanted: &ColumnRef) -> Result<usize, MappingError> {
-        let names = || self.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
+        let names = || {
+            self.columns
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         match wanted {
             ColumnRef::Number(n) => {
                 if *n >= 1 && *n <= self.columns.len() {
@@ -238,7 +269,12 @@ mod tests {
 
     #[test]
     fn guide_teacher_file_maps_itself() {
-        let h = headers(&["Civilité enseignant", "Nom enseignant", "Prénom enseignant", "Matière enseignant"]);
+        let h = headers(&[
+            "Civilité enseignant",
+            "Nom enseignant",
+            "Prénom enseignant",
+            "Matière enseignant",
+        ]);
         let m = auto_map(Some(&h), 4, Profile::Enseignant);
         assert_eq!(m.check(false), Ok(()));
         assert_eq!(m.column_of(Field::Subject), Some(3));
@@ -250,7 +286,10 @@ mod tests {
         let m = auto_map(Some(&h), 2, Profile::Enseignant);
         assert_eq!(m.missing_required(), vec![Field::Civility, Field::Subject]);
         let err = m.check(false).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.contains("Civilite enseignant") && err.contains("Matiere enseignant"), "{err}");
+        assert!(
+            err.contains("Civilite enseignant") && err.contains("Matiere enseignant"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -278,7 +317,12 @@ mod tests {
         let fields: Vec<_> = m.columns.iter().map(|c| c.field).collect();
         assert_eq!(
             fields,
-            vec![Some(Field::Civility), Some(Field::LastName), Some(Field::FirstName), Some(Field::Subject)]
+            vec![
+                Some(Field::Civility),
+                Some(Field::LastName),
+                Some(Field::FirstName),
+                Some(Field::Subject)
+            ]
         );
     }
 

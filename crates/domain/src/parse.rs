@@ -38,11 +38,7 @@ pub struct ParsedFile {
 
 /// The separator that splits the first lines most regularly; `;` when unsure.
 pub fn detect_separator(text: &str) -> u8 {
-    let lines: Vec<&str> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .take(30)
-        .collect();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).take(30).collect();
     let mut best = (0usize, b';');
     for sep in SEPARATORS {
         let counts: Vec<usize> = lines.iter().map(|l| count_outside_quotes(l, sep)).collect();
@@ -106,7 +102,10 @@ pub fn parse(text: &str, separator: Option<u8>, has_header: bool, limits: &Limit
         while start_byte < bytes.len() && matches!(bytes[start_byte], b'\r' | b'\n') {
             start_byte += 1;
         }
-        newlines += bytes[counted_to..start_byte.max(counted_to)].iter().filter(|&&b| b == b'\n').count() as u64;
+        newlines += bytes[counted_to..start_byte.max(counted_to)]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64;
         counted_to = counted_to.max(start_byte);
         let start_line = newlines + 1;
         match reader.read_byte_record(&mut raw) {
@@ -138,7 +137,11 @@ pub fn parse(text: &str, separator: Option<u8>, has_header: bool, limits: &Limit
                 ),
                 column: None,
             });
-            records.push(RawRecord { line, cells: Vec::new(), problems });
+            records.push(RawRecord {
+                line,
+                cells: Vec::new(),
+                problems,
+            });
             starts.push(start_byte);
             continue;
         }
@@ -186,7 +189,8 @@ pub fn parse(text: &str, separator: Option<u8>, has_header: bool, limits: &Limit
             continue;
         }
         if records.len() >= limits.max_rows {
-            let remaining = 1 + std::iter::from_fn(|| reader.read_byte_record(&mut raw).ok().filter(|&more| more)).count();
+            let remaining =
+                1 + std::iter::from_fn(|| reader.read_byte_record(&mut raw).ok().filter(|&more| more)).count();
             return Err(FileError::TooManyRows {
                 rows: records.len() + remaining,
                 limit: limits.max_rows,
@@ -199,7 +203,9 @@ pub fn parse(text: &str, separator: Option<u8>, has_header: bool, limits: &Limit
     // A quote opened on the last record and never closed swallows the file's end.
     if let (Some(last), Some(&start)) = (records.last_mut(), starts.last()) {
         let tail = &text.as_bytes()[start.min(text.len())..];
-        if tail.iter().filter(|&&b| b == b'"').count() % 2 == 1 && !last.problems.iter().any(|p| p.code == "unbalanced_quote") {
+        if tail.iter().filter(|&&b| b == b'"').count() % 2 == 1
+            && !last.problems.iter().any(|p| p.code == "unbalanced_quote")
+        {
             last.problems.push(LineProblem {
                 code: "unbalanced_quote",
                 message: format!(
@@ -217,7 +223,11 @@ pub fn parse(text: &str, separator: Option<u8>, has_header: bool, limits: &Limit
     };
     if records.is_empty() {
         return Err(FileError::NoDataRows {
-            detail: if header.is_some() { " (seulement l'en-tête)" } else { "" },
+            detail: if header.is_some() {
+                " (seulement l'en-tête)"
+            } else {
+                ""
+            },
         });
     }
     if header.is_none() && column_count > limits.max_columns {
@@ -300,8 +310,16 @@ mod tests {
 
     #[test]
     fn header_alone_and_limits() {
-        assert_eq!(p("Nom;Prénom\n"), Err(FileError::NoDataRows { detail: " (seulement l'en-tête)" }));
-        let limits = Limits { max_rows: 2, ..Limits::default() };
+        assert_eq!(
+            p("Nom;Prénom\n"),
+            Err(FileError::NoDataRows {
+                detail: " (seulement l'en-tête)"
+            })
+        );
+        let limits = Limits {
+            max_rows: 2,
+            ..Limits::default()
+        };
         assert_eq!(
             parse("N;P\na;b\nc;d\ne;f\ng;h\n", None, true, &limits),
             Err(FileError::TooManyRows { rows: 4, limit: 2 })

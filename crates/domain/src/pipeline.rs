@@ -29,9 +29,9 @@ impl Default for FileOptions {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReadError {
-    #[error("{0}")]
+    #[error(transparent)]
     File(#[from] FileError),
-    #[error("{0}")]
+    #[error(transparent)]
     Mapping(#[from] MappingError),
 }
 

@@ -141,9 +141,13 @@ pub struct Deactivation {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Rejection {
     /// Lines in conflict and "Ne pas importer les lignes en conflit" not chosen.
-    Conflicts { lines: usize },
+    Conflicts {
+        lines: usize,
+    },
     /// Complet never runs on a file with conflicts: their people would be deleted.
-    CompletWithConflicts { lines: usize },
+    CompletWithConflicts {
+        lines: usize,
+    },
     CompletWithoutRows,
     /// More deletions than the threshold and no matching confirmation.
     DeletionThreshold {
@@ -214,8 +218,15 @@ impl Plan {
     }
 
     pub fn memberships_added(&self) -> usize {
-        self.creates.iter().map(|c| c.memberships.len() + c.groups.len()).sum::<usize>()
-            + self.updates.iter().map(|u| u.memberships.len() + u.groups.len()).sum::<usize>()
+        self.creates
+            .iter()
+            .map(|c| c.memberships.len() + c.groups.len())
+            .sum::<usize>()
+            + self
+                .updates
+                .iter()
+                .map(|u| u.memberships.len() + u.groups.len())
+                .sum::<usize>()
     }
 }
 
@@ -241,7 +252,9 @@ pub fn lookup_for(checked: &Checked, mapping: &Mapping, options: &PlanOptions) -
             groups.extend(groups_for(row, &uai, mapping.profile));
         }
     }
-    let complet_scope = options.complet.then(|| (options.profile, complet_establishments(checked, options)));
+    let complet_scope = options
+        .complet
+        .then(|| (options.profile, complet_establishments(checked, options)));
     Lookup {
         keys: keys.into_iter().collect(),
         logins: logins.into_iter().collect(),
@@ -333,7 +346,10 @@ struct Pending {
 }
 
 enum PendingTarget {
-    Create { login: Option<Login>, password: Option<String> },
+    Create {
+        login: Option<Login>,
+        password: Option<String>,
+    },
     Existing(Box<ExistingUser>),
 }
 
@@ -341,7 +357,12 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
     let profile = mapping.profile;
     let mut conflicts: Vec<Conflict> = checked.conflicts().cloned().collect();
     let mut notices = checked.notices.clone();
-    let column = |field: Field| mapping.column_of(field).and_then(|i| mapping.columns.get(i)).map(|c| c.name.clone());
+    let column = |field: Field| {
+        mapping
+            .column_of(field)
+            .and_then(|i| mapping.columns.get(i))
+            .map(|c| c.name.clone())
+    };
     let conflict = |row: &CheckedRow, field: Option<Field>, code: &'static str, message: String| Conflict {
         line: row.line,
         column: field.and_then(column),
@@ -582,7 +603,11 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
     }
 
     let mut new_groups: BTreeSet<GroupRef> = BTreeSet::new();
-    for g in creates.iter().flat_map(|c| c.groups.iter()).chain(updates.iter().flat_map(|u| u.groups.iter())) {
+    for g in creates
+        .iter()
+        .flat_map(|c| c.groups.iter())
+        .chain(updates.iter().flat_map(|u| u.groups.iter()))
+    {
         if !snapshot.groups.contains(g) {
             new_groups.insert(g.clone());
         }

@@ -30,7 +30,13 @@ pub fn write_csv<'a>(header: &[String], rows: impl Iterator<Item = Vec<Cow<'a, s
     // Writing to a Vec cannot fail; errors would only come from I/O.
     let _ = writer.write_record(header.iter().map(|h| excel_safe(h).into_owned()));
     for row in rows {
-        let _ = writer.write_record(row.iter().map(|c| excel_safe(c)).collect::<Vec<_>>().iter().map(|c| c.as_bytes()));
+        let _ = writer.write_record(
+            row.iter()
+                .map(|c| excel_safe(c))
+                .collect::<Vec<_>>()
+                .iter()
+                .map(|c| c.as_bytes()),
+        );
     }
     let _ = writer.flush();
     drop(writer);
@@ -116,7 +122,10 @@ mod tests {
 
     #[test]
     fn csv_has_bom_semicolons_and_crlf() {
-        let out = write_csv(&["A".into(), "B".into()], std::iter::once(vec![Cow::Borrowed("x;y"), Cow::Borrowed("=1")]));
+        let out = write_csv(
+            &["A".into(), "B".into()],
+            std::iter::once(vec![Cow::Borrowed("x;y"), Cow::Borrowed("=1")]),
+        );
         assert_eq!(out, "\u{feff}A;B\r\n\"x;y\";'=1\r\n".as_bytes());
     }
 }

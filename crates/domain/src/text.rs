@@ -64,7 +64,10 @@ mod tests {
 
     #[test]
     fn clean_cell_removes_excel_and_web_artefacts() {
-        assert_eq!(clean_cell("  \u{00A0}Jean\u{00A0}\u{00A0}Pierre \u{200B}"), "Jean Pierre");
+        assert_eq!(
+            clean_cell("  \u{00A0}Jean\u{00A0}\u{00A0}Pierre \u{200B}"),
+            "Jean Pierre"
+        );
         assert_eq!(clean_cell("\u{FEFF}Nom"), "Nom");
         assert_eq!(clean_cell("\t\r\n"), "");
     }

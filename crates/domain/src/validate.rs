@@ -112,7 +112,12 @@ pub fn validate_record(
         })
         .collect();
 
-    let column_name = |field: Field| mapping.column_of(field).and_then(|i| mapping.columns.get(i)).map(|c| c.name.clone());
+    let column_name = |field: Field| {
+        mapping
+            .column_of(field)
+            .and_then(|i| mapping.columns.get(i))
+            .map(|c| c.name.clone())
+    };
     let cell = |field: Field| -> Option<&str> {
         mapping
             .column_of(field)
@@ -176,7 +181,8 @@ pub fn validate_record(
     attrs.class_name = cell(Field::Class).map(str::to_string);
     attrs.address = cell(Field::Address).map(str::to_string);
     attrs.city = cell(Field::City).map(str::to_string);
-    attrs.function_code = parse_field!(Field::Function, |s: &str| match functions::lookup(s) {
+    attrs.function_code = parse_field!(Field::Function, |s: &str| {
+        match functions::lookup(s) {
         Some(f) if f.is_teaching() && profile == Profile::Administratif => Err(ValueError::new(
             "ens_for_staff",
             "la fonction ENS (enseignement) correspond au nœud enseignant : importez cette personne avec le profil enseignant, ou choisissez une autre fonction",
@@ -186,6 +192,7 @@ pub fn validate_record(
             "unknown_function",
             format!("code fonction « {s} » inconnu : utilisez un code de la liste des fonctions (ex. DIR, EDU, DOC, ADF, AED, MDS, TOS)"),
         )),
+    }
     });
     if let Some((pc, n)) = parse_field!(Field::PostalCode, PostalCode::parse) {
         if let Some(n) = n {
@@ -193,7 +200,10 @@ pub fn validate_record(
         }
         attrs.postal_code = Some(pc);
     }
-    for (field, slot) in [(Field::Landline, &mut attrs.landline), (Field::Mobile, &mut attrs.mobile)] {
+    for (field, slot) in [
+        (Field::Landline, &mut attrs.landline),
+        (Field::Mobile, &mut attrs.mobile),
+    ] {
         if let Some((phone, n)) = parse_field!(field, Phone::parse) {
             if let Some(n) = n {
                 notice(field, n);
@@ -221,7 +231,8 @@ pub fn validate_record(
         }
     }
 
-    let uai = parse_field!(Field::Uai, |s| Uai::parse(s).map_err(|e| ValueError::new("bad_uai", e.to_string())));
+    let uai = parse_field!(Field::Uai, |s| Uai::parse(s)
+        .map_err(|e| ValueError::new("bad_uai", e.to_string())));
     if options.establishments_from_file && cell(Field::Uai).is_none() && profile == Profile::Administratif {
         fail(
             &mut conflicts,

@@ -88,7 +88,11 @@ pub fn parse_birth_date(raw: &str, today: NaiveDate) -> Result<NaiveDate, ValueE
         )
     };
     let parts: Vec<&str> = s.split(['/', '-', '.']).map(str::trim).collect();
-    if parts.len() != 3 || parts.iter().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
+    if parts.len() != 3
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
         return Err(bad_format());
     }
     let num = |p: &str| p.parse::<u32>().map_err(|_| bad_format());
@@ -124,13 +128,19 @@ pub fn parse_birth_date(raw: &str, today: NaiveDate) -> Result<NaiveDate, ValueE
     if date > today {
         return Err(ValueError::new(
             "future_date",
-            format!("la date de naissance {} est dans le futur : corrigez l'année", date.format("%d/%m/%Y")),
+            format!(
+                "la date de naissance {} est dans le futur : corrigez l'année",
+                date.format("%d/%m/%Y")
+            ),
         ));
     }
     if date.year() < 1900 {
         return Err(ValueError::new(
             "bad_date",
-            format!("la date de naissance {} est avant 1900 : corrigez l'année", date.format("%d/%m/%Y")),
+            format!(
+                "la date de naissance {} est avant 1900 : corrigez l'année",
+                date.format("%d/%m/%Y")
+            ),
         ));
     }
     Ok(date)
@@ -142,7 +152,10 @@ pub struct PostalCode(String);
 
 impl PostalCode {
     pub fn parse(raw: &str) -> Result<(Self, Option<Notice>), ValueError> {
-        let s: String = strip_excel_apostrophe(raw).chars().filter(|c| !c.is_whitespace()).collect();
+        let s: String = strip_excel_apostrophe(raw)
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
         if s.len() == 5 && s.bytes().all(|b| b.is_ascii_digit()) {
             return Ok((PostalCode(s), None));
         }
@@ -158,7 +171,10 @@ impl PostalCode {
         }
         Err(ValueError::new(
             "bad_postal_code",
-            format!("code postal « {} » invalide : il faut 5 chiffres (ex. 06000, écrit '06000 dans Excel)", raw.trim()),
+            format!(
+                "code postal « {} » invalide : il faut 5 chiffres (ex. 06000, écrit '06000 dans Excel)",
+                raw.trim()
+            ),
         ))
     }
 
@@ -183,7 +199,11 @@ impl Phone {
         let mut notice = None;
         let mut candidate = s.to_string();
         // Excel turns 0612345678 into the number 612345678.
-        if digits.len() == 9 && !s.starts_with('+') && !digits.starts_with('0') && digits == s.replace([' ', '.', '-'], "") {
+        if digits.len() == 9
+            && !s.starts_with('+')
+            && !digits.starts_with('0')
+            && digits == s.replace([' ', '.', '-'], "")
+        {
             candidate = format!("0{digits}");
             notice = Some(Notice {
                 code: "phone_padded",
@@ -244,7 +264,10 @@ impl Email {
         let bad = || {
             ValueError::new(
                 "bad_email",
-                format!("adresse e-mail « {} » invalide : écrivez-la comme prenom.nom@exemple.fr", raw.trim()),
+                format!(
+                    "adresse e-mail « {} » invalide : écrivez-la comme prenom.nom@exemple.fr",
+                    raw.trim()
+                ),
             )
         };
         let parsed: email_address::EmailAddress = s.parse().map_err(|_| bad())?;
@@ -277,7 +300,10 @@ impl Login {
         if s.len() > LOGIN_MAX_LEN {
             return Err(ValueError::new(
                 "bad_login",
-                format!("login « {} » trop long : {LOGIN_MAX_LEN} caractères au plus", raw.trim()),
+                format!(
+                    "login « {} » trop long : {LOGIN_MAX_LEN} caractères au plus",
+                    raw.trim()
+                ),
             ));
         }
         let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_' | '@');
@@ -355,12 +381,27 @@ mod tests {
     #[test]
     fn birth_dates() {
         let d = |s| parse_birth_date(s, today());
-        assert_eq!(d("03/08/2012"), Ok(NaiveDate::from_ymd_opt(2012, 8, 3).unwrap_or_default()));
-        assert_eq!(d("03/08/12"), Ok(NaiveDate::from_ymd_opt(2012, 8, 3).unwrap_or_default()));
-        assert_eq!(d("03/08/75"), Ok(NaiveDate::from_ymd_opt(1975, 8, 3).unwrap_or_default()));
+        assert_eq!(
+            d("03/08/2012"),
+            Ok(NaiveDate::from_ymd_opt(2012, 8, 3).unwrap_or_default())
+        );
+        assert_eq!(
+            d("03/08/12"),
+            Ok(NaiveDate::from_ymd_opt(2012, 8, 3).unwrap_or_default())
+        );
+        assert_eq!(
+            d("03/08/75"),
+            Ok(NaiveDate::from_ymd_opt(1975, 8, 3).unwrap_or_default())
+        );
         // 26 is this year but 03/12/2026 is still to come: 1926.
-        assert_eq!(d("03/12/26"), Ok(NaiveDate::from_ymd_opt(1926, 12, 3).unwrap_or_default()));
-        assert_eq!(d("2012-08-03"), Ok(NaiveDate::from_ymd_opt(2012, 8, 3).unwrap_or_default()));
+        assert_eq!(
+            d("03/12/26"),
+            Ok(NaiveDate::from_ymd_opt(1926, 12, 3).unwrap_or_default())
+        );
+        assert_eq!(
+            d("2012-08-03"),
+            Ok(NaiveDate::from_ymd_opt(2012, 8, 3).unwrap_or_default())
+        );
         assert_eq!(d("31/02/2012").map_err(|e| e.code), Err("bad_date"));
         assert_eq!(d("03/12/2026").map_err(|e| e.code), Err("future_date"));
         assert_eq!(d("hier").map_err(|e| e.code), Err("bad_date"));
@@ -379,7 +420,14 @@ mod tests {
 
     #[test]
     fn phones_any_usual_spelling() {
-        for s in ["06 12 34 56 78", "06.12.34.56.78", "0612345678", "+33 6 12 34 56 78", "0033612345678", "'0612345678"] {
+        for s in [
+            "06 12 34 56 78",
+            "06.12.34.56.78",
+            "0612345678",
+            "+33 6 12 34 56 78",
+            "0033612345678",
+            "'0612345678",
+        ] {
             assert_eq!(Phone::parse(s).map(|p| p.0 .0), Ok("+33612345678".into()), "{s}");
         }
         assert_eq!(Phone::parse("612345678").map(|p| p.1.is_some()), Ok(true));
@@ -390,7 +438,10 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(Email::parse(" Jean.Dupont@Exemple.FR ").map(|e| e.0), Ok("jean.dupont@exemple.fr".into()));
+        assert_eq!(
+            Email::parse(" Jean.Dupont@Exemple.FR ").map(|e| e.0),
+            Ok("jean.dupont@exemple.fr".into())
+        );
         assert!(Email::parse("jean.dupont").is_err());
         assert!(Email::parse("jean@localhost").is_err());
     }

@@ -11,9 +11,9 @@ use domain::plan::Snapshot;
 use domain::values::Login;
 use domain::{Establishment, Profile, Uai};
 use serde::Serialize;
+use sqlx::Row;
 use std::collections::HashMap;
 use std::future::Future;
-use sqlx::Row;
 
 pub mod postgres;
 pub mod service;
@@ -41,7 +41,9 @@ impl StoreError {
         if let sqlx::Error::Database(db) = &e {
             let message = db.message().to_string();
             let constraint = db.constraint().unwrap_or("").to_string();
-            let on = |name: &str| constraint == name || message.contains(name) || message.contains(&name.replace("users_", "users."));
+            let on = |name: &str| {
+                constraint == name || message.contains(name) || message.contains(&name.replace("users_", "users."))
+            };
             if on("users_login_ci") || message.contains("lower(login)") {
                 return StoreError::Conflict(
                     "un login est déjà attribué dans l'ENT (attribué entre-temps par une autre opération) : relancez l'import".into(),
@@ -163,7 +165,9 @@ impl UserRow {
     }
 
     pub fn profile(&self) -> Result<Profile> {
-        self.profile.parse().map_err(|_| StoreError::Corrupt(format!("profil {}", self.profile)))
+        self.profile
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("profil {}", self.profile)))
     }
 
     pub fn source(&self) -> Result<Source> {
@@ -246,7 +250,10 @@ pub trait DirectoryTx: Send {
     fn lock_establishments(&mut self, uais: &[Uai]) -> impl Future<Output = Result<()>> + Send;
     fn known_establishments(&mut self, uais: &[Uai]) -> impl Future<Output = Result<Vec<Uai>>> + Send;
     fn users_by_keys(&mut self, keys: &[String]) -> impl Future<Output = Result<Vec<UserRow>>> + Send;
-    fn memberships_of(&mut self, user_ids: &[i64]) -> impl Future<Output = Result<Vec<(i64, ExistingMembership)>>> + Send;
+    fn memberships_of(
+        &mut self,
+        user_ids: &[i64],
+    ) -> impl Future<Output = Result<Vec<(i64, ExistingMembership)>>> + Send;
     fn groups_of(&mut self, user_ids: &[i64]) -> impl Future<Output = Result<Vec<(i64, GroupRef)>>> + Send;
     /// Owners (sync keys) of these exact logins.
     fn login_owners(&mut self, logins: &[String]) -> impl Future<Output = Result<Vec<(String, String)>>> + Send;
@@ -260,12 +267,30 @@ pub trait DirectoryTx: Send {
     fn insert_import(&mut self, record: &ImportRecord) -> impl Future<Output = Result<i64>> + Send;
     fn insert_groups(&mut self, groups: &[GroupRef]) -> impl Future<Output = Result<()>> + Send;
     /// Inserts users and returns their ids, in input order.
-    fn insert_users(&mut self, users: &[NewUser<'_>], now: DateTime<Utc>) -> impl Future<Output = Result<Vec<i64>>> + Send;
-    fn update_users(&mut self, updates: &[UserUpdate<'_>], now: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
+    fn insert_users(
+        &mut self,
+        users: &[NewUser<'_>],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<i64>>> + Send;
+    fn update_users(
+        &mut self,
+        updates: &[UserUpdate<'_>],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
     fn upsert_memberships(&mut self, rows: &[(i64, Membership)]) -> impl Future<Output = Result<()>> + Send;
     fn add_group_members(&mut self, rows: &[(i64, i64)]) -> impl Future<Output = Result<()>> + Send;
-    fn deactivate_memberships(&mut self, rows: &[(i64, Uai)], import_id: i64, now: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
-    fn deactivate_users(&mut self, ids: &[i64], import_id: i64, now: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
+    fn deactivate_memberships(
+        &mut self,
+        rows: &[(i64, Uai)],
+        import_id: i64,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn deactivate_users(
+        &mut self,
+        ids: &[i64],
+        import_id: i64,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
     fn commit(self) -> impl Future<Output = Result<()>> + Send;
 }
 
@@ -277,7 +302,11 @@ pub trait Directory: Send + Sync {
     fn begin(&self) -> impl Future<Output = Result<Self::Tx<'_>>> + Send;
     fn backend(&self) -> &'static str;
 
-    fn add_establishment(&self, establishment: &Establishment, now: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
+    fn add_establishment(
+        &self,
+        establishment: &Establishment,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
     fn list_establishments(&self) -> impl Future<Output = Result<Vec<Establishment>>> + Send;
     /// Users of an establishment and profile with an active membership, by name.
     fn export_users(&self, uai: &Uai, profile: Profile) -> impl Future<Output = Result<Vec<UserRow>>> + Send;
@@ -293,8 +322,14 @@ pub trait Directory: Send + Sync {
 /// Reads everything a [`domain::plan::Lookup`] asks for, by key, login and
 /// establishment: never a scan of the directory.
 pub async fn fetch_snapshot<T: DirectoryTx>(tx: &mut T, lookup: &domain::plan::Lookup) -> Result<Snapshot> {
-    let mut snapshot = Snapshot::default();
-    snapshot.establishments = tx.known_establishments(&lookup.establishments).await?.into_iter().collect();
+    let mut snapshot = Snapshot {
+        establishments: tx
+            .known_establishments(&lookup.establishments)
+            .await?
+            .into_iter()
+            .collect(),
+        ..Snapshot::default()
+    };
     let mut keys: Vec<String> = lookup.keys.iter().map(|k| k.as_str().to_string()).collect();
     if let Some((profile, uais)) = &lookup.complet_scope {
         let scope = tx.complet_scope(*profile, uais).await?;
@@ -337,7 +372,12 @@ pub async fn fetch_snapshot<T: DirectoryTx>(tx: &mut T, lookup: &domain::plan::L
         .into_iter()
         .filter(|l| domain::plan::collides_with_base(l, &lookup.login_bases))
         .collect();
-    snapshot.groups = tx.groups_in(&lookup.establishments).await?.into_iter().map(|(_, g)| g).collect();
+    snapshot.groups = tx
+        .groups_in(&lookup.establishments)
+        .await?
+        .into_iter()
+        .map(|(_, g)| g)
+        .collect();
     Ok(snapshot)
 }
 

@@ -141,7 +141,9 @@ impl DirectoryTx for PgTx {
             .bind(logins)
             .fetch_all(&mut *self.tx)
             .await?;
-        rows.iter().map(|r| Ok((r.try_get("login")?, r.try_get("sync_key")?))).collect()
+        rows.iter()
+            .map(|r| Ok((r.try_get("login")?, r.try_get("sync_key")?)))
+            .collect()
     }
 
     async fn logins_near(&mut self, bases: &[String]) -> Result<Vec<String>> {
@@ -398,18 +400,27 @@ impl Directory for PgDirectory {
             "SELECT {USER_COLUMNS} FROM users u JOIN memberships m ON m.user_id = u.id \
              WHERE m.uai = $1 AND m.active AND u.profile = $2 AND u.deactivated_at IS NULL ORDER BY u.last_name_fold, u.first_name_fold, u.id"
         );
-        Ok(sqlx::query_as(&sql).bind(uai.as_str()).bind(profile.id()).fetch_all(&self.pool).await?)
+        Ok(sqlx::query_as(&sql)
+            .bind(uai.as_str())
+            .bind(profile.id())
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn search_users(&self, q: &UserQuery) -> Result<Vec<UserSummary>> {
         let mut b = sqlx::QueryBuilder::<Postgres>::new(
             "SELECT u.id, u.sync_key, u.login, u.last_name, u.first_name, u.profile, u.source, (u.deactivated_at IS NULL) AS active, u.created_at, u.last_login_at FROM users u WHERE TRUE",
         );
-        for (column, value) in [("u.last_name_fold", &q.last_name), ("u.first_name_fold", &q.first_name), ("lower(u.login)", &q.login)] {
+        for (column, value) in [
+            ("u.last_name_fold", &q.last_name),
+            ("u.first_name_fold", &q.first_name),
+            ("lower(u.login)", &q.login),
+        ] {
             if let Some(v) = value {
                 let folded = crate::fold_for_search(v.trim());
                 b.push(format!(" AND {column} >= ")).push_bind(folded.clone());
-                b.push(format!(" AND {column} < ")).push_bind(crate::prefix_end(&folded));
+                b.push(format!(" AND {column} < "))
+                    .push_bind(crate::prefix_end(&folded));
             }
         }
         if let Some(uai) = &q.establishment {
@@ -428,13 +439,17 @@ impl Directory for PgDirectory {
             .push_bind(q.offset);
         let rows = b.build().fetch_all(&self.pool).await?;
         let ids: Vec<i64> = rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
-        let memberships = sqlx::query("SELECT user_id, uai FROM memberships WHERE active AND user_id = ANY($1) ORDER BY uai")
-            .bind(&ids)
-            .fetch_all(&self.pool)
-            .await?;
+        let memberships =
+            sqlx::query("SELECT user_id, uai FROM memberships WHERE active AND user_id = ANY($1) ORDER BY uai")
+                .bind(&ids)
+                .fetch_all(&self.pool)
+                .await?;
         let mut by_user: HashMap<i64, Vec<String>> = HashMap::new();
         for m in &memberships {
-            by_user.entry(m.try_get("user_id")?).or_default().push(m.try_get("uai")?);
+            by_user
+                .entry(m.try_get("user_id")?)
+                .or_default()
+                .push(m.try_get("uai")?);
         }
         rows.iter().map(|r| crate::summary_row(r, &mut by_user)).collect()
     }
@@ -451,10 +466,12 @@ impl Directory for PgDirectory {
             .bind(import_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE users SET deactivated_at = NULL, deactivated_by_import = NULL WHERE deactivated_by_import = $1")
-            .bind(import_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE users SET deactivated_at = NULL, deactivated_by_import = NULL WHERE deactivated_by_import = $1",
+        )
+        .bind(import_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(users.len() as u64)
     }
@@ -475,13 +492,17 @@ impl Directory for PgDirectory {
     }
 
     async fn password_hash(&self, login: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT password_hash FROM users WHERE lower(login) = lower($1)")
-            .bind(login)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT password_hash FROM users WHERE lower(login) = lower($1)")
+                .bind(login)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     async fn count_users(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT count(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?)
     }
 }

@@ -116,7 +116,7 @@ impl ImportRequest {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("{0}")]
+    #[error(transparent)]
     Read(#[from] ReadError),
     #[error("établissement {0} inconnu : ajoutez-le avec « annuaire establishment add {0} NOM »")]
     UnknownEstablishment(Uai),
@@ -124,11 +124,13 @@ pub enum ImportError {
     OutOfScope(Uai),
     #[error("choisissez un établissement (--establishment), ou l'option « affecter aux établissements du fichier » pour le personnel administratif")]
     NoEstablishment,
-    #[error("le profil {0} ne s'importe pas par fichier : les administrateurs et invités se créent un par un (guide §1.2)")]
+    #[error(
+        "le profil {0} ne s'importe pas par fichier : les administrateurs et invités se créent un par un (guide §1.2)"
+    )]
     NotImportable(Profile),
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{0}")]
+    #[error(transparent)]
     Hash(#[from] HashError),
     #[error("calcul des mots de passe interrompu : {0}")]
     Join(String),
@@ -217,7 +219,11 @@ pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
     let plan = plan::plan(&checked, &read.mapping, &snapshot, &options);
 
     if plan.rejection.is_some() || request.dry_run {
-        let status = if plan.rejection.is_some() { Status::Rejected } else { Status::DryRun };
+        let status = if plan.rejection.is_some() {
+            Status::Rejected
+        } else {
+            Status::DryRun
+        };
         let report = Report::from_plan(&plan, status);
         // Dropping the transaction rolls it back.
         return Ok(ImportOutcome {
@@ -289,7 +295,11 @@ pub struct Secret {
 
 /// Generates the missing passwords and hashes all of them on every core, off
 /// the async runtime, in chunks so that progress can be shown.
-async fn hash_passwords<R: RngCore + CryptoRng>(plan: &Plan, rng: &mut R, progress: &dyn Progress) -> Result<Vec<Secret>, ImportError> {
+async fn hash_passwords<R: RngCore + CryptoRng>(
+    plan: &Plan,
+    rng: &mut R,
+    progress: &dyn Progress,
+) -> Result<Vec<Secret>, ImportError> {
     let mut jobs: Vec<(String, SecretOrigin, [u8; 16])> = Vec::with_capacity(plan.creates.len());
     for c in &plan.creates {
         let (secret, origin) = match &c.imposed_password {
@@ -308,14 +318,19 @@ async fn hash_passwords<R: RngCore + CryptoRng>(plan: &Plan, rng: &mut R, progre
             break;
         }
         let hashed = tokio::task::spawn_blocking(move || {
-            let refs: Vec<(&str, SecretOrigin, [u8; 16])> = chunk.iter().map(|(s, o, salt)| (s.as_str(), *o, *salt)).collect();
+            let refs: Vec<(&str, SecretOrigin, [u8; 16])> =
+                chunk.iter().map(|(s, o, salt)| (s.as_str(), *o, *salt)).collect();
             password::hash_all(&refs).map(|hashes| (chunk, hashes))
         })
         .await
         .map_err(|e| ImportError::Join(e.to_string()))??;
         let (chunk, hashes) = hashed;
         for ((cleartext, origin, _), hash) in chunk.into_iter().zip(hashes) {
-            secrets.push(Secret { cleartext, hash, origin });
+            secrets.push(Secret {
+                cleartext,
+                hash,
+                origin,
+            });
         }
         progress.step(Operation::Passwords, secrets.len(), total);
     }
@@ -372,7 +387,12 @@ pub async fn apply<T: DirectoryTx>(
         })
         .collect();
     tx.update_users(&updates, now).await?;
-    let deactivated_accounts: Vec<i64> = plan.deactivations.iter().filter(|d| d.whole_account).map(|d| d.user_id).collect();
+    let deactivated_accounts: Vec<i64> = plan
+        .deactivations
+        .iter()
+        .filter(|d| d.whole_account)
+        .map(|d| d.user_id)
+        .collect();
     tx.deactivate_users(&deactivated_accounts, import_id, now).await?;
     let user_ops = ids.len() + updates.len() + plan.deactivations.len();
     progress.step(Operation::Users, user_ops, user_ops);

@@ -41,11 +41,13 @@ impl SqliteDirectory {
             .pragma("temp_store", "memory");
         if let Some(parent) = options.get_filename().parent() {
             if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| StoreError::BadUrl(format!("{url} ({e})")))?;
+                std::fs::create_dir_all(parent).map_err(|e| StoreError::BadUrl(format!("{url} ({e})")))?;
             }
         }
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(SqliteDirectory { pool })
     }
@@ -71,10 +73,11 @@ impl DirectoryTx for SqliteTx {
     }
 
     async fn known_establishments(&mut self, uais: &[Uai]) -> Result<Vec<Uai>> {
-        let rows: Vec<String> = sqlx::query_scalar("SELECT uai FROM establishments WHERE uai IN (SELECT value FROM json_each(?))")
-            .bind(json(&uai_strings(uais)))
-            .fetch_all(&mut *self.tx)
-            .await?;
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT uai FROM establishments WHERE uai IN (SELECT value FROM json_each(?))")
+                .bind(json(&uai_strings(uais)))
+                .fetch_all(&mut *self.tx)
+                .await?;
         rows.into_iter()
             .map(|u| Uai::parse(&u).map_err(|e| StoreError::Corrupt(e.to_string())))
             .collect()
@@ -86,10 +89,12 @@ impl DirectoryTx for SqliteTx {
     }
 
     async fn memberships_of(&mut self, user_ids: &[i64]) -> Result<Vec<(i64, ExistingMembership)>> {
-        let rows = sqlx::query("SELECT user_id, uai, role, active FROM memberships WHERE user_id IN (SELECT value FROM json_each(?))")
-            .bind(json(user_ids))
-            .fetch_all(&mut *self.tx)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT user_id, uai, role, active FROM memberships WHERE user_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(json(user_ids))
+        .fetch_all(&mut *self.tx)
+        .await?;
         rows.iter()
             .map(|r| {
                 let uai: String = r.try_get("uai")?;
@@ -116,11 +121,15 @@ impl DirectoryTx for SqliteTx {
     }
 
     async fn login_owners(&mut self, logins: &[String]) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query("SELECT lower(login) AS login, sync_key FROM users WHERE lower(login) IN (SELECT value FROM json_each(?))")
-            .bind(json(logins))
-            .fetch_all(&mut *self.tx)
-            .await?;
-        rows.iter().map(|r| Ok((r.try_get("login")?, r.try_get("sync_key")?))).collect()
+        let rows = sqlx::query(
+            "SELECT lower(login) AS login, sync_key FROM users WHERE lower(login) IN (SELECT value FROM json_each(?))",
+        )
+        .bind(json(logins))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("login")?, r.try_get("sync_key")?)))
+            .collect()
     }
 
     async fn logins_near(&mut self, bases: &[String]) -> Result<Vec<String>> {
@@ -180,12 +189,14 @@ impl DirectoryTx for SqliteTx {
 
     async fn insert_groups(&mut self, groups: &[GroupRef]) -> Result<()> {
         for g in groups {
-            sqlx::query("INSERT INTO groups (uai, kind, name) VALUES (?, ?, ?) ON CONFLICT (uai, kind, name) DO NOTHING")
-                .bind(g.uai.as_str())
-                .bind(g.kind.id())
-                .bind(&g.name)
-                .execute(&mut *self.tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO groups (uai, kind, name) VALUES (?, ?, ?) ON CONFLICT (uai, kind, name) DO NOTHING",
+            )
+            .bind(g.uai.as_str())
+            .bind(g.kind.id())
+            .bind(&g.name)
+            .execute(&mut *self.tx)
+            .await?;
         }
         Ok(())
     }
@@ -352,18 +363,27 @@ impl Directory for SqliteDirectory {
             "SELECT {USER_COLUMNS} FROM users u JOIN memberships m ON m.user_id = u.id \
              WHERE m.uai = ? AND m.active AND u.profile = ? AND u.deactivated_at IS NULL ORDER BY u.last_name_fold, u.first_name_fold, u.id"
         );
-        Ok(sqlx::query_as(&sql).bind(uai.as_str()).bind(profile.id()).fetch_all(&self.pool).await?)
+        Ok(sqlx::query_as(&sql)
+            .bind(uai.as_str())
+            .bind(profile.id())
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn search_users(&self, q: &UserQuery) -> Result<Vec<UserSummary>> {
         let mut b = sqlx::QueryBuilder::<Sqlite>::new(
             "SELECT u.id, u.sync_key, u.login, u.last_name, u.first_name, u.profile, u.source, (u.deactivated_at IS NULL) AS active, u.created_at, u.last_login_at FROM users u WHERE 1 = 1",
         );
-        for (column, value) in [("u.last_name_fold", &q.last_name), ("u.first_name_fold", &q.first_name), ("lower(u.login)", &q.login)] {
+        for (column, value) in [
+            ("u.last_name_fold", &q.last_name),
+            ("u.first_name_fold", &q.first_name),
+            ("lower(u.login)", &q.login),
+        ] {
             if let Some(v) = value {
                 let folded = crate::fold_for_search(v.trim());
                 b.push(format!(" AND {column} >= ")).push_bind(folded.clone());
-                b.push(format!(" AND {column} < ")).push_bind(crate::prefix_end(&folded));
+                b.push(format!(" AND {column} < "))
+                    .push_bind(crate::prefix_end(&folded));
             }
         }
         if let Some(uai) = &q.establishment {
@@ -388,7 +408,10 @@ impl Directory for SqliteDirectory {
             .await?;
         let mut by_user: HashMap<i64, Vec<String>> = HashMap::new();
         for m in &memberships {
-            by_user.entry(m.try_get("user_id")?).or_default().push(m.try_get("uai")?);
+            by_user
+                .entry(m.try_get("user_id")?)
+                .or_default()
+                .push(m.try_get("uai")?);
         }
         rows.iter().map(|r| crate::summary_row(r, &mut by_user)).collect()
     }
@@ -406,10 +429,12 @@ impl Directory for SqliteDirectory {
             .bind(import_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE users SET deactivated_at = NULL, deactivated_by_import = NULL WHERE deactivated_by_import = ?")
-            .bind(import_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE users SET deactivated_at = NULL, deactivated_by_import = NULL WHERE deactivated_by_import = ?",
+        )
+        .bind(import_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(users.len() as u64)
     }
@@ -430,13 +455,17 @@ impl Directory for SqliteDirectory {
     }
 
     async fn password_hash(&self, login: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT password_hash FROM users WHERE lower(login) = lower(?)")
-            .bind(login)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT password_hash FROM users WHERE lower(login) = lower(?)")
+                .bind(login)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     async fn count_users(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT count(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?)
     }
 }

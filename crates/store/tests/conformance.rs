@@ -59,13 +59,21 @@ async fn guide_teachers_create_then_unchanged_then_updated(d: &impl Directory) {
 
     let again = import(d, &guide_teachers(), &teachers(UAI)).await;
     assert_eq!(counts(&again), (0, 0, 5, 0, 0, 0));
-    assert!(result_rows(&again)[1..].iter().all(|r| r[7].is_empty()), "no password for existing accounts");
+    assert!(
+        result_rows(&again)[1..].iter().all(|r| r[7].is_empty()),
+        "no password for existing accounts"
+    );
 
-    let phone_changed = String::from_utf8(guide_teachers()).unwrap().replace("06 12 34 56 78", "07 98 76 54 32");
+    let phone_changed = String::from_utf8(guide_teachers())
+        .unwrap()
+        .replace("06 12 34 56 78", "07 98 76 54 32");
     let updated = import(d, phone_changed.as_bytes(), &teachers(UAI)).await;
     assert_eq!(counts(&updated), (0, 1, 4, 0, 0, 0));
     let change = &updated.plan.updates[0].changes[0];
-    assert_eq!((change.before.as_str(), change.after.as_str()), ("06 12 34 56 78", "07 98 76 54 32"));
+    assert_eq!(
+        (change.before.as_str(), change.after.as_str()),
+        ("06 12 34 56 78", "07 98 76 54 32")
+    );
     assert_eq!(d.count_users().await.unwrap(), 5);
 }
 
@@ -94,7 +102,10 @@ async fn imposed_logins_are_unique_ignoring_case(d: &impl Directory) {
         ]
     );
     assert!(o.report.conflict_details[0].message.contains("fplaton"));
-    assert_eq!(o.report.conflict_details[0].column.as_deref(), Some("Nom utilisateur enseignant"));
+    assert_eq!(
+        o.report.conflict_details[0].column.as_deref(),
+        Some("Nom utilisateur enseignant")
+    );
     assert_eq!(d.count_users().await.unwrap(), 5, "rejected: nothing written");
 
     let mut skip = teachers(UAI);
@@ -134,13 +145,19 @@ async fn database_enforces_unique_logins_and_keys(d: &impl Directory) {
 
     // Same login, other key: refused by the database itself, not only by the plan.
     let mut tx = d.begin().await.unwrap();
-    let err = tx.insert_users(&[new(&other_key, &login)], now()).await.err().expect("unique login");
+    let err = tx
+        .insert_users(&[new(&other_key, &login)], now())
+        .await
+        .expect_err("unique login");
     assert!(err.to_string().contains("login"), "{err}");
     drop(tx);
     // Same key, other login.
     let other_login = domain::values::Login::from_stored("jdupont9".into());
     let mut tx = d.begin().await.unwrap();
-    let err = tx.insert_users(&[new(&key, &other_login)], now()).await.err().expect("unique key");
+    let err = tx
+        .insert_users(&[new(&key, &other_login)], now())
+        .await
+        .expect_err("unique key");
     assert!(err.to_string().contains("clé"), "{err}");
     drop(tx);
     assert_eq!(d.count_users().await.unwrap(), 1);
@@ -157,7 +174,11 @@ async fn homonyms_get_numbered_logins_across_imports(d: &impl Directory) {
     let o = import(d, &file, &teachers(UAI)).await;
     let logins: Vec<String> = result_rows(&o)[1..].iter().map(|r| r[5].clone()).collect();
     assert_eq!(logins, ["nmartin", "nmartin2", "nmartin3"]);
-    let second = csv(&["Civilité;Nom;Prénom;Matière", "M.;MARTIN;Norbert;Anglais", "M.;MARTINEZ;Noa;Anglais"]);
+    let second = csv(&[
+        "Civilité;Nom;Prénom;Matière",
+        "M.;MARTIN;Norbert;Anglais",
+        "M.;MARTINEZ;Noa;Anglais",
+    ]);
     let o = import(d, &second, &teachers(UAI)).await;
     let logins: Vec<String> = result_rows(&o)[1..].iter().map(|r| r[5].clone()).collect();
     assert_eq!(logins, ["nmartin4", "nmartinez"]);
@@ -178,7 +199,11 @@ async fn same_key_twice_in_a_file_is_merged_and_adds_the_establishment(d: &impl 
     assert_eq!(counts(&o), (2, 0, 0, 1, 0, 0));
     assert_eq!((o.plan.merges[0].line, o.plan.merges[0].into_line), (3, 2));
     let found = d
-        .search_users(&UserQuery { last_name: Some("barbier".into()), limit: 10, ..UserQuery::default() })
+        .search_users(&UserQuery {
+            last_name: Some("barbier".into()),
+            limit: 10,
+            ..UserQuery::default()
+        })
         .await
         .unwrap();
     assert_eq!(found.len(), 1);
@@ -189,7 +214,14 @@ async fn same_key_twice_in_a_file_is_merged_and_adds_the_establishment(d: &impl 
     assert_eq!(rows[1][0], rows[2][0]);
 }
 
-async fn insert_existing(d: &impl Directory, key: &str, login: &str, profile: Profile, source: Source, uai_s: &str) -> i64 {
+async fn insert_existing(
+    d: &impl Directory,
+    key: &str,
+    login: &str,
+    profile: Profile,
+    source: Source,
+    uai_s: &str,
+) -> i64 {
     let attrs = Attributes {
         last_name: "AAF".into(),
         first_name: "Compte".into(),
@@ -214,20 +246,49 @@ async fn insert_existing(d: &impl Directory, key: &str, login: &str, profile: Pr
         )
         .await
         .unwrap();
-    tx.upsert_memberships(&[(ids[0], Membership { uai: uai(uai_s), role: "enseignant".into() })])
-        .await
-        .unwrap();
+    tx.upsert_memberships(&[(
+        ids[0],
+        Membership {
+            uai: uai(uai_s),
+            role: "enseignant".into(),
+        },
+    )])
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     ids[0]
 }
 
 async fn keys_of_other_profiles_and_aaf_accounts_are_conflicts(d: &impl Directory) {
     with_establishments(d, &[UAI]).await;
-    insert_existing(d, "PERSON.m-mmejeandupont", "jdupont", Profile::Administratif, Source::Csv, UAI).await;
-    insert_existing(d, "PERSON.m-mmeannemartin", "amartin", Profile::Enseignant, Source::Aaf, UAI).await;
-    let file = csv(&["Civilité;Nom;Prénom;Matière", "M.;DUPONT;Jean;Anglais", "Mme;MARTIN;Anne;Anglais"]);
+    insert_existing(
+        d,
+        "PERSON.m-mmejeandupont",
+        "jdupont",
+        Profile::Administratif,
+        Source::Csv,
+        UAI,
+    )
+    .await;
+    insert_existing(
+        d,
+        "PERSON.m-mmeannemartin",
+        "amartin",
+        Profile::Enseignant,
+        Source::Aaf,
+        UAI,
+    )
+    .await;
+    let file = csv(&[
+        "Civilité;Nom;Prénom;Matière",
+        "M.;DUPONT;Jean;Anglais",
+        "Mme;MARTIN;Anne;Anglais",
+    ]);
     let o = import(d, &file, &teachers(UAI)).await;
-    assert_eq!(codes(&o), vec![(2, "key_other_profile".into()), (3, "key_protected".into())]);
+    assert_eq!(
+        codes(&o),
+        vec![(2, "key_other_profile".into()), (3, "key_protected".into())]
+    );
     assert!(o.report.conflict_details[0].message.contains("Employé"));
 }
 
@@ -265,7 +326,10 @@ async fn conflicts_reject_the_import_unless_skipped(d: &impl Directory) {
     let mut skip = teachers(UAI);
     skip.skip_conflicts = true;
     let o = import(d, &file, &skip).await;
-    assert_eq!((o.report.status, o.report.created, o.report.skipped), (Status::Imported, 1, 8));
+    assert_eq!(
+        (o.report.status, o.report.created, o.report.skipped),
+        (Status::Imported, 1, 8)
+    );
     let rows = d.export_users(&uai(UAI), Profile::Enseignant).await.unwrap();
     assert_eq!(rows[0].postal_code.as_deref(), Some("06000"));
     assert_eq!(rows[0].landline.as_deref(), Some("+33123456789"));
@@ -326,7 +390,11 @@ async fn complet_threshold_confirmation_and_restore(d: &impl Directory) {
     assert_eq!(d.restore_import(import_id, now()).await.unwrap(), 2);
     assert_eq!(d.export_users(&uai(UAI), Profile::Enseignant).await.unwrap().len(), 15);
     let restored = d
-        .search_users(&UserQuery { last_name: Some("noms".into()), limit: 5, ..UserQuery::default() })
+        .search_users(&UserQuery {
+            last_name: Some("noms".into()),
+            limit: 5,
+            ..UserQuery::default()
+        })
         .await
         .unwrap();
     assert!(restored[0].active);
@@ -335,7 +403,15 @@ async fn complet_threshold_confirmation_and_restore(d: &impl Directory) {
 async fn complet_spares_aaf_manual_and_other_establishments(d: &impl Directory) {
     with_establishments(d, &[UAI, OTHER_UAI]).await;
     insert_existing(d, "PERSON.1841028", "caaf", Profile::Enseignant, Source::Aaf, UAI).await;
-    insert_existing(d, "PERSON.m-mmemanuel", "cmanuel", Profile::Enseignant, Source::Manual, UAI).await;
+    insert_existing(
+        d,
+        "PERSON.m-mmemanuel",
+        "cmanuel",
+        Profile::Enseignant,
+        Source::Manual,
+        UAI,
+    )
+    .await;
     let names: Vec<String> = (0..10).map(|i| format!("PROF{}", char::from(b'A' + i))).collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     import(d, &teachers_file(&refs), &teachers(UAI)).await;
@@ -346,17 +422,31 @@ async fn complet_spares_aaf_manual_and_other_establishments(d: &impl Directory) 
     complet.complet = true;
     let o = import(d, &teachers_file(&refs[1..]), &complet).await;
     assert_eq!(o.report.status, Status::Imported);
-    assert_eq!(o.plan.scope_size, 10, "only csv teachers of this establishment are in scope");
+    assert_eq!(
+        o.plan.scope_size, 10,
+        "only csv teachers of this establishment are in scope"
+    );
     assert_eq!(o.plan.deactivations.len(), 1);
-    assert!(!o.plan.deactivations[0].whole_account, "PROFA stays active in the other establishment");
+    assert!(
+        !o.plan.deactivations[0].whole_account,
+        "PROFA stays active in the other establishment"
+    );
     let profa = d
-        .search_users(&UserQuery { last_name: Some("profa".into()), limit: 5, ..UserQuery::default() })
+        .search_users(&UserQuery {
+            last_name: Some("profa".into()),
+            limit: 5,
+            ..UserQuery::default()
+        })
         .await
         .unwrap();
     assert!(profa[0].active);
     assert_eq!(profa[0].establishments, [OTHER_UAI]);
     let aaf = d
-        .search_users(&UserQuery { login: Some("caaf".into()), limit: 5, ..UserQuery::default() })
+        .search_users(&UserQuery {
+            login: Some("caaf".into()),
+            limit: 5,
+            ..UserQuery::default()
+        })
         .await
         .unwrap();
     assert!(aaf[0].active && aaf[0].establishments == [UAI]);
@@ -368,15 +458,28 @@ async fn complet_refuses_files_with_conflicts(d: &impl Directory) {
     let mut complet = teachers(UAI);
     complet.complet = true;
     complet.skip_conflicts = true;
-    let file = csv(&["Civilité;Nom;Prénom;Matière", "M.;UN;Jean;Anglais", "Docteur;DEUX;Jean;Anglais", "M.;TROIS;Jean;Anglais"]);
+    let file = csv(&[
+        "Civilité;Nom;Prénom;Matière",
+        "M.;UN;Jean;Anglais",
+        "Docteur;DEUX;Jean;Anglais",
+        "M.;TROIS;Jean;Anglais",
+    ]);
     let o = import(d, &file, &complet).await;
     assert_eq!(o.report.status, Status::Rejected);
     assert!(o.report.rejection.unwrap().contains("Complet"));
     // A file whose lines are all in conflict never deletes anybody either.
-    let o = import(d, &csv(&["Civilité;Nom;Prénom;Matière", "Docteur;UN;Jean;Anglais"]), &complet).await;
+    let o = import(
+        d,
+        &csv(&["Civilité;Nom;Prénom;Matière", "Docteur;UN;Jean;Anglais"]),
+        &complet,
+    )
+    .await;
     assert_eq!(o.report.status, Status::Rejected);
     // A header alone is refused before any planning.
-    let err = try_import(d, &csv(&["Civilité;Nom;Prénom;Matière"]), &complet).await.err().unwrap();
+    let err = try_import(d, &csv(&["Civilité;Nom;Prénom;Matière"]), &complet)
+        .await
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("aucune ligne de données"), "{err}");
     assert_eq!(d.export_users(&uai(UAI), Profile::Enseignant).await.unwrap().len(), 3);
 }
@@ -421,7 +524,11 @@ impl<T: DirectoryTx> DirectoryTx for FailingTx<T> {
     async fn insert_users(&mut self, u: &[NewUser<'_>], n: chrono::DateTime<chrono::Utc>) -> store::Result<Vec<i64>> {
         self.0.insert_users(u, n).await
     }
-    async fn update_users(&mut self, u: &[store::UserUpdate<'_>], n: chrono::DateTime<chrono::Utc>) -> store::Result<()> {
+    async fn update_users(
+        &mut self,
+        u: &[store::UserUpdate<'_>],
+        n: chrono::DateTime<chrono::Utc>,
+    ) -> store::Result<()> {
         self.0.update_users(u, n).await
     }
     async fn upsert_memberships(&mut self, r: &[(i64, Membership)]) -> store::Result<()> {
@@ -430,7 +537,12 @@ impl<T: DirectoryTx> DirectoryTx for FailingTx<T> {
     async fn add_group_members(&mut self, _: &[(i64, i64)]) -> store::Result<()> {
         Err(store::StoreError::Conflict("panne simulée".into()))
     }
-    async fn deactivate_memberships(&mut self, r: &[(i64, Uai)], i: i64, n: chrono::DateTime<chrono::Utc>) -> store::Result<()> {
+    async fn deactivate_memberships(
+        &mut self,
+        r: &[(i64, Uai)],
+        i: i64,
+        n: chrono::DateTime<chrono::Utc>,
+    ) -> store::Result<()> {
         self.0.deactivate_memberships(r, i, n).await
     }
     async fn deactivate_users(&mut self, r: &[i64], i: i64, n: chrono::DateTime<chrono::Utc>) -> store::Result<()> {
@@ -465,22 +577,43 @@ async fn a_failure_during_apply_leaves_nothing(d: &impl Directory) {
     let secrets: Vec<Secret> = plan
         .creates
         .iter()
-        .map(|_| Secret { cleartext: "x".into(), hash: "h".into(), origin: domain::password::SecretOrigin::Generated })
+        .map(|_| Secret {
+            cleartext: "x".into(),
+            hash: "h".into(),
+            origin: domain::password::SecretOrigin::Generated,
+        })
         .collect();
-    let err = service::apply(&mut tx, &plan, &secrets, 1, now(), &NoProgress).await.err();
+    let err = service::apply(&mut tx, &plan, &secrets, 1, now(), &NoProgress)
+        .await
+        .err();
     assert!(err.is_some());
     drop(tx);
-    assert_eq!(d.count_users().await.unwrap(), 0, "users inserted before the failure are rolled back");
+    assert_eq!(
+        d.count_users().await.unwrap(),
+        0,
+        "users inserted before the failure are rolled back"
+    );
     // And the same import then runs cleanly.
-    let o = service::run_import(d, &guide_teachers(), &r, &FixedClock(now()), &mut rand::rngs::OsRng, &NoProgress)
-        .await
-        .unwrap();
+    let o = service::run_import(
+        d,
+        &guide_teachers(),
+        &r,
+        &FixedClock(now()),
+        &mut rand::rngs::OsRng,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
     assert_eq!(o.report.created, 5);
 }
 
 async fn passwords_are_argon2id_and_match_the_result_file(d: &impl Directory) {
     with_establishments(d, &[UAI]).await;
-    let file = csv(&[TEACHER_HEADER, "M.;SOCRATE;Jean;Philosophie;;jsocrate;abc", "M.;ZENON;Marc;Philosophie;;;"]);
+    let file = csv(&[
+        TEACHER_HEADER,
+        "M.;SOCRATE;Jean;Philosophie;;jsocrate;abc",
+        "M.;ZENON;Marc;Philosophie;;;",
+    ]);
     let o = import(d, &file, &teachers(UAI)).await;
     let rows = result_rows(&o);
     assert_eq!((rows[1][6].as_str(), rows[1][7].as_str()), ("jsocrate", "abc"));
@@ -491,7 +624,10 @@ async fn passwords_are_argon2id_and_match_the_result_file(d: &impl Directory) {
     let generated = d.password_hash(login).await.unwrap().unwrap();
     assert!(generated.starts_with("$argon2id$"), "{generated}");
     assert!(domain::password::verify(password, &generated));
-    assert!(domain::password::needs_rehash(&generated), "generated secrets are rehashed at first login");
+    assert!(
+        domain::password::needs_rehash(&generated),
+        "generated secrets are rehashed at first login"
+    );
 }
 
 async fn export_then_reimport_changes_nothing(d: &impl Directory) {
@@ -532,19 +668,32 @@ async fn staff_roles_follow_the_function_code(d: &impl Directory) {
     let mut r = request(Profile::Administratif, UAI);
     r.skip_conflicts = true;
     let o = import(d, &file, &r).await;
-    assert_eq!(codes(&o), vec![(4, "ens_for_staff".into()), (5, "unknown_function".into())]);
+    assert_eq!(
+        codes(&o),
+        vec![(4, "ens_for_staff".into()), (5, "unknown_function".into())]
+    );
     let roles: Vec<(String, String)> = o
         .plan
         .creates
         .iter()
         .map(|c| (c.attrs.function_code.clone().unwrap(), c.memberships[0].role.clone()))
         .collect();
-    assert_eq!(roles, [("DIR".into(), "administrateur".into()), ("EDU".into(), "enseignant".into())]);
+    assert_eq!(
+        roles,
+        [
+            ("DIR".into(), "administrateur".into()),
+            ("EDU".into(), "enseignant".into())
+        ]
+    );
 }
 
 async fn pupils_and_parents_keys_and_classes(d: &impl Directory) {
     with_establishments(d, &[UAI]).await;
-    let pupils = csv(&["Nom eleve;Prenom eleve;Date de naissance eleve;Classe eleve", "CEPE;Noam;03/08/2012;CP", "CEPE;Léa;03/08/2012;CP"]);
+    let pupils = csv(&[
+        "Nom eleve;Prenom eleve;Date de naissance eleve;Classe eleve",
+        "CEPE;Noam;03/08/2012;CP",
+        "CEPE;Léa;03/08/2012;CP",
+    ]);
     let o = import(d, &pupils, &request(Profile::Eleve, UAI)).await;
     assert_eq!(o.report.status, Status::Imported, "{:?}", o.report);
     let rows = result_rows(&o);
@@ -552,17 +701,33 @@ async fn pupils_and_parents_keys_and_classes(d: &impl Directory) {
     assert_eq!((rows[1][0].as_str(), rows[1][5].as_str()), ("noamcepe03", "ncepe"));
     assert_eq!((rows[2][0].as_str(), rows[2][5].as_str()), ("leacepe03", "lcepe"));
     assert_eq!(o.plan.new_groups.len(), 1, "one class group CP");
-    let missing = try_import(d, &csv(&["Nom;Prénom;Classe", "CEPE;Noam;CP"]), &request(Profile::Eleve, UAI)).await;
+    let missing = try_import(
+        d,
+        &csv(&["Nom;Prénom;Classe", "CEPE;Noam;CP"]),
+        &request(Profile::Eleve, UAI),
+    )
+    .await;
     let err = missing.err().expect("birth date is mandatory for pupils");
-    assert!(err.is_rejection() && err.to_string().contains("Date de naissance eleve"), "{err}");
-    let parents = csv(&["Civilité;Nom;Prénom;Code postal;Email", "Mme;CEPE;Anne;75011;anne.cepe@exemple.fr"]);
+    assert!(
+        err.is_rejection() && err.to_string().contains("Date de naissance eleve"),
+        "{err}"
+    );
+    let parents = csv(&[
+        "Civilité;Nom;Prénom;Code postal;Email",
+        "Mme;CEPE;Anne;75011;anne.cepe@exemple.fr",
+    ]);
     let o = import(d, &parents, &request(Profile::Parent, UAI)).await;
     assert_eq!(result_rows(&o)[1][0], "annecepe75011");
 }
 
 async fn search_by_prefix_ignores_accents_and_case(d: &impl Directory) {
     with_establishments(d, &[UAI]).await;
-    let file = csv(&["Civilité;Nom;Prénom;Matière", "Mme;LEFÈVRE;Élodie;Anglais", "M.;Lefebvre;Marc;Anglais", "M.;LEGRAND;Luc;Anglais"]);
+    let file = csv(&[
+        "Civilité;Nom;Prénom;Matière",
+        "Mme;LEFÈVRE;Élodie;Anglais",
+        "M.;Lefebvre;Marc;Anglais",
+        "M.;LEGRAND;Luc;Anglais",
+    ]);
     import(d, &file, &teachers(UAI)).await;
     let q = |last: &str, first: Option<&str>| UserQuery {
         last_name: Some(last.into()),
@@ -572,11 +737,19 @@ async fn search_by_prefix_ignores_accents_and_case(d: &impl Directory) {
         ..UserQuery::default()
     };
     let names = |v: Vec<store::UserSummary>| v.into_iter().map(|u| u.last_name).collect::<Vec<_>>();
-    assert_eq!(names(d.search_users(&q("lef", None)).await.unwrap()), ["Lefebvre", "LEFÈVRE"]);
+    assert_eq!(
+        names(d.search_users(&q("lef", None)).await.unwrap()),
+        ["Lefebvre", "LEFÈVRE"]
+    );
     assert_eq!(names(d.search_users(&q("LEFÈV", None)).await.unwrap()), ["LEFÈVRE"]);
     assert_eq!(names(d.search_users(&q("le", Some("elo"))).await.unwrap()), ["LEFÈVRE"]);
     let none = d
-        .search_users(&UserQuery { last_name: Some("le".into()), profiles: vec![Profile::Eleve], limit: 10, ..UserQuery::default() })
+        .search_users(&UserQuery {
+            last_name: Some("le".into()),
+            profiles: vec![Profile::Eleve],
+            limit: 10,
+            ..UserQuery::default()
+        })
         .await
         .unwrap();
     assert!(none.is_empty());
@@ -584,8 +757,16 @@ async fn search_by_prefix_ignores_accents_and_case(d: &impl Directory) {
 
 async fn concurrent_imports_never_share_a_login(d: &impl Directory) {
     with_establishments(d, &[UAI, OTHER_UAI]).await;
-    let a = csv(&["Civilité;Nom;Prénom;Matière", "M.;ROUSSEAU;Jean;Philosophie", "M.;ROUSSEAU;Jacques;Histoire"]);
-    let b = csv(&["Civilité;Nom;Prénom;Matière", "M.;ROUSSEAU;Julien;Anglais", "M.;ROUSSEAU;Joseph;Anglais"]);
+    let a = csv(&[
+        "Civilité;Nom;Prénom;Matière",
+        "M.;ROUSSEAU;Jean;Philosophie",
+        "M.;ROUSSEAU;Jacques;Histoire",
+    ]);
+    let b = csv(&[
+        "Civilité;Nom;Prénom;Matière",
+        "M.;ROUSSEAU;Julien;Anglais",
+        "M.;ROUSSEAU;Joseph;Anglais",
+    ]);
     let (ra, rb) = (teachers(UAI), teachers(OTHER_UAI));
     let (oa, ob) = tokio::join!(import(d, &a, &ra), import(d, &b, &rb));
     let mut logins: Vec<String> = result_rows(&oa)[1..]
@@ -626,7 +807,11 @@ async fn establishments_named_in_the_file_are_checked(d: &impl Directory) {
     let o = import(d, &file, &r).await;
     assert_eq!(
         codes(&o),
-        vec![(3, "unknown_establishment".into()), (4, "bad_uai".into()), (5, "missing_required".into())]
+        vec![
+            (3, "unknown_establishment".into()),
+            (4, "bad_uai".into()),
+            (5, "missing_required".into())
+        ]
     );
     // Without the option, a line naming another establishment is refused.
     let mut r = request(Profile::Administratif, UAI);
@@ -639,7 +824,12 @@ async fn establishments_named_in_the_file_are_checked(d: &impl Directory) {
     scoped.establishment = None;
     scoped.establishments_from_file = true;
     scoped.scope = domain::plan::AdminScope::Establishments([uai(OTHER_UAI)].into_iter().collect());
-    let o = import(d, &csv(&["Civilité;Nom;Prénom;Fonction;RNE", "M.;NOUVEAU;Jean;EDU;0750654D"]), &scoped).await;
+    let o = import(
+        d,
+        &csv(&["Civilité;Nom;Prénom;Fonction;RNE", "M.;NOUVEAU;Jean;EDU;0750654D"]),
+        &scoped,
+    )
+    .await;
     assert_eq!(o.report.conflict_details[0].code, "out_of_scope");
 }
 
@@ -650,7 +840,11 @@ async fn purge_removes_accounts_after_retention(d: &impl Directory) {
     complet.complet = true;
     complet.confirm_deletions = Some(1);
     import(d, &teachers_file(&["UN"]), &complet).await;
-    assert_eq!(d.purge_deactivated(now() - chrono::Duration::days(90)).await.unwrap(), 0, "still within retention");
+    assert_eq!(
+        d.purge_deactivated(now() - chrono::Duration::days(90)).await.unwrap(),
+        0,
+        "still within retention"
+    );
     assert_eq!(d.purge_deactivated(now() + chrono::Duration::days(1)).await.unwrap(), 1);
     assert_eq!(d.count_users().await.unwrap(), 1);
 }
@@ -658,10 +852,22 @@ async fn purge_removes_accounts_after_retention(d: &impl Directory) {
 async fn logins_are_fetched_by_index_range(d: &impl Directory) {
     with_establishments(d, &[UAI]).await;
     for login in ["nmartin", "nmartin7", "nmartinez", "nmartin-x", "nmarti"] {
-        insert_existing(d, &format!("PERSON.{login}"), login, Profile::Administratif, Source::Manual, UAI).await;
+        insert_existing(
+            d,
+            &format!("PERSON.{login}"),
+            login,
+            Profile::Administratif,
+            Source::Manual,
+            UAI,
+        )
+        .await;
     }
     let mut tx = d.begin().await.unwrap();
     let mut near = tx.logins_near(&["nmartin".to_string()]).await.unwrap();
     near.sort();
-    assert_eq!(near, ["nmartin", "nmartin-x", "nmartin7"], "the range [base, base:) and nothing else");
+    assert_eq!(
+        near,
+        ["nmartin", "nmartin-x", "nmartin7"],
+        "the range [base, base:) and nothing else"
+    );
 }

@@ -18,7 +18,9 @@ use store::sqlite::SqliteDirectory;
 use store::Directory;
 
 pub fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).single().unwrap_or_default()
+    Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0)
+        .single()
+        .unwrap_or_default()
 }
 
 pub struct SqliteDb {
@@ -63,11 +65,20 @@ pub async fn postgres() -> Option<PgDb> {
         COUNTER.fetch_add(1, Ordering::SeqCst),
         rand::random::<u32>()
     );
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("connect to the test PostgreSQL server");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create test database");
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("connect to the test PostgreSQL server");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
     let url = with_database(&admin_url, &name);
     let directory = PgDirectory::open(&url).await.expect("open postgres");
-    Some(PgDb { directory, admin_url, name })
+    Some(PgDb {
+        directory,
+        admin_url,
+        name,
+    })
 }
 
 /// Replaces the database part of a postgres URL.
@@ -77,7 +88,10 @@ pub fn with_database(url: &str, name: &str) -> String {
         None => (url, String::new()),
     };
     let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let host_end = base[scheme_end..].find('/').map(|i| scheme_end + i).unwrap_or(base.len());
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map(|i| scheme_end + i)
+        .unwrap_or(base.len());
     format!("{}/{name}{query}", &base[..host_end])
 }
 
@@ -127,9 +141,15 @@ pub fn uai(s: &str) -> Uai {
 
 pub async fn with_establishments<D: Directory>(d: &D, uais: &[&str]) {
     for (i, u) in uais.iter().enumerate() {
-        d.add_establishment(&Establishment { uai: uai(u), name: format!("Collège test {i}") }, now())
-            .await
-            .expect("add establishment");
+        d.add_establishment(
+            &Establishment {
+                uai: uai(u),
+                name: format!("Collège test {i}"),
+            },
+            now(),
+        )
+        .await
+        .expect("add establishment");
     }
 }
 
@@ -192,7 +212,11 @@ pub fn counts(o: &ImportOutcome) -> (usize, usize, usize, usize, usize, usize) {
 }
 
 pub fn codes(o: &ImportOutcome) -> Vec<(u64, String)> {
-    o.report.conflict_details.iter().map(|c| (c.line, c.code.clone())).collect()
+    o.report
+        .conflict_details
+        .iter()
+        .map(|c| (c.line, c.code.clone()))
+        .collect()
 }
 
 /// Reads the result file back as rows of cells (BOM stripped).

@@ -1,0 +1,514 @@
+//! The `annuaire` binary as an administrator runs it: real files, a real SQLite
+//! database, exit statuses and messages. Bad input must give a clear message,
+//! exit 1 or 2, never a panic, and write nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        let env = Env {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let out = env.run(&["establishment", "add", "0750654D", "Collège test"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        env
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let url = format!("sqlite://{}", self.path("annuaire.db").display());
+        Command::new(env!("CARGO_BIN_EXE_annuaire"))
+            .current_dir(self.dir.path())
+            .env_remove("ANNUAIRE_DATABASE_URL")
+            .arg("--database")
+            .arg(url)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> String {
+        std::fs::write(self.path(name), bytes).unwrap();
+        self.path(name).display().to_string()
+    }
+
+    fn import_json(&self, file: &str, extra: &[&str]) -> (i32, Value) {
+        let mut args = vec![
+            "import",
+            file,
+            "--profile",
+            "enseignant",
+            "--establishment",
+            "0750654D",
+            "--report",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let out = self.run(&args);
+        assert_no_panic(&out);
+        let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (out.status.code().unwrap_or(-1), json)
+    }
+
+    fn users(&self) -> Vec<Value> {
+        let out = self.run(&["users", "search", "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap()
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn assert_no_panic(out: &Output) {
+    let err = stderr(out);
+    assert!(!err.contains("panicked"), "the binary panicked: {err}");
+}
+
+fn example(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn guide_example_imports_then_is_unchanged_then_updated() {
+    let env = Env::new();
+    let (code, report) = env.import_json(&example("enseignants-guide.csv"), &["--result", "resultat.csv"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["status"], "imported");
+    assert_eq!(
+        (report["rows"].as_u64(), report["created"].as_u64()),
+        (Some(5), Some(5))
+    );
+    let keys: Vec<String> = env
+        .users()
+        .iter()
+        .map(|u| u["sync_key"].as_str().unwrap().to_string())
+        .collect();
+    assert!(keys.contains(&"PERSON.m-mmefrancisplaton".to_string()));
+    assert!(keys.contains(&"PERSON.m-mmepaulinemozart".to_string()));
+    for field in [
+        "sync_key",
+        "login",
+        "last_name",
+        "first_name",
+        "profile",
+        "source",
+        "establishments",
+        "active",
+    ] {
+        assert!(env.users()[0].get(field).is_some(), "users search --json lacks {field}");
+    }
+
+    // The result file: BOM, `;`, owner-only permissions.
+    let result = std::fs::read(env.path("resultat.csv")).unwrap();
+    assert!(result.starts_with(&[0xEF, 0xBB, 0xBF]));
+    let text = String::from_utf8(result).unwrap();
+    assert!(text.contains("PERSON.m-mmefrancisplaton;Monsieur;PLATON;Francis;Philosophie;fplaton;"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(env.path("resultat.csv"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    let (code, report) = env.import_json(&example("enseignants-guide.csv"), &[]);
+    assert_eq!(
+        (code, report["unchanged"].as_u64(), report["created"].as_u64()),
+        (0, Some(5), Some(0))
+    );
+
+    let with_phone = std::fs::read_to_string(example("enseignants-guide.csv"))
+        .unwrap()
+        .replace(
+            "Matière enseignant\r\n",
+            "Matière enseignant;Telephone portable enseignant\r\n",
+        )
+        .replace("Philosophie\r\n", "Philosophie;06 11 22 33 44\r\n");
+    let file = env.write("phone.csv", with_phone.as_bytes());
+    let (code, report) = env.import_json(&file, &[]);
+    assert_eq!(
+        (code, report["updated"].as_u64(), report["unchanged"].as_u64()),
+        (0, Some(1), Some(4)),
+        "{report}"
+    );
+}
+
+#[test]
+fn json_report_has_the_documented_shape() {
+    let env = Env::new();
+    let file = env.write(
+        "f.csv",
+        "Civilité;Nom;Prénom;Matière\nDocteur;PLATON;Francis;Philo\nM.;HUGO;Victor;Français\n".as_bytes(),
+    );
+    let (code, report) = env.import_json(&file, &[]);
+    assert_eq!(code, 2);
+    let mut keys: Vec<&str> = report.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "conflict_details",
+            "conflicts",
+            "created",
+            "deactivated",
+            "merged",
+            "rejection",
+            "rows",
+            "skipped",
+            "status",
+            "unchanged",
+            "updated",
+            "valid"
+        ]
+    );
+    assert_eq!(report["status"], "rejected");
+    let detail = &report["conflict_details"][0];
+    assert_eq!(detail["line"], 2);
+    assert_eq!(detail["column"], "Civilité");
+    assert_eq!(detail["field"], "civilite");
+    assert_eq!(detail["code"], "bad_civility");
+    assert!(detail["message"].as_str().unwrap().contains("Monsieur"));
+    assert!(env.users().is_empty(), "rejected: nothing written");
+
+    let (code, report) = env.import_json(&file, &["--skip-conflicts"]);
+    assert_eq!(
+        (code, report["created"].as_u64(), report["skipped"].as_u64()),
+        (0, Some(1), Some(1))
+    );
+}
+
+/// A bad file: name, bytes, extra args, expected exit status, words of the message.
+type BadCase<'a> = (&'a str, Vec<u8>, Vec<&'a str>, i32, &'a str);
+
+#[test]
+fn bad_input_gets_a_clear_message_and_writes_nothing() {
+    let mut garbage = Vec::new();
+    let mut x: u32 = 7;
+    for _ in 0..4096 {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        garbage.push((x >> 16) as u8 % 31 + 1);
+    }
+    let header = "Civilité;Nom;Prénom;Matière\n";
+    let big = format!("{header}{}", "M.;PLATON;Francis;Philo\n".repeat(20));
+    let cases: Vec<BadCase> = vec![
+        ("garbage.csv", garbage, vec![], 1, "ne ressemble pas à du texte"),
+        ("empty.csv", Vec::new(), vec![], 1, "le fichier est vide"),
+        ("blank.csv", b"\r\n  \r\n".to_vec(), vec![], 1, "le fichier est vide"),
+        (
+            "header.csv",
+            header.as_bytes().to_vec(),
+            vec![],
+            1,
+            "aucune ligne de données (seulement l'en-tête)",
+        ),
+        ("nul.csv", b"Civilit\x00;Nom\n".to_vec(), vec![], 1, "octets nuls"),
+        (
+            "classeur.xlsx",
+            b"PK\x03\x04\x14\x00".to_vec(),
+            vec![],
+            1,
+            "classeur Excel",
+        ),
+        (
+            "big.csv",
+            big.into_bytes(),
+            vec!["--max-file-size", "200"],
+            1,
+            "au-delà de la limite de 200 octets",
+        ),
+        (
+            "rows.csv",
+            format!("{header}M.;A;B;C\nM.;D;E;F\nM.;G;H;I\n").into_bytes(),
+            vec!["--max-rows", "2"],
+            1,
+            "limite de 2",
+        ),
+        (
+            "mapping.csv",
+            "Nom;Prénom\nPLATON;Francis\n".as_bytes().to_vec(),
+            vec![],
+            2,
+            "Civilite enseignant",
+        ),
+        (
+            "utf8.csv",
+            b"Civilit\xe9;Nom;Pr\xe9nom;Mati\xe8re\nM.;A;B;C\n".to_vec(),
+            vec!["--encoding", "utf-8"],
+            1,
+            "n'est pas en UTF-8",
+        ),
+        (
+            "sep.csv",
+            format!("{header}M.;A;B;C\n").into_bytes(),
+            vec!["--separator", "x"],
+            1,
+            "séparateur « x »",
+        ),
+    ];
+    let env = Env::new();
+    for (name, bytes, extra, code, words) in cases {
+        let file = env.write(name, &bytes);
+        let mut args = vec![
+            "import",
+            &file,
+            "--profile",
+            "enseignant",
+            "--establishment",
+            "0750654D",
+        ];
+        args.extend(extra.iter().copied());
+        let out = env.run(&args);
+        assert_no_panic(&out);
+        let all = format!("{}{}", stderr(&out), String::from_utf8_lossy(&out.stdout));
+        assert_eq!(out.status.code(), Some(code), "{name}: {all}");
+        assert!(all.contains(words), "{name}: expected « {words} » in: {all}");
+        if code == 1 {
+            let err = stderr(&out);
+            assert_eq!(err.lines().count(), 1, "{name}: one line on stderr: {err}");
+            assert!(err.starts_with("erreur : "), "{name}: {err}");
+        }
+    }
+    assert!(env.users().is_empty());
+}
+
+#[test]
+fn malformed_lines_are_conflicts_on_their_line() {
+    let env = Env::new();
+    let header = "Civilité;Nom;Prénom;Matière\n";
+    let cases = [
+        (
+            format!("{header}M.;PLATON;Francis;Philo\nM.;\"DESCARTES;Rachid;Maths\nM.;JAMES;Henry;Anglais\n"),
+            3,
+            "unbalanced_quote",
+        ),
+        (
+            format!("{header}M.;PLATON;Francis;Philo;{}\n", "x;".repeat(5000)),
+            2,
+            "too_many_columns",
+        ),
+        (
+            format!("{header}M.;PLATON;{};Philo\n", "F".repeat(600)),
+            2,
+            "cell_too_long",
+        ),
+        (
+            format!("{header}M.;PLATON;Francis;Philo;en trop\n"),
+            2,
+            "too_many_columns",
+        ),
+    ];
+    for (text, line, code) in cases {
+        let file = env.write("bad.csv", text.as_bytes());
+        let (status, report) = env.import_json(&file, &[]);
+        assert_eq!(status, 2, "{report}");
+        let detail = report["conflict_details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["code"] == code)
+            .unwrap_or_else(|| panic!("{code} missing in {report}"));
+        assert_eq!(detail["line"], line, "{report}");
+    }
+    assert!(env.users().is_empty());
+}
+
+#[test]
+fn windows_1252_and_mac_roman_files_keep_their_accents() {
+    let env = Env::new();
+    let cp1252 = b"Civilit\xe9;Nom;Pr\xe9nom;Mati\xe8re\nMme;LEF\xc8VRE;H\xe9l\xe8ne;Fran\xe7ais\n";
+    let mac = b"Civilit\x8e;Nom;Pr\x8enom;Mati\x8fre\nMme;GAR\x83ON;Fran\x8doise;Math\x8ematiques\n";
+    for (name, bytes) in [("w.csv", &cp1252[..]), ("m.csv", &mac[..])] {
+        let file = env.write(name, bytes);
+        let (code, report) = env.import_json(&file, &[]);
+        assert_eq!(code, 0, "{name}: {report}");
+    }
+    let names: Vec<String> = env
+        .users()
+        .iter()
+        .map(|u| {
+            format!(
+                "{} {}",
+                u["first_name"].as_str().unwrap(),
+                u["last_name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(names, ["Françoise GARÉON", "Hélène LEFÈVRE"]);
+}
+
+#[test]
+fn complet_over_the_threshold_is_refused_then_confirmed() {
+    let env = Env::new();
+    let all = "Civilité;Nom;Prénom;Matière\nM.;UN;Jean;A\nM.;DEUX;Jean;A\nM.;TROIS;Jean;A\n";
+    let file = env.write("all.csv", all.as_bytes());
+    assert_eq!(env.import_json(&file, &[]).0, 0);
+    let part = env.write("part.csv", "Civilité;Nom;Prénom;Matière\nM.;UN;Jean;A\n".as_bytes());
+    let (code, report) = env.import_json(&part, &["--complet"]);
+    assert_eq!(code, 2);
+    assert!(
+        report["rejection"].as_str().unwrap().contains("--confirm-deletions 2"),
+        "{report}"
+    );
+    let out = env.run(&[
+        "import",
+        &part,
+        "--profile",
+        "enseignant",
+        "--establishment",
+        "0750654D",
+        "--complet",
+        "--dry-run",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("DEUX Jean") && text.contains("TROIS Jean"),
+        "deletions listed by name: {text}"
+    );
+    let (code, report) = env.import_json(&part, &["--complet", "--confirm-deletions", "2"]);
+    assert_eq!((code, report["deactivated"].as_u64()), (0, Some(2)));
+    let active = env.users().iter().filter(|u| u["active"] == true).count();
+    assert_eq!(active, 1);
+}
+
+#[test]
+fn dry_run_and_export_round_trip() {
+    let env = Env::new();
+    let (code, report) = env.import_json(&example("enseignants-guide.csv"), &["--dry-run"]);
+    assert_eq!(
+        (code, report["status"].as_str(), report["created"].as_u64()),
+        (0, Some("dry-run"), Some(5))
+    );
+    assert!(env.users().is_empty());
+    assert_eq!(env.import_json(&example("enseignants-guide.csv"), &[]).0, 0);
+    let out = env.run(&[
+        "export",
+        "--establishment",
+        "0750654D",
+        "--profile",
+        "enseignant",
+        "--output",
+        "export.csv",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let export = env.path("export.csv").display().to_string();
+    let (code, report) = env.import_json(&export, &[]);
+    assert_eq!(
+        (code, report["unchanged"].as_u64(), report["updated"].as_u64()),
+        (0, Some(5), Some(0)),
+        "{report}"
+    );
+}
+
+#[test]
+fn wrong_arguments_are_explained() {
+    let env = Env::new();
+    let file = example("enseignants-guide.csv");
+    for (args, words) in [
+        (
+            vec![
+                "import",
+                file.as_str(),
+                "--profile",
+                "directeur",
+                "--establishment",
+                "0750654D",
+            ],
+            "profil « directeur » inconnu",
+        ),
+        (
+            vec![
+                "import",
+                file.as_str(),
+                "--profile",
+                "enseignant",
+                "--establishment",
+                "0750654E",
+            ],
+            "lettre de contrôle",
+        ),
+        (
+            vec![
+                "import",
+                file.as_str(),
+                "--profile",
+                "enseignant",
+                "--establishment",
+                "0750655E",
+            ],
+            "établissement 0750655E inconnu",
+        ),
+        (
+            vec![
+                "import",
+                file.as_str(),
+                "--profile",
+                "administrateur",
+                "--establishment",
+                "0750654D",
+            ],
+            "ne s'importe pas par fichier",
+        ),
+        (
+            vec![
+                "import",
+                "absent.csv",
+                "--profile",
+                "enseignant",
+                "--establishment",
+                "0750654D",
+            ],
+            "lecture de absent.csv",
+        ),
+        (
+            vec![
+                "import",
+                file.as_str(),
+                "--profile",
+                "enseignant",
+                "--establishment",
+                "0750654D",
+                "--map",
+                "nom",
+            ],
+            "COLONNE=champ",
+        ),
+    ] {
+        let out = env.run(&args);
+        assert_no_panic(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(words), "{args:?}: {}", stderr(&out));
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_annuaire"))
+        .args(["--database", "mysql://x", "establishment", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("sqlite://CHEMIN ou postgres://"),
+        "{}",
+        stderr(&out)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_annuaire"))
+        .args(["import"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "usage errors exit 1, not 2 (rejected)");
+}
