@@ -248,6 +248,9 @@ pub struct UserQuery {
 pub trait DirectoryTx: Send {
     /// Serialises imports that touch the same establishments.
     fn lock_establishments(&mut self, uais: &[Uai]) -> impl Future<Output = Result<()>> + Send;
+    /// Serialises imports that could hand out the same sync keys or logins
+    /// (logins are unique in the whole ENT, across establishments).
+    fn lock_identities(&mut self, keys: &[String], logins: &[String]) -> impl Future<Output = Result<()>> + Send;
     fn known_establishments(&mut self, uais: &[Uai]) -> impl Future<Output = Result<Vec<Uai>>> + Send;
     fn users_by_keys(&mut self, keys: &[String]) -> impl Future<Output = Result<Vec<UserRow>>> + Send;
     fn memberships_of(

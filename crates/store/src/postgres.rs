@@ -17,6 +17,13 @@ use std::str::FromStr;
 /// Rows per bulk statement.
 const CHUNK: usize = 5_000;
 
+/// Advisory-lock namespace of imports: held shared by imports that lock their
+/// keys and logins one by one, exclusive by the big ones that lock everything.
+const IMPORT_LOCK: i64 = 0x616e_6e75_6169_7265;
+/// Above this many identities an import takes [`IMPORT_LOCK`] exclusively
+/// rather than one lock each (PostgreSQL's lock table is finite).
+const MAX_FINE_LOCKS: usize = 2_000;
+
 pub struct PgDirectory {
     pool: PgPool,
 }
@@ -88,6 +95,33 @@ impl DirectoryTx for PgTx {
             .bind(uai_strings(uais))
             .fetch_all(&mut *self.tx)
             .await?;
+        Ok(())
+    }
+
+    async fn lock_identities(&mut self, keys: &[String], logins: &[String]) -> Result<()> {
+        if keys.len() + logins.len() > MAX_FINE_LOCKS {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(IMPORT_LOCK)
+                .execute(&mut *self.tx)
+                .await?;
+            return Ok(());
+        }
+        sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+            .bind(IMPORT_LOCK)
+            .execute(&mut *self.tx)
+            .await?;
+        let names: Vec<String> = keys
+            .iter()
+            .map(|k| format!("key:{k}"))
+            .chain(logins.iter().map(|l| format!("login:{l}")))
+            .collect();
+        // One order for everybody, so that two imports never deadlock.
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(n, 0) AS h FROM UNNEST($1::text[]) AS n ORDER BY h) AS s",
+        )
+        .bind(names)
+        .execute(&mut *self.tx)
+        .await?;
         Ok(())
     }
 

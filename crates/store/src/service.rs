@@ -207,6 +207,9 @@ pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
 
     let mut tx = directory.begin().await?;
     tx.lock_establishments(&lookup.establishments).await?;
+    let keys: Vec<String> = lookup.keys.iter().map(|k| k.as_str().to_string()).collect();
+    let logins: Vec<String> = lookup.logins.iter().chain(&lookup.login_bases).cloned().collect();
+    tx.lock_identities(&keys, &logins).await?;
     let snapshot = fetch_snapshot(&mut tx, &lookup).await?;
     if let Some(chosen) = &request.establishment {
         if !snapshot.establishments.contains(chosen) {

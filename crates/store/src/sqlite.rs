@@ -72,6 +72,11 @@ impl DirectoryTx for SqliteTx {
         Ok(())
     }
 
+    async fn lock_identities(&mut self, _keys: &[String], _logins: &[String]) -> Result<()> {
+        // SQLite has one writer at a time: the lock taken above already covers it.
+        Ok(())
+    }
+
     async fn known_establishments(&mut self, uais: &[Uai]) -> Result<Vec<Uai>> {
         let rows: Vec<String> =
             sqlx::query_scalar("SELECT uai FROM establishments WHERE uai IN (SELECT value FROM json_each(?))")

@@ -491,6 +491,9 @@ impl<T: DirectoryTx> DirectoryTx for FailingTx<T> {
     async fn lock_establishments(&mut self, u: &[Uai]) -> store::Result<()> {
         self.0.lock_establishments(u).await
     }
+    async fn lock_identities(&mut self, k: &[String], l: &[String]) -> store::Result<()> {
+        self.0.lock_identities(k, l).await
+    }
     async fn known_establishments(&mut self, u: &[Uai]) -> store::Result<Vec<Uai>> {
         self.0.known_establishments(u).await
     }
