@@ -3,7 +3,7 @@
 //! # Why two sets of Argon2id parameters
 //! Argon2id's memory and time cost exist to slow down guessing of *human-chosen*
 //! passwords, whose entropy is low. A generated password here has 12 characters
-//! from a 54-letter alphabet: about 69 bits of entropy from a CSPRNG. Guessing it
+//! from a 56-letter alphabet: about 69 bits of entropy from a CSPRNG. Guessing it
 //! costs 2^68 hash evaluations on average whatever the parameters, so the heavy
 //! parameters add nothing to its safety while making a 100 000-row import spend
 //! half an hour hashing (measured: ~50 hashes/s per core at m=19456 KiB, t=2).
