@@ -36,6 +36,46 @@ pub enum Command {
     Demo,
     /// Mesures de débit : plan, écriture, hachage
     Bench(BenchArgs),
+    /// Serveur web : assistant d'import en cinq étapes
+    Serve(ServeArgs),
+    /// Comptes administrateurs du web et de l'API
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Adresse d'écoute
+    #[arg(long, default_value = "127.0.0.1:8080", env = "ANNUAIRE_LISTEN")]
+    pub listen: String,
+    /// Démonstration : crée l'établissement 0750654D et l'administrateur « demo », affiche son mot de passe
+    #[arg(long)]
+    pub demo: bool,
+    /// Nom de l'ENT affiché dans les pages
+    #[arg(long, default_value = "annuaire", env = "ANNUAIRE_ENT_NAME")]
+    pub ent_name: String,
+    /// Cookies « Secure » (derrière HTTPS)
+    #[arg(long)]
+    pub secure_cookies: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Créer un administrateur (mot de passe lu sur l'entrée standard s'il n'est pas terminal, sinon généré et affiché une fois)
+    Create {
+        login: String,
+        /// Administrateur système : tous les établissements
+        #[arg(long, conflicts_with = "establishment")]
+        system: bool,
+        /// Établissement(s) administré(s)
+        #[arg(long = "establishment", value_name = "UAI")]
+        establishment: Vec<String>,
+        /// Lire le mot de passe sur l'entrée standard
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Créer un jeton d'API pour un administrateur (affiché une fois)
+    Token { login: String },
 }
 
 #[derive(Debug, Subcommand)]

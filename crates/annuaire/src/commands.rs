@@ -28,8 +28,8 @@ macro_rules! on_directory {
 
 /// The example shipped for `annuaire demo`: the guide's five teachers (§4.1.B.A).
 const DEMO_FILE: &[u8] = include_bytes!("../../../examples/enseignants-guide.csv");
-const DEMO_UAI: &str = "0750654D";
-const DEMO_NAME: &str = "Collège de démonstration";
+pub const DEMO_UAI: &str = "0750654D";
+pub const DEMO_NAME: &str = "Collège de démonstration";
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     if let Command::Bench(args) = &cli.command {
@@ -38,6 +38,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let directory = AnyDirectory::open(&cli.database)
         .await
         .with_context(|| format!("ouverture de la base {}", redact(&cli.database)))?;
+    if let Command::Serve(args) = cli.command {
+        return match directory {
+            AnyDirectory::Sqlite(d) => crate::serve::run(d, &args).await,
+            AnyDirectory::Postgres(d) => crate::serve::run(d, &args).await,
+        };
+    }
     on_directory!(&directory, d => dispatch(d, cli.command).await)
 }
 
@@ -55,7 +61,7 @@ fn redact(url: &str) -> String {
     }
 }
 
-async fn dispatch<D: Directory>(d: &D, command: Command) -> Result<ExitCode> {
+async fn dispatch<D: web::Backend>(d: &D, command: Command) -> Result<ExitCode> {
     let clock = SystemClock;
     match command {
         Command::Establishment(EstablishmentCommand::Add { uai, name }) => {
@@ -100,7 +106,8 @@ async fn dispatch<D: Directory>(d: &D, command: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo => demo(d, &clock).await,
-        Command::Bench(_) => Ok(ExitCode::SUCCESS),
+        Command::Admin(command) => crate::serve::admin(d, command, &clock).await,
+        Command::Bench(_) | Command::Serve(_) => Ok(ExitCode::SUCCESS),
     }
 }
 

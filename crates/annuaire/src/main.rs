@@ -7,6 +7,7 @@ mod bench;
 mod cli;
 mod commands;
 mod output;
+mod serve;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -258,6 +258,20 @@ pub fn parse(text: &str, separator: Option<u8>, has_header: bool, limits: &Limit
     })
 }
 
+impl ParsedFile {
+    /// Replaces the cells of edited lines (step 3's "Éditer"): the edited line
+    /// is then checked again like any other, its reading problems forgotten.
+    pub fn apply_edits(&mut self, edits: &std::collections::BTreeMap<u64, Vec<String>>) {
+        for record in &mut self.records {
+            if let Some(cells) = edits.get(&record.line) {
+                record.cells = cells.iter().map(|c| unprotect(clean_cell(c))).collect();
+                record.cells.resize(self.column_count, String::new());
+                record.problems.clear();
+            }
+        }
+    }
+}
+
 /// Number of cells up to the last non-empty one (Excel pads rows with `;;;`).
 fn trimmed_len(cells: &[String]) -> usize {
     cells.iter().rposition(|c| !c.is_empty()).map_or(0, |i| i + 1)

@@ -18,6 +18,7 @@ use std::future::Future;
 pub mod postgres;
 pub mod service;
 pub mod sqlite;
+pub mod web;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -37,7 +38,7 @@ pub enum StoreError {
 
 impl StoreError {
     /// Maps unique-constraint violations to messages an admin understands.
-    pub(crate) fn from_sqlx(e: sqlx::Error) -> StoreError {
+    pub fn from_sqlx(e: sqlx::Error) -> StoreError {
         if let sqlx::Error::Database(db) = &e {
             let message = db.message().to_string();
             let constraint = db.constraint().unwrap_or("").to_string();

@@ -90,6 +90,8 @@ pub struct ImportRequest {
     pub dry_run: bool,
     /// Who runs it, for the history.
     pub actor: String,
+    /// Lines corrected in step 3: physical line → new cells.
+    pub edits: std::collections::BTreeMap<u64, Vec<String>>,
 }
 
 impl ImportRequest {
@@ -110,6 +112,7 @@ impl ImportRequest {
             scope: AdminScope::All,
             dry_run: false,
             actor: "cli".to_string(),
+            edits: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -161,13 +164,14 @@ pub fn check_file(bytes: &[u8], request: &ImportRequest, today: NaiveDate) -> Re
     if request.establishment.is_none() && !request.establishments_from_file {
         return Err(ImportError::NoEstablishment);
     }
-    let read = pipeline::read(
+    let mut read = pipeline::read(
         bytes,
         &request.file,
         request.profile,
         &request.overrides,
         request.establishments_from_file,
     )?;
+    read.parsed.apply_edits(&request.edits);
     let checked = validate::validate(
         &read.parsed,
         &read.mapping,

@@ -1,0 +1,134 @@
+//! `annuaire serve` and `annuaire admin`: the web server and its accounts.
+
+use crate::cli::{AdminCommand, ServeArgs};
+use crate::commands::{DEMO_NAME, DEMO_UAI};
+use anyhow::{bail, Context, Result};
+use domain::password::{self, SecretOrigin};
+use domain::{Establishment, Uai};
+use std::io::{IsTerminal, Read};
+use std::process::ExitCode;
+use std::sync::Arc;
+use store::service::{Clock, SystemClock};
+use web::{AppState, Backend, WebConfig};
+
+pub async fn run<D: Backend>(directory: D, args: &ServeArgs) -> Result<ExitCode> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    if args.demo {
+        demo_accounts(&directory, clock.as_ref()).await?;
+    }
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("écoute sur {} impossible (adresse déjà utilisée ?)", args.listen))?;
+    let address = listener.local_addr()?;
+    println!(
+        "annuaire écoute sur http://{address}/ (base {}) — Ctrl+C pour arrêter",
+        directory.backend()
+    );
+    let state = AppState {
+        directory: Arc::new(directory),
+        clock,
+        config: WebConfig {
+            ent_name: args.ent_name.clone(),
+            secure_cookies: args.secure_cookies,
+            ..WebConfig::default()
+        },
+    };
+    web::serve(state, listener).await.context("serveur web")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The demo establishment and a `demo` establishment admin with a fresh password.
+async fn demo_accounts<D: Backend>(d: &D, clock: &dyn Clock) -> Result<()> {
+    let uai = Uai::parse(DEMO_UAI)?;
+    if !d.list_establishments().await?.iter().any(|e| e.uai == uai) {
+        d.add_establishment(
+            &Establishment {
+                uai: uai.clone(),
+                name: DEMO_NAME.to_string(),
+            },
+            clock.now(),
+        )
+        .await?;
+    }
+    let secret = password::generate(&mut password::os_rng());
+    let hash = hash_chosen(&secret)?;
+    match d.admin_by_login("demo").await? {
+        Some((admin, _)) => d.set_admin_password(admin.id, &hash).await?,
+        None => {
+            d.create_admin(
+                "demo",
+                &hash,
+                false,
+                std::slice::from_ref(&uai),
+                clock.now().timestamp(),
+            )
+            .await?;
+        }
+    }
+    println!("Démonstration : établissement {DEMO_UAI} « {DEMO_NAME} »");
+    println!("  administrateur : demo    mot de passe : {secret}");
+    println!("  fichier d'exemple : examples/enseignants-guide.csv");
+    Ok(())
+}
+
+fn hash_chosen(secret: &str) -> Result<String> {
+    let salt = password::salt(&mut password::os_rng());
+    Ok(password::hash(secret, SecretOrigin::Chosen, &salt)?)
+}
+
+pub async fn admin<D: Backend>(d: &D, command: AdminCommand, clock: &dyn Clock) -> Result<ExitCode> {
+    match command {
+        AdminCommand::Create {
+            login,
+            system,
+            establishment,
+            password_stdin,
+        } => {
+            let login = login.trim().to_lowercase();
+            domain::values::Login::parse(&login).map_err(|e| anyhow::anyhow!(e.message))?;
+            if !system && establishment.is_empty() {
+                bail!("précisez --system ou au moins un --establishment UAI");
+            }
+            let uais = establishment
+                .iter()
+                .map(|u| Uai::parse(u))
+                .collect::<Result<Vec<_>, _>>()?;
+            let (secret, shown) = if password_stdin || !std::io::stdin().is_terminal() {
+                let mut s = String::new();
+                std::io::stdin().read_to_string(&mut s)?;
+                let s = s.trim_end_matches(['\r', '\n']).to_string();
+                if s.chars().count() < 12 {
+                    bail!("mot de passe d'administrateur trop court : 12 caractères au moins");
+                }
+                (s, false)
+            } else {
+                (password::generate(&mut password::os_rng()), true)
+            };
+            let hash = hash_chosen(&secret)?;
+            d.create_admin(&login, &hash, system, &uais, clock.now().timestamp())
+                .await?;
+            println!(
+                "Administrateur {login} créé ({}).",
+                if system {
+                    "système".to_string()
+                } else {
+                    uais.iter().map(Uai::as_str).collect::<Vec<_>>().join(", ")
+                }
+            );
+            if shown {
+                println!("Mot de passe (affiché une seule fois) : {secret}");
+            }
+        }
+        AdminCommand::Token { login } => {
+            let (admin, _) = d
+                .admin_by_login(&login)
+                .await?
+                .with_context(|| format!("administrateur {login} inconnu"))?;
+            let token = web::new_token();
+            d.create_api_token(&web::hash_token(&token), admin.id, clock.now().timestamp())
+                .await?;
+            println!("Jeton d'API de {} (affiché une seule fois) : {token}", admin.login);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

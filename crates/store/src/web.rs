@@ -1,0 +1,508 @@
+//! What the web wizard stores: administrators and their establishments,
+//! sessions, API tokens, login throttling, drafts (an import in progress, so
+//! that a reload or a second tab never loses work) and import jobs (durable:
+//! a server restart requeues a running job, and the all-or-nothing import
+//! makes the retry safe).
+//!
+//! These tables hold no dates, only unix seconds, so one SQL text serves both
+//! backends: [`impl_web_directory!`] expands the same code for SQLite and for
+//! PostgreSQL (`?` placeholders renumbered to `$n`).
+
+use crate::{Result, StoreError};
+use domain::Uai;
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Admin {
+    pub id: i64,
+    pub login: String,
+    /// A system administrator sees every establishment.
+    pub system: bool,
+    pub establishments: Vec<Uai>,
+}
+
+impl Admin {
+    pub fn scope(&self) -> domain::plan::AdminScope {
+        if self.system {
+            domain::plan::AdminScope::All
+        } else {
+            domain::plan::AdminScope::Establishments(self.establishments.iter().cloned().collect())
+        }
+    }
+
+    pub fn may_act_on(&self, uai: &Uai) -> bool {
+        self.system || self.establishments.contains(uai)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub admin: Admin,
+    pub csrf_token: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Draft {
+    pub id: i64,
+    pub admin_id: i64,
+    pub file_name: String,
+    pub file_bytes: Vec<u8>,
+    /// The wizard's choices as JSON (owned by the web crate).
+    pub settings: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Job {
+    pub id: i64,
+    pub draft_id: i64,
+    pub admin_id: i64,
+    /// queued, running, succeeded, rejected or failed.
+    pub status: String,
+    /// JSON: per-operation progress.
+    pub progress: String,
+    /// JSON: the import report.
+    pub report: Option<String>,
+    #[serde(skip)]
+    pub result_file: Option<Vec<u8>>,
+    pub import_id: Option<i64>,
+    pub error: Option<String>,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub result_expires_at: Option<i64>,
+}
+
+/// How a job ended.
+#[derive(Debug, Clone)]
+pub struct JobEnd {
+    pub status: &'static str,
+    pub report: Option<String>,
+    pub result_file: Option<Vec<u8>>,
+    pub import_id: Option<i64>,
+    pub error: Option<String>,
+    pub finished_at: i64,
+    pub result_expires_at: Option<i64>,
+}
+
+pub trait WebDirectory: Send + Sync {
+    fn create_admin(
+        &self,
+        login: &str,
+        password_hash: &str,
+        system: bool,
+        establishments: &[Uai],
+        now: i64,
+    ) -> impl Future<Output = Result<i64>> + Send;
+    /// The admin and their password hash.
+    fn admin_by_login(&self, login: &str) -> impl Future<Output = Result<Option<(Admin, String)>>> + Send;
+    fn admin_by_id(&self, id: i64) -> impl Future<Output = Result<Option<Admin>>> + Send;
+    fn set_admin_password(&self, id: i64, password_hash: &str) -> impl Future<Output = Result<()>> + Send;
+    fn record_failed_login(&self, login: &str, at: i64) -> impl Future<Output = Result<()>> + Send;
+    fn failed_logins_since(&self, login: &str, since: i64) -> impl Future<Output = Result<i64>> + Send;
+    fn clear_failed_logins(&self, login: &str) -> impl Future<Output = Result<()>> + Send;
+    fn create_session(
+        &self,
+        token_hash: &str,
+        admin_id: i64,
+        csrf_token: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn session(&self, token_hash: &str, now: i64) -> impl Future<Output = Result<Option<Session>>> + Send;
+    fn delete_session(&self, token_hash: &str) -> impl Future<Output = Result<()>> + Send;
+    fn create_api_token(&self, token_hash: &str, admin_id: i64, now: i64) -> impl Future<Output = Result<()>> + Send;
+    fn admin_by_api_token(&self, token_hash: &str) -> impl Future<Output = Result<Option<Admin>>> + Send;
+    fn saved_mapping(&self, admin_id: i64, profile: &str) -> impl Future<Output = Result<Option<String>>> + Send;
+    fn save_mapping(&self, admin_id: i64, profile: &str, overrides: &str) -> impl Future<Output = Result<()>> + Send;
+    fn create_draft(
+        &self,
+        admin_id: i64,
+        file_name: &str,
+        bytes: &[u8],
+        settings: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<i64>> + Send;
+    fn draft(&self, id: i64) -> impl Future<Output = Result<Option<Draft>>> + Send;
+    fn update_draft_settings(&self, id: i64, settings: &str, now: i64) -> impl Future<Output = Result<()>> + Send;
+    fn create_job(&self, draft_id: i64, admin_id: i64, now: i64) -> impl Future<Output = Result<i64>> + Send;
+    fn job(&self, id: i64) -> impl Future<Output = Result<Option<Job>>> + Send;
+    fn jobs_of_draft(&self, draft_id: i64) -> impl Future<Output = Result<Vec<Job>>> + Send;
+    /// Takes the oldest queued job, marking it running.
+    fn claim_next_job(&self, now: i64) -> impl Future<Output = Result<Option<Job>>> + Send;
+    fn set_job_progress(&self, id: i64, progress: &str) -> impl Future<Output = Result<()>> + Send;
+    fn finish_job(&self, id: i64, end: &JobEnd) -> impl Future<Output = Result<()>> + Send;
+    /// After a restart: jobs left running are queued again (retried from the start).
+    fn requeue_running_jobs(&self) -> impl Future<Output = Result<u64>> + Send;
+    /// Deletes result files (cleartext passwords) past their retention.
+    fn purge_expired_results(&self, now: i64) -> impl Future<Output = Result<u64>> + Send;
+}
+
+const JOB_COLUMNS: &str = "id, draft_id, admin_id, status, progress, report, result_file, import_id, error, attempts, created_at, started_at, finished_at, result_expires_at";
+
+/// Renumbers `?` placeholders as `$1, $2…` for PostgreSQL.
+pub(crate) fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+pub(crate) fn same(sql: &str) -> String {
+    sql.to_string()
+}
+
+fn parse_uais(rows: Vec<String>) -> Result<Vec<Uai>> {
+    rows.iter()
+        .map(|u| Uai::parse(u).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .collect()
+}
+
+macro_rules! impl_web_directory {
+    ($store:ty, $row:ty, $sql:path) => {
+        impl $store {
+            async fn load_admin(&self, id: i64, login: String, system: bool) -> Result<Admin> {
+                let uais: Vec<String> = sqlx::query_scalar(&$sql("SELECT uai FROM admin_establishments WHERE admin_id = ? ORDER BY uai"))
+                    .bind(id)
+                    .fetch_all(self.pool())
+                    .await?;
+                Ok(Admin { id, login, system, establishments: parse_uais(uais)? })
+            }
+
+            fn job_from_row(r: &$row) -> Result<Job> {
+                use sqlx::Row;
+                Ok(Job {
+                    id: r.try_get("id")?,
+                    draft_id: r.try_get("draft_id")?,
+                    admin_id: r.try_get("admin_id")?,
+                    status: r.try_get("status")?,
+                    progress: r.try_get("progress")?,
+                    report: r.try_get("report")?,
+                    result_file: r.try_get("result_file")?,
+                    import_id: r.try_get("import_id")?,
+                    error: r.try_get("error")?,
+                    attempts: r.try_get("attempts")?,
+                    created_at: r.try_get("created_at")?,
+                    started_at: r.try_get("started_at")?,
+                    finished_at: r.try_get("finished_at")?,
+                    result_expires_at: r.try_get("result_expires_at")?,
+                })
+            }
+        }
+
+        impl WebDirectory for $store {
+            async fn create_admin(&self, login: &str, password_hash: &str, system: bool, establishments: &[Uai], now: i64) -> Result<i64> {
+                let mut tx = self.pool().begin().await?;
+                let id: i64 = sqlx::query_scalar(&$sql("INSERT INTO admins (login, password_hash, system, created_at) VALUES (?, ?, ?, ?) RETURNING id"))
+                    .bind(login.to_lowercase())
+                    .bind(password_hash)
+                    .bind(system)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(|e| match crate::StoreError::from_sqlx(e) {
+                        StoreError::Database(sqlx::Error::Database(db)) if db.message().contains("admins") || db.constraint() == Some("admins_login") => {
+                            StoreError::Conflict(format!("l'administrateur {login} existe déjà"))
+                        }
+                        other => other,
+                    })?;
+                for uai in establishments {
+                    sqlx::query(&$sql("INSERT INTO admin_establishments (admin_id, uai) VALUES (?, ?)"))
+                        .bind(id)
+                        .bind(uai.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|_| StoreError::NotFound(format!("établissement {uai} inconnu : ajoutez-le d'abord")))?;
+                }
+                tx.commit().await?;
+                Ok(id)
+            }
+
+            async fn admin_by_login(&self, login: &str) -> Result<Option<(Admin, String)>> {
+                use sqlx::Row;
+                let row = sqlx::query(&$sql("SELECT id, login, system, password_hash FROM admins WHERE login = ?"))
+                    .bind(login.trim().to_lowercase())
+                    .fetch_optional(self.pool())
+                    .await?;
+                match row {
+                    None => Ok(None),
+                    Some(r) => {
+                        let admin = self.load_admin(r.try_get("id")?, r.try_get("login")?, r.try_get("system")?).await?;
+                        Ok(Some((admin, r.try_get("password_hash")?)))
+                    }
+                }
+            }
+
+            async fn admin_by_id(&self, id: i64) -> Result<Option<Admin>> {
+                use sqlx::Row;
+                let row = sqlx::query(&$sql("SELECT id, login, system FROM admins WHERE id = ?"))
+                    .bind(id)
+                    .fetch_optional(self.pool())
+                    .await?;
+                match row {
+                    None => Ok(None),
+                    Some(r) => Ok(Some(self.load_admin(r.try_get("id")?, r.try_get("login")?, r.try_get("system")?).await?)),
+                }
+            }
+
+            async fn set_admin_password(&self, id: i64, password_hash: &str) -> Result<()> {
+                sqlx::query(&$sql("UPDATE admins SET password_hash = ? WHERE id = ?"))
+                    .bind(password_hash)
+                    .bind(id)
+                    .execute(self.pool())
+                    .await?;
+                Ok(())
+            }
+
+            async fn record_failed_login(&self, login: &str, at: i64) -> Result<()> {
+                sqlx::query(&$sql("INSERT INTO failed_logins (login, at) VALUES (?, ?)"))
+                    .bind(login.trim().to_lowercase())
+                    .bind(at)
+                    .execute(self.pool())
+                    .await?;
+                Ok(())
+            }
+
+            async fn failed_logins_since(&self, login: &str, since: i64) -> Result<i64> {
+                Ok(sqlx::query_scalar(&$sql("SELECT count(*) FROM failed_logins WHERE login = ? AND at >= ?"))
+                    .bind(login.trim().to_lowercase())
+                    .bind(since)
+                    .fetch_one(self.pool())
+                    .await?)
+            }
+
+            async fn clear_failed_logins(&self, login: &str) -> Result<()> {
+                sqlx::query(&$sql("DELETE FROM failed_logins WHERE login = ?"))
+                    .bind(login.trim().to_lowercase())
+                    .execute(self.pool())
+                    .await?;
+                Ok(())
+            }
+
+            async fn create_session(&self, token_hash: &str, admin_id: i64, csrf_token: &str, now: i64, expires_at: i64) -> Result<()> {
+                sqlx::query(&$sql("INSERT INTO sessions (token_hash, admin_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)"))
+                    .bind(token_hash)
+                    .bind(admin_id)
+                    .bind(csrf_token)
+                    .bind(now)
+                    .bind(expires_at)
+                    .execute(self.pool())
+                    .await?;
+                Ok(())
+            }
+
+            async fn session(&self, token_hash: &str, now: i64) -> Result<Option<Session>> {
+                use sqlx::Row;
+                let row = sqlx::query(&$sql(
+                    "SELECT s.admin_id, s.csrf_token, s.expires_at, a.login, a.system FROM sessions s JOIN admins a ON a.id = s.admin_id WHERE s.token_hash = ? AND s.expires_at > ?",
+                ))
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(self.pool())
+                .await?;
+                match row {
+                    None => Ok(None),
+                    Some(r) => {
+                        let admin = self.load_admin(r.try_get("admin_id")?, r.try_get("login")?, r.try_get("system")?).await?;
+                        Ok(Some(Session { admin, csrf_token: r.try_get("csrf_token")?, expires_at: r.try_get("expires_at")? }))
+                    }
+                }
+            }
+
+            async fn delete_session(&self, token_hash: &str) -> Result<()> {
+                sqlx::query(&$sql("DELETE FROM sessions WHERE token_hash = ?"))
+                    .bind(token_hash)
+                    .execute(self.pool())
+                    .await?;
+                Ok(())
+            }
+
+            async fn create_api_token(&self, token_hash: &str, admin_id: i64, now: i64) -> Result<()> {
+                sqlx::query(&$sql("INSERT INTO api_tokens (token_hash, admin_id, created_at) VALUES (?, ?, ?)"))
+                    .bind(token_hash)
+                    .bind(admin_id)
+                    .bind(now)
+                    .execute(self.pool())
+                    .await?;
+                Ok(())
+            }
+
+            async fn admin_by_api_token(&self, token_hash: &str) -> Result<Option<Admin>> {
+                let id: Option<i64> = sqlx::query_scalar(&$sql("SELECT admin_id FROM api_tokens WHERE token_hash = ?"))
+                    .bind(token_hash)
+                    .fetch_optional(self.pool())
+                    .await?;
+                match id {
+                    None => Ok(None),
+                    Some(id) => self.admin_by_id(id).await,
+                }
+            }
+
+            async fn saved_mapping(&self, admin_id: i64, profile: &str) -> Result<Option<String>> {
+                Ok(sqlx::query_scalar(&$sql("SELECT overrides FROM saved_mappings WHERE admin_id = ? AND profile = ?"))
+                    .bind(admin_id)
+                    .bind(profile)
+                    .fetch_optional(self.pool())
+                    .await?)
+            }
+
+            async fn save_mapping(&self, admin_id: i64, profile: &str, overrides: &str) -> Result<()> {
+                sqlx::query(&$sql(
+                    "INSERT INTO saved_mappings (admin_id, profile, overrides) VALUES (?, ?, ?) ON CONFLICT (admin_id, profile) DO UPDATE SET overrides = excluded.overrides",
+                ))
+                .bind(admin_id)
+                .bind(profile)
+                .bind(overrides)
+                .execute(self.pool())
+                .await?;
+                Ok(())
+            }
+
+            async fn create_draft(&self, admin_id: i64, file_name: &str, bytes: &[u8], settings: &str, now: i64) -> Result<i64> {
+                Ok(sqlx::query_scalar(&$sql(
+                    "INSERT INTO drafts (admin_id, file_name, file_bytes, settings, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                ))
+                .bind(admin_id)
+                .bind(file_name)
+                .bind(bytes)
+                .bind(settings)
+                .bind(now)
+                .bind(now)
+                .fetch_one(self.pool())
+                .await?)
+            }
+
+            async fn draft(&self, id: i64) -> Result<Option<Draft>> {
+                use sqlx::Row;
+                let row = sqlx::query(&$sql("SELECT id, admin_id, file_name, file_bytes, settings, created_at, updated_at FROM drafts WHERE id = ?"))
+                    .bind(id)
+                    .fetch_optional(self.pool())
+                    .await?;
+                row.map(|r| -> Result<Draft> {
+                    Ok(Draft {
+                        id: r.try_get("id")?,
+                        admin_id: r.try_get("admin_id")?,
+                        file_name: r.try_get("file_name")?,
+                        file_bytes: r.try_get("file_bytes")?,
+                        settings: r.try_get("settings")?,
+                        created_at: r.try_get("created_at")?,
+                        updated_at: r.try_get("updated_at")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn update_draft_settings(&self, id: i64, settings: &str, now: i64) -> Result<()> {
+                sqlx::query(&$sql("UPDATE drafts SET settings = ?, updated_at = ? WHERE id = ?"))
+                    .bind(settings)
+                    .bind(now)
+                    .bind(id)
+                    .execute(self.pool())
+                    .await?;
+                Ok(())
+            }
+
+            async fn create_job(&self, draft_id: i64, admin_id: i64, now: i64) -> Result<i64> {
+                Ok(sqlx::query_scalar(&$sql(
+                    "INSERT INTO jobs (draft_id, admin_id, status, progress, created_at) VALUES (?, ?, 'queued', '{}', ?) RETURNING id",
+                ))
+                .bind(draft_id)
+                .bind(admin_id)
+                .bind(now)
+                .fetch_one(self.pool())
+                .await?)
+            }
+
+            async fn job(&self, id: i64) -> Result<Option<Job>> {
+                let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?");
+                let row = sqlx::query(&$sql(&sql)).bind(id).fetch_optional(self.pool()).await?;
+                row.as_ref().map(Self::job_from_row).transpose()
+            }
+
+            async fn jobs_of_draft(&self, draft_id: i64) -> Result<Vec<Job>> {
+                let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE draft_id = ? ORDER BY id");
+                let rows = sqlx::query(&$sql(&sql)).bind(draft_id).fetch_all(self.pool()).await?;
+                rows.iter().map(Self::job_from_row).collect()
+            }
+
+            async fn claim_next_job(&self, now: i64) -> Result<Option<Job>> {
+                // The status check in the UPDATE makes the claim atomic between workers.
+                loop {
+                    let id: Option<i64> = sqlx::query_scalar(&$sql("SELECT id FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1"))
+                        .fetch_optional(self.pool())
+                        .await?;
+                    let Some(id) = id else { return Ok(None) };
+                    let claimed = sqlx::query(&$sql(
+                        "UPDATE jobs SET status = 'running', started_at = ?, attempts = attempts + 1 WHERE id = ? AND status = 'queued'",
+                    ))
+                    .bind(now)
+                    .bind(id)
+                    .execute(self.pool())
+                    .await?
+                    .rows_affected();
+                    if claimed == 1 {
+                        return self.job(id).await;
+                    }
+                }
+            }
+
+            async fn set_job_progress(&self, id: i64, progress: &str) -> Result<()> {
+                sqlx::query(&$sql("UPDATE jobs SET progress = ? WHERE id = ?"))
+                    .bind(progress)
+                    .bind(id)
+                    .execute(self.pool())
+                    .await?;
+                Ok(())
+            }
+
+            async fn finish_job(&self, id: i64, end: &JobEnd) -> Result<()> {
+                sqlx::query(&$sql(
+                    "UPDATE jobs SET status = ?, report = ?, result_file = ?, import_id = ?, error = ?, finished_at = ?, result_expires_at = ? WHERE id = ?",
+                ))
+                .bind(end.status)
+                .bind(&end.report)
+                .bind(&end.result_file)
+                .bind(end.import_id)
+                .bind(&end.error)
+                .bind(end.finished_at)
+                .bind(end.result_expires_at)
+                .bind(id)
+                .execute(self.pool())
+                .await?;
+                Ok(())
+            }
+
+            async fn requeue_running_jobs(&self) -> Result<u64> {
+                Ok(sqlx::query(&$sql("UPDATE jobs SET status = 'queued' WHERE status = 'running'"))
+                    .execute(self.pool())
+                    .await?
+                    .rows_affected())
+            }
+
+            async fn purge_expired_results(&self, now: i64) -> Result<u64> {
+                Ok(sqlx::query(&$sql(
+                    "UPDATE jobs SET result_file = NULL WHERE result_file IS NOT NULL AND result_expires_at IS NOT NULL AND result_expires_at < ?",
+                ))
+                .bind(now)
+                .execute(self.pool())
+                .await?
+                .rows_affected())
+            }
+        }
+    };
+}
+
+impl_web_directory!(crate::sqlite::SqliteDirectory, sqlx::sqlite::SqliteRow, same);
+impl_web_directory!(crate::postgres::PgDirectory, sqlx::postgres::PgRow, numbered);

@@ -1,0 +1,50 @@
+//! One error type for every handler, turned into a French page.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Not logged in: back to the login page.
+    #[error("connexion requise")]
+    LoginRequired,
+    /// Missing or wrong CSRF token.
+    #[error("formulaire expiré ou envoyé depuis un autre site : rechargez la page et recommencez")]
+    Csrf,
+    /// Absent, or someone else's: the same answer, so nothing leaks.
+    #[error("page introuvable")]
+    NotFound,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Store(#[from] store::StoreError),
+    #[error("{0}")]
+    Import(#[from] store::service::ImportError),
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            AppError::LoginRequired => return Redirect::to("/connexion").into_response(),
+            AppError::Csrf | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Import(e) if e.is_rejection() => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Import(store::service::ImportError::Read(_)) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Store(_) | AppError::Import(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let page = crate::pages::ErrorPage {
+            layout: crate::pages::Layout::anonymous("annuaire"),
+            title: if status == StatusCode::NOT_FOUND {
+                "Page introuvable"
+            } else {
+                "Erreur"
+            }
+            .to_string(),
+            message: self.to_string(),
+        };
+        (status, page).into_response()
+    }
+}

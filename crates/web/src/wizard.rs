@@ -1,0 +1,1001 @@
+//! The five steps of the guide's import module (§5.2), one page each, the
+//! state kept on the server as a draft so that a reload or a second tab never
+//! loses work. Every step recomputes what it shows from the draft with the
+//! same domain functions as the CLI (a dry run for steps 3 and 4).
+
+use crate::auth::Auth;
+use crate::error::AppError;
+use crate::pages::Layout;
+use crate::{AppState, Backend};
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Form, Multipart, Path, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::response::{IntoResponse, Redirect, Response};
+use domain::decode::{decode, EncodingChoice};
+use domain::field::{Field, Presence};
+use domain::mapping::{auto_map, ColumnRef, Mapping, Override};
+use domain::parse::{parse, ParsedFile};
+use domain::pipeline::Status;
+use domain::plan::{Plan, Rejection};
+use domain::{Profile, Uai};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use store::service::{self, ImportOutcome, ImportRequest, NoProgress};
+use store::web::Draft;
+
+/// The admin's choices, stored as JSON in the draft.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DraftSettings {
+    pub profile: Profile,
+    pub establishment: Option<Uai>,
+    pub establishments_from_file: bool,
+    pub separator: char,
+    pub encoding: EncodingChoice,
+    pub has_header: bool,
+    pub complet: bool,
+    /// One entry per column once step 2 was submitted.
+    pub overrides: Vec<Override>,
+    pub edits: BTreeMap<u64, Vec<String>>,
+    pub skip_conflicts: bool,
+    pub confirm_deletions: Option<usize>,
+}
+
+impl DraftSettings {
+    pub fn request(&self, draft: &Draft, admin: &store::web::Admin, max_upload: usize) -> ImportRequest {
+        let mut r = ImportRequest::new(self.profile, self.establishment.clone());
+        r.file_name = draft.file_name.clone();
+        r.file.encoding = self.encoding;
+        r.file.separator = u8::try_from(self.separator).ok();
+        r.file.has_header = self.has_header;
+        r.file.limits.max_bytes = max_upload;
+        r.establishments_from_file = self.establishments_from_file;
+        r.overrides = self.overrides.clone();
+        r.edits = self.edits.clone();
+        r.complet = self.complet;
+        r.skip_conflicts = self.skip_conflicts;
+        r.confirm_deletions = self.confirm_deletions;
+        r.scope = admin.scope();
+        r.actor = format!("web:{}", admin.login);
+        r
+    }
+}
+
+/// A draft of this admin, or 404 (someone else's draft does not exist for them).
+pub async fn load_draft<D: Backend>(
+    state: &AppState<D>,
+    auth: &Auth,
+    id: i64,
+) -> Result<(Draft, DraftSettings), AppError> {
+    let draft = state.directory.draft(id).await?.ok_or(AppError::NotFound)?;
+    if draft.admin_id != auth.admin.id {
+        return Err(AppError::NotFound);
+    }
+    let settings: DraftSettings = serde_json::from_str(&draft.settings)
+        .map_err(|e| AppError::BadRequest(format!("brouillon illisible : {e}")))?;
+    if let Some(uai) = &settings.establishment {
+        if !auth.admin.may_act_on(uai) {
+            return Err(AppError::NotFound);
+        }
+    }
+    Ok((draft, settings))
+}
+
+async fn save_settings<D: Backend>(state: &AppState<D>, id: i64, settings: &DraftSettings) -> Result<(), AppError> {
+    let json = serde_json::to_string(settings).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    state.directory.update_draft_settings(id, &json, state.now()).await?;
+    Ok(())
+}
+
+/// A dry run of the draft: the plan steps 3 and 4 show.
+pub async fn dry_run<D: Backend>(
+    state: &AppState<D>,
+    auth: &Auth,
+    draft: &Draft,
+    settings: &DraftSettings,
+) -> Result<ImportOutcome, AppError> {
+    let mut request = settings.request(draft, &auth.admin, state.config.max_upload);
+    request.dry_run = true;
+    let mut rng = rand::rngs::OsRng;
+    Ok(service::run_import(
+        state.directory.as_ref(),
+        &draft.file_bytes,
+        &request,
+        state.clock.as_ref(),
+        &mut rng,
+        &NoProgress,
+    )
+    .await?)
+}
+
+// ---------------------------------------------------------------- step 1
+
+#[derive(Template, WebTemplate)]
+#[template(path = "step1.html")]
+pub struct Step1Page {
+    layout: Layout,
+    error: Option<String>,
+    establishments: Vec<domain::Establishment>,
+    max_upload_mib: usize,
+}
+
+async fn step1<D: Backend>(state: &AppState<D>, auth: &Auth, error: Option<String>) -> Result<Step1Page, AppError> {
+    let establishments = state
+        .directory
+        .list_establishments()
+        .await?
+        .into_iter()
+        .filter(|e| auth.admin.may_act_on(&e.uai))
+        .collect();
+    Ok(Step1Page {
+        layout: Layout::of(state, auth),
+        error,
+        establishments,
+        max_upload_mib: state.config.max_upload / (1024 * 1024),
+    })
+}
+
+pub async fn step1_page<D: Backend>(State(state): State<AppState<D>>, auth: Auth) -> Result<Step1Page, AppError> {
+    step1(&state, &auth, None).await
+}
+
+pub async fn step1_submit<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    mut multipart: Multipart,
+) -> Result<Response, AppError> {
+    let mut fields: HashMap<String, String> = HashMap::new();
+    let mut file: Option<(String, Vec<u8>)> = None;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| AppError::BadRequest(format!("envoi du formulaire interrompu ou trop volumineux : {e}")))?
+    {
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "fichier" {
+            let file_name = field.file_name().unwrap_or("fichier.csv").to_string();
+            let bytes = field.bytes().await.map_err(|_| {
+                AppError::BadRequest(format!(
+                    "fichier trop volumineux : {} Mio au plus, découpez-le en plusieurs fichiers",
+                    state.config.max_upload / (1024 * 1024)
+                ))
+            })?;
+            file = Some((file_name, bytes.to_vec()));
+        } else {
+            let value = field.text().await.map_err(|e| AppError::BadRequest(e.to_string()))?;
+            fields.insert(name, value);
+        }
+    }
+    auth.check_csrf(fields.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let retry = |message: String| async {
+        step1(&state, &auth, Some(message))
+            .await
+            .map(IntoResponse::into_response)
+    };
+    let Some((file_name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
+        return retry("Choisissez un fichier CSV non vide.".into()).await;
+    };
+    let profile: Profile = match fields.get("profil").map(|p| p.parse::<Profile>()) {
+        Some(Ok(p)) if p.is_importable() => p,
+        _ => return retry("Choisissez le type d'utilisateurs à importer.".into()).await,
+    };
+    let establishment = match fields.get("etablissement").map(|u| Uai::parse(u)) {
+        Some(Ok(uai)) if auth.admin.may_act_on(&uai) => uai,
+        _ => return retry("Choisissez un de vos établissements.".into()).await,
+    };
+    let from_file = fields.contains_key("depuis_fichier");
+    if from_file && profile != Profile::Administratif {
+        return retry(
+            "L'affectation aux établissements du fichier n'existe que pour le personnel administratif.".into(),
+        )
+        .await;
+    }
+    let separator = match fields.get("separateur").map(String::as_str) {
+        Some("tab") => '\t',
+        Some(s) if s.len() == 1 && ";,|".contains(s) => s.chars().next().unwrap_or(';'),
+        _ => ';',
+    };
+    let encoding = fields
+        .get("encodage")
+        .and_then(|e| e.parse::<EncodingChoice>().ok())
+        .unwrap_or_default();
+    let overrides = match state.directory.saved_mapping(auth.admin.id, profile.id()).await? {
+        Some(json) => serde_json::from_str(&json).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let settings = DraftSettings {
+        profile,
+        establishment: Some(establishment),
+        establishments_from_file: from_file,
+        separator,
+        encoding,
+        has_header: fields.contains_key("entete"),
+        complet: fields.contains_key("complet"),
+        overrides,
+        edits: BTreeMap::new(),
+        skip_conflicts: false,
+        confirm_deletions: None,
+    };
+    let json = serde_json::to_string(&settings).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let id = state
+        .directory
+        .create_draft(auth.admin.id, &file_name, &bytes, &json, state.now())
+        .await?;
+    Ok(Redirect::to(&format!("/imports/{id}/correspondances")).into_response())
+}
+
+// ---------------------------------------------------------------- step 2
+
+struct ColumnView {
+    index: usize,
+    name: String,
+    samples: String,
+    field: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "step2.html")]
+pub struct Step2Page {
+    layout: Layout,
+    draft_id: i64,
+    file_name: String,
+    encoding: String,
+    separator_label: String,
+    rows: usize,
+    notices: Vec<String>,
+    proposed_separator: Option<(String, String)>,
+    error: Option<String>,
+    columns: Vec<ColumnView>,
+    fields: Vec<(String, String)>,
+    required: Vec<(String, bool)>,
+    profile_label: String,
+    complete: bool,
+}
+
+fn separator_label(c: char) -> String {
+    if c == '\t' {
+        "tabulation".to_string()
+    } else {
+        format!("« {c} »")
+    }
+}
+
+/// Reads the file with the draft's settings, without any mapping check.
+fn read_columns(draft: &Draft, settings: &DraftSettings) -> Result<(ParsedFile, &'static str, Vec<String>), AppError> {
+    let limits = domain::decode::Limits::default();
+    let decoded = decode(&draft.file_bytes, settings.encoding, &limits)
+        .map_err(|e| AppError::BadRequest(format!("{e}. Revenez à l'étape 1 pour choisir un autre fichier.")))?;
+    let parsed = parse(
+        &decoded.text,
+        u8::try_from(settings.separator).ok(),
+        settings.has_header,
+        &limits,
+    )
+    .map_err(|e| AppError::BadRequest(format!("{e}. Revenez à l'étape 1 pour choisir un autre fichier.")))?;
+    Ok((parsed, decoded.encoding, decoded.notices))
+}
+
+/// The mapping of the draft: automatic, then the admin's choices (a saved
+/// mapping may name columns this file lacks: those are skipped).
+fn mapping_of(parsed: &ParsedFile, settings: &DraftSettings) -> Mapping {
+    let mut mapping = auto_map(parsed.header.as_deref(), parsed.column_count, settings.profile);
+    for o in &settings.overrides {
+        let _ = mapping.apply_overrides(std::slice::from_ref(o));
+    }
+    mapping
+}
+
+async fn step2<D: Backend>(
+    state: &AppState<D>,
+    auth: &Auth,
+    draft: &Draft,
+    settings: &DraftSettings,
+    error: Option<String>,
+) -> Result<Step2Page, AppError> {
+    let (parsed, encoding, notices) = read_columns(draft, settings)?;
+    let mapping = mapping_of(&parsed, settings);
+    let chosen = u8::try_from(settings.separator).unwrap_or(b';');
+    let proposed_separator = (parsed.detected_separator != chosen).then(|| {
+        let c = char::from(parsed.detected_separator);
+        (
+            if c == '\t' { "tab".to_string() } else { c.to_string() },
+            separator_label(c),
+        )
+    });
+    let columns = mapping
+        .columns
+        .iter()
+        .map(|c| ColumnView {
+            index: c.index,
+            name: c.name.clone(),
+            samples: parsed
+                .records
+                .iter()
+                .filter_map(|r| r.cells.get(c.index).filter(|v| !v.is_empty()))
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" · "),
+            field: c.field.map(|f| f.id().to_string()).unwrap_or_default(),
+        })
+        .collect();
+    let profile = settings.profile;
+    let fields = Field::for_profile(profile)
+        .map(|f| {
+            let suffix = match f.presence(profile) {
+                Presence::Required => " (obligatoire)",
+                Presence::Ignored => " (ignoré à l'import)",
+                _ => "",
+            };
+            (f.id().to_string(), format!("{}{suffix}", f.header(profile)))
+        })
+        .collect();
+    let required: Vec<(String, bool)> = Field::required_for(profile)
+        .map(|f| (f.header(profile), mapping.has(f)))
+        .collect();
+    let complete = mapping.check(settings.establishments_from_file).is_ok();
+    let error = error.or_else(|| {
+        mapping
+            .check(settings.establishments_from_file)
+            .err()
+            .filter(|_| !required.iter().all(|r| r.1))
+            .map(|e| e.to_string())
+    });
+    Ok(Step2Page {
+        layout: Layout::of(state, auth),
+        draft_id: draft.id,
+        file_name: draft.file_name.clone(),
+        encoding: encoding.to_string(),
+        separator_label: separator_label(settings.separator),
+        rows: parsed.records.len(),
+        notices,
+        proposed_separator,
+        error,
+        columns,
+        fields,
+        required,
+        profile_label: profile.label().to_string(),
+        complete,
+    })
+}
+
+pub async fn step2_page<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> Result<Step2Page, AppError> {
+    let (draft, settings) = load_draft(&state, &auth, id).await?;
+    step2(&state, &auth, &draft, &settings, None).await
+}
+
+pub async fn step2_submit<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, AppError> {
+    auth.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let (draft, mut settings) = load_draft(&state, &auth, id).await?;
+    if form.get("action").map(String::as_str) == Some("separateur") {
+        settings.separator = match form.get("separateur").map(String::as_str) {
+            Some("tab") => '\t',
+            Some(s) if s.len() == 1 => s.chars().next().unwrap_or(';'),
+            _ => settings.separator,
+        };
+        settings.overrides.clear();
+        settings.edits.clear();
+        save_settings(&state, id, &settings).await?;
+        return Ok(Redirect::to(&format!("/imports/{id}/correspondances")).into_response());
+    }
+    let (parsed, _, _) = read_columns(&draft, &settings)?;
+    let mut overrides = Vec::with_capacity(parsed.column_count);
+    let mut by_name = Vec::with_capacity(parsed.column_count);
+    let base = mapping_of(&parsed, &settings);
+    for column in &base.columns {
+        let Some(choice) = form.get(&format!("col{}", column.index)) else {
+            continue;
+        };
+        let field = if choice == "ignorer" {
+            None
+        } else {
+            Some(
+                choice
+                    .parse::<Field>()
+                    .map_err(|e| AppError::BadRequest(e.to_string()))?,
+            )
+        };
+        overrides.push(Override {
+            column: ColumnRef::Number(column.index + 1),
+            field,
+        });
+        by_name.push(Override {
+            column: ColumnRef::Name(column.name.clone()),
+            field,
+        });
+    }
+    // Choices replace the automatic matching column by column, in order.
+    let mut mapping = auto_map(parsed.header.as_deref(), parsed.column_count, settings.profile);
+    for c in &mut mapping.columns {
+        c.field = None;
+    }
+    if let Err(e) = mapping.apply_overrides(&overrides) {
+        return Ok(step2(&state, &auth, &draft, &settings, Some(e.to_string()))
+            .await?
+            .into_response());
+    }
+    settings.overrides = overrides;
+    save_settings(&state, id, &settings).await?;
+    if form.contains_key("memoriser") {
+        let json = serde_json::to_string(&by_name).map_err(|e| AppError::BadRequest(e.to_string()))?;
+        state
+            .directory
+            .save_mapping(auth.admin.id, settings.profile.id(), &json)
+            .await?;
+    }
+    if form.get("action").map(String::as_str) == Some("suivant") {
+        if let Err(e) = mapping.check(settings.establishments_from_file) {
+            let page = step2(&state, &auth, &draft, &settings, Some(e.to_string())).await?;
+            return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        }
+        return Ok(Redirect::to(&format!("/imports/{id}/verification")).into_response());
+    }
+    Ok(Redirect::to(&format!("/imports/{id}/correspondances")).into_response())
+}
+
+// ---------------------------------------------------------------- step 3
+
+struct ConflictRowView {
+    line: u64,
+    /// (value, message)
+    cells: Vec<(String, String)>,
+    line_messages: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "step3.html")]
+pub struct Step3Page {
+    layout: Layout,
+    draft_id: i64,
+    rows: usize,
+    valid: usize,
+    headers: Vec<String>,
+    conflict_rows: Vec<ConflictRowView>,
+    notices: Vec<String>,
+    skip: bool,
+    error: Option<String>,
+}
+
+fn conflict_rows(outcome: &ImportOutcome) -> Vec<ConflictRowView> {
+    let mapping = &outcome.read.mapping;
+    outcome
+        .plan
+        .conflict_lines
+        .iter()
+        .map(|&line| {
+            let cells = outcome
+                .read
+                .parsed
+                .records
+                .iter()
+                .find(|r| r.line == line)
+                .map(|r| r.cells.clone())
+                .unwrap_or_default();
+            let mut messages: Vec<Vec<String>> = vec![Vec::new(); mapping.columns.len()];
+            let mut line_messages = Vec::new();
+            for c in outcome.plan.conflicts.iter().filter(|c| c.line == line) {
+                match c
+                    .column
+                    .as_ref()
+                    .and_then(|name| mapping.columns.iter().position(|col| &col.name == name))
+                {
+                    Some(i) => messages[i].push(c.message.clone()),
+                    None => line_messages.push(c.message.clone()),
+                }
+            }
+            ConflictRowView {
+                line,
+                cells: (0..mapping.columns.len())
+                    .map(|i| (cells.get(i).cloned().unwrap_or_default(), messages[i].join(" ; ")))
+                    .collect(),
+                line_messages: line_messages.join(" ; "),
+            }
+        })
+        .collect()
+}
+
+async fn step3<D: Backend>(
+    state: &AppState<D>,
+    auth: &Auth,
+    draft: &Draft,
+    settings: &DraftSettings,
+    error: Option<String>,
+) -> Result<Response, AppError> {
+    let outcome = match dry_run(state, auth, draft, settings).await {
+        Ok(o) => o,
+        Err(AppError::Import(e)) if e.is_rejection() => {
+            return Ok(Redirect::to(&format!("/imports/{}/correspondances", draft.id)).into_response())
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(Step3Page {
+        layout: Layout::of(state, auth),
+        draft_id: draft.id,
+        rows: outcome.plan.rows,
+        valid: outcome.plan.valid_rows(),
+        headers: outcome.read.mapping.columns.iter().map(|c| c.name.clone()).collect(),
+        conflict_rows: conflict_rows(&outcome),
+        notices: outcome
+            .plan
+            .notices
+            .iter()
+            .map(|n| format!("Ligne {} : {}", n.line, n.message))
+            .collect(),
+        skip: settings.skip_conflicts,
+        error,
+    }
+    .into_response())
+}
+
+pub async fn step3_page<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let (draft, settings) = load_draft(&state, &auth, id).await?;
+    step3(&state, &auth, &draft, &settings, None).await
+}
+
+#[derive(Deserialize)]
+pub struct Step3Form {
+    csrf: String,
+    ignorer: Option<String>,
+}
+
+pub async fn step3_submit<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Form(form): Form<Step3Form>,
+) -> Result<Response, AppError> {
+    auth.check_csrf(&form.csrf)?;
+    let (draft, mut settings) = load_draft(&state, &auth, id).await?;
+    settings.skip_conflicts = form.ignorer.is_some();
+    save_settings(&state, id, &settings).await?;
+    let outcome = dry_run(&state, &auth, &draft, &settings).await?;
+    if matches!(outcome.plan.rejection, Some(Rejection::Conflicts { .. })) {
+        let message = "Des lignes sont en conflit : corrigez-les avec « Éditer », ou cochez « Ne pas importer les lignes en conflit ».";
+        return step3(&state, &auth, &draft, &settings, Some(message.to_string())).await;
+    }
+    Ok(Redirect::to(&format!("/imports/{id}/recapitulatif")).into_response())
+}
+
+// ---------------------------------------------------------------- edit a line
+
+struct EditCell {
+    label: String,
+    value: String,
+    message: String,
+    required: bool,
+    password: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "edit.html")]
+pub struct EditPage {
+    layout: Layout,
+    draft_id: i64,
+    line: u64,
+    cells: Vec<EditCell>,
+}
+
+pub async fn edit_page<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Path((id, line)): Path<(i64, u64)>,
+) -> Result<EditPage, AppError> {
+    let (draft, settings) = load_draft(&state, &auth, id).await?;
+    let outcome = dry_run(&state, &auth, &draft, &settings).await?;
+    let record = outcome
+        .read
+        .parsed
+        .records
+        .iter()
+        .find(|r| r.line == line)
+        .ok_or(AppError::NotFound)?;
+    let mapping = &outcome.read.mapping;
+    let cells = mapping
+        .columns
+        .iter()
+        .map(|c| {
+            let messages: Vec<String> = outcome
+                .plan
+                .conflicts
+                .iter()
+                .filter(|x| x.line == line && x.column.as_deref() == Some(c.name.as_str()))
+                .map(|x| x.message.clone())
+                .collect();
+            EditCell {
+                label: match c.field {
+                    Some(f) if c.name != f.header(settings.profile) => {
+                        format!("{} ({})", c.name, f.header(settings.profile))
+                    }
+                    _ => c.name.clone(),
+                },
+                value: record.cells.get(c.index).cloned().unwrap_or_default(),
+                message: messages.join(" ; "),
+                required: c
+                    .field
+                    .is_some_and(|f| f.presence(settings.profile) == Presence::Required),
+                password: c.field == Some(Field::Password),
+            }
+        })
+        .collect();
+    Ok(EditPage {
+        layout: Layout::of(&state, &auth),
+        draft_id: id,
+        line,
+        cells,
+    })
+}
+
+pub async fn edit_submit<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Path((id, line)): Path<(i64, u64)>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, AppError> {
+    auth.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let (draft, mut settings) = load_draft(&state, &auth, id).await?;
+    let (parsed, _, _) = read_columns(&draft, &settings)?;
+    if !parsed.records.iter().any(|r| r.line == line) {
+        return Err(AppError::NotFound);
+    }
+    let cells: Vec<String> = (0..parsed.column_count)
+        .map(|i| form.get(&format!("c{i}")).cloned().unwrap_or_default())
+        .collect();
+    settings.edits.insert(line, cells);
+    save_settings(&state, id, &settings).await?;
+    Ok(Redirect::to(&format!("/imports/{id}/verification#ligne-{line}")).into_response())
+}
+
+// ---------------------------------------------------------------- step 4
+
+#[derive(Template, WebTemplate)]
+#[template(path = "step4.html")]
+pub struct Step4Page {
+    layout: Layout,
+    draft_id: i64,
+    establishment: String,
+    profile_label: String,
+    to_import: usize,
+    ignored: usize,
+    complet: bool,
+    mapped: Vec<(String, String)>,
+    ignored_columns: String,
+    creates: Vec<String>,
+    updates: Vec<String>,
+    unchanged: usize,
+    merges: Vec<String>,
+    deactivations: Vec<String>,
+    needs_confirmation: bool,
+    threshold: u32,
+    error: Option<String>,
+}
+
+fn describe_plan(plan: &Plan) -> (Vec<String>, Vec<String>, Vec<String>, Vec<String>) {
+    let creates = plan
+        .creates
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {} — login {} (ligne {})",
+                c.attrs.last_name, c.attrs.first_name, c.login, c.line
+            )
+        })
+        .collect();
+    let updates = plan
+        .updates
+        .iter()
+        .map(|u| {
+            let mut parts: Vec<String> = u
+                .changes
+                .iter()
+                .map(|c| format!("{} : « {} » → « {} »", c.field.header(plan.profile), c.before, c.after))
+                .collect();
+            if !u.memberships.is_empty() {
+                parts.push(format!(
+                    "rattachement à {}",
+                    u.memberships
+                        .iter()
+                        .map(|m| m.uai.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            if !u.groups.is_empty() {
+                parts.push(format!(
+                    "groupes {}",
+                    u.groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(", ")
+                ));
+            }
+            if u.reactivate {
+                parts.push("réactivation du compte".to_string());
+            }
+            format!(
+                "{} {} ({}) : {}",
+                u.attrs.last_name,
+                u.attrs.first_name,
+                u.login,
+                parts.join(", ")
+            )
+        })
+        .collect();
+    let merges = plan
+        .merges
+        .iter()
+        .map(|m| {
+            format!(
+                "ligne {} ajoutée à la ligne {} (même clé {})",
+                m.line, m.into_line, m.key
+            )
+        })
+        .collect();
+    let deactivations = plan
+        .deactivations
+        .iter()
+        .map(|d| {
+            format!(
+                "{} {} — {} ({}){}",
+                d.last_name,
+                d.first_name,
+                d.login,
+                d.key,
+                if d.whole_account {
+                    ""
+                } else {
+                    " : rattachement seulement, reste actif ailleurs"
+                }
+            )
+        })
+        .collect();
+    (creates, updates, merges, deactivations)
+}
+
+async fn step4<D: Backend>(
+    state: &AppState<D>,
+    auth: &Auth,
+    draft: &Draft,
+    settings: &DraftSettings,
+    error: Option<String>,
+) -> Result<Response, AppError> {
+    let outcome = dry_run(state, auth, draft, settings).await?;
+    let plan = &outcome.plan;
+    if matches!(plan.rejection, Some(Rejection::Conflicts { .. })) {
+        return Ok(Redirect::to(&format!("/imports/{}/verification", draft.id)).into_response());
+    }
+    let establishment = match &settings.establishment {
+        Some(uai) => {
+            let name = state
+                .directory
+                .list_establishments()
+                .await?
+                .into_iter()
+                .find(|e| &e.uai == uai)
+                .map(|e| e.name)
+                .unwrap_or_default();
+            if settings.establishments_from_file {
+                format!("{name} ({uai}) et ceux du fichier")
+            } else {
+                format!("{name} ({uai})")
+            }
+        }
+        None => "établissements du fichier".to_string(),
+    };
+    let needs_confirmation = matches!(plan.rejection, Some(Rejection::DeletionThreshold { .. }))
+        || (settings.confirm_deletions.is_some() && !plan.deactivations.is_empty());
+    let error = error.or_else(|| match &plan.rejection {
+        Some(r @ (Rejection::CompletWithConflicts { .. } | Rejection::CompletWithoutRows)) => Some(r.message()),
+        _ => None,
+    });
+    let (creates, updates, merges, deactivations) = describe_plan(plan);
+    let mapping = &outcome.read.mapping;
+    Ok(Step4Page {
+        layout: Layout::of(state, auth),
+        draft_id: draft.id,
+        establishment,
+        profile_label: settings.profile.label().to_string(),
+        to_import: plan.valid_rows(),
+        ignored: plan.conflict_lines.len(),
+        complet: settings.complet,
+        mapped: mapping
+            .columns
+            .iter()
+            .filter_map(|c| {
+                c.field
+                    .filter(|f| *f != Field::SyncKey)
+                    .map(|f| (c.name.clone(), f.header(settings.profile)))
+            })
+            .collect(),
+        ignored_columns: mapping
+            .ignored_columns()
+            .map(|c| c.name.clone())
+            .collect::<Vec<_>>()
+            .join(", "),
+        creates,
+        updates,
+        unchanged: plan.unchanged.len(),
+        merges,
+        deactivations,
+        needs_confirmation,
+        threshold: 10,
+        error,
+    }
+    .into_response())
+}
+
+pub async fn step4_page<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let (draft, settings) = load_draft(&state, &auth, id).await?;
+    step4(&state, &auth, &draft, &settings, None).await
+}
+
+#[derive(Deserialize)]
+pub struct StartForm {
+    csrf: String,
+    confirmation: Option<String>,
+}
+
+pub async fn start<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Form(form): Form<StartForm>,
+) -> Result<Response, AppError> {
+    auth.check_csrf(&form.csrf)?;
+    let (draft, mut settings) = load_draft(&state, &auth, id).await?;
+    settings.confirm_deletions = match form.confirmation.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => Some(
+            s.parse::<usize>()
+                .map_err(|_| AppError::BadRequest("tapez le nombre de désactivations en chiffres".to_string()))?,
+        ),
+        None => None,
+    };
+    save_settings(&state, id, &settings).await?;
+    let outcome = dry_run(&state, &auth, &draft, &settings).await?;
+    if let Some(rejection) = &outcome.plan.rejection {
+        let page = step4(&state, &auth, &draft, &settings, Some(rejection.message())).await?;
+        return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    }
+    let job = state.directory.create_job(id, auth.admin.id, state.now()).await?;
+    Ok(Redirect::to(&format!("/taches/{job}")).into_response())
+}
+
+// ---------------------------------------------------------------- step 5
+
+struct OperationView {
+    label: String,
+    done: bool,
+    progress: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "job.html")]
+pub struct JobPage {
+    layout: Layout,
+    status: String,
+    status_label: String,
+    running: bool,
+    error: Option<String>,
+    operations: Vec<OperationView>,
+    counts: Option<String>,
+    result_url: Option<String>,
+    retention_days: i64,
+}
+
+/// A job of this admin, or 404.
+async fn own_job<D: Backend>(state: &AppState<D>, auth: &Auth, id: i64) -> Result<store::web::Job, AppError> {
+    let job = state.directory.job(id).await?.ok_or(AppError::NotFound)?;
+    if job.admin_id != auth.admin.id {
+        return Err(AppError::NotFound);
+    }
+    Ok(job)
+}
+
+pub async fn job_page<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> Result<JobPage, AppError> {
+    let job = own_job(&state, &auth, id).await?;
+    let progress: BTreeMap<String, (usize, usize)> = serde_json::from_str(&job.progress).unwrap_or_default();
+    let finished = matches!(job.status.as_str(), "succeeded");
+    let operations = ["Groupes", "Utilisateurs", "Appartenances aux groupes"]
+        .iter()
+        .map(|label| {
+            let (done, total) = progress.get(*label).copied().unwrap_or((0, 0));
+            let complete = finished || progress.contains_key(*label);
+            OperationView {
+                label: label.to_string(),
+                done: complete,
+                progress: if complete {
+                    format!("{done} / {total}")
+                } else {
+                    "en attente".to_string()
+                },
+            }
+        })
+        .collect();
+    let mut operations: Vec<OperationView> = operations;
+    if let Some((done, total)) = progress.get("Mots de passe").copied() {
+        operations.insert(
+            0,
+            OperationView {
+                label: "Mots de passe".to_string(),
+                done: done == total,
+                progress: format!("{done} / {total}"),
+            },
+        );
+    }
+    let counts = job.report.as_deref().and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok()).map(|r| {
+        format!(
+            "{} compte(s) créé(s), {} mis à jour, {} inchangé(s), {} ligne(s) fusionnée(s), {} désactivé(s), {} ligne(s) en conflit ignorée(s).",
+            r["created"], r["updated"], r["unchanged"], r["merged"], r["deactivated"], r["skipped"]
+        )
+    });
+    let status_label = match job.status.as_str() {
+        "queued" => "en attente de démarrage",
+        "running" => "en cours",
+        "succeeded" => "terminé avec succès",
+        "rejected" => "refusé, rien n'a été modifié",
+        _ => "échec, rien n'a été modifié",
+    }
+    .to_string();
+    let result_available = job.status == "succeeded"
+        && job.result_file.is_some()
+        && job.result_expires_at.is_some_and(|t| t > state.now());
+    Ok(JobPage {
+        layout: Layout::of(&state, &auth),
+        running: matches!(job.status.as_str(), "queued" | "running"),
+        status: job.status.clone(),
+        status_label,
+        error: job.error.clone(),
+        operations,
+        counts,
+        result_url: result_available.then(|| format!("/taches/{id}/resultat.csv")),
+        retention_days: state.config.result_retention_days,
+    })
+}
+
+pub async fn job_result<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let job = own_job(&state, &auth, id).await?;
+    let expired = job.result_expires_at.is_none_or(|t| t <= state.now());
+    let bytes = job.result_file.filter(|_| !expired).ok_or(AppError::NotFound)?;
+    Ok((
+        [
+            (CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                CONTENT_DISPOSITION,
+                format!("attachment; filename=\"resultat-import-{id}.csv\""),
+            ),
+            (CACHE_CONTROL, "no-store".to_string()),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// Status of a finished import job, as stored.
+pub fn job_status(status: Status) -> &'static str {
+    match status {
+        Status::Imported => "succeeded",
+        Status::Rejected => "rejected",
+        Status::DryRun => "failed",
+    }
+}

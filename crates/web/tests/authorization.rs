@@ -1,0 +1,280 @@
+//! Route by route: an establishment admin cannot read or change another
+//! establishment's drafts, jobs, result files or users; nothing works without
+//! a session; no state-changing request passes without its CSRF token.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use std::time::Duration;
+use store::web::WebDirectory;
+use support::*;
+use tower::ServiceExt;
+
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+async fn session(app: &App, login: &str) -> Session {
+    let (admin, _) = app.state.directory.admin_by_login(login).await.unwrap().unwrap();
+    let token = web::new_token();
+    let csrf = web::new_token();
+    let now = chrono::Utc::now().timestamp();
+    app.state
+        .directory
+        .create_session(&web::hash_token(&token), admin.id, &csrf, now, now + 3600)
+        .await
+        .unwrap();
+    Session {
+        cookie: format!("annuaire_session={token}"),
+        csrf,
+    }
+}
+
+async fn send(app: &App, s: Option<&Session>, method: Method, uri: &str, form: Option<String>) -> (StatusCode, String) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(s) = s {
+        req = req.header(header::COOKIE, &s.cookie);
+    }
+    let body = match form {
+        Some(f) => {
+            req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            Body::from(f)
+        }
+        None => Body::empty(),
+    };
+    let response = web::router(app.state.clone())
+        .oneshot(req.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 10 << 20).await.unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// A finished import of admin-a in establishment A: its draft and job ids.
+async fn import_of_admin_a(app: &App) -> (i64, i64) {
+    let (admin, _) = app.state.directory.admin_by_login("admin-a").await.unwrap().unwrap();
+    let file = "Civilité;Nom;Prénom;Matière\r\nM.;PLATON;Francis;Philosophie\r\nDocteur;ZOLA;Emile;Français\r\n";
+    let settings = serde_json::json!({
+        "profile": "enseignant", "establishment": UAI_A, "establishments_from_file": false,
+        "separator": ";", "encoding": "auto", "has_header": true, "complet": false,
+        "overrides": [], "edits": {}, "skip_conflicts": true, "confirm_deletions": null
+    });
+    let now = chrono::Utc::now().timestamp();
+    let draft = app
+        .state
+        .directory
+        .create_draft(admin.id, "a.csv", file.as_bytes(), &settings.to_string(), now)
+        .await
+        .unwrap();
+    let job = app.state.directory.create_job(draft, admin.id, now).await.unwrap();
+    for _ in 0..100 {
+        let j = app.state.directory.job(job).await.unwrap().unwrap();
+        if j.status == "succeeded" {
+            return (draft, job);
+        }
+        assert!(matches!(j.status.as_str(), "queued" | "running"), "{j:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("job did not finish");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn establishment_admins_stay_in_their_establishments() {
+    let app = start().await;
+    let (draft, job) = import_of_admin_a(&app).await;
+    let a = session(&app, "admin-a").await;
+    let b = session(&app, "admin-b").await;
+
+    // The owner can read everything of the import.
+    for uri in [
+        format!("/imports/{draft}/correspondances"),
+        format!("/imports/{draft}/verification"),
+        format!("/imports/{draft}/recapitulatif"),
+        format!("/imports/{draft}/lignes/3"),
+        format!("/taches/{job}"),
+        format!("/taches/{job}/resultat.csv"),
+    ] {
+        let (status, body) = send(&app, Some(&a), Method::GET, &uri, None).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+    }
+    let (_, result) = send(
+        &app,
+        Some(&a),
+        Method::GET,
+        &format!("/taches/{job}/resultat.csv"),
+        None,
+    )
+    .await;
+    assert!(result.contains("PERSON.m-mmefrancisplaton"));
+
+    // The other establishment's admin gets 404 everywhere, reading or writing.
+    let gets = [
+        format!("/imports/{draft}/correspondances"),
+        format!("/imports/{draft}/verification"),
+        format!("/imports/{draft}/recapitulatif"),
+        format!("/imports/{draft}/lignes/3"),
+        format!("/taches/{job}"),
+        format!("/taches/{job}/resultat.csv"),
+        format!("/utilisateurs?etablissement={UAI_A}"),
+    ];
+    for uri in &gets {
+        let (status, body) = send(&app, Some(&b), Method::GET, uri, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}: {body}");
+        assert!(!body.contains("PLATON"), "{uri} leaks data");
+    }
+    let csrf = format!("csrf={}", b.csrf);
+    let posts = [
+        (
+            format!("/imports/{draft}/correspondances"),
+            format!("{csrf}&action=suivant&col0=civilite"),
+        ),
+        (format!("/imports/{draft}/verification"), format!("{csrf}&ignorer=oui")),
+        (
+            format!("/imports/{draft}/lignes/3"),
+            format!("{csrf}&c0=M.&c1=ZOLA&c2=Emile&c3=Fr"),
+        ),
+        (format!("/imports/{draft}/demarrer"), csrf.clone()),
+    ];
+    for (uri, form) in &posts {
+        let (status, _) = send(&app, Some(&b), Method::POST, uri, Some(form.clone())).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
+    }
+    // The users page of admin-b shows establishment B only, where nobody was imported.
+    let (status, body) = send(&app, Some(&b), Method::GET, "/utilisateurs", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !body.contains("PLATON") && body.contains(UAI_B) && !body.contains(UAI_A),
+        "{body}"
+    );
+    // And admin-a sees its teacher.
+    let (_, body) = send(&app, Some(&a), Method::GET, "/utilisateurs", None).await;
+    assert!(body.contains("PLATON"));
+    // Step 1 refuses an establishment out of scope (the form only offers B, a forged request says A).
+    let boundary = "XyZ";
+    let multipart = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"profil\"\r\n\r\nenseignant\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"etablissement\"\r\n\r\n{UAI_A}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"fichier\"; filename=\"x.csv\"\r\nContent-Type: text/csv\r\n\r\nNom;Prénom\r\nA;B\r\n--{boundary}--\r\n",
+        b.csrf
+    );
+    let req = Request::post("/imports")
+        .header(header::COOKIE, &b.cookie)
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(Body::from(multipart))
+        .unwrap();
+    let response = web::router(app.state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "form shown again with the error, no draft created"
+    );
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    assert!(String::from_utf8_lossy(&body).contains("Choisissez un de vos établissements"));
+    assert!(app.state.directory.draft(draft + 1).await.unwrap().is_none());
+
+    // A system administrator may read the users of every establishment.
+    let s = session(&app, "systeme").await;
+    let (status, body) = send(
+        &app,
+        Some(&s),
+        Method::GET,
+        &format!("/utilisateurs?etablissement={UAI_A}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("PLATON"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_session_no_access_and_csrf_everywhere() {
+    let app = start().await;
+    let (draft, job) = import_of_admin_a(&app).await;
+    for uri in [
+        "/",
+        "/imports/nouveau",
+        "/utilisateurs",
+        &format!("/imports/{draft}/verification"),
+        &format!("/taches/{job}/resultat.csv"),
+    ] {
+        let (status, _) = send(&app, None, Method::GET, uri, None).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{uri} redirects to the login page");
+    }
+    let a = session(&app, "admin-a").await;
+    for (uri, form) in [
+        (format!("/imports/{draft}/verification"), "ignorer=oui".to_string()),
+        (format!("/imports/{draft}/demarrer"), "csrf=faux".to_string()),
+        ("/deconnexion".to_string(), "csrf=".to_string()),
+    ] {
+        let (status, _) = send(&app, Some(&a), Method::POST, &uri, Some(form)).await;
+        assert!(
+            matches!(status, StatusCode::FORBIDDEN | StatusCode::UNPROCESSABLE_ENTITY),
+            "{uri}: {status}"
+        );
+    }
+    // Login itself needs the token of its form.
+    let (status, _) = send(
+        &app,
+        None,
+        Method::POST,
+        "/connexion",
+        Some(format!("login=admin-a&password={PASSWORD}&csrf=x")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_is_throttled_and_cookies_are_safe() {
+    let app = start().await;
+    let (status, page) = send(&app, None, Method::GET, "/connexion", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let post = |password: String| {
+        let csrf = csrf.clone();
+        let state = app.state.clone();
+        async move {
+            let req = Request::post("/connexion")
+                .header(header::COOKIE, format!("annuaire_login_csrf={csrf}"))
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(format!("login=admin-a&password={password}&csrf={csrf}")))
+                .unwrap();
+            web::router(state).oneshot(req).await.unwrap()
+        }
+    };
+    let ok = post(PASSWORD.to_string()).await;
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    let cookie = ok
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("annuaire_session="))
+        .unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    for _ in 0..5 {
+        let r = post("mauvais".into()).await;
+        let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        assert!(String::from_utf8_lossy(&body).contains("incorrect"));
+    }
+    // Even the right password is refused now.
+    let r = post(PASSWORD.to_string()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+    assert!(String::from_utf8_lossy(&body).contains("Trop de tentatives"));
+}

@@ -1,0 +1,347 @@
+//! The wizard driven through Debian's Chromium (chromedriver + fantoccini),
+//! as an administrator uses it: the four flows of the issue, plus screenshots
+//! of each step when `ANNUAIRE_SCREENSHOTS=DIR` is set (docs/screenshots).
+//! Without a browser the tests say SKIPPED outside CI and fail in CI.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use support::*;
+
+struct Browser {
+    client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn find(candidates: &[&str]) -> Option<String> {
+    candidates
+        .iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .map(|p| p.to_string())
+}
+
+async fn browser() -> Option<Browser> {
+    let driver_path = find(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]);
+    let chromium = find(&["/usr/bin/chromium", "/usr/bin/chromium-browser"]);
+    let (Some(driver_path), Some(chromium)) = (driver_path, chromium) else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true but chromium/chromedriver are missing: .ci/run installs them (apt-get install chromium chromium-driver)");
+        }
+        eprintln!("SKIPPED: chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)");
+        return None;
+    };
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let driver = Command::new(driver_path)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let caps = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=1280,1100",
+                format!("--user-data-dir={}", profile.path().display()),
+            ]
+        }
+    });
+    let caps = caps.as_object().unwrap().clone();
+    let mut last_error = String::new();
+    for _ in 0..50 {
+        match ClientBuilder::native()
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(client) => {
+                return Some(Browser {
+                    client,
+                    driver,
+                    _profile: profile,
+                })
+            }
+            Err(e) => {
+                last_error = e.to_string();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    panic!("chromedriver did not answer: {last_error}");
+}
+
+async fn shot(c: &Client, name: &str) {
+    if let Ok(dir) = std::env::var("ANNUAIRE_SCREENSHOTS") {
+        let png = c.screenshot().await.unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Clicks a button that submits a form and waits until the next page replaced this one.
+async fn click_and_wait(c: &Client, css: &str) {
+    let old = c.find(Locator::Css("html")).await.unwrap();
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        if old.tag_name().await.is_err() {
+            break; // the old document is gone
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    for _ in 0..200 {
+        let ready = c.execute("return document.readyState", vec![]).await.ok();
+        if ready.as_ref().and_then(|v| v.as_str()) == Some("complete") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn login(c: &Client, app: &App, who: &str) {
+    c.goto(&format!("{}/connexion", app.url)).await.unwrap();
+    c.find(Locator::Id("login"))
+        .await
+        .unwrap()
+        .send_keys(who)
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    click_and_wait(c, "button[type=submit].principal").await;
+    assert!(text(c, "h1").await.contains("Administration"), "logged in");
+}
+
+/// Step 1: upload a file with the given options; lands on step 2.
+async fn upload(c: &Client, app: &App, file: &std::path::Path, complet: bool) {
+    c.goto(&format!("{}/imports/nouveau", app.url)).await.unwrap();
+    c.find(Locator::Id("fichier"))
+        .await
+        .unwrap()
+        .send_keys(&file.display().to_string())
+        .await
+        .unwrap();
+    if complet {
+        c.find(Locator::Id("complet")).await.unwrap().click().await.unwrap();
+    }
+    click_and_wait(c, "form button.principal").await;
+    assert!(c.current_url().await.unwrap().path().ends_with("/correspondances"));
+}
+
+async fn next(c: &Client) {
+    click_and_wait(c, "main form button.principal").await;
+}
+
+/// Waits on step 5 until the job ends; returns its status.
+async fn wait_for_job(c: &Client) -> String {
+    if c.find(Locator::Id("statut")).await.is_err() {
+        panic!("not on the job page: {}", text(c, "main").await);
+    }
+    for _ in 0..100 {
+        // The page refreshes itself: an element may go stale under us, try again.
+        let status = match c.find(Locator::Id("statut")).await {
+            Ok(e) => e.attr("data-statut").await.ok().flatten().unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if !status.is_empty() && !matches!(status.as_str(), "queued" | "running") {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        c.refresh().await.unwrap();
+    }
+    panic!("the import job did not finish");
+}
+
+const HEADER: &str = "Civilité enseignant;Nom enseignant;Prénom enseignant;Matière enseignant";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wizard_flows_in_a_real_browser() {
+    let Some(b) = browser().await else { return };
+    let c = &b.client;
+    let app = start().await;
+    let files = tempfile::tempdir().unwrap();
+    login(c, &app, "admin-a").await;
+    shot(c, "00-accueil").await;
+
+    // 1. A clean file, all five steps.
+    let clean = csv_file(
+        files.path(),
+        "enseignants.csv",
+        &[
+            HEADER,
+            "Monsieur;PLATON;Francis;Philosophie",
+            "Monsieur;DESCARTES;Rachid;Mathématiques",
+            "Madame;LAVOISIER;Nicole;Physique-Chimie",
+            "Monsieur;JAMES;Henry;Anglais",
+            "Madame;MOZART;Pauline;Education Musicale",
+        ],
+    );
+    c.goto(&format!("{}/imports/nouveau", app.url)).await.unwrap();
+    shot(c, "01-etape1-chargement").await;
+    let options = c.find_all(Locator::Css("#etablissement option")).await.unwrap();
+    assert_eq!(
+        options.len(),
+        1,
+        "an establishment admin sees only their establishments"
+    );
+    upload(c, &app, &clean, false).await;
+    shot(c, "02-etape2-correspondances").await;
+    assert!(c
+        .find(Locator::Css("button[value=suivant]:not([disabled])"))
+        .await
+        .is_ok());
+    click_and_wait(c, "button[value=suivant]").await;
+    assert_eq!(text(c, "#nb-lignes").await, "5");
+    assert_eq!(text(c, "#nb-conflits").await, "0");
+    assert!(text(c, "main").await.contains("Aucun conflit n'a été détecté."));
+    shot(c, "03-etape3-verification").await;
+    next(c).await;
+    assert_eq!(text(c, "#plan-crees").await, "5");
+    shot(c, "04-etape4-recapitulatif").await;
+    next(c).await;
+    assert_eq!(wait_for_job(c).await, "succeeded");
+    assert!(text(c, "#bilan").await.contains("5 compte(s) créé(s)"));
+    let link = c
+        .find(Locator::Css("a[download]"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(link.ends_with("/resultat.csv"));
+    shot(c, "05-etape5-suivi").await;
+
+    // 2. Conflicts fixed inline.
+    let with_error = csv_file(
+        files.path(),
+        "conflits.csv",
+        &[
+            HEADER,
+            "Monsieur;HUGO;Victor;Français",
+            "Docteur;ZOLA;Emile;Français",
+            "Madame;SAND;George;Français",
+        ],
+    );
+    upload(c, &app, &with_error, false).await;
+    click_and_wait(c, "button[value=suivant]").await;
+    assert_eq!(text(c, "#nb-conflits").await, "1");
+    let invalid = text(c, "#ligne-3 td.invalide").await;
+    assert!(invalid.contains("Docteur") && invalid.contains("Monsieur"), "{invalid}");
+    shot(c, "03b-etape3-conflits").await;
+    click_and_wait(c, "#ligne-3 a").await;
+    let civility = c.find(Locator::Css("input[aria-invalid=true]")).await.unwrap();
+    civility.clear().await.unwrap();
+    civility.send_keys("M.").await.unwrap();
+    shot(c, "03c-edition-ligne").await;
+    next(c).await;
+    assert_eq!(text(c, "#nb-conflits").await, "0");
+    next(c).await;
+    assert_eq!(text(c, "#plan-crees").await, "3");
+    next(c).await;
+    assert_eq!(wait_for_job(c).await, "succeeded");
+
+    // 3. Conflicts skipped.
+    let skipped = csv_file(
+        files.path(),
+        "ignorer.csv",
+        &[HEADER, "Monsieur;VERNE;Jules;Français", "Monsieur;;Sans nom;Français"],
+    );
+    upload(c, &app, &skipped, false).await;
+    click_and_wait(c, "button[value=suivant]").await;
+    next(c).await;
+    assert!(
+        c.find(Locator::Css(".erreur")).await.is_ok(),
+        "refused while conflicts are neither fixed nor skipped"
+    );
+    c.find(Locator::Id("ignorer")).await.unwrap().click().await.unwrap();
+    next(c).await;
+    assert_eq!(text(c, "#ignorees").await, "1");
+    assert_eq!(text(c, "#plan-crees").await, "1");
+    next(c).await;
+    assert_eq!(wait_for_job(c).await, "succeeded");
+    assert!(text(c, "#bilan").await.contains("1 ligne(s) en conflit ignorée(s)"));
+
+    // 4. Complet over the threshold: refused, then confirmed.
+    let only_one = csv_file(
+        files.path(),
+        "complet.csv",
+        &[HEADER, "Monsieur;PLATON;Francis;Philosophie"],
+    );
+    upload(c, &app, &only_one, true).await;
+    click_and_wait(c, "button[value=suivant]").await;
+    next(c).await;
+    let listed = text(c, "#desactivations").await;
+    assert!(
+        listed.contains("MOZART Pauline") && listed.contains("VERNE Jules"),
+        "{listed}"
+    );
+    let planned: usize = text(c, "#plan-desactives").await.parse().unwrap();
+    assert_eq!(planned, 8, "9 teachers imported above, PLATON stays");
+    shot(c, "04b-etape4-complet").await;
+    c.find(Locator::Id("confirmation"))
+        .await
+        .unwrap()
+        .send_keys("3")
+        .await
+        .unwrap();
+    next(c).await;
+    let refusal = text(c, ".erreur").await;
+    assert!(
+        refusal.contains("vous avez confirmé 3, le plan en prévoit 8"),
+        "{refusal}"
+    );
+    c.find(Locator::Id("confirmation"))
+        .await
+        .unwrap()
+        .send_keys("8")
+        .await
+        .unwrap();
+    next(c).await;
+    assert_eq!(wait_for_job(c).await, "succeeded");
+    assert!(text(c, "#bilan").await.contains("8 désactivé(s)"));
+
+    c.goto(&format!("{}/utilisateurs", app.url)).await.unwrap();
+    shot(c, "06-utilisateurs").await;
+    let rows = c.find_all(Locator::Css("main table tbody tr")).await.unwrap();
+    assert_eq!(
+        rows.len(),
+        9,
+        "every account of the establishment, deactivated ones included"
+    );
+    c.clone().close().await.unwrap();
+}

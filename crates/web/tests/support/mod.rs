@@ -1,0 +1,82 @@
+//! Test support: the real app on a loopback port with a fresh SQLite
+//! directory, accounts made through the same store functions as the CLI.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use domain::password::{self, SecretOrigin};
+use domain::{Establishment, Uai};
+use std::sync::Arc;
+use store::service::SystemClock;
+use store::sqlite::SqliteDirectory;
+use store::web::WebDirectory;
+use store::Directory;
+use web::{AppState, WebConfig};
+
+pub const UAI_A: &str = "0750654D";
+pub const UAI_B: &str = "0750655E";
+pub const PASSWORD: &str = "mot-de-passe-de-test";
+
+pub struct App {
+    pub url: String,
+    pub state: AppState<SqliteDirectory>,
+    _dir: tempfile::TempDir,
+}
+
+pub fn uai(s: &str) -> Uai {
+    Uai::parse(s).unwrap()
+}
+
+pub async fn start() -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let directory = SqliteDirectory::open(&format!("sqlite://{}/annuaire.db", dir.path().display()))
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    for (u, name) in [(UAI_A, "Collège Jean Moulin"), (UAI_B, "Lycée Victor Hugo")] {
+        directory
+            .add_establishment(
+                &Establishment {
+                    uai: uai(u),
+                    name: name.into(),
+                },
+                now,
+            )
+            .await
+            .unwrap();
+    }
+    let hash = password::hash(PASSWORD, SecretOrigin::Chosen, &[7u8; 16]).unwrap();
+    let ts = now.timestamp();
+    directory
+        .create_admin("admin-a", &hash, false, &[uai(UAI_A)], ts)
+        .await
+        .unwrap();
+    directory
+        .create_admin("admin-b", &hash, false, &[uai(UAI_B)], ts)
+        .await
+        .unwrap();
+    directory.create_admin("systeme", &hash, true, &[], ts).await.unwrap();
+    let state = AppState {
+        directory: Arc::new(directory),
+        clock: Arc::new(SystemClock),
+        config: WebConfig {
+            ent_name: "ENT Test".into(),
+            ..WebConfig::default()
+        },
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let serving = state.clone();
+    tokio::spawn(async move { web::serve(serving, listener).await });
+    App { url, state, _dir: dir }
+}
+
+/// A CSV file as Excel writes it, in a temporary file.
+pub fn csv_file(dir: &std::path::Path, name: &str, lines: &[&str]) -> std::path::PathBuf {
+    let mut bytes = vec![0xEF, 0xBB, 0xBF];
+    for l in lines {
+        bytes.extend_from_slice(l.as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
