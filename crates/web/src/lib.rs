@@ -5,12 +5,14 @@
 //! `domain`, every write in `store`: handlers only check who asks, call them
 //! and render.
 
+mod api;
 mod auth;
 mod error;
 mod jobs;
 mod pages;
 mod wizard;
 
+pub use api::openapi_document;
 pub use auth::{hash_token, new_token};
 pub use error::AppError;
 pub use jobs::run_worker;
@@ -106,6 +108,18 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
         .route("/taches/{id}", get(wizard::job_page::<D>))
         .route("/taches/{id}/resultat.csv", get(wizard::job_result::<D>))
         .route("/utilisateurs", get(pages::users::<D>))
+        .route("/api/openapi.json", get(api::openapi))
+        .route("/api/v1/drafts", post(api::create_draft::<D>))
+        .route("/api/v1/drafts/{id}/mapping", axum::routing::put(api::set_mapping::<D>))
+        .route("/api/v1/drafts/{id}/check", get(api::check::<D>))
+        .route(
+            "/api/v1/drafts/{id}/rows/{line}",
+            axum::routing::put(api::edit_row::<D>),
+        )
+        .route("/api/v1/drafts/{id}/plan", get(api::plan::<D>))
+        .route("/api/v1/drafts/{id}/start", post(api::start::<D>))
+        .route("/api/v1/jobs/{id}", get(api::job::<D>))
+        .route("/api/v1/jobs/{id}/result", get(api::job_result::<D>))
         .layer(DefaultBodyLimit::max(upload_limit))
         .with_state(state)
 }

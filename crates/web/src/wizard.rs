@@ -67,21 +67,30 @@ pub async fn load_draft<D: Backend>(
     auth: &Auth,
     id: i64,
 ) -> Result<(Draft, DraftSettings), AppError> {
+    load_draft_for(state, &auth.admin, id).await
+}
+
+pub async fn load_draft_for<D: Backend>(
+    state: &AppState<D>,
+    admin: &store::web::Admin,
+    id: i64,
+) -> Result<(Draft, DraftSettings), AppError> {
+    let auth_admin = admin;
     let draft = state.directory.draft(id).await?.ok_or(AppError::NotFound)?;
-    if draft.admin_id != auth.admin.id {
+    if draft.admin_id != auth_admin.id {
         return Err(AppError::NotFound);
     }
     let settings: DraftSettings = serde_json::from_str(&draft.settings)
         .map_err(|e| AppError::BadRequest(format!("brouillon illisible : {e}")))?;
     if let Some(uai) = &settings.establishment {
-        if !auth.admin.may_act_on(uai) {
+        if !auth_admin.may_act_on(uai) {
             return Err(AppError::NotFound);
         }
     }
     Ok((draft, settings))
 }
 
-async fn save_settings<D: Backend>(state: &AppState<D>, id: i64, settings: &DraftSettings) -> Result<(), AppError> {
+pub async fn save_settings<D: Backend>(state: &AppState<D>, id: i64, settings: &DraftSettings) -> Result<(), AppError> {
     let json = serde_json::to_string(settings).map_err(|e| AppError::BadRequest(e.to_string()))?;
     state.directory.update_draft_settings(id, &json, state.now()).await?;
     Ok(())
@@ -90,11 +99,11 @@ async fn save_settings<D: Backend>(state: &AppState<D>, id: i64, settings: &Draf
 /// A dry run of the draft: the plan steps 3 and 4 show.
 pub async fn dry_run<D: Backend>(
     state: &AppState<D>,
-    auth: &Auth,
+    admin: &store::web::Admin,
     draft: &Draft,
     settings: &DraftSettings,
 ) -> Result<ImportOutcome, AppError> {
-    let mut request = settings.request(draft, &auth.admin, state.config.max_upload);
+    let mut request = settings.request(draft, admin, state.config.max_upload);
     request.dry_run = true;
     let mut rng = rand::rngs::OsRng;
     Ok(service::run_import(
@@ -261,7 +270,10 @@ fn separator_label(c: char) -> String {
 }
 
 /// Reads the file with the draft's settings, without any mapping check.
-fn read_columns(draft: &Draft, settings: &DraftSettings) -> Result<(ParsedFile, &'static str, Vec<String>), AppError> {
+pub fn read_columns(
+    draft: &Draft,
+    settings: &DraftSettings,
+) -> Result<(ParsedFile, &'static str, Vec<String>), AppError> {
     let limits = domain::decode::Limits::default();
     let decoded = decode(&draft.file_bytes, settings.encoding, &limits)
         .map_err(|e| AppError::BadRequest(format!("{e}. Revenez à l'étape 1 pour choisir un autre fichier.")))?;
@@ -277,7 +289,7 @@ fn read_columns(draft: &Draft, settings: &DraftSettings) -> Result<(ParsedFile, 
 
 /// The mapping of the draft: automatic, then the admin's choices (a saved
 /// mapping may name columns this file lacks: those are skipped).
-fn mapping_of(parsed: &ParsedFile, settings: &DraftSettings) -> Mapping {
+pub fn mapping_of(parsed: &ParsedFile, settings: &DraftSettings) -> Mapping {
     let mut mapping = auto_map(parsed.header.as_deref(), parsed.column_count, settings.profile);
     for o in &settings.overrides {
         let _ = mapping.apply_overrides(std::slice::from_ref(o));
@@ -510,7 +522,7 @@ async fn step3<D: Backend>(
     settings: &DraftSettings,
     error: Option<String>,
 ) -> Result<Response, AppError> {
-    let outcome = match dry_run(state, auth, draft, settings).await {
+    let outcome = match dry_run(state, &auth.admin, draft, settings).await {
         Ok(o) => o,
         Err(AppError::Import(e)) if e.is_rejection() => {
             return Ok(Redirect::to(&format!("/imports/{}/correspondances", draft.id)).into_response())
@@ -561,7 +573,7 @@ pub async fn step3_submit<D: Backend>(
     let (draft, mut settings) = load_draft(&state, &auth, id).await?;
     settings.skip_conflicts = form.ignorer.is_some();
     save_settings(&state, id, &settings).await?;
-    let outcome = dry_run(&state, &auth, &draft, &settings).await?;
+    let outcome = dry_run(&state, &auth.admin, &draft, &settings).await?;
     if matches!(outcome.plan.rejection, Some(Rejection::Conflicts { .. })) {
         let message = "Des lignes sont en conflit : corrigez-les avec « Éditer », ou cochez « Ne pas importer les lignes en conflit ».";
         return step3(&state, &auth, &draft, &settings, Some(message.to_string())).await;
@@ -594,7 +606,7 @@ pub async fn edit_page<D: Backend>(
     Path((id, line)): Path<(i64, u64)>,
 ) -> Result<EditPage, AppError> {
     let (draft, settings) = load_draft(&state, &auth, id).await?;
-    let outcome = dry_run(&state, &auth, &draft, &settings).await?;
+    let outcome = dry_run(&state, &auth.admin, &draft, &settings).await?;
     let record = outcome
         .read
         .parsed
@@ -768,7 +780,7 @@ async fn step4<D: Backend>(
     settings: &DraftSettings,
     error: Option<String>,
 ) -> Result<Response, AppError> {
-    let outcome = dry_run(state, auth, draft, settings).await?;
+    let outcome = dry_run(state, &auth.admin, draft, settings).await?;
     let plan = &outcome.plan;
     if matches!(plan.rejection, Some(Rejection::Conflicts { .. })) {
         return Ok(Redirect::to(&format!("/imports/{}/verification", draft.id)).into_response());
@@ -864,7 +876,7 @@ pub async fn start<D: Backend>(
         None => None,
     };
     save_settings(&state, id, &settings).await?;
-    let outcome = dry_run(&state, &auth, &draft, &settings).await?;
+    let outcome = dry_run(&state, &auth.admin, &draft, &settings).await?;
     if let Some(rejection) = &outcome.plan.rejection {
         let page = step4(&state, &auth, &draft, &settings, Some(rejection.message())).await?;
         return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response());

@@ -1,0 +1,488 @@
+//! The JSON API: the wizard's steps for automation, over the same draft and
+//! job functions as the pages. Authenticated by `Authorization: Bearer <token>`
+//! (`annuaire admin token LOGIN`), or by the session cookie together with an
+//! `X-CSRF-Token` header for requests that change something. The OpenAPI
+//! document is served at `/api/openapi.json`.
+
+use crate::auth::{hash_token, Auth};
+use crate::error::AppError;
+use crate::wizard::{dry_run, load_draft_for, DraftSettings};
+use crate::{AppState, Backend};
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use domain::decode::EncodingChoice;
+use domain::field::Field;
+use domain::mapping::{ColumnRef, Override};
+use domain::pipeline::Report;
+use domain::{Profile, Uai};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use store::web::Admin;
+
+/// The administrator behind an API call.
+pub struct ApiAdmin(pub Admin);
+
+impl<D: Backend> FromRequestParts<AppState<D>> for ApiAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState<D>) -> Result<Self, Self::Rejection> {
+        if let Some(token) = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+        {
+            return match state.directory.admin_by_api_token(&hash_token(token.trim())).await {
+                Ok(Some(admin)) => Ok(ApiAdmin(admin)),
+                Ok(None) => Err(ApiError::status(StatusCode::UNAUTHORIZED, "jeton d'API inconnu")),
+                Err(e) => Err(ApiError::from(AppError::from(e))),
+            };
+        }
+        let auth = Auth::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::status(StatusCode::UNAUTHORIZED, "authentification requise (Bearer ou session)"))?;
+        if parts.method != Method::GET {
+            let sent = parts
+                .headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            auth.check_csrf(sent)?;
+        }
+        Ok(ApiAdmin(auth.admin))
+    }
+}
+
+/// Errors as `{"error": "..."}` with the right status.
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn status(status: StatusCode, message: &str) -> ApiError {
+        ApiError {
+            status,
+            message: message.to_string(),
+        }
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        let status = match &e {
+            AppError::LoginRequired => StatusCode::UNAUTHORIZED,
+            AppError::Csrf | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Import(store::service::ImportError::Store(_)) | AppError::Store(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            AppError::Import(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        ApiError {
+            status,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+#[derive(Deserialize)]
+pub struct NewDraft {
+    profile: String,
+    establishment: String,
+    #[serde(default)]
+    file_name: Option<String>,
+    #[serde(default)]
+    separator: Option<String>,
+    #[serde(default)]
+    encoding: Option<String>,
+    #[serde(default)]
+    no_header: bool,
+    #[serde(default)]
+    establishments_from_file: bool,
+    #[serde(default)]
+    complet: bool,
+}
+
+#[derive(Serialize)]
+pub struct ColumnInfo {
+    index: usize,
+    name: String,
+    field: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+pub struct MappingInfo {
+    draft: i64,
+    columns: Vec<ColumnInfo>,
+    missing_required: Vec<&'static str>,
+}
+
+async fn mapping_info<D: Backend>(state: &AppState<D>, admin: &Admin, id: i64) -> ApiResult<MappingInfo> {
+    let (draft, settings) = load_draft_for(state, admin, id).await?;
+    let (parsed, _, _) = crate::wizard::read_columns(&draft, &settings)?;
+    let mapping = crate::wizard::mapping_of(&parsed, &settings);
+    Ok(MappingInfo {
+        draft: id,
+        columns: mapping
+            .columns
+            .iter()
+            .map(|c| ColumnInfo {
+                index: c.index + 1,
+                name: c.name.clone(),
+                field: c.field.map(Field::id),
+            })
+            .collect(),
+        missing_required: mapping.missing_required().into_iter().map(Field::id).collect(),
+    })
+}
+
+/// POST /api/v1/drafts?profile=…&establishment=…  body: the CSV file.
+pub async fn create_draft<D: Backend>(
+    State(state): State<AppState<D>>,
+    ApiAdmin(admin): ApiAdmin,
+    Query(q): Query<NewDraft>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let bad = |m: String| ApiError::status(StatusCode::BAD_REQUEST, &m);
+    if body.is_empty() {
+        return Err(bad(
+            "corps vide : envoyez le fichier CSV dans le corps de la requête".into()
+        ));
+    }
+    if body.len() > state.config.max_upload {
+        return Err(ApiError::status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "fichier trop volumineux",
+        ));
+    }
+    let profile: Profile = q
+        .profile
+        .parse()
+        .map_err(|e: domain::profile::UnknownProfile| bad(e.to_string()))?;
+    if !profile.is_importable() {
+        return Err(bad(format!("le profil {profile} ne s'importe pas par fichier")));
+    }
+    let uai = Uai::parse(&q.establishment).map_err(|e| bad(e.to_string()))?;
+    if !admin.may_act_on(&uai) {
+        return Err(ApiError::status(
+            StatusCode::FORBIDDEN,
+            "vous n'administrez pas cet établissement",
+        ));
+    }
+    let separator = match q.separator.as_deref() {
+        None | Some(";") => ';',
+        Some("tab") | Some("\t") => '\t',
+        Some(",") => ',',
+        Some("|") => '|',
+        Some(other) => return Err(bad(format!("séparateur « {other} » non pris en charge"))),
+    };
+    let encoding = match q.encoding.as_deref() {
+        None => EncodingChoice::Auto,
+        Some(e) => e.parse().map_err(bad)?,
+    };
+    let settings = DraftSettings {
+        profile,
+        establishment: Some(uai),
+        establishments_from_file: q.establishments_from_file,
+        separator,
+        encoding,
+        has_header: !q.no_header,
+        complet: q.complet,
+        overrides: Vec::new(),
+        edits: BTreeMap::new(),
+        skip_conflicts: false,
+        confirm_deletions: None,
+    };
+    let json = serde_json::to_string(&settings).map_err(|e| bad(e.to_string()))?;
+    let name = q.file_name.unwrap_or_else(|| "api.csv".to_string());
+    let id = state
+        .directory
+        .create_draft(admin.id, &name, &body, &json, state.now())
+        .await
+        .map_err(AppError::from)?;
+    let info = mapping_info(&state, &admin, id).await?;
+    Ok((StatusCode::CREATED, Json(info)).into_response())
+}
+
+/// PUT /api/v1/drafts/{id}/mapping  body: {"columns": {"Nom de famille": "nom", "5": null}}
+#[derive(Deserialize)]
+pub struct MappingBody {
+    columns: BTreeMap<String, Option<String>>,
+}
+
+pub async fn set_mapping<D: Backend>(
+    State(state): State<AppState<D>>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(id): Path<i64>,
+    Json(body): Json<MappingBody>,
+) -> ApiResult<Json<MappingInfo>> {
+    let (draft, mut settings) = load_draft_for(&state, &admin, id).await?;
+    let mut overrides = Vec::new();
+    for (column, field) in body.columns {
+        let field = match field.as_deref() {
+            None | Some("ignorer") => None,
+            Some(f) => Some(
+                f.parse::<Field>()
+                    .map_err(|e| ApiError::status(StatusCode::BAD_REQUEST, &e.to_string()))?,
+            ),
+        };
+        let column = match column.parse::<usize>() {
+            Ok(n) if n >= 1 => ColumnRef::Number(n),
+            _ => ColumnRef::Name(column),
+        };
+        overrides.push(Override { column, field });
+    }
+    let (parsed, _, _) = crate::wizard::read_columns(&draft, &settings)?;
+    let mut mapping = domain::mapping::auto_map(parsed.header.as_deref(), parsed.column_count, settings.profile);
+    mapping
+        .apply_overrides(&overrides)
+        .map_err(|e| ApiError::status(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()))?;
+    settings.overrides = overrides;
+    crate::wizard::save_settings(&state, id, &settings).await?;
+    let _ = draft;
+    Ok(Json(mapping_info(&state, &admin, id).await?))
+}
+
+fn report_json(report: &Report) -> Value {
+    serde_json::to_value(report).unwrap_or(Value::Null)
+}
+
+/// GET /api/v1/drafts/{id}/check: step 3.
+pub async fn check<D: Backend>(
+    State(state): State<AppState<D>>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Value>> {
+    let (draft, settings) = load_draft_for(&state, &admin, id).await?;
+    let outcome = dry_run(&state, &admin, &draft, &settings).await?;
+    Ok(Json(report_json(&outcome.report)))
+}
+
+#[derive(Deserialize)]
+pub struct RowBody {
+    cells: Vec<String>,
+}
+
+/// PUT /api/v1/drafts/{id}/rows/{line}: "Éditer", then the line's conflicts.
+pub async fn edit_row<D: Backend>(
+    State(state): State<AppState<D>>,
+    ApiAdmin(admin): ApiAdmin,
+    Path((id, line)): Path<(i64, u64)>,
+    Json(body): Json<RowBody>,
+) -> ApiResult<Json<Value>> {
+    let (draft, mut settings) = load_draft_for(&state, &admin, id).await?;
+    let (parsed, _, _) = crate::wizard::read_columns(&draft, &settings)?;
+    if !parsed.records.iter().any(|r| r.line == line) {
+        return Err(AppError::NotFound.into());
+    }
+    settings.edits.insert(line, body.cells);
+    crate::wizard::save_settings(&state, id, &settings).await?;
+    let outcome = dry_run(&state, &admin, &draft, &settings).await?;
+    let conflicts: Vec<_> = outcome
+        .report
+        .conflict_details
+        .iter()
+        .filter(|c| c.line == line)
+        .collect();
+    Ok(Json(
+        json!({ "line": line, "valid": conflicts.is_empty(), "conflicts": conflicts }),
+    ))
+}
+
+/// GET /api/v1/drafts/{id}/plan: step 4.
+pub async fn plan<D: Backend>(
+    State(state): State<AppState<D>>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(id): Path<i64>,
+    Query(q): Query<StartBody>,
+) -> ApiResult<Json<Value>> {
+    let (draft, mut settings) = load_draft_for(&state, &admin, id).await?;
+    settings.skip_conflicts = q.skip_conflicts;
+    settings.confirm_deletions = q.confirm_deletions;
+    let outcome = dry_run(&state, &admin, &draft, &settings).await?;
+    let p = &outcome.plan;
+    Ok(Json(json!({
+        "report": report_json(&outcome.report),
+        "creates": p.creates,
+        "updates": p.updates,
+        "unchanged": p.unchanged,
+        "merges": p.merges,
+        "deactivations": p.deactivations,
+        "new_groups": p.new_groups,
+    })))
+}
+
+#[derive(Deserialize, Default)]
+pub struct StartBody {
+    #[serde(default)]
+    skip_conflicts: bool,
+    #[serde(default)]
+    confirm_deletions: Option<usize>,
+}
+
+/// POST /api/v1/drafts/{id}/start: step 4's "Démarrer l'importation".
+pub async fn start<D: Backend>(
+    State(state): State<AppState<D>>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(id): Path<i64>,
+    body: Option<Json<StartBody>>,
+) -> ApiResult<Response> {
+    let body = body.map(|Json(b)| b).unwrap_or_default();
+    let (draft, mut settings) = load_draft_for(&state, &admin, id).await?;
+    settings.skip_conflicts = body.skip_conflicts;
+    settings.confirm_deletions = body.confirm_deletions;
+    crate::wizard::save_settings(&state, id, &settings).await?;
+    let outcome = dry_run(&state, &admin, &draft, &settings).await?;
+    if outcome.plan.rejection.is_some() {
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(report_json(&outcome.report))).into_response());
+    }
+    let job = state
+        .directory
+        .create_job(id, admin.id, state.now())
+        .await
+        .map_err(AppError::from)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "job": job, "url": format!("/api/v1/jobs/{job}") })),
+    )
+        .into_response())
+}
+
+async fn own_job<D: Backend>(state: &AppState<D>, admin: &Admin, id: i64) -> ApiResult<store::web::Job> {
+    let job = state
+        .directory
+        .job(id)
+        .await
+        .map_err(AppError::from)?
+        .ok_or(AppError::NotFound)?;
+    if job.admin_id != admin.id {
+        return Err(AppError::NotFound.into());
+    }
+    Ok(job)
+}
+
+/// GET /api/v1/jobs/{id}: step 5.
+pub async fn job<D: Backend>(
+    State(state): State<AppState<D>>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Value>> {
+    let job = own_job(&state, &admin, id).await?;
+    let progress: Value = serde_json::from_str(&job.progress).unwrap_or(Value::Null);
+    let report: Value = job
+        .report
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or(Value::Null);
+    let result = (job.status == "succeeded" && job.result_file.is_some()).then(|| format!("/api/v1/jobs/{id}/result"));
+    Ok(Json(json!({
+        "id": job.id, "status": job.status, "progress": progress, "report": report,
+        "error": job.error, "import_id": job.import_id, "result": result,
+    })))
+}
+
+/// GET /api/v1/jobs/{id}/result: the result file, for the admin who ran it.
+pub async fn job_result<D: Backend>(
+    State(state): State<AppState<D>>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(id): Path<i64>,
+) -> ApiResult<Response> {
+    let job = own_job(&state, &admin, id).await?;
+    let expired = job.result_expires_at.is_none_or(|t| t <= state.now());
+    let bytes = job.result_file.filter(|_| !expired).ok_or(AppError::NotFound)?;
+    Ok((
+        [
+            (CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                CONTENT_DISPOSITION,
+                format!("attachment; filename=\"resultat-import-{id}.csv\""),
+            ),
+            (CACHE_CONTROL, "no-store".to_string()),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// The OpenAPI 3.1 description of the routes above.
+pub async fn openapi() -> Json<Value> {
+    Json(openapi_document())
+}
+
+pub fn openapi_document() -> Value {
+    let id = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}});
+    let error = json!({"description": "erreur", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    let report = json!({"description": "compte rendu", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Report"}}}});
+    let mapping = json!({"description": "correspondances", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Mapping"}}}});
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "annuaire", "version": env!("CARGO_PKG_VERSION"), "description": "Import CSV d'utilisateurs : les cinq étapes de l'assistant pour l'automatisation."},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}, "session": {"type": "apiKey", "in": "cookie", "name": "annuaire_session"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+                "Mapping": {"type": "object", "properties": {
+                    "draft": {"type": "integer"},
+                    "columns": {"type": "array", "items": {"type": "object", "properties": {"index": {"type": "integer"}, "name": {"type": "string"}, "field": {"type": ["string", "null"]}}}},
+                    "missing_required": {"type": "array", "items": {"type": "string"}}}},
+                "Report": {"type": "object", "required": ["status", "rows", "valid", "conflicts", "created", "updated", "unchanged", "merged", "deactivated", "skipped", "conflict_details"], "properties": {
+                    "status": {"type": "string", "enum": ["imported", "dry-run", "rejected"]},
+                    "rows": {"type": "integer"}, "valid": {"type": "integer"}, "conflicts": {"type": "integer"},
+                    "created": {"type": "integer"}, "updated": {"type": "integer"}, "unchanged": {"type": "integer"},
+                    "merged": {"type": "integer"}, "deactivated": {"type": "integer"}, "skipped": {"type": "integer"},
+                    "rejection": {"type": "string"},
+                    "conflict_details": {"type": "array", "items": {"type": "object", "properties": {
+                        "line": {"type": "integer"}, "column": {"type": ["string", "null"]}, "field": {"type": ["string", "null"]},
+                        "code": {"type": "string"}, "message": {"type": "string"}}}}}},
+                "Start": {"type": "object", "properties": {"skip_conflicts": {"type": "boolean"}, "confirm_deletions": {"type": ["integer", "null"]}}}
+            }
+        },
+        "security": [{"bearer": []}, {"session": []}],
+        "paths": {
+            "/api/v1/drafts": {"post": {"summary": "Étape 1 : déposer un fichier", "parameters": [
+                {"name": "profile", "in": "query", "required": true, "schema": {"type": "string", "enum": ["enseignant", "administratif", "eleve", "parent"]}},
+                {"name": "establishment", "in": "query", "required": true, "schema": {"type": "string"}},
+                {"name": "file_name", "in": "query", "schema": {"type": "string"}},
+                {"name": "separator", "in": "query", "schema": {"type": "string", "enum": [";", ",", "tab", "|"]}},
+                {"name": "encoding", "in": "query", "schema": {"type": "string", "enum": ["auto", "utf-8", "windows-1252", "iso-8859-1", "macintosh"]}},
+                {"name": "no_header", "in": "query", "schema": {"type": "boolean"}},
+                {"name": "establishments_from_file", "in": "query", "schema": {"type": "boolean"}},
+                {"name": "complet", "in": "query", "schema": {"type": "boolean"}}],
+                "requestBody": {"required": true, "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}}},
+                "responses": {"201": mapping, "400": error, "401": error, "403": error}}},
+            "/api/v1/drafts/{id}/mapping": {"put": {"summary": "Étape 2 : correspondances", "parameters": [id],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"columns": {"type": "object", "additionalProperties": {"type": ["string", "null"]}}}}}}},
+                "responses": {"200": mapping, "404": error, "422": error}}},
+            "/api/v1/drafts/{id}/check": {"get": {"summary": "Étape 3 : vérification", "parameters": [id], "responses": {"200": report, "404": error, "422": error}}},
+            "/api/v1/drafts/{id}/rows/{line}": {"put": {"summary": "Étape 3 : corriger une ligne", "parameters": [id, {"name": "line", "in": "path", "required": true, "schema": {"type": "integer"}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"cells": {"type": "array", "items": {"type": "string"}}}}}}},
+                "responses": {"200": {"description": "conflits restants de la ligne"}, "404": error}}},
+            "/api/v1/drafts/{id}/plan": {"get": {"summary": "Étape 4 : le plan", "parameters": [id,
+                {"name": "skip_conflicts", "in": "query", "schema": {"type": "boolean"}},
+                {"name": "confirm_deletions", "in": "query", "schema": {"type": "integer"}}],
+                "responses": {"200": {"description": "compte rendu et listes"}, "404": error}}},
+            "/api/v1/drafts/{id}/start": {"post": {"summary": "Étape 4 : démarrer l'importation", "parameters": [id],
+                "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Start"}}}},
+                "responses": {"202": {"description": "tâche créée"}, "422": report, "404": error}}},
+            "/api/v1/jobs/{id}": {"get": {"summary": "Étape 5 : suivi", "parameters": [id], "responses": {"200": {"description": "état de la tâche"}, "404": error}}},
+            "/api/v1/jobs/{id}/result": {"get": {"summary": "Étape 5 : fichier résultat", "parameters": [id],
+                "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}, "404": error}}}
+        }
+    })
+}
