@@ -13,6 +13,7 @@ use domain::{Establishment, Profile, Uai};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use store::admin::AdminDirectory;
 use store::service::{self, Clock, ImportError, ImportRequest, Operation, Progress, SystemClock};
 use store::{AnyDirectory, Directory, UserQuery};
 
@@ -55,7 +56,7 @@ fn redact(url: &str) -> String {
     }
 }
 
-async fn dispatch<D: Directory>(d: &D, command: Command) -> Result<ExitCode> {
+async fn dispatch<D: AdminDirectory>(d: &D, command: Command) -> Result<ExitCode> {
     let clock = SystemClock;
     match command {
         Command::Establishment(EstablishmentCommand::Add { uai, name }) => {
@@ -99,6 +100,11 @@ async fn dispatch<D: Directory>(d: &D, command: Command) -> Result<ExitCode> {
             println!("{n} compte(s) désactivé(s) depuis plus de {retention_days} jours supprimé(s).");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Users(UsersCommand::Add(args)) => crate::admin_commands::add_user(d, &args, &clock).await,
+        Command::Aaf(c) => crate::admin_commands::aaf(d, c, &clock).await,
+        Command::Duplicates(args) => crate::admin_commands::duplicates(d, args, &clock).await,
+        Command::Reconcile(args) => crate::admin_commands::reconcile(d, args, &clock).await,
+        Command::Audit(args) => crate::admin_commands::audit(d, args).await,
         Command::Demo => demo(d, &clock).await,
         Command::Bench(_) => Ok(ExitCode::SUCCESS),
     }
@@ -139,7 +145,7 @@ fn build_request(args: &ImportArgs) -> Result<ImportRequest> {
     Ok(request)
 }
 
-fn whoami() -> String {
+pub(crate) fn whoami() -> String {
     std::env::var("USER").unwrap_or_else(|_| "inconnu".to_string())
 }
 
@@ -262,7 +268,7 @@ fn default_result_path(input: &Path, import_id: Option<i64>, clock: &dyn Clock) 
 }
 
 /// The result file holds passwords: readable by its owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
