@@ -356,11 +356,11 @@ fn close_attr(
     let Some((name, op)) = open_attr.take() else { return };
     let values = std::mem::take(values);
     match (section, op) {
-        (Section::Operational, _) => {
-            if name.eq_ignore_ascii_case("categoriePersonne") || name.eq_ignore_ascii_case("categorieStructure") {
-                request.structure = name.eq_ignore_ascii_case("categorieStructure");
-                request.category = values.into_iter().find(|v| !v.is_empty());
-            }
+        (Section::Operational, _)
+            if name.eq_ignore_ascii_case("categoriePersonne") || name.eq_ignore_ascii_case("categorieStructure") =>
+        {
+            request.structure = name.eq_ignore_ascii_case("categorieStructure");
+            request.category = values.into_iter().find(|v| !v.is_empty());
         }
         (Section::Modifications, Some(operation)) => request.modifications.push(Modification {
             name,
