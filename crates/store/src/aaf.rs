@@ -260,11 +260,15 @@ pub async fn run_aaf_import<D: AdminDirectory, R: RngCore + CryptoRng>(
 
     let mut scopes = Vec::new();
     let mut all_keys: BTreeSet<SyncKey> = lookup.keys.iter().cloned().collect();
+    // A person whose request could not be read is still in the file: never
+    // deactivate them for our failure to read their record.
+    let unreadable: BTreeSet<&str> = feed.issues.iter().filter_map(|i| i.key.as_deref()).collect();
     for scope in &feed.scopes {
         let keys: Vec<SyncKey> = tx
             .aaf_scope(&scope.establishments)
             .await?
             .into_iter()
+            .filter(|k| !unreadable.contains(k.as_str()))
             .map(SyncKey::from_stored)
             .collect();
         all_keys.extend(keys.iter().cloned());

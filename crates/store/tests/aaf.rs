@@ -324,6 +324,25 @@ async fn aaf_complet_deactivates_only_absent_aaf_accounts(d: &impl AdminDirector
     )
     .await;
 
+    // A record the run cannot read (no first name) still protects its person.
+    let unreadable = {
+        let mut requests = vec![add(&teacher("2000001", "UN", "Jean", &["0750654D$ENS$ENSEIGNEMENT"]))];
+        requests.push(add(&teacher("2000002", "DEUX", "", &["0750654D$ENS$ENSEIGNEMENT"])));
+        requests.push(add(&teacher(
+            "2000003",
+            "TROIS",
+            "Jean",
+            &["0750654D$ENS$ENSEIGNEMENT", "0750655E$ENS$ENSEIGNEMENT"],
+        )));
+        feed(&requests)
+    };
+    let o = run(d, &[file(STAFF_FILE, unreadable)], &AafRequest::default()).await;
+    assert_eq!(
+        (o.report.status, o.report.skipped, o.report.deactivated),
+        (AafStatus::Imported, 1, 0)
+    );
+    assert!(user(d, "PERSON.2000002").await.unwrap().active);
+
     let next = full(&[("2000001", "UN")]);
     let refused = run(d, &[file(STAFF_FILE, next.clone())], &AafRequest::default()).await;
     assert_eq!(refused.report.status, AafStatus::Rejected);
