@@ -538,3 +538,75 @@ pub async fn add_user<D: AdminDirectory>(d: &D, args: &UserAddArgs, clock: &dyn 
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// One audit row for an action that has no transaction of its own here
+/// (restore and purge run inside the `Directory` trait).
+pub async fn record<D: AdminDirectory>(
+    d: &D,
+    action: &str,
+    target: &str,
+    details: serde_json::Value,
+    clock: &dyn Clock,
+) -> Result<()> {
+    admin::audit(
+        d,
+        &admin::NewAudit {
+            at: clock.now(),
+            actor: actor(),
+            action: action.to_string(),
+            target: target.to_string(),
+            details,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// After a CSV import: the audit row, and the probable duplicates among the
+/// accounts it created or updated (read in their establishments only).
+pub async fn after_csv_import<D: AdminDirectory>(
+    d: &D,
+    outcome: &store::service::ImportOutcome,
+    request: &store::service::ImportRequest,
+    print: bool,
+    clock: &dyn Clock,
+) -> Result<()> {
+    let Some(import_id) = outcome.import_id else {
+        return Ok(());
+    };
+    let r = &outcome.report;
+    record(
+        d,
+        "import",
+        &format!("import n° {import_id}"),
+        serde_json::json!({
+            "file": request.file_name,
+            "profile": request.profile,
+            "establishment": request.establishment,
+            "complet": request.complet,
+            "created": r.created,
+            "updated": r.updated,
+            "unchanged": r.unchanged,
+            "merged": r.merged,
+            "deactivated": r.deactivated,
+            "skipped": r.skipped,
+        }),
+        clock,
+    )
+    .await?;
+    if print {
+        let keys: Vec<String> = outcome
+            .plan
+            .creates
+            .iter()
+            .map(|c| c.key.to_string())
+            .chain(outcome.plan.updates.iter().map(|u| u.key.to_string()))
+            .collect();
+        let pairs = admin::duplicates_for_keys(d, &keys).await?;
+        if !pairs.is_empty() {
+            println!("Doublons probables avec des comptes du flux AAF :");
+            print_pairs(&pairs);
+        }
+    }
+    Ok(())
+}

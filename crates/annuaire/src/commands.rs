@@ -87,6 +87,14 @@ async fn dispatch<D: AdminDirectory>(d: &D, command: Command) -> Result<ExitCode
         Command::Users(UsersCommand::Search(args)) => search(d, &args).await,
         Command::Users(UsersCommand::Restore { import }) => {
             let n = d.restore_import(import, clock.now()).await?;
+            crate::admin_commands::record(
+                d,
+                "restore",
+                &format!("import n° {import}"),
+                serde_json::json!({ "accounts": n }),
+                &clock,
+            )
+            .await?;
             println!("{n} compte(s) réactivé(s) (import n° {import}).");
             Ok(ExitCode::SUCCESS)
         }
@@ -97,6 +105,14 @@ async fn dispatch<D: AdminDirectory>(d: &D, command: Command) -> Result<ExitCode
             let n = d
                 .purge_deactivated(clock.now() - Duration::days(retention_days))
                 .await?;
+            crate::admin_commands::record(
+                d,
+                "purge",
+                "comptes désactivés",
+                serde_json::json!({ "accounts": n, "retention_days": retention_days }),
+                &clock,
+            )
+            .await?;
             println!("{n} compte(s) désactivé(s) depuis plus de {retention_days} jours supprimé(s).");
             Ok(ExitCode::SUCCESS)
         }
@@ -181,7 +197,7 @@ impl Progress for BarProgress {
     }
 }
 
-async fn import<D: Directory>(d: &D, args: &ImportArgs, clock: &dyn Clock) -> Result<ExitCode> {
+async fn import<D: AdminDirectory>(d: &D, args: &ImportArgs, clock: &dyn Clock) -> Result<ExitCode> {
     let request = build_request(args)?;
     let bytes = read_input(&args.file, request.file.limits.max_bytes)?;
     let mut rng = domain::password::os_rng();
@@ -232,6 +248,7 @@ async fn import<D: Directory>(d: &D, args: &ImportArgs, clock: &dyn Clock) -> Re
         ReportFormat::Json => println!("{}", serde_json::to_string(&outcome.report)?),
         ReportFormat::Text => output::print_import(&outcome, &request, result_path.as_deref()),
     }
+    crate::admin_commands::after_csv_import(d, &outcome, &request, args.report == ReportFormat::Text, clock).await?;
     Ok(match outcome.report.status {
         Status::Rejected => ExitCode::from(crate::EXIT_REJECTED),
         Status::Imported | Status::DryRun => ExitCode::SUCCESS,

@@ -313,3 +313,42 @@ fn users_add_prints_the_generated_password_once_and_refuses_bad_input() {
         .collect();
     assert_eq!(profiles, ["manual", "manual"]);
 }
+
+#[test]
+fn a_csv_import_lists_the_duplicates_it_made_and_is_audited() {
+    let env = Env::new();
+    let aaf = env.write(FEED_NAME, &feed(&[("3248023", "BARBIER", "Véronique")]));
+    assert!(env.run(&["aaf", "import", &aaf, "--result", "a.csv"]).status.success());
+    let csv = env.write(
+        "enseignants.csv",
+        "Civilité;Nom;Prénom;Matière\r\nMadame;Barbier;Veronique;Physique-Chimie\r\n".as_bytes(),
+    );
+    let out = env.run(&[
+        "import",
+        &csv,
+        "--profile",
+        "enseignant",
+        "--establishment",
+        "0750654D",
+        "--result",
+        "r.csv",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("Doublons probables avec des comptes du flux AAF"),
+        "{text}"
+    );
+    assert!(
+        text.contains("annuaire reconcile PERSON.m-mmeveroniquebarbier PERSON.3248023"),
+        "{text}"
+    );
+    let actions: Vec<String> = env
+        .json(&["audit", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(actions, ["import", "aaf_import"], "most recent first");
+}

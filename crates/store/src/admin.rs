@@ -543,3 +543,14 @@ where
         details: serde_json::from_str(&details).unwrap_or(serde_json::Value::String(details)),
     })
 }
+
+/// Duplicates involving the accounts of these keys (after a CSV import: the
+/// accounts it created or updated), read in their establishments only.
+pub async fn duplicates_for_keys<D: AdminDirectory>(d: &D, keys: &[String]) -> Result<Vec<DuplicatePair>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut tx = d.begin_admin().await?;
+    let ids: Vec<i64> = tx.users_by_keys(keys).await?.into_iter().map(|u| u.id).collect();
+    duplicates_for(&mut tx, &ids).await
+}
