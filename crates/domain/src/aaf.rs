@@ -185,13 +185,60 @@ fn name_attribute(reader: &Reader<&[u8]>, e: &BytesStart<'_>, wanted: &[u8]) -> 
     Ok(None)
 }
 
+/// What reading a feed file found besides its requests.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReadSummary {
+    pub requests: usize,
+    /// Things the admin should know (an encoding declaration that lied).
+    pub notices: Vec<String>,
+}
+
+/// The `encoding="…"` of the XML declaration: its value and byte range.
+fn declared_encoding(bytes: &[u8]) -> Option<(String, std::ops::Range<usize>)> {
+    let head = &bytes[..bytes.len().min(256)];
+    let end = head.windows(2).position(|w| w == b"?>")?;
+    let decl = &head[..end];
+    let at = decl.windows(8).position(|w| w == b"encoding")?;
+    let rest = &decl[at + 8..];
+    let quote_at = rest.iter().position(|b| *b == b'"' || *b == b'\'')?;
+    let quote = rest[quote_at];
+    let value_start = at + 8 + quote_at + 1;
+    let len = decl[value_start..].iter().position(|b| *b == quote)?;
+    let value = String::from_utf8_lossy(&decl[value_start..value_start + len]).into_owned();
+    Some((value, value_start..value_start + len))
+}
+
+/// Feeds declared ISO-8859-15 but written in UTF-8 happen (a file re-saved by
+/// an editor): read as declared, every accent would silently become "Ã©". Text
+/// in a single-byte encoding with accents is almost never valid UTF-8, so a
+/// file that is valid UTF-8 with non-ASCII bytes is read as UTF-8, and said so.
+fn effective_bytes(bytes: &[u8]) -> (std::borrow::Cow<'_, [u8]>, Option<String>) {
+    let Some((declared, range)) = declared_encoding(bytes) else {
+        return (std::borrow::Cow::Borrowed(bytes), None);
+    };
+    let single_byte = encoding_rs::Encoding::for_label(declared.as_bytes())
+        .is_some_and(|e| e != encoding_rs::UTF_8 && e.is_single_byte());
+    if !single_byte || bytes.is_ascii() || std::str::from_utf8(bytes).is_err() {
+        return (std::borrow::Cow::Borrowed(bytes), None);
+    }
+    let mut fixed = Vec::with_capacity(bytes.len());
+    fixed.extend_from_slice(&bytes[..range.start]);
+    fixed.extend_from_slice(b"UTF-8");
+    fixed.extend_from_slice(&bytes[range.end..]);
+    let notice = format!(
+        "le fichier se déclare en {declared} mais il est écrit en UTF-8 : il a été lu en UTF-8 pour ne pas déformer les accents"
+    );
+    (std::borrow::Cow::Owned(fixed), Some(notice))
+}
+
 /// Calls `on_request` for each add/modify/delete request of a feed, in order,
 /// holding only that request in memory.
 pub fn read_requests<E>(
     bytes: &[u8],
     mut on_request: impl FnMut(RawRequest) -> Result<(), E>,
-) -> Result<Result<usize, E>, FeedError> {
-    let mut reader = Reader::from_reader(bytes);
+) -> Result<Result<ReadSummary, E>, FeedError> {
+    let (bytes, encoding_notice) = effective_bytes(bytes);
+    let mut reader = Reader::from_reader(bytes.as_ref());
     let mut buf = Vec::new();
     let mut depth = 0usize;
     let mut seen_root = false;
@@ -344,7 +391,10 @@ pub fn read_requests<E>(
     if !seen_root {
         return Err(FeedError::Empty);
     }
-    Ok(Ok(count))
+    Ok(Ok(ReadSummary {
+        requests: count,
+        notices: encoding_notice.into_iter().collect(),
+    }))
 }
 
 fn close_attr(
@@ -723,6 +773,20 @@ mod tests {
         assert_eq!(requests[0].attribute("givenName"), Some(&["Véronique".to_string()][..]));
         assert_eq!(requests[1].modifications[0].values, ["vb&co@ac-test.fr"]);
         assert_eq!(requests[2].kind, Some(RequestKind::Delete));
+    }
+
+    #[test]
+    fn a_utf8_file_declared_iso_8859_15_is_read_as_utf8_with_a_notice() {
+        let mut first_name = None;
+        let summary = read_requests(PERSON.as_bytes(), |r| {
+            first_name = first_name.take().or(r.attribute("givenName").map(|v| v[0].clone()));
+            Ok::<(), ()>(())
+        });
+        assert_eq!(first_name.as_deref(), Some("Véronique"));
+        let notices = summary.ok().and_then(|r| r.ok()).map(|s| s.notices).unwrap_or_default();
+        assert!(notices[0].contains("écrit en UTF-8"), "{notices:?}");
+        let summary = read_requests(&latin9(PERSON), |_| Ok::<(), ()>(()));
+        assert_eq!(summary.ok().and_then(|r| r.ok()).map(|s| s.notices.len()), Some(0));
     }
 
     #[test]

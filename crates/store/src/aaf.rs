@@ -162,10 +162,18 @@ fn read_feed(files: &[FeedFile], today: chrono::NaiveDate) -> Result<ReadFeed, A
             file: file.name.clone(),
             source,
         })?;
-        let count = match count {
-            Ok(n) => n,
+        let summary = match count {
+            Ok(summary) => summary,
             Err(never) => match never {},
         };
+        let count = summary.requests;
+        feed.notices
+            .extend(summary.notices.into_iter().map(|message| AafNotice {
+                file: file.name.clone(),
+                request: None,
+                key: None,
+                message,
+            }));
         feed.requests += count;
         feed.bytes += file.bytes.len();
         let persons = &feed.persons[first_person..];
