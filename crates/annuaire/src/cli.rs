@@ -32,6 +32,15 @@ pub enum Command {
     /// Rechercher, restaurer, purger des comptes
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Flux académique AAF (ficAlimMENESR)
+    #[command(subcommand)]
+    Aaf(crate::admin_commands::AafCommand),
+    /// Comptes probablement en double entre import CSV et flux AAF
+    Duplicates(crate::admin_commands::DuplicatesArgs),
+    /// Réconcilier un compte CSV avec le compte AAF de la même personne (guide §7)
+    Reconcile(crate::admin_commands::ReconcileArgs),
+    /// Journal d'audit : qui a fait quoi, quand, à qui
+    Audit(crate::admin_commands::AuditArgs),
     /// Démonstration : crée l'établissement 0750654D et y importe les cinq enseignants du guide
     Demo,
     /// Mesures de débit : plan, écriture, hachage
@@ -165,6 +174,8 @@ pub struct ExportArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
+    /// Créer un compte à la main, de tout profil (administrateurs et invités compris)
+    Add(Box<crate::admin_commands::UserAddArgs>),
     /// Rechercher des comptes (préfixes, sans accents ni casse), par ordre alphabétique
     Search(SearchArgs),
     /// Réactiver les comptes désactivés par un import Complet

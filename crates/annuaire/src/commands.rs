@@ -13,6 +13,7 @@ use domain::{Establishment, Profile, Uai};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use store::admin::AdminDirectory;
 use store::service::{self, Clock, ImportError, ImportRequest, Operation, Progress, SystemClock};
 use store::{AnyDirectory, Directory, UserQuery};
 
@@ -61,7 +62,7 @@ fn redact(url: &str) -> String {
     }
 }
 
-async fn dispatch<D: web::Backend>(d: &D, command: Command) -> Result<ExitCode> {
+async fn dispatch<D: web::Backend + AdminDirectory>(d: &D, command: Command) -> Result<ExitCode> {
     let clock = SystemClock;
     match command {
         Command::Establishment(EstablishmentCommand::Add { uai, name }) => {
@@ -92,6 +93,14 @@ async fn dispatch<D: web::Backend>(d: &D, command: Command) -> Result<ExitCode> 
         Command::Users(UsersCommand::Search(args)) => search(d, &args).await,
         Command::Users(UsersCommand::Restore { import }) => {
             let n = d.restore_import(import, clock.now()).await?;
+            crate::admin_commands::record(
+                d,
+                "restore",
+                &format!("import n° {import}"),
+                serde_json::json!({ "accounts": n }),
+                &clock,
+            )
+            .await?;
             println!("{n} compte(s) réactivé(s) (import n° {import}).");
             Ok(ExitCode::SUCCESS)
         }
@@ -102,9 +111,22 @@ async fn dispatch<D: web::Backend>(d: &D, command: Command) -> Result<ExitCode> 
             let n = d
                 .purge_deactivated(clock.now() - Duration::days(retention_days))
                 .await?;
+            crate::admin_commands::record(
+                d,
+                "purge",
+                "comptes désactivés",
+                serde_json::json!({ "accounts": n, "retention_days": retention_days }),
+                &clock,
+            )
+            .await?;
             println!("{n} compte(s) désactivé(s) depuis plus de {retention_days} jours supprimé(s).");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Users(UsersCommand::Add(args)) => crate::admin_commands::add_user(d, &args, &clock).await,
+        Command::Aaf(c) => crate::admin_commands::aaf(d, c, &clock).await,
+        Command::Duplicates(args) => crate::admin_commands::duplicates(d, args, &clock).await,
+        Command::Reconcile(args) => crate::admin_commands::reconcile(d, args, &clock).await,
+        Command::Audit(args) => crate::admin_commands::audit(d, args).await,
         Command::Demo => demo(d, &clock).await,
         Command::Admin(command) => crate::serve::admin(d, command, &clock).await,
         Command::Bench(_) | Command::Serve(_) => Ok(ExitCode::SUCCESS),
@@ -146,7 +168,7 @@ fn build_request(args: &ImportArgs) -> Result<ImportRequest> {
     Ok(request)
 }
 
-fn whoami() -> String {
+pub(crate) fn whoami() -> String {
     std::env::var("USER").unwrap_or_else(|_| "inconnu".to_string())
 }
 
@@ -182,7 +204,7 @@ impl Progress for BarProgress {
     }
 }
 
-async fn import<D: Directory>(d: &D, args: &ImportArgs, clock: &dyn Clock) -> Result<ExitCode> {
+async fn import<D: AdminDirectory>(d: &D, args: &ImportArgs, clock: &dyn Clock) -> Result<ExitCode> {
     let request = build_request(args)?;
     let bytes = read_input(&args.file, request.file.limits.max_bytes)?;
     let mut rng = domain::password::os_rng();
@@ -233,6 +255,7 @@ async fn import<D: Directory>(d: &D, args: &ImportArgs, clock: &dyn Clock) -> Re
         ReportFormat::Json => println!("{}", serde_json::to_string(&outcome.report)?),
         ReportFormat::Text => output::print_import(&outcome, &request, result_path.as_deref()),
     }
+    crate::admin_commands::after_csv_import(d, &outcome, &request, args.report == ReportFormat::Text, clock).await?;
     Ok(match outcome.report.status {
         Status::Rejected => ExitCode::from(crate::EXIT_REJECTED),
         Status::Imported | Status::DryRun => ExitCode::SUCCESS,
@@ -269,7 +292,7 @@ fn default_result_path(input: &Path, import_id: Option<i64>, clock: &dyn Clock) 
 }
 
 /// The result file holds passwords: readable by its owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]

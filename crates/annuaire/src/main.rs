@@ -3,6 +3,7 @@
 //! arguments, prints, and turns outcomes into exit statuses
 //! (0 imported or dry run, 2 rejected, 1 any other error).
 
+mod admin_commands;
 mod bench;
 mod cli;
 mod commands;
@@ -39,7 +40,12 @@ async fn main() -> ExitCode {
                 }
             }
             eprintln!("erreur : {message}");
-            ExitCode::from(1)
+            // A refused action (nothing written, fixable by the admin) exits like a rejected import.
+            if e.downcast_ref::<admin_commands::Refused>().is_some() {
+                ExitCode::from(EXIT_REJECTED)
+            } else {
+                ExitCode::from(1)
+            }
         }
     }
 }

@@ -7,12 +7,15 @@
 //! Every door (CLI, web wizard, JSON API) calls these same functions; storage
 //! only provides the [`plan::Snapshot`] and applies the [`plan::Plan`].
 
+pub mod aaf;
 pub mod decode;
+pub mod duplicates;
 pub mod establishment;
 pub mod export;
 pub mod field;
 pub mod functions;
 pub mod keys;
+pub mod manual;
 pub mod mapping;
 pub mod parse;
 pub mod password;

@@ -15,9 +15,13 @@ use sqlx::Row;
 use std::collections::HashMap;
 use std::future::Future;
 
+pub mod aaf;
+pub mod admin;
 pub mod postgres;
+mod postgres_admin;
 pub mod service;
 pub mod sqlite;
+mod sqlite_admin;
 pub mod web;
 
 #[derive(Debug, thiserror::Error)]

@@ -46,7 +46,7 @@ impl PgDirectory {
 }
 
 pub struct PgTx {
-    tx: Transaction<'static, Postgres>,
+    pub(crate) tx: Transaction<'static, Postgres>,
 }
 
 /// Column vectors of a batch of attributes, for `UNNEST`.

@@ -58,7 +58,7 @@ impl SqliteDirectory {
 }
 
 pub struct SqliteTx {
-    tx: Transaction<'static, Sqlite>,
+    pub(crate) tx: Transaction<'static, Sqlite>,
 }
 
 impl DirectoryTx for SqliteTx {

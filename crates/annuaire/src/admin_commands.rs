@@ -1,0 +1,612 @@
+//! Administration commands: the AAF feed, manual creation, duplicates,
+//! reconciliation and the audit log. Thin like `commands.rs`: parse, call
+//! `store::aaf` / `store::admin`, print.
+
+use crate::cli::ReportFormat;
+use crate::commands::{whoami, write_private};
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Subcommand};
+use domain::duplicates::{DuplicatePair, Side};
+use domain::keys::{LoginPattern, SyncKey};
+use domain::manual::ManualUser;
+use domain::person::Attributes;
+use domain::values::{parse_birth_date, parse_name, Civility, Email, Login};
+use domain::{Profile, Uai};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use store::aaf::{AafOutcome, AafRequest, AafStatus, FeedFile};
+use store::admin::{self, AdminDirectory, AdminError};
+use store::service::Clock;
+
+#[derive(Debug, Subcommand)]
+pub enum AafCommand {
+    /// Importer des fichiers du flux académique (ficAlimMENESR, XML) ou les dossiers qui les contiennent
+    Import(AafImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AafImportArgs {
+    /// Fichiers XML du flux, ou dossiers (tous leurs *.xml)
+    #[arg(required = true, value_name = "FICHIER_OU_DOSSIER")]
+    pub paths: Vec<PathBuf>,
+    /// Vérifier et afficher le plan sans rien écrire
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Où écrire le fichier résultat des comptes créés (logins, mots de passe)
+    #[arg(long, value_name = "FICHIER")]
+    pub result: Option<PathBuf>,
+    /// Format du compte rendu
+    #[arg(long, value_enum, default_value = "text")]
+    pub report: ReportFormat,
+    /// Modèle des logins générés : initiale-nom (ncepe) ou prenom.nom
+    #[arg(long, default_value = "initiale-nom")]
+    pub login_pattern: String,
+    /// Confirme le nombre exact de désactivations d'un flux Complet au-delà du seuil
+    #[arg(long, value_name = "N")]
+    pub confirm_deletions: Option<usize>,
+    /// Seuil de désactivations sans confirmation, en % des comptes AAF concernés
+    #[arg(long, default_value_t = 10, value_name = "POURCENT")]
+    pub deletion_threshold: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct DuplicatesArgs {
+    #[command(subcommand)]
+    pub command: Option<DuplicatesCommand>,
+    /// Seulement cet établissement (sinon tous ceux qui ont des comptes AAF)
+    #[arg(long)]
+    pub establishment: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DuplicatesCommand {
+    /// « Pas un doublon » : ne plus jamais proposer cette paire
+    Dismiss {
+        #[arg(value_name = "CLE_A")]
+        key_a: String,
+        #[arg(value_name = "CLE_B")]
+        key_b: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// Clé du compte créé par import CSV (ou à la main), qui est conservé
+    #[arg(value_name = "CLE_CSV")]
+    pub csv_key: String,
+    /// Clé du compte créé par le flux AAF (PERSON.<chiffres>), qui est supprimé
+    #[arg(value_name = "CLE_AAF")]
+    pub aaf_key: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[arg(long)]
+    pub json: bool,
+    /// Nombre d'entrées, les plus récentes d'abord
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    /// enseignant, administratif, eleve, parent, administrateur, administrateur-systeme ou invite
+    #[arg(long)]
+    pub profile: String,
+    /// UAI de l'établissement (facultatif pour administrateur-systeme et invite)
+    #[arg(long)]
+    pub establishment: Option<String>,
+    #[arg(long)]
+    pub last_name: String,
+    #[arg(long)]
+    pub first_name: String,
+    /// Monsieur, Madame, Mademoiselle (ou M., Mme, Mlle)
+    #[arg(long)]
+    pub civility: Option<String>,
+    /// jj/mm/aaaa
+    #[arg(long)]
+    pub birth_date: Option<String>,
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Code de fonction (personnel administratif) : DIR, EDU, SEC…
+    #[arg(long)]
+    pub function: Option<String>,
+    /// Matière (enseignant)
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// Classe (élève)
+    #[arg(long)]
+    pub class: Option<String>,
+    /// Login imposé (généré depuis le nom sinon)
+    #[arg(long)]
+    pub login: Option<String>,
+    /// Lire le mot de passe imposé sur l'entrée standard (généré et affiché une fois sinon)
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Clé de synchronisation imposée (dérivée des nom et prénom sinon)
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Modèle du login généré : initiale-nom ou prenom.nom
+    #[arg(long, default_value = "initiale-nom")]
+    pub login_pattern: String,
+    #[arg(long, default_value_t = domain::password::DEFAULT_MIN_LEN)]
+    pub min_password_length: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn actor() -> String {
+    format!("cli:{}", whoami())
+}
+
+/// The `*.xml` files named, folders expanded (sorted, not recursive).
+fn feed_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).with_context(|| format!("lecture de {}", p.display()))?;
+        if meta.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("lecture du dossier {}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| {
+                    f.is_file()
+                        && f.extension()
+                            .is_some_and(|x| x.to_string_lossy().eq_ignore_ascii_case("xml"))
+                })
+                .collect();
+            if found.is_empty() {
+                bail!("le dossier {} ne contient aucun fichier .xml du flux AAF", p.display());
+            }
+            found.sort();
+            out.extend(found);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+pub async fn aaf<D: AdminDirectory>(d: &D, command: AafCommand, clock: &dyn Clock) -> Result<ExitCode> {
+    let AafCommand::Import(args) = command;
+    let mut files = Vec::new();
+    for path in feed_paths(&args.paths)? {
+        let bytes = std::fs::read(&path).with_context(|| format!("lecture de {}", path.display()))?;
+        files.push(FeedFile {
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            bytes,
+        });
+    }
+    let request = AafRequest {
+        actor: actor(),
+        login_pattern: args.login_pattern.parse::<LoginPattern>().map_err(|e| anyhow!(e))?,
+        deletion_threshold_percent: args.deletion_threshold,
+        confirm_deletions: args.confirm_deletions,
+        dry_run: args.dry_run,
+    };
+    let mut rng = domain::password::os_rng();
+    let outcome = store::aaf::run_aaf_import(d, &files, &request, clock, &mut rng).await?;
+    let mut result_path = None;
+    if let Some(bytes) = &outcome.result_file {
+        let path = args.result.clone().unwrap_or_else(|| {
+            let id = outcome.report.import_id.map(|i| format!("n{i}-")).unwrap_or_default();
+            PathBuf::from(format!("aaf-resultat-{id}{}.csv", clock.now().format("%Y%m%d-%H%M%S")))
+        });
+        write_private(&path, bytes).with_context(|| format!("écriture du fichier résultat {}", path.display()))?;
+        result_path = Some(path);
+    }
+    match args.report {
+        ReportFormat::Json => println!("{}", serde_json::to_string(&outcome.report)?),
+        ReportFormat::Text => print_aaf(&outcome, result_path.as_deref()),
+    }
+    Ok(match outcome.report.status {
+        AafStatus::Rejected => ExitCode::from(crate::EXIT_REJECTED),
+        AafStatus::Imported | AafStatus::DryRun => ExitCode::SUCCESS,
+    })
+}
+
+fn print_aaf(outcome: &AafOutcome, result_path: Option<&Path>) {
+    let r = &outcome.report;
+    println!("Flux AAF : {} fichier(s), {} requête(s)", r.files.len(), r.requests);
+    for f in &r.files {
+        println!(
+            "  {} ({}{}) : {} requête(s)",
+            f.name,
+            f.kind.unwrap_or("type inconnu"),
+            if f.complet { ", Complet" } else { "" },
+            f.requests
+        );
+    }
+    println!(
+        "Établissements : {} créé(s), {} renommé(s)",
+        r.establishments_created, r.establishments_updated
+    );
+    println!(
+        "Comptes : {} créé(s), {} mis à jour, {} inchangé(s), {} désactivé(s) ; {} requête(s) en erreur, {} non prise(s) en charge (élèves, parents, matières)",
+        r.created, r.updated, r.unchanged, r.deactivated, r.skipped, r.ignored
+    );
+    for i in &r.issues {
+        println!(
+            "  erreur {} requête {}{} : {}",
+            i.file,
+            i.request,
+            i.key.as_ref().map(|k| format!(" ({k})")).unwrap_or_default(),
+            i.message
+        );
+    }
+    for n in &r.notices {
+        println!(
+            "  remarque {}{}{} : {}",
+            n.file,
+            n.request.map(|q| format!(" requête {q}")).unwrap_or_default(),
+            n.key.as_ref().map(|k| format!(" ({k})")).unwrap_or_default(),
+            n.message
+        );
+    }
+    for u in &outcome.plan.updates {
+        let mut what: Vec<String> = u
+            .changes
+            .iter()
+            .map(|c| format!("{} : « {} » → « {} »", c.field.id(), c.before, c.after))
+            .collect();
+        if let Some(p) = u.profile {
+            what.push(format!("profil → {}", p.label()));
+        }
+        if !u.memberships.is_empty() {
+            let uais: Vec<&str> = u.memberships.iter().map(|m| m.uai.as_str()).collect();
+            what.push(format!("rattachement {}", uais.join(", ")));
+        }
+        if !u.left.is_empty() {
+            let uais: Vec<&str> = u.left.iter().map(Uai::as_str).collect();
+            what.push(format!("quitte {}", uais.join(", ")));
+        }
+        if u.reactivate {
+            what.push("réactivation".into());
+        }
+        println!("  mis à jour {} ({}) : {}", u.key, u.login, what.join(", "));
+    }
+    if !outcome.plan.deactivations.is_empty() {
+        println!("Comptes désactivés :");
+        for d in &outcome.plan.deactivations {
+            println!(
+                "  {} {} ({}, {}){}",
+                d.last_name,
+                d.first_name,
+                d.login,
+                d.key,
+                if d.whole_account {
+                    ""
+                } else {
+                    " — rattachement seulement, le compte reste actif ailleurs"
+                }
+            );
+        }
+    }
+    if !r.duplicates.is_empty() {
+        println!("Doublons probables touchés par ce flux :");
+        print_pairs(&r.duplicates);
+    }
+    match r.status {
+        AafStatus::Imported => {
+            println!(
+                "Résultat : importé{}.",
+                r.import_id.map(|id| format!(" (import n° {id})")).unwrap_or_default()
+            );
+            if let Some(path) = result_path {
+                println!(
+                    "Fichier résultat : {} — logins et mots de passe des comptes créés, à distribuer ; il contient des mots de passe, conservez-le en lieu sûr.",
+                    path.display()
+                );
+            }
+        }
+        AafStatus::DryRun => println!("Résultat : simulation (--dry-run), rien n'a été écrit."),
+        AafStatus::Rejected => println!(
+            "Résultat : refusé, rien n'a été écrit. {}",
+            r.rejection.clone().unwrap_or_default()
+        ),
+    }
+}
+
+fn side_line(label: &str, s: &Side) -> String {
+    format!(
+        "  {label}  {}, {}\t{}\tlogin {}\t{}{}{}",
+        s.last_name.to_uppercase(),
+        s.first_name,
+        s.key,
+        s.login,
+        s.profile.label(),
+        s.birth_date
+            .map(|d| format!("\tné(e) le {}", d.format("%d/%m/%Y")))
+            .unwrap_or_default(),
+        s.email
+            .as_ref()
+            .map(|e| format!("\t{}", e.as_str()))
+            .unwrap_or_default()
+    )
+}
+
+fn print_pairs(pairs: &[DuplicatePair]) {
+    for p in pairs {
+        let uais: Vec<&str> = p.establishments.iter().map(Uai::as_str).collect();
+        println!("Score {} — établissement(s) {}", p.score, uais.join(", "));
+        println!("{}", side_line(&p.local.source.id().to_uppercase(), &p.local));
+        println!("{}", side_line("AAF", &p.aaf));
+        for e in &p.evidence {
+            let sign = if e.weight > 0 {
+                "+"
+            } else if e.weight < 0 {
+                "−"
+            } else {
+                "·"
+            };
+            println!("    {sign} {}", e.message);
+        }
+        println!(
+            "    → même personne : annuaire reconcile {} {}\n    → pas un doublon : annuaire duplicates dismiss {} {}",
+            p.local.key, p.aaf.key, p.local.key, p.aaf.key
+        );
+    }
+}
+
+pub async fn duplicates<D: AdminDirectory>(d: &D, args: DuplicatesArgs, clock: &dyn Clock) -> Result<ExitCode> {
+    if let Some(DuplicatesCommand::Dismiss { key_a, key_b }) = args.command {
+        let inserted = admin::dismiss(d, &key_a, &key_b, &actor(), clock.now()).await?;
+        if inserted {
+            println!("Paire {key_a} / {key_b} écartée : elle ne sera plus proposée comme doublon.");
+        } else {
+            println!("La paire {key_a} / {key_b} était déjà écartée.");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let uai = args.establishment.as_deref().map(Uai::parse).transpose()?;
+    let pairs = admin::duplicates(d, uai.as_ref()).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&pairs)?);
+    } else if pairs.is_empty() {
+        println!("Aucun doublon probable entre comptes CSV et AAF.");
+    } else {
+        println!("{} doublon(s) probable(s), du plus sûr au moins sûr :", pairs.len());
+        print_pairs(&pairs);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn reconcile<D: AdminDirectory>(d: &D, args: ReconcileArgs, clock: &dyn Clock) -> Result<ExitCode> {
+    let done = admin::reconcile(d, &args.csv_key, &args.aaf_key, &actor(), clock.now())
+        .await
+        .map_err(refusal)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&done)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "Comptes réconciliés. Le compte {} garde son login, son mot de passe, ses rattachements et ses groupes ;",
+        done.login
+    );
+    println!(
+        "sa clé devient {} (était {}), source aaf, protégé : le prochain flux AAF le mettra à jour.",
+        done.key, done.previous_key
+    );
+    if done.profile != done.previous_profile {
+        println!(
+            "Profil : {} → {} (celui du flux).",
+            done.previous_profile.label(),
+            done.profile.label()
+        );
+    }
+    println!("Le compte AAF {} ({}) est supprimé.", done.removed_login, done.key);
+    if !done.memberships_moved.is_empty() {
+        let uais: Vec<&str> = done.memberships_moved.iter().map(Uai::as_str).collect();
+        println!("Rattachements repris du compte AAF : {}", uais.join(", "));
+    }
+    if done.groups_moved > 0 {
+        println!("Groupes repris du compte AAF : {}", done.groups_moved);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Refusals are exit 2, like a rejected import: nothing was written.
+fn refusal(e: AdminError) -> anyhow::Error {
+    match e {
+        AdminError::Store(_) | AdminError::Hash(_) => anyhow!(e),
+        other => anyhow::Error::new(Refused(other.to_string())),
+    }
+}
+
+/// An action refused for a reason the admin can fix; `main` exits 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+pub async fn audit<D: AdminDirectory>(d: &D, args: AuditArgs) -> Result<ExitCode> {
+    let entries = admin::audit_log(d, args.limit.clamp(1, 10_000)).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+    } else if entries.is_empty() {
+        println!("Journal d'audit vide.");
+    } else {
+        for e in &entries {
+            println!(
+                "{}\t{}\t{}\t{}\t{}",
+                e.at.format("%d/%m/%Y %H:%M:%S"),
+                e.actor,
+                e.action,
+                e.target,
+                e.details
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn invalid(e: domain::values::ValueError) -> anyhow::Error {
+    anyhow::Error::new(Refused(e.message))
+}
+
+pub async fn add_user<D: AdminDirectory>(d: &D, args: &UserAddArgs, clock: &dyn Clock) -> Result<ExitCode> {
+    let profile: Profile = args.profile.parse()?;
+    let password = if args.password_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        let line = line.trim_end_matches(['\r', '\n']).to_string();
+        if line.is_empty() {
+            bail!("--password-stdin : aucun mot de passe lu sur l'entrée standard");
+        }
+        Some(line)
+    } else {
+        None
+    };
+    let attrs = Attributes {
+        civility: args
+            .civility
+            .as_deref()
+            .map(Civility::parse)
+            .transpose()
+            .map_err(invalid)?,
+        last_name: parse_name(&args.last_name, "nom").map_err(invalid)?,
+        first_name: parse_name(&args.first_name, "prénom").map_err(invalid)?,
+        birth_date: args
+            .birth_date
+            .as_deref()
+            .map(|b| parse_birth_date(b, clock.today()))
+            .transpose()
+            .map_err(invalid)?,
+        email: args.email.as_deref().map(Email::parse).transpose().map_err(invalid)?,
+        function_code: args.function.as_deref().map(|f| {
+            domain::functions::lookup(f)
+                .map(|x| x.code.to_string())
+                .unwrap_or_else(|| f.trim().to_string())
+        }),
+        subject: args
+            .subject
+            .as_ref()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty()),
+        class_name: args
+            .class
+            .as_ref()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty()),
+        ..Attributes::default()
+    };
+    let user = ManualUser {
+        profile,
+        establishment: args.establishment.as_deref().map(Uai::parse).transpose()?,
+        attrs,
+        login: args.login.as_deref().map(Login::parse).transpose().map_err(invalid)?,
+        password,
+        key: args
+            .key
+            .as_ref()
+            .map(|k| k.trim())
+            .filter(|k| !k.is_empty())
+            .map(|k| SyncKey::from_stored(k.to_string())),
+    };
+    let pattern = args.login_pattern.parse::<LoginPattern>().map_err(|e| anyhow!(e))?;
+    let mut rng = domain::password::os_rng();
+    let added = admin::add_user(
+        d,
+        &user,
+        pattern,
+        args.min_password_length,
+        &actor(),
+        clock.now(),
+        &mut rng,
+    )
+    .await
+    .map_err(refusal)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&added)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "Compte {} créé : login {}, clé {}.",
+        added.profile.label(),
+        added.login,
+        added.key
+    );
+    match &added.password {
+        Some(p) => println!("Mot de passe (affiché une seule fois, à changer à la première connexion) : {p}"),
+        None => println!("Mot de passe : celui que vous avez imposé (à changer à la première connexion)."),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One audit row for an action that has no transaction of its own here
+/// (restore and purge run inside the `Directory` trait).
+pub async fn record<D: AdminDirectory>(
+    d: &D,
+    action: &str,
+    target: &str,
+    details: serde_json::Value,
+    clock: &dyn Clock,
+) -> Result<()> {
+    admin::audit(
+        d,
+        &admin::NewAudit {
+            at: clock.now(),
+            actor: actor(),
+            action: action.to_string(),
+            target: target.to_string(),
+            details,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// After a CSV import: the audit row, and the probable duplicates among the
+/// accounts it created or updated (read in their establishments only).
+pub async fn after_csv_import<D: AdminDirectory>(
+    d: &D,
+    outcome: &store::service::ImportOutcome,
+    request: &store::service::ImportRequest,
+    print: bool,
+    clock: &dyn Clock,
+) -> Result<()> {
+    let Some(import_id) = outcome.import_id else {
+        return Ok(());
+    };
+    let r = &outcome.report;
+    record(
+        d,
+        "import",
+        &format!("import n° {import_id}"),
+        serde_json::json!({
+            "file": request.file_name,
+            "profile": request.profile,
+            "establishment": request.establishment,
+            "complet": request.complet,
+            "created": r.created,
+            "updated": r.updated,
+            "unchanged": r.unchanged,
+            "merged": r.merged,
+            "deactivated": r.deactivated,
+            "skipped": r.skipped,
+        }),
+        clock,
+    )
+    .await?;
+    if print {
+        let keys: Vec<String> = outcome
+            .plan
+            .creates
+            .iter()
+            .map(|c| c.key.to_string())
+            .chain(outcome.plan.updates.iter().map(|u| u.key.to_string()))
+            .collect();
+        let pairs = admin::duplicates_for_keys(d, &keys).await?;
+        if !pairs.is_empty() {
+            println!("Doublons probables avec des comptes du flux AAF :");
+            print_pairs(&pairs);
+        }
+    }
+    Ok(())
+}

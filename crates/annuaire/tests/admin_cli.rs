@@ -1,0 +1,354 @@
+//! `aaf import`, `duplicates`, `reconcile`, `users add` and `audit` as an
+//! administrator runs them: real files, a real SQLite database, exit statuses
+//! (0 done, 2 refused with nothing written, 1 other errors) and French messages.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::Value;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        let env = Env {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let out = env.run(&["establishment", "add", "0750654D", "Collège test"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        env
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let url = format!("sqlite://{}", self.path("annuaire.db").display());
+        let mut c = Command::new(env!("CARGO_BIN_EXE_annuaire"));
+        c.current_dir(self.dir.path())
+            .env_remove("ANNUAIRE_DATABASE_URL")
+            .arg("--database")
+            .arg(url)
+            .args(args);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let out = self.command(args).output().unwrap();
+        assert!(
+            !stderr(&out).contains("panicked"),
+            "the binary panicked: {}",
+            stderr(&out)
+        );
+        out
+    }
+
+    fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> String {
+        std::fs::write(self.path(name), bytes).unwrap();
+        self.path(name).display().to_string()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.run(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A PersEducNat feed in ISO-8859-15, one teacher per (jointure, sn, givenName).
+fn feed(people: &[(&str, &str, &str)]) -> Vec<u8> {
+    let requests: String = people
+        .iter()
+        .map(|(j, sn, given)| {
+            format!(
+                "<addRequest><operationalAttributes><attr name=\"categoriePersonne\"><value>PersEducNat</value></attr></operationalAttributes>\
+                 <identifier><id>{j}</id></identifier><attributes>\
+                 <attr name=\"ENTPersonJointure\"><value>{j}</value></attr>\
+                 <attr name=\"personalTitle\"><value>Mme</value></attr>\
+                 <attr name=\"sn\"><value>{sn}</value></attr>\
+                 <attr name=\"givenName\"><value>{given}</value></attr>\
+                 <attr name=\"ENTPersonFonctions\"><value>0750654D$ENS$ENSEIGNEMENT$L1500$SCIENCES PHYSIQUES</value></attr>\
+                 </attributes></addRequest>\n"
+            )
+        })
+        .collect();
+    let xml =
+        format!("<?xml version=\"1.0\" encoding=\"ISO-8859-15\"?>\n<ficAlimMENESR>\n{requests}</ficAlimMENESR>\n");
+    encoding_rs::ISO_8859_15.encode(&xml).0.into_owned()
+}
+
+const FEED_NAME: &str = "ENT_0750654D_Complet_20261125_PersEducNat_0000.xml";
+
+#[test]
+fn aaf_import_from_a_folder_writes_a_private_result_file_and_reports_json() {
+    let env = Env::new();
+    std::fs::create_dir(env.path("flux")).unwrap();
+    env.write(
+        &format!("flux/{FEED_NAME}"),
+        &feed(&[("1841028", "BARBIER", "Véronique")]),
+    );
+    env.write("flux/lisezmoi.txt", b"pas du XML");
+    let out = env.run(&["aaf", "import", "flux", "--result", "aaf.csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("1 créé(s)"), "{text}");
+    assert!(text.contains("aaf.csv"), "says where the credentials go: {text}");
+    let result = std::fs::read_to_string(env.path("aaf.csv")).unwrap();
+    assert!(
+        result.contains("PERSON.1841028") && result.contains("vbarbier"),
+        "{result}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(env.path("aaf.csv")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let users = env.json(&["users", "search", "--json"]);
+    assert_eq!(users[0]["first_name"], "Véronique", "ISO-8859-15 decoded");
+    assert_eq!(users[0]["source"], "aaf");
+
+    let feed_path = env.path(&format!("flux/{FEED_NAME}")).display().to_string();
+    let report = env.json(&["aaf", "import", &feed_path, "--report", "json"]);
+    assert_eq!(report["status"], "imported");
+    assert_eq!(
+        (report["created"].as_u64(), report["unchanged"].as_u64()),
+        (Some(0), Some(1))
+    );
+
+    // A Complet feed that would remove the only account: refused (exit 2) until confirmed.
+    env.write(&format!("flux/{FEED_NAME}"), &feed(&[("1841099", "AUTRE", "Anne")]));
+    let out = env.run(&["aaf", "import", &feed_path, "--report", "json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["rejection"].as_str().unwrap().contains("--confirm-deletions 1"));
+    let out = env.run(&[
+        "aaf",
+        "import",
+        &feed_path,
+        "--confirm-deletions",
+        "1",
+        "--result",
+        "aaf2.csv",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("1 désactivé(s)"));
+
+    let audit = env.json(&["audit", "--json"]);
+    assert!(audit.as_array().unwrap().iter().any(|a| a["action"] == "aaf_import"));
+}
+
+#[test]
+fn aaf_import_of_a_missing_or_foreign_file_says_what_is_wrong() {
+    let env = Env::new();
+    let out = env.run(&["aaf", "import", "absent.xml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("absent.xml"), "{}", stderr(&out));
+    let html = env.write("page.xml", b"<html><body>Erreur 404</body></html>");
+    let out = env.run(&["aaf", "import", &html]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("n'est pas un flux AAF"), "{}", stderr(&out));
+}
+
+#[test]
+fn duplicates_then_reconcile_then_refusals() {
+    let env = Env::new();
+    let csv = env.write(
+        "enseignants.csv",
+        "Civilité;Nom;Prénom;Matière\r\nMadame;Barbier;Veronique;Physique-Chimie\r\n".as_bytes(),
+    );
+    let out = env.run(&[
+        "import",
+        &csv,
+        "--profile",
+        "enseignant",
+        "--establishment",
+        "0750654D",
+        "--result",
+        "r.csv",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let aaf = env.write(FEED_NAME, &feed(&[("3248023", "BARBIER", "Véronique")]));
+    let out = env.run(&["aaf", "import", &aaf, "--result", "a.csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Doublons probables"), "{}", stdout(&out));
+
+    let pairs = env.json(&["duplicates", "--establishment", "0750654D", "--json"]);
+    assert_eq!(pairs.as_array().unwrap().len(), 1);
+    assert_eq!(pairs[0]["local"]["key"], "PERSON.m-mmeveroniquebarbier");
+    assert_eq!(pairs[0]["aaf"]["key"], "PERSON.3248023");
+    let text = stdout(&env.run(&["duplicates"]));
+    assert!(
+        text.contains("annuaire reconcile PERSON.m-mmeveroniquebarbier PERSON.3248023"),
+        "{text}"
+    );
+
+    // Refusals: exit 2, a French message that says what to do, nothing written.
+    let out = env.run(&["reconcile", "PERSON.3248023", "PERSON.m-mmeveroniquebarbier"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("ordre inversé"), "{}", stderr(&out));
+    let out = env.run(&["reconcile", "PERSON.m-mmeveroniquebarbier", "PERSON.0000000"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("aucun compte n'a la clé"), "{}", stderr(&out));
+    let out = env.run(&["reconcile", "PERSON.3248023", "PERSON.3248023"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let done = env.json(&["reconcile", "PERSON.m-mmeveroniquebarbier", "PERSON.3248023", "--json"]);
+    assert_eq!(done["login"], "vbarbier");
+    assert_eq!(done["key"], "PERSON.3248023");
+    let users = env.json(&["users", "search", "--json"]);
+    assert_eq!(users.as_array().unwrap().len(), 1);
+    assert_eq!(users[0]["login"], "vbarbier");
+    assert_eq!(users[0]["source"], "aaf");
+    let audit = stdout(&env.run(&["audit"]));
+    assert!(
+        audit.contains("reconcile") && audit.contains("PERSON.3248023"),
+        "{audit}"
+    );
+}
+
+#[test]
+fn users_add_prints_the_generated_password_once_and_refuses_bad_input() {
+    let env = Env::new();
+    let out = env.run(&[
+        "users",
+        "add",
+        "--profile",
+        "administrateur",
+        "--establishment",
+        "0750654D",
+        "--last-name",
+        "Martin",
+        "--first-name",
+        "Élise",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("login emartin"), "{text}");
+    assert!(text.contains("affiché une seule fois"), "{text}");
+
+    let added: Value = {
+        let out = env.run_with_stdin(
+            &[
+                "users",
+                "add",
+                "--profile",
+                "invite",
+                "--last-name",
+                "Inspecteur",
+                "--first-name",
+                "Paul",
+                "--login",
+                "p.inspecteur",
+                "--password-stdin",
+                "--json",
+            ],
+            "motdepasse\n",
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    assert_eq!(added["login"], "p.inspecteur");
+    assert!(added["password"].is_null(), "an imposed password is never printed");
+
+    let out = env.run(&[
+        "users",
+        "add",
+        "--profile",
+        "administratif",
+        "--establishment",
+        "0750654D",
+        "--last-name",
+        "Durand",
+        "--first-name",
+        "Paul",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--function"), "{}", stderr(&out));
+    let out = env.run(&[
+        "users",
+        "add",
+        "--profile",
+        "enseignant",
+        "--establishment",
+        "0750654E",
+        "--last-name",
+        "Durand",
+        "--first-name",
+        "Paul",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("lettre de contrôle"), "{}", stderr(&out));
+    let users = env.json(&["users", "search", "--json"]);
+    assert_eq!(users.as_array().unwrap().len(), 2);
+    let profiles: Vec<&str> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(profiles, ["manual", "manual"]);
+}
+
+#[test]
+fn a_csv_import_lists_the_duplicates_it_made_and_is_audited() {
+    let env = Env::new();
+    let aaf = env.write(FEED_NAME, &feed(&[("3248023", "BARBIER", "Véronique")]));
+    assert!(env.run(&["aaf", "import", &aaf, "--result", "a.csv"]).status.success());
+    let csv = env.write(
+        "enseignants.csv",
+        "Civilité;Nom;Prénom;Matière\r\nMadame;Barbier;Veronique;Physique-Chimie\r\n".as_bytes(),
+    );
+    let out = env.run(&[
+        "import",
+        &csv,
+        "--profile",
+        "enseignant",
+        "--establishment",
+        "0750654D",
+        "--result",
+        "r.csv",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("Doublons probables avec des comptes du flux AAF"),
+        "{text}"
+    );
+    assert!(
+        text.contains("annuaire reconcile PERSON.m-mmeveroniquebarbier PERSON.3248023"),
+        "{text}"
+    );
+    let actions: Vec<String> = env
+        .json(&["audit", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(actions, ["import", "aaf_import"], "most recent first");
+}

@@ -1,0 +1,847 @@
+//! The national academic feed (AAF, `ficAlimMENESR` XML, SPEC §10): bytes →
+//! requests → records, then ([`plan`]) records + directory snapshot → what to
+//! write. Pure: the store reads the files and applies the plan.
+//!
+//! # Why a pull parser over the whole input
+//! A Complet feed of an academy is hundreds of megabytes. The reader walks the
+//! XML event by event (quick-xml, no tree) and keeps one request at a time; the
+//! bytes are decoded per event with the encoding the XML declaration names
+//! (usually `ISO-8859-15`), so the file is never copied whole into UTF-8.
+
+pub mod plan;
+
+use crate::establishment::Uai;
+use crate::keys::SyncKey;
+use crate::text::clean_cell;
+use crate::values::{parse_birth_date, parse_name, Civility, Email};
+use chrono::NaiveDate;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+use serde::Serialize;
+
+/// What the file name says about a feed (`ENT_<UAI>_Complet_<date>_PersEducNat_0000.xml`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileInfo {
+    /// A "Complet" feed holds everything: its establishments' AAF accounts it
+    /// no longer contains are deactivated.
+    pub complet: bool,
+    pub kind: Option<FeedKind>,
+    /// The establishment the file is cut for, when its name carries one.
+    pub uai: Option<Uai>,
+}
+
+/// The kinds of files of the feed, in the order they must be processed
+/// (structures first, then subjects, pupils, parents, staff; SPEC §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum FeedKind {
+    EtabEducNat,
+    MatiereEducNat,
+    MefEducNat,
+    Eleve,
+    PersRelEleve,
+    PersEducNat,
+}
+
+impl FeedKind {
+    pub fn id(self) -> &'static str {
+        match self {
+            FeedKind::EtabEducNat => "EtabEducNat",
+            FeedKind::MatiereEducNat => "MatiereEducNat",
+            FeedKind::MefEducNat => "MefEducNat",
+            FeedKind::Eleve => "Eleve",
+            FeedKind::PersRelEleve => "PersRelEleve",
+            FeedKind::PersEducNat => "PersEducNat",
+        }
+    }
+
+    fn parse(s: &str) -> Option<FeedKind> {
+        [
+            FeedKind::EtabEducNat,
+            FeedKind::MatiereEducNat,
+            FeedKind::MefEducNat,
+            FeedKind::Eleve,
+            FeedKind::PersRelEleve,
+            FeedKind::PersEducNat,
+        ]
+        .into_iter()
+        .find(|k| k.id().eq_ignore_ascii_case(s))
+    }
+}
+
+/// Reads the parts of a feed's file name, separated by `_`.
+pub fn file_info(name: &str) -> FileInfo {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let stem = base
+        .strip_suffix(".xml")
+        .or_else(|| base.strip_suffix(".XML"))
+        .unwrap_or(base);
+    let parts: Vec<&str> = stem.split('_').collect();
+    FileInfo {
+        complet: parts.iter().any(|p| p.eq_ignore_ascii_case("Complet")),
+        kind: parts.iter().find_map(|p| FeedKind::parse(p)),
+        uai: parts.iter().find_map(|p| Uai::parse(p).ok()),
+    }
+}
+
+/// Why a feed file cannot be read at all (a bad request only skips itself).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FeedError {
+    #[error(
+        "XML illisible à l'octet {position} : {message} ; le fichier est peut-être tronqué, redemandez-le à l'académie"
+    )]
+    Xml { position: u64, message: String },
+    #[error("ce fichier n'est pas un flux AAF : l'élément racine est <{0}> au lieu de <ficAlimMENESR>")]
+    NotAFeed(String),
+    #[error("ce fichier ne contient pas d'élément <ficAlimMENESR> : vérifiez qu'il s'agit bien d'un flux AAF")]
+    Empty,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKind {
+    Add,
+    Modify,
+    Delete,
+}
+
+impl RequestKind {
+    fn from_element(name: &[u8]) -> Option<RequestKind> {
+        match name {
+            b"addRequest" => Some(RequestKind::Add),
+            b"modifyRequest" => Some(RequestKind::Modify),
+            b"deleteRequest" => Some(RequestKind::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// The operation of one `<modification>` of a modifyRequest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModOp {
+    Replace,
+    Add,
+    Delete,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Modification {
+    pub name: String,
+    pub operation: ModOp,
+    pub values: Vec<String>,
+}
+
+/// One request of the feed as written, values cleaned of stray spaces.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct RawRequest {
+    /// 1-based position of the request in its file, for messages.
+    pub index: usize,
+    pub kind: Option<RequestKind>,
+    /// `categoriePersonne` or `categorieStructure` value.
+    pub category: Option<String>,
+    pub structure: bool,
+    pub identifier: Option<String>,
+    /// `<attributes>` of an addRequest, in file order.
+    pub attributes: Vec<(String, Vec<String>)>,
+    pub modifications: Vec<Modification>,
+}
+
+impl RawRequest {
+    pub fn attribute(&self, name: &str) -> Option<&[String]> {
+        self.attributes
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
+/// Where the reader is inside a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Section {
+    None,
+    Operational,
+    Identifier,
+    Attributes,
+    Modifications,
+}
+
+fn xml_error(reader: &Reader<&[u8]>, e: impl std::fmt::Display) -> FeedError {
+    FeedError::Xml {
+        position: reader.error_position(),
+        message: e.to_string(),
+    }
+}
+
+fn name_attribute(reader: &Reader<&[u8]>, e: &BytesStart<'_>, wanted: &[u8]) -> Result<Option<String>, FeedError> {
+    for attr in e.attributes() {
+        let attr = attr.map_err(|err| xml_error(reader, err))?;
+        if attr.key.local_name().as_ref() == wanted {
+            let value = attr
+                .decoded_and_normalized_value(quick_xml::XmlVersion::Implicit1_0, reader.decoder())
+                .map_err(|err| xml_error(reader, err))?;
+            return Ok(Some(value.trim().to_string()));
+        }
+    }
+    Ok(None)
+}
+
+/// What reading a feed file found besides its requests.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReadSummary {
+    pub requests: usize,
+    /// Things the admin should know (an encoding declaration that lied).
+    pub notices: Vec<String>,
+}
+
+/// The `encoding="…"` of the XML declaration: its value and byte range.
+fn declared_encoding(bytes: &[u8]) -> Option<(String, std::ops::Range<usize>)> {
+    let head = &bytes[..bytes.len().min(256)];
+    let end = head.windows(2).position(|w| w == b"?>")?;
+    let decl = &head[..end];
+    let at = decl.windows(8).position(|w| w == b"encoding")?;
+    let rest = &decl[at + 8..];
+    let quote_at = rest.iter().position(|b| *b == b'"' || *b == b'\'')?;
+    let quote = rest[quote_at];
+    let value_start = at + 8 + quote_at + 1;
+    let len = decl[value_start..].iter().position(|b| *b == quote)?;
+    let value = String::from_utf8_lossy(&decl[value_start..value_start + len]).into_owned();
+    Some((value, value_start..value_start + len))
+}
+
+/// Feeds declared ISO-8859-15 but written in UTF-8 happen (a file re-saved by
+/// an editor): read as declared, every accent would silently become "Ã©". Text
+/// in a single-byte encoding with accents is almost never valid UTF-8, so a
+/// file that is valid UTF-8 with non-ASCII bytes is read as UTF-8, and said so.
+fn effective_bytes(bytes: &[u8]) -> (std::borrow::Cow<'_, [u8]>, Option<String>) {
+    let Some((declared, range)) = declared_encoding(bytes) else {
+        return (std::borrow::Cow::Borrowed(bytes), None);
+    };
+    let single_byte = encoding_rs::Encoding::for_label(declared.as_bytes())
+        .is_some_and(|e| e != encoding_rs::UTF_8 && e.is_single_byte());
+    if !single_byte || bytes.is_ascii() || std::str::from_utf8(bytes).is_err() {
+        return (std::borrow::Cow::Borrowed(bytes), None);
+    }
+    let mut fixed = Vec::with_capacity(bytes.len());
+    fixed.extend_from_slice(&bytes[..range.start]);
+    fixed.extend_from_slice(b"UTF-8");
+    fixed.extend_from_slice(&bytes[range.end..]);
+    let notice = format!(
+        "le fichier se déclare en {declared} mais il est écrit en UTF-8 : il a été lu en UTF-8 pour ne pas déformer les accents"
+    );
+    (std::borrow::Cow::Owned(fixed), Some(notice))
+}
+
+/// Calls `on_request` for each add/modify/delete request of a feed, in order,
+/// holding only that request in memory.
+pub fn read_requests<E>(
+    bytes: &[u8],
+    mut on_request: impl FnMut(RawRequest) -> Result<(), E>,
+) -> Result<Result<ReadSummary, E>, FeedError> {
+    let (bytes, encoding_notice) = effective_bytes(bytes);
+    let mut reader = Reader::from_reader(bytes.as_ref());
+    let mut buf = Vec::new();
+    let mut depth = 0usize;
+    let mut seen_root = false;
+    let mut count = 0usize;
+    let mut current: Option<RawRequest> = None;
+    let mut section = Section::None;
+    // Name of the open <attr> or <modification>, and its operation.
+    let mut open_attr: Option<(String, Option<ModOp>)> = None;
+    let mut values: Vec<String> = Vec::new();
+    let mut text: Option<String> = None;
+
+    loop {
+        let event = reader.read_event_into(&mut buf).map_err(|e| xml_error(&reader, e))?;
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let empty = matches!(event, Event::Empty(_));
+                let local = e.local_name();
+                let name = local.as_ref();
+                if depth == 0 {
+                    if name != b"ficAlimMENESR" {
+                        return Err(FeedError::NotAFeed(String::from_utf8_lossy(name).into_owned()));
+                    }
+                    seen_root = true;
+                } else if depth == 1 {
+                    if let Some(kind) = RequestKind::from_element(name) {
+                        count += 1;
+                        current = Some(RawRequest {
+                            index: count,
+                            kind: Some(kind),
+                            ..RawRequest::default()
+                        });
+                        section = Section::None;
+                    }
+                } else if let Some(request) = current.as_mut() {
+                    match name {
+                        b"operationalAttributes" => section = Section::Operational,
+                        b"identifier" => section = Section::Identifier,
+                        b"attributes" => section = Section::Attributes,
+                        b"modifications" => section = Section::Modifications,
+                        b"attr" => {
+                            let attr_name = name_attribute(&reader, e, b"name")?.unwrap_or_default();
+                            open_attr = Some((attr_name, None));
+                            values.clear();
+                        }
+                        b"modification" => {
+                            let attr_name = name_attribute(&reader, e, b"name")?.unwrap_or_default();
+                            let op = match name_attribute(&reader, e, b"operation")?
+                                .unwrap_or_default()
+                                .to_ascii_lowercase()
+                                .as_str()
+                            {
+                                "add" => ModOp::Add,
+                                "delete" => ModOp::Delete,
+                                _ => ModOp::Replace,
+                            };
+                            open_attr = Some((attr_name, Some(op)));
+                            values.clear();
+                        }
+                        b"value" | b"id" => {
+                            if empty {
+                                if name == b"value" {
+                                    values.push(String::new());
+                                }
+                            } else {
+                                text = Some(String::new());
+                            }
+                        }
+                        _ => {}
+                    }
+                    if empty && (name == b"attr" || name == b"modification") {
+                        close_attr(request, section, &mut open_attr, &mut values);
+                    }
+                }
+                if !empty {
+                    depth += 1;
+                }
+            }
+            Event::Text(ref t) => {
+                if let Some(acc) = text.as_mut() {
+                    acc.push_str(&t.xml10_content().map_err(|e| xml_error(&reader, e))?);
+                }
+            }
+            Event::CData(ref t) => {
+                if let Some(acc) = text.as_mut() {
+                    acc.push_str(&t.decode().map_err(|e| xml_error(&reader, e))?);
+                }
+            }
+            Event::GeneralRef(ref r) => {
+                if let Some(acc) = text.as_mut() {
+                    if let Some(c) = r.resolve_char_ref().map_err(|e| xml_error(&reader, e))? {
+                        acc.push(c);
+                    } else {
+                        let entity = r.decode().map_err(|e| xml_error(&reader, e))?;
+                        match quick_xml::escape::resolve_predefined_entity(&entity) {
+                            Some(s) => acc.push_str(s),
+                            None => {
+                                return Err(xml_error(&reader, format!("entité &{entity}; inconnue")));
+                            }
+                        }
+                    }
+                }
+            }
+            Event::End(ref e) => {
+                depth = depth.saturating_sub(1);
+                let local = e.local_name();
+                let name = local.as_ref();
+                if depth == 1 {
+                    if let Some(request) = current.take() {
+                        if let Err(e) = on_request(request) {
+                            return Ok(Err(e));
+                        }
+                    }
+                } else if let Some(request) = current.as_mut() {
+                    match name {
+                        b"value" => {
+                            if let Some(v) = text.take() {
+                                values.push(clean_cell(&v));
+                            }
+                        }
+                        b"id" => {
+                            if let Some(v) = text.take() {
+                                if section == Section::Identifier {
+                                    request.identifier = Some(clean_cell(&v));
+                                }
+                            }
+                        }
+                        b"attr" | b"modification" => close_attr(request, section, &mut open_attr, &mut values),
+                        b"operationalAttributes" | b"identifier" | b"attributes" | b"modifications" => {
+                            section = Section::None;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Event::Eof => {
+                if depth > 0 {
+                    // quick-xml accepts a document cut in the middle: a truncated
+                    // download must not look like a short feed.
+                    return Err(FeedError::Xml {
+                        position: reader.buffer_position(),
+                        message: "fin de fichier avant la fermeture des éléments ouverts".into(),
+                    });
+                }
+                break;
+            }
+            Event::Decl(_) | Event::PI(_) | Event::Comment(_) | Event::DocType(_) => {}
+        }
+        buf.clear();
+    }
+    if !seen_root {
+        return Err(FeedError::Empty);
+    }
+    Ok(Ok(ReadSummary {
+        requests: count,
+        notices: encoding_notice.into_iter().collect(),
+    }))
+}
+
+fn close_attr(
+    request: &mut RawRequest,
+    section: Section,
+    open_attr: &mut Option<(String, Option<ModOp>)>,
+    values: &mut Vec<String>,
+) {
+    let Some((name, op)) = open_attr.take() else { return };
+    let values = std::mem::take(values);
+    match (section, op) {
+        (Section::Operational, _)
+            if name.eq_ignore_ascii_case("categoriePersonne") || name.eq_ignore_ascii_case("categorieStructure") =>
+        {
+            request.structure = name.eq_ignore_ascii_case("categorieStructure");
+            request.category = values.into_iter().find(|v| !v.is_empty());
+        }
+        (Section::Modifications, Some(operation)) => request.modifications.push(Modification {
+            name,
+            operation,
+            values,
+        }),
+        (Section::Attributes, _) => request.attributes.push((name, values)),
+        _ => {}
+    }
+}
+
+/// Every request of a feed, collected (tests and small files).
+pub fn parse(bytes: &[u8]) -> Result<Vec<RawRequest>, FeedError> {
+    let mut out = Vec::new();
+    let read = read_requests(bytes, |r| {
+        out.push(r);
+        Ok::<(), std::convert::Infallible>(())
+    })?;
+    match read {
+        Ok(_) => Ok(out),
+        Err(never) => match never {},
+    }
+}
+
+/// One `ENTPersonFonctions` value: `<UAI>$<code>$<libellé>[$<code discipline>$<discipline>]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Function {
+    pub uai: Uai,
+    pub code: String,
+    pub label: String,
+    pub discipline: Option<String>,
+}
+
+impl Function {
+    pub fn parse(raw: &str) -> Option<Function> {
+        let parts: Vec<&str> = raw.split('$').map(str::trim).collect();
+        let uai = Uai::parse(parts.first()?).ok()?;
+        let code = parts.get(1).filter(|c| !c.is_empty())?.to_ascii_uppercase();
+        Some(Function {
+            uai,
+            code,
+            label: parts.get(2).map(|s| s.to_string()).unwrap_or_default(),
+            discipline: parts.get(4).filter(|d| !d.is_empty()).map(|d| d.to_string()),
+        })
+    }
+
+    pub fn is_teaching(&self) -> bool {
+        self.code == "ENS"
+    }
+}
+
+/// How a request changes a person's functions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "op", content = "functions", rename_all = "lowercase")]
+pub enum FunctionsChange {
+    /// The complete list (addRequest, or `replace`).
+    Replace(Vec<Function>),
+    Add(Vec<Function>),
+    Remove(Vec<Function>),
+}
+
+/// A structure (EtabEducNat) request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StructureRecord {
+    pub request: usize,
+    pub kind: RequestKind,
+    pub uai: Uai,
+    pub name: Option<String>,
+}
+
+/// A PersEducNat request in the directory's terms. `None` fields are absent
+/// from the request and leave the stored value as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PersonRecord {
+    pub request: usize,
+    pub kind: RequestKind,
+    pub key: SyncKey,
+    pub last_name: Option<String>,
+    pub first_name: Option<String>,
+    pub civility: Option<Option<Civility>>,
+    pub birth_date: Option<Option<NaiveDate>>,
+    pub email: Option<Option<Email>>,
+    pub functions: Option<FunctionsChange>,
+    /// `ENTPersonStructRattach`: the administrative attachment.
+    pub attached: Option<Vec<Uai>>,
+    /// Values that could not be read and were left out.
+    pub notices: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Record {
+    Structure(StructureRecord),
+    Person(Box<PersonRecord>),
+    /// A request of a kind this directory does not import yet (pupils, parents,
+    /// subjects, MEF): counted, never an error.
+    Unsupported {
+        request: usize,
+        category: String,
+    },
+}
+
+/// A request that is skipped, with what is wrong and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Issue {
+    pub file: String,
+    pub request: usize,
+    pub key: Option<String>,
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// The sync key of an AAF person: `PERSON.<ENTPersonJointure>`.
+pub fn person_key(jointure: &str) -> Option<SyncKey> {
+    let j = jointure.trim();
+    let j = j.strip_prefix("PERSON.").unwrap_or(j);
+    (!j.is_empty() && j.bytes().all(|b| b.is_ascii_alphanumeric())).then(|| SyncKey::from_stored(format!("PERSON.{j}")))
+}
+
+/// Reads one request into a record. `file` only labels the issues.
+pub fn map_request(file: &str, raw: &RawRequest, today: NaiveDate) -> Result<Record, Issue> {
+    let issue = |key: Option<String>, code: &'static str, message: String| Issue {
+        file: file.to_string(),
+        request: raw.index,
+        key,
+        code,
+        message,
+    };
+    let Some(kind) = raw.kind else {
+        return Err(issue(None, "bad_request", "requête sans type".into()));
+    };
+    let category = raw.category.clone().unwrap_or_default();
+    let is_structure = raw.structure || category.eq_ignore_ascii_case("EtabEducNat");
+    if is_structure {
+        return map_structure(raw, kind).map_err(|m| issue(raw.identifier.clone(), "bad_structure", m));
+    }
+    if !category.eq_ignore_ascii_case("PersEducNat") {
+        return Ok(Record::Unsupported {
+            request: raw.index,
+            category: if category.is_empty() { "?".into() } else { category },
+        });
+    }
+    let jointure = single(raw, "ENTPersonJointure")
+        .or(raw.identifier.clone())
+        .unwrap_or_default();
+    let Some(key) = person_key(&jointure) else {
+        return Err(issue(
+            None,
+            "bad_jointure",
+            format!("identifiant ENTPersonJointure « {jointure} » absent ou invalide : la personne est ignorée (signalez-le à l'académie)"),
+        ));
+    };
+    let key_text = Some(key.as_str().to_string());
+    let mut record = PersonRecord {
+        request: raw.index,
+        kind,
+        key,
+        last_name: None,
+        first_name: None,
+        civility: None,
+        birth_date: None,
+        email: None,
+        functions: None,
+        attached: None,
+        notices: Vec::new(),
+    };
+    if kind == RequestKind::Delete {
+        return Ok(Record::Person(Box::new(record)));
+    }
+    // The attributes as (name, operation, values): an addRequest replaces.
+    let changes: Vec<(&str, ModOp, &[String])> = match kind {
+        RequestKind::Add => raw
+            .attributes
+            .iter()
+            .map(|(n, v)| (n.as_str(), ModOp::Replace, v.as_slice()))
+            .collect(),
+        _ => raw
+            .modifications
+            .iter()
+            .map(|m| (m.name.as_str(), m.operation, m.values.as_slice()))
+            .collect(),
+    };
+    for (name, op, values) in changes {
+        let first = values.iter().find(|v| !v.is_empty()).map(String::as_str);
+        let cleared = op == ModOp::Delete || first.is_none();
+        match name {
+            "sn" | "givenName" => {
+                let what = if name == "sn" { "nom" } else { "prénom" };
+                let value = match first.map(|v| parse_name(v, what)) {
+                    Some(Ok(v)) if op != ModOp::Delete => v,
+                    Some(Err(e)) => return Err(issue(key_text, "bad_name", e.message)),
+                    _ => {
+                        return Err(issue(
+                            key_text,
+                            "missing_name",
+                            format!("{what} absent : la personne est ignorée (signalez-le à l'académie)"),
+                        ))
+                    }
+                };
+                if name == "sn" {
+                    record.last_name = Some(value);
+                } else {
+                    record.first_name = Some(value);
+                }
+            }
+            "personalTitle" => {
+                record.civility = Some(match first {
+                    Some(v) if !cleared => match Civility::parse(v) {
+                        Ok(c) => Some(c),
+                        Err(e) => {
+                            record.notices.push(e.message);
+                            continue;
+                        }
+                    },
+                    _ => None,
+                });
+            }
+            "ENTPersonDateNaissance" => {
+                record.birth_date = Some(match first {
+                    Some(v) if !cleared => match parse_birth_date(v, today) {
+                        Ok(d) => Some(d),
+                        Err(e) => {
+                            record.notices.push(e.message);
+                            continue;
+                        }
+                    },
+                    _ => None,
+                });
+            }
+            "mail" => {
+                record.email = Some(match first {
+                    Some(v) if !cleared => match Email::parse(v) {
+                        Ok(m) => Some(m),
+                        Err(e) => {
+                            record.notices.push(e.message);
+                            continue;
+                        }
+                    },
+                    _ => None,
+                });
+            }
+            "ENTPersonFonctions" => {
+                let mut functions = Vec::new();
+                for v in values.iter().filter(|v| !v.is_empty()) {
+                    match Function::parse(v) {
+                        Some(f) => functions.push(f),
+                        None => record.notices.push(format!(
+                            "fonction « {v} » illisible (attendu UAI$CODE$LIBELLÉ) : ignorée"
+                        )),
+                    }
+                }
+                record.functions = Some(match op {
+                    ModOp::Replace => FunctionsChange::Replace(functions),
+                    ModOp::Add => FunctionsChange::Add(functions),
+                    ModOp::Delete => FunctionsChange::Remove(functions),
+                });
+            }
+            "ENTPersonStructRattach" => {
+                let mut uais = Vec::new();
+                for v in values.iter().filter(|v| !v.is_empty()) {
+                    match Uai::parse(v) {
+                        Ok(u) => uais.push(u),
+                        Err(e) => record.notices.push(format!("établissement de rattachement : {e}")),
+                    }
+                }
+                record.attached = Some(uais);
+            }
+            _ => {}
+        }
+    }
+    if kind == RequestKind::Add && (record.last_name.is_none() || record.first_name.is_none()) {
+        return Err(issue(
+            key_text,
+            "missing_name",
+            "nom (sn) ou prénom (givenName) absent : la personne est ignorée (signalez-le à l'académie)".into(),
+        ));
+    }
+    Ok(Record::Person(Box::new(record)))
+}
+
+fn single(raw: &RawRequest, name: &str) -> Option<String> {
+    raw.attribute(name)?.iter().find(|v| !v.is_empty()).cloned()
+}
+
+fn map_structure(raw: &RawRequest, kind: RequestKind) -> Result<Record, String> {
+    let uai_text = match kind {
+        RequestKind::Add => single(raw, "ENTStructureUAI"),
+        _ => raw
+            .modifications
+            .iter()
+            .find(|m| m.name == "ENTStructureUAI")
+            .and_then(|m| m.values.first().cloned()),
+    }
+    .or(raw.identifier.clone())
+    .unwrap_or_default();
+    let uai = Uai::parse(&uai_text).map_err(|e| format!("structure ignorée : {e}"))?;
+    let name = match kind {
+        RequestKind::Add => single(raw, "ENTStructureNomCourant"),
+        _ => raw
+            .modifications
+            .iter()
+            .find(|m| m.name == "ENTStructureNomCourant")
+            .and_then(|m| m.values.iter().find(|v| !v.is_empty()).cloned()),
+    };
+    Ok(Record::Structure(StructureRecord {
+        request: raw.index,
+        kind,
+        uai,
+        name,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 25).unwrap_or_default()
+    }
+
+    const PERSON: &str = r#"<?xml version="1.0" encoding="ISO-8859-15"?>
+<ficAlimMENESR>
+  <addRequest>
+    <operationalAttributes><attr name="categoriePersonne"><value>PersEducNat</value></attr></operationalAttributes>
+    <identifier><id>1841028</id></identifier>
+    <attributes>
+      <attr name="ENTPersonJointure"><value>1841028</value></attr>
+      <attr name="sn"><value>BARBIER</value></attr>
+      <attr name="givenName"><value>Véronique</value></attr>
+      <attr name="personalTitle"><value>Mme</value></attr>
+      <attr name="ENTPersonDateNaissance"><value>12/03/1971</value></attr>
+      <attr name="mail"><value>v.barbier@ac-test.fr</value></attr>
+      <attr name="ENTPersonFonctions"><value>0750654D$ENS$ENSEIGNEMENT$L1500$SCIENCES PHYSIQUES</value><value>0750655E$DIR$DIRECTION</value></attr>
+    </attributes>
+  </addRequest>
+  <modifyRequest>
+    <operationalAttributes><attr name="categoriePersonne"><value>PersEducNat</value></attr></operationalAttributes>
+    <identifier><id>1841028</id></identifier>
+    <modifications><modification name="mail" operation="replace"><value>vb&amp;co@ac-test.fr</value></modification></modifications>
+  </modifyRequest>
+  <deleteRequest>
+    <operationalAttributes><attr name="categoriePersonne"><value>PersEducNat</value></attr></operationalAttributes>
+    <identifier><id>1841029</id></identifier>
+  </deleteRequest>
+</ficAlimMENESR>
+"#;
+
+    fn latin9(s: &str) -> Vec<u8> {
+        let (bytes, _, _) = encoding_rs::ISO_8859_15.encode(s);
+        bytes.into_owned()
+    }
+
+    #[test]
+    fn reads_requests_in_iso_8859_15() {
+        let requests = parse(&latin9(PERSON)).unwrap_or_default();
+        assert_eq!(requests.len(), 3);
+        assert_eq!(requests[0].kind, Some(RequestKind::Add));
+        assert_eq!(requests[0].category.as_deref(), Some("PersEducNat"));
+        assert_eq!(requests[0].identifier.as_deref(), Some("1841028"));
+        assert_eq!(requests[0].attribute("givenName"), Some(&["Véronique".to_string()][..]));
+        assert_eq!(requests[1].modifications[0].values, ["vb&co@ac-test.fr"]);
+        assert_eq!(requests[2].kind, Some(RequestKind::Delete));
+    }
+
+    #[test]
+    fn a_utf8_file_declared_iso_8859_15_is_read_as_utf8_with_a_notice() {
+        let mut first_name = None;
+        let summary = read_requests(PERSON.as_bytes(), |r| {
+            first_name = first_name.take().or(r.attribute("givenName").map(|v| v[0].clone()));
+            Ok::<(), ()>(())
+        });
+        assert_eq!(first_name.as_deref(), Some("Véronique"));
+        let notices = summary.ok().and_then(|r| r.ok()).map(|s| s.notices).unwrap_or_default();
+        assert!(notices[0].contains("écrit en UTF-8"), "{notices:?}");
+        let summary = read_requests(&latin9(PERSON), |_| Ok::<(), ()>(()));
+        assert_eq!(summary.ok().and_then(|r| r.ok()).map(|s| s.notices.len()), Some(0));
+    }
+
+    #[test]
+    fn maps_a_teacher_with_two_establishments() {
+        let requests = parse(PERSON.replace("ISO-8859-15", "UTF-8").as_bytes()).unwrap_or_default();
+        let Ok(Record::Person(p)) = map_request("f.xml", &requests[0], today()) else {
+            panic!("not a person");
+        };
+        assert_eq!(p.key.as_str(), "PERSON.1841028");
+        assert_eq!(p.first_name.as_deref(), Some("Véronique"));
+        assert_eq!(p.civility, Some(Some(Civility::Madame)));
+        assert_eq!(p.birth_date, Some(NaiveDate::from_ymd_opt(1971, 3, 12)));
+        let Some(FunctionsChange::Replace(f)) = &p.functions else {
+            panic!("functions");
+        };
+        assert_eq!(f[0].uai.as_str(), "0750654D");
+        assert_eq!(f[0].discipline.as_deref(), Some("SCIENCES PHYSIQUES"));
+        assert_eq!(f[1].code, "DIR");
+    }
+
+    #[test]
+    fn file_names_tell_kind_uai_and_complet() {
+        let info = file_info("/x/ENT_0750654D_Complet_20261125_PersEducNat_0000.xml");
+        assert!(info.complet);
+        assert_eq!(info.kind, Some(FeedKind::PersEducNat));
+        assert_eq!(info.uai.map(|u| u.to_string()).as_deref(), Some("0750654D"));
+        let delta = file_info("ENT_0750654D_Delta_20261125_EtabEducNat_0000.xml");
+        assert!(!delta.complet);
+        assert_eq!(delta.kind, Some(FeedKind::EtabEducNat));
+    }
+
+    #[test]
+    fn broken_and_foreign_files_are_errors() {
+        assert!(matches!(parse(b"<html></html>"), Err(FeedError::NotAFeed(_))));
+        assert!(matches!(parse(b""), Err(FeedError::Empty)));
+        assert!(matches!(
+            parse(b"<ficAlimMENESR><addRequest></ficAlimMENESR>"),
+            Err(FeedError::Xml { .. })
+        ));
+        assert!(matches!(
+            parse(b"<ficAlimMENESR><addRequest><identifier>"),
+            Err(FeedError::Xml { .. })
+        ));
+    }
+
+    #[test]
+    fn missing_names_and_bad_jointures_are_issues() {
+        let xml = PERSON.replace("<attr name=\"sn\"><value>BARBIER</value></attr>", "");
+        let requests = parse(xml.as_bytes()).unwrap_or_default();
+        let err = map_request("f.xml", &requests[0], today()).err().map(|i| i.code);
+        assert_eq!(err, Some("missing_name"));
+        assert!(person_key("12 34").is_none());
+        assert_eq!(
+            person_key("1234").map(|k| k.to_string()).as_deref(),
+            Some("PERSON.1234")
+        );
+    }
+}

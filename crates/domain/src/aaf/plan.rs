@@ -1,0 +1,865 @@
+//! AAF records + a directory snapshot → what one feed run writes.
+//!
+//! # Why a state per person rather than one decision per request
+//! A run may hold several files, and one person may appear in several requests
+//! (an addRequest in a Complet file and a modifyRequest in a Delta, or a
+//! deleteRequest after a modify). Each request is applied in order to the
+//! person's state, starting from what the directory holds; the plan is the
+//! difference between the first and the last state. So the order of requests
+//! is respected and nobody is written twice.
+
+use super::{FunctionsChange, Issue, PersonRecord, RequestKind};
+use crate::establishment::Uai;
+use crate::keys::{LoginAllocator, LoginPattern, SyncKey};
+use crate::person::{role_for, Attributes, ExistingUser, GroupKind, GroupRef, Membership, Source};
+use crate::plan::{attribute_value, Deactivation, FieldChange, Snapshot};
+use crate::profile::Profile;
+use crate::values::Login;
+use crate::Field;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// One person request, with the file it came from.
+#[derive(Debug, Clone)]
+pub struct FileRecord {
+    pub file: String,
+    pub record: PersonRecord,
+}
+
+/// A Complet file's promise: the AAF accounts of these establishments that
+/// the run does not mention are gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CompletScope {
+    pub file: String,
+    pub establishments: Vec<Uai>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AafPlanOptions {
+    pub login_pattern: LoginPattern,
+    /// Deactivations by Complet files above this share of the accounts in
+    /// scope need `confirm_deletions` (as for CSV, SPEC §8).
+    pub deletion_threshold_percent: u32,
+    pub confirm_deletions: Option<usize>,
+}
+
+impl Default for AafPlanOptions {
+    fn default() -> Self {
+        AafPlanOptions {
+            login_pattern: LoginPattern::default(),
+            deletion_threshold_percent: 10,
+            confirm_deletions: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AafCreate {
+    pub file: String,
+    pub request: usize,
+    pub key: SyncKey,
+    pub profile: Profile,
+    pub login: Login,
+    pub attrs: Attributes,
+    pub memberships: Vec<Membership>,
+    pub groups: Vec<GroupRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AafUpdate {
+    pub user_id: i64,
+    pub key: SyncKey,
+    pub login: Login,
+    /// The new profile, when the functions moved the person between teacher and staff.
+    pub profile: Option<Profile>,
+    pub attrs: Attributes,
+    pub changes: Vec<FieldChange>,
+    /// Memberships to add, reactivate or give another role.
+    pub memberships: Vec<Membership>,
+    /// Establishments the person left (memberships deactivated).
+    pub left: Vec<Uai>,
+    pub groups: Vec<GroupRef>,
+    pub reactivate: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AafUnchanged {
+    pub user_id: i64,
+    pub key: SyncKey,
+}
+
+/// Why a run is refused as a whole (nothing written).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AafRejection {
+    DeletionThreshold {
+        deletions: usize,
+        allowed: usize,
+        scope: usize,
+        confirmed: Option<usize>,
+    },
+}
+
+impl AafRejection {
+    pub fn message(&self) -> String {
+        match self {
+            AafRejection::DeletionThreshold {
+                deletions,
+                allowed,
+                scope,
+                confirmed,
+            } => {
+                let confirmed = match confirmed {
+                    Some(n) => format!(" (vous avez confirmé {n}, le plan en prévoit {deletions})"),
+                    None => String::new(),
+                };
+                format!(
+                    "flux Complet : {deletions} compte(s) AAF seraient désactivés sur {scope}, au-delà du seuil de {allowed}{confirmed} ; un fichier tronqué en est souvent la cause : vérifiez la liste, puis confirmez avec --confirm-deletions {deletions}"
+                )
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AafNotice {
+    pub file: String,
+    pub request: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct AafPlan {
+    pub creates: Vec<AafCreate>,
+    pub updates: Vec<AafUpdate>,
+    pub unchanged: Vec<AafUnchanged>,
+    /// Accounts deactivated by a deleteRequest or a Complet file (whole
+    /// account, or only the memberships of the Complet establishments).
+    pub deactivations: Vec<Deactivation>,
+    pub issues: Vec<Issue>,
+    pub notices: Vec<AafNotice>,
+    pub new_groups: Vec<GroupRef>,
+    /// AAF accounts in the Complet files' establishments before the run.
+    pub scope_size: usize,
+    pub rejection: Option<AafRejection>,
+}
+
+/// What the plan needs to fetch: keys, login bases, establishments, and the
+/// Complet scopes whose AAF accounts must be loaded too.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AafLookup {
+    pub keys: Vec<SyncKey>,
+    pub login_bases: Vec<String>,
+    pub establishments: Vec<Uai>,
+}
+
+pub fn lookup_for(records: &[FileRecord], scopes: &[CompletScope], pattern: LoginPattern) -> AafLookup {
+    let mut keys = BTreeSet::new();
+    let mut bases = BTreeSet::new();
+    let mut establishments = BTreeSet::new();
+    for r in records {
+        keys.insert(r.record.key.clone());
+        if let (Some(first), Some(last)) = (&r.record.first_name, &r.record.last_name) {
+            bases.insert(pattern.base(first, last));
+        }
+        if let Some(FunctionsChange::Replace(f) | FunctionsChange::Add(f) | FunctionsChange::Remove(f)) =
+            &r.record.functions
+        {
+            establishments.extend(f.iter().map(|f| f.uai.clone()));
+        }
+        if let Some(a) = &r.record.attached {
+            establishments.extend(a.iter().cloned());
+        }
+    }
+    for s in scopes {
+        establishments.extend(s.establishments.iter().cloned());
+    }
+    AafLookup {
+        keys: keys.into_iter().collect(),
+        login_bases: bases.into_iter().collect(),
+        establishments: establishments.into_iter().collect(),
+    }
+}
+
+/// A person as the run sees them between two requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct State {
+    profile: Profile,
+    attrs: Attributes,
+    /// Establishment → (role, active).
+    memberships: BTreeMap<Uai, (String, bool)>,
+    groups: BTreeSet<GroupRef>,
+    active: bool,
+}
+
+impl State {
+    fn of(user: &ExistingUser) -> State {
+        State {
+            profile: user.profile,
+            attrs: user.attrs.clone(),
+            memberships: user
+                .memberships
+                .iter()
+                .map(|m| (m.uai.clone(), (m.role.clone(), m.active)))
+                .collect(),
+            groups: user.groups.iter().cloned().collect(),
+            active: user.active,
+        }
+    }
+
+    fn active_memberships(&self) -> BTreeMap<&Uai, &str> {
+        self.memberships
+            .iter()
+            .filter(|(_, (_, active))| *active)
+            .map(|(u, (r, _))| (u, r.as_str()))
+            .collect()
+    }
+}
+
+/// The role of a person in one establishment from their functions there:
+/// `administrateur` for DIR, `enseignant` otherwise (guide §4.1.B.B).
+fn role_in(functions: &[&super::Function]) -> String {
+    if functions.iter().any(|f| f.code == "DIR") {
+        "administrateur".into()
+    } else {
+        role_for(Profile::Administratif, functions.first().map(|f| f.code.as_str())).into()
+    }
+}
+
+/// Applies one record to a person's state. Returns false when the record was
+/// skipped (an issue or a notice has been pushed).
+fn apply(
+    state: &mut Option<State>,
+    r: &FileRecord,
+    known: &HashSet<Uai>,
+    issues: &mut Vec<Issue>,
+    notices: &mut Vec<AafNotice>,
+) {
+    let rec = &r.record;
+    let notice = |message: String| AafNotice {
+        file: r.file.clone(),
+        request: Some(rec.request),
+        key: Some(rec.key.to_string()),
+        message,
+    };
+    for n in &rec.notices {
+        notices.push(notice(n.clone()));
+    }
+    match rec.kind {
+        RequestKind::Delete => {
+            match state.as_mut() {
+                Some(s) => {
+                    s.active = false;
+                    for (_, active) in s.memberships.values_mut() {
+                        *active = false;
+                    }
+                }
+                None => notices.push(notice(format!(
+                    "suppression de {} : compte inconnu de l'annuaire, rien à faire",
+                    rec.key
+                ))),
+            }
+            return;
+        }
+        RequestKind::Modify if state.is_none() => {
+            issues.push(Issue {
+                file: r.file.clone(),
+                request: rec.request,
+                key: Some(rec.key.to_string()),
+                code: "unknown_account",
+                message: format!(
+                    "modification de {} : ce compte n'existe pas dans l'annuaire ; il sera créé par le prochain flux Complet (addRequest)",
+                    rec.key
+                ),
+            });
+            return;
+        }
+        _ => {}
+    }
+
+    // The functions in known establishments, and the ones we must leave out.
+    let mut unknown: BTreeSet<Uai> = BTreeSet::new();
+    let mut keep_known = |uai: &Uai| {
+        let ok = known.contains(uai);
+        if !ok {
+            unknown.insert(uai.clone());
+        }
+        ok
+    };
+    let functions: Option<(&FunctionsChange, Vec<&super::Function>)> = rec.functions.as_ref().map(|change| {
+        let list = match change {
+            FunctionsChange::Replace(f) | FunctionsChange::Add(f) | FunctionsChange::Remove(f) => f,
+        };
+        (change, list.iter().filter(|f| keep_known(&f.uai)).collect())
+    });
+    let attached: Vec<Uai> = rec
+        .attached
+        .iter()
+        .flatten()
+        .filter(|u| keep_known(u))
+        .cloned()
+        .collect();
+    for uai in &unknown {
+        notices.push(notice(format!(
+            "établissement {uai} inconnu de l'annuaire (absent des structures du flux) : rattachement ignoré ; importez d'abord le fichier EtabEducNat"
+        )));
+    }
+
+    let new_profile = match &functions {
+        Some((FunctionsChange::Replace(_) | FunctionsChange::Add(_), list)) if list.iter().any(|f| f.is_teaching()) => {
+            Some(Profile::Enseignant)
+        }
+        Some((FunctionsChange::Replace(_), list)) if !list.is_empty() => Some(Profile::Administratif),
+        _ => None,
+    };
+
+    let creating = state.is_none();
+    if creating {
+        let has_place = functions.as_ref().is_some_and(|(_, l)| !l.is_empty()) || !attached.is_empty();
+        if !has_place {
+            issues.push(Issue {
+                file: r.file.clone(),
+                request: rec.request,
+                key: Some(rec.key.to_string()),
+                code: "no_establishment",
+                message: format!(
+                    "{} n'est rattaché(e) à aucun établissement connu de l'annuaire : compte non créé ; importez le fichier EtabEducNat de ses établissements avec ce fichier",
+                    rec.key
+                ),
+            });
+            return;
+        }
+        *state = Some(State {
+            profile: new_profile.unwrap_or(Profile::Administratif),
+            attrs: Attributes::default(),
+            memberships: BTreeMap::new(),
+            groups: BTreeSet::new(),
+            active: true,
+        });
+    }
+    let Some(s) = state.as_mut() else { return };
+    if rec.kind == RequestKind::Add {
+        // An addRequest is the person's whole record: whoever was deleted comes back.
+        s.active = true;
+    }
+    if let Some(p) = new_profile {
+        s.profile = p;
+    }
+    if let Some(v) = &rec.last_name {
+        s.attrs.last_name.clone_from(v);
+    }
+    if let Some(v) = &rec.first_name {
+        s.attrs.first_name.clone_from(v);
+    }
+    if let Some(v) = rec.civility {
+        s.attrs.civility = v;
+    }
+    if let Some(v) = rec.birth_date {
+        s.attrs.birth_date = v;
+    }
+    if let Some(v) = &rec.email {
+        s.attrs.email.clone_from(v);
+    }
+
+    if let Some((change, list)) = &functions {
+        let mut by_uai: BTreeMap<&Uai, Vec<&super::Function>> = BTreeMap::new();
+        for f in list.iter().copied() {
+            by_uai.entry(&f.uai).or_default().push(f);
+        }
+        match change {
+            FunctionsChange::Replace(_) | FunctionsChange::Add(_) => {
+                if matches!(change, FunctionsChange::Replace(_)) {
+                    // The complete list: establishments not named any more are left.
+                    for (uai, (_, active)) in s.memberships.iter_mut() {
+                        if !by_uai.contains_key(uai) && !attached.contains(uai) {
+                            *active = false;
+                        }
+                    }
+                }
+                for (uai, fs) in &by_uai {
+                    s.memberships.insert((*uai).clone(), (role_in(fs), true));
+                    for f in fs.iter().filter(|f| f.is_teaching()) {
+                        if let Some(d) = &f.discipline {
+                            s.groups.insert(GroupRef {
+                                uai: (*uai).clone(),
+                                kind: GroupKind::Subject,
+                                name: d.clone(),
+                            });
+                        }
+                    }
+                }
+                let all: Vec<&super::Function> = by_uai.values().flatten().copied().collect();
+                match s.profile {
+                    Profile::Enseignant => {
+                        if let Some(d) = all
+                            .iter()
+                            .filter(|f| f.is_teaching())
+                            .find_map(|f| f.discipline.clone())
+                        {
+                            s.attrs.subject = Some(d);
+                        }
+                    }
+                    _ => {
+                        let code = all
+                            .iter()
+                            .find(|f| f.code == "DIR")
+                            .or_else(|| all.iter().find(|f| !f.is_teaching()))
+                            .map(|f| f.code.clone());
+                        if code.is_some() {
+                            s.attrs.function_code = code;
+                        }
+                    }
+                }
+            }
+            FunctionsChange::Remove(_) => {
+                for uai in by_uai.keys() {
+                    if let Some((_, active)) = s.memberships.get_mut(*uai) {
+                        *active = false;
+                    }
+                }
+            }
+        }
+    }
+    for uai in &attached {
+        let role = role_for(s.profile, s.attrs.function_code.as_deref()).to_string();
+        let entry = s.memberships.entry(uai.clone()).or_insert((role, true));
+        entry.1 = true;
+    }
+}
+
+/// The plan of one run: person records in processing order, the Complet
+/// scopes (with the keys of the AAF accounts in each, fetched by the store),
+/// and the snapshot (those accounts and every key of the records).
+pub fn plan(
+    records: &[FileRecord],
+    scopes: &[(CompletScope, Vec<SyncKey>)],
+    snapshot: &Snapshot,
+    options: &AafPlanOptions,
+) -> AafPlan {
+    let mut issues = Vec::new();
+    let mut notices = Vec::new();
+    let mut states: HashMap<SyncKey, Option<State>> = HashMap::new();
+    let mut order: Vec<(SyncKey, String, usize)> = Vec::new();
+
+    for r in records {
+        let key = &r.record.key;
+        if let Some(existing) = snapshot.users.get(key) {
+            if existing.source != Source::Aaf {
+                issues.push(Issue {
+                    file: r.file.clone(),
+                    request: r.record.request,
+                    key: Some(key.to_string()),
+                    code: "key_not_aaf",
+                    message: format!(
+                        "la clé {key} appartient à un compte {} ({}) que le flux ne modifie jamais : si c'est la même personne, réconciliez plutôt deux comptes (annuaire reconcile)",
+                        existing.source, existing.login
+                    ),
+                });
+                continue;
+            }
+            if !existing.profile.is_staff_family() {
+                issues.push(Issue {
+                    file: r.file.clone(),
+                    request: r.record.request,
+                    key: Some(key.to_string()),
+                    code: "key_other_profile",
+                    message: format!(
+                        "la clé {key} appartient à un compte {} : une fiche PersEducNat ne peut pas le modifier",
+                        existing.profile.label()
+                    ),
+                });
+                continue;
+            }
+        }
+        if !states.contains_key(key) {
+            order.push((key.clone(), r.file.clone(), r.record.request));
+        }
+        let state = states
+            .entry(key.clone())
+            .or_insert_with(|| snapshot.users.get(key).map(State::of));
+        apply(state, r, &snapshot.establishments, &mut issues, &mut notices);
+    }
+
+    // Complet: AAF accounts of the files' establishments that the run never mentions.
+    let mentioned: HashSet<&SyncKey> = records.iter().map(|r| &r.record.key).collect();
+    let mut scope_keys: BTreeSet<&SyncKey> = BTreeSet::new();
+    let mut complet_ended: BTreeMap<SyncKey, BTreeSet<Uai>> = BTreeMap::new();
+    for (scope, keys) in scopes {
+        let uais: BTreeSet<&Uai> = scope.establishments.iter().collect();
+        for key in keys {
+            scope_keys.insert(key);
+            if mentioned.contains(key) {
+                continue;
+            }
+            let Some(user) = snapshot.users.get(key) else { continue };
+            if user.source != Source::Aaf {
+                continue;
+            }
+            let ended = complet_ended.entry(key.clone()).or_default();
+            ended.extend(
+                user.memberships
+                    .iter()
+                    .filter(|m| m.active && uais.contains(&m.uai))
+                    .map(|m| m.uai.clone()),
+            );
+        }
+    }
+    let mut deactivations = Vec::new();
+    for (key, ended) in &complet_ended {
+        let Some(user) = snapshot.users.get(key) else { continue };
+        if ended.is_empty() {
+            continue;
+        }
+        let whole_account = !user.memberships.iter().any(|m| m.active && !ended.contains(&m.uai));
+        deactivations.push(Deactivation {
+            user_id: user.id,
+            key: key.clone(),
+            login: user.login.clone(),
+            last_name: user.attrs.last_name.clone(),
+            first_name: user.attrs.first_name.clone(),
+            establishments: ended.iter().cloned().collect(),
+            whole_account,
+        });
+    }
+    let complet_deactivations = deactivations.len();
+
+    let mut allocator = LoginAllocator::new(snapshot.taken_logins.iter().cloned());
+    let mut creates = Vec::new();
+    let mut updates = Vec::new();
+    let mut unchanged = Vec::new();
+    for (key, file, request) in order {
+        let Some(Some(after)) = states.remove(&key) else {
+            continue;
+        };
+        match snapshot.users.get(&key) {
+            None => {
+                if !after.active {
+                    continue;
+                }
+                let login = allocator.allocate(
+                    &options
+                        .login_pattern
+                        .base(&after.attrs.first_name, &after.attrs.last_name),
+                );
+                creates.push(AafCreate {
+                    file,
+                    request,
+                    key,
+                    profile: after.profile,
+                    login,
+                    attrs: after.attrs,
+                    memberships: after
+                        .memberships
+                        .into_iter()
+                        .filter(|(_, (_, active))| *active)
+                        .map(|(uai, (role, _))| Membership { uai, role })
+                        .collect(),
+                    groups: after.groups.into_iter().collect(),
+                });
+            }
+            Some(existing) => {
+                let before = State::of(existing);
+                if before.active && !after.active {
+                    deactivations.push(Deactivation {
+                        user_id: existing.id,
+                        key,
+                        login: existing.login.clone(),
+                        last_name: existing.attrs.last_name.clone(),
+                        first_name: existing.attrs.first_name.clone(),
+                        establishments: before.active_memberships().keys().map(|u| (*u).clone()).collect(),
+                        whole_account: true,
+                    });
+                    continue;
+                }
+                let changes = field_changes(&before.attrs, &after.attrs);
+                let was = before.active_memberships();
+                let now = after.active_memberships();
+                let memberships: Vec<Membership> = now
+                    .iter()
+                    .filter(|(u, r)| was.get(*u) != Some(*r))
+                    .map(|(u, r)| Membership {
+                        uai: (*u).clone(),
+                        role: r.to_string(),
+                    })
+                    .collect();
+                let left: Vec<Uai> = was
+                    .keys()
+                    .filter(|u| !now.contains_key(*u))
+                    .map(|u| (*u).clone())
+                    .collect();
+                let groups: Vec<GroupRef> = after.groups.difference(&before.groups).cloned().collect();
+                let profile = (after.profile != before.profile).then_some(after.profile);
+                let reactivate = !before.active && after.active;
+                if changes.is_empty()
+                    && memberships.is_empty()
+                    && left.is_empty()
+                    && groups.is_empty()
+                    && profile.is_none()
+                    && !reactivate
+                {
+                    unchanged.push(AafUnchanged {
+                        user_id: existing.id,
+                        key,
+                    });
+                } else {
+                    updates.push(AafUpdate {
+                        user_id: existing.id,
+                        key,
+                        login: existing.login.clone(),
+                        profile,
+                        attrs: after.attrs,
+                        changes,
+                        memberships,
+                        left,
+                        groups,
+                        reactivate,
+                    });
+                }
+            }
+        }
+    }
+
+    let new_groups: BTreeSet<GroupRef> = creates
+        .iter()
+        .flat_map(|c| c.groups.iter())
+        .chain(updates.iter().flat_map(|u| u.groups.iter()))
+        .filter(|g| !snapshot.groups.contains(*g))
+        .cloned()
+        .collect();
+
+    let scope_size = scope_keys.len();
+    let allowed = scope_size * options.deletion_threshold_percent as usize / 100;
+    let rejection = (complet_deactivations > allowed && options.confirm_deletions != Some(complet_deactivations))
+        .then_some(AafRejection::DeletionThreshold {
+            deletions: complet_deactivations,
+            allowed,
+            scope: scope_size,
+            confirmed: options.confirm_deletions,
+        });
+    deactivations.sort_by(|a, b| (&a.last_name, &a.first_name, &a.key).cmp(&(&b.last_name, &b.first_name, &b.key)));
+    AafPlan {
+        creates,
+        updates,
+        unchanged,
+        deactivations,
+        issues,
+        notices,
+        new_groups: new_groups.into_iter().collect(),
+        scope_size,
+        rejection,
+    }
+}
+
+/// The identity fields the feed owns, compared for the report.
+fn field_changes(before: &Attributes, after: &Attributes) -> Vec<FieldChange> {
+    [
+        Field::Civility,
+        Field::LastName,
+        Field::FirstName,
+        Field::BirthDate,
+        Field::Email,
+        Field::Subject,
+        Field::Function,
+    ]
+    .into_iter()
+    .filter_map(|field| {
+        let b = attribute_value(before, field);
+        let a = attribute_value(after, field);
+        (b != a).then(|| FieldChange {
+            field,
+            before: b.unwrap_or_default(),
+            after: a.unwrap_or_default(),
+        })
+    })
+    .collect()
+}
+
+/// The result file of a run: the accounts it created with their generated
+/// credentials (same format as the CSV import's: UTF-8 BOM, `;`, Excel-safe).
+pub fn result_file(plan: &AafPlan, passwords: &HashMap<SyncKey, String>) -> Vec<u8> {
+    let header: Vec<String> = [
+        "Clé de synchronisation",
+        "Profil",
+        "Civilité",
+        "Nom",
+        "Prénom",
+        "Établissements",
+        "Nom d'utilisateur",
+        "Mot de passe",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let rows = plan.creates.iter().map(|c| {
+        use std::borrow::Cow;
+        vec![
+            Cow::Owned(c.key.to_string()),
+            Cow::Borrowed(c.profile.label()),
+            Cow::Borrowed(c.attrs.civility.map(|x| x.as_str()).unwrap_or("")),
+            Cow::Owned(c.attrs.last_name.clone()),
+            Cow::Owned(c.attrs.first_name.clone()),
+            Cow::Owned(
+                c.memberships
+                    .iter()
+                    .map(|m| m.uai.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            Cow::Owned(c.login.to_string()),
+            Cow::Owned(passwords.get(&c.key).cloned().unwrap_or_default()),
+        ]
+    });
+    crate::result_file::write_csv(&header, rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aaf::{Function, PersonRecord};
+    use crate::person::ExistingMembership;
+
+    fn uai(s: &str) -> Uai {
+        Uai::parse(s).unwrap_or_else(|_| panic!("uai"))
+    }
+
+    fn person(kind: RequestKind, jointure: &str, last: &str, functions: &[&str]) -> FileRecord {
+        FileRecord {
+            file: "f.xml".into(),
+            record: PersonRecord {
+                request: 1,
+                kind,
+                key: SyncKey::from_stored(format!("PERSON.{jointure}")),
+                last_name: Some(last.into()),
+                first_name: Some("Anne".into()),
+                civility: None,
+                birth_date: None,
+                email: None,
+                functions: Some(FunctionsChange::Replace(
+                    functions.iter().filter_map(|f| Function::parse(f)).collect(),
+                )),
+                attached: None,
+                notices: vec![],
+            },
+        }
+    }
+
+    fn snapshot(users: Vec<ExistingUser>) -> Snapshot {
+        Snapshot {
+            users: users.into_iter().map(|u| (u.key.clone(), u)).collect(),
+            establishments: [uai("0750654D"), uai("0750655E")].into_iter().collect(),
+            ..Snapshot::default()
+        }
+    }
+
+    fn existing(id: i64, jointure: &str, source: Source, uais: &[&str]) -> ExistingUser {
+        ExistingUser {
+            id,
+            key: SyncKey::from_stored(format!("PERSON.{jointure}")),
+            profile: Profile::Enseignant,
+            source,
+            protected: source == Source::Aaf,
+            active: true,
+            login: Login::from_stored(format!("login{id}")),
+            attrs: Attributes {
+                last_name: "ANCIEN".into(),
+                first_name: "Anne".into(),
+                subject: Some("MATHS".into()),
+                ..Attributes::default()
+            },
+            memberships: uais
+                .iter()
+                .map(|u| ExistingMembership {
+                    uai: uai(u),
+                    role: "enseignant".into(),
+                    active: true,
+                })
+                .collect(),
+            groups: vec![],
+        }
+    }
+
+    #[test]
+    fn add_creates_with_profile_roles_and_subject() {
+        let records = [
+            person(
+                RequestKind::Add,
+                "1",
+                "MARTIN",
+                &["0750654D$ENS$ENSEIGNEMENT$L1300$MATHS"],
+            ),
+            person(RequestKind::Add, "2", "DURAND", &["0750654D$DIR$DIRECTION"]),
+        ];
+        let p = plan(&records, &[], &snapshot(vec![]), &AafPlanOptions::default());
+        assert_eq!(p.creates.len(), 2);
+        assert_eq!(p.creates[0].profile, Profile::Enseignant);
+        assert_eq!(p.creates[0].attrs.subject.as_deref(), Some("MATHS"));
+        assert_eq!(p.creates[0].login.as_str(), "amartin");
+        assert_eq!(p.creates[1].profile, Profile::Administratif);
+        assert_eq!(p.creates[1].memberships[0].role, "administrateur");
+        assert_eq!(p.new_groups.len(), 1);
+    }
+
+    #[test]
+    fn update_changes_names_and_moves_establishment() {
+        let snap = snapshot(vec![existing(7, "1", Source::Aaf, &["0750654D"])]);
+        let records = [person(RequestKind::Add, "1", "MARTIN", &["0750655E$ENS$ENSEIGNEMENT"])];
+        let p = plan(&records, &[], &snap, &AafPlanOptions::default());
+        assert_eq!(p.updates.len(), 1);
+        let u = &p.updates[0];
+        assert_eq!(u.changes[0].field, Field::LastName);
+        assert_eq!(u.left, [uai("0750654D")]);
+        assert_eq!(u.memberships[0].uai, uai("0750655E"));
+    }
+
+    #[test]
+    fn csv_accounts_are_never_touched_and_unknown_modifies_are_issues() {
+        let snap = snapshot(vec![existing(7, "1", Source::Csv, &["0750654D"])]);
+        let records = [
+            person(RequestKind::Add, "1", "MARTIN", &["0750654D$ENS$ENSEIGNEMENT"]),
+            person(RequestKind::Modify, "9", "X", &[]),
+        ];
+        let p = plan(&records, &[], &snap, &AafPlanOptions::default());
+        let codes: Vec<&str> = p.issues.iter().map(|i| i.code).collect();
+        assert_eq!(codes, ["key_not_aaf", "unknown_account"]);
+        assert!(p.creates.is_empty() && p.updates.is_empty());
+    }
+
+    #[test]
+    fn complet_deactivates_absent_aaf_accounts_above_threshold_only_when_confirmed() {
+        let snap = snapshot(vec![
+            existing(1, "1", Source::Aaf, &["0750654D"]),
+            existing(2, "2", Source::Aaf, &["0750654D", "0750655E"]),
+        ]);
+        let scope = CompletScope {
+            file: "f".into(),
+            establishments: vec![uai("0750654D")],
+        };
+        let keys = vec![
+            SyncKey::from_stored("PERSON.1".into()),
+            SyncKey::from_stored("PERSON.2".into()),
+        ];
+        let p = plan(&[], &[(scope.clone(), keys.clone())], &snap, &AafPlanOptions::default());
+        assert_eq!(p.deactivations.len(), 2);
+        assert!(p.rejection.is_some());
+        let confirmed = AafPlanOptions {
+            confirm_deletions: Some(2),
+            ..AafPlanOptions::default()
+        };
+        let p = plan(&[], &[(scope, keys)], &snap, &confirmed);
+        assert!(p.rejection.is_none());
+        let partial: Vec<bool> = p.deactivations.iter().map(|d| d.whole_account).collect();
+        assert_eq!(partial, [true, false]);
+    }
+
+    #[test]
+    fn delete_then_add_in_one_run_reactivates() {
+        let mut gone = existing(1, "1", Source::Aaf, &["0750654D"]);
+        gone.active = false;
+        gone.memberships[0].active = false;
+        let records = [person(RequestKind::Add, "1", "ANCIEN", &["0750654D$ENS$ENSEIGNEMENT"])];
+        let p = plan(&records, &[], &snapshot(vec![gone]), &AafPlanOptions::default());
+        assert!(p.updates[0].reactivate);
+        assert_eq!(p.updates[0].memberships.len(), 1);
+    }
+}

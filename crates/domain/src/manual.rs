@@ -1,0 +1,155 @@
+//! One user created by hand (guide §1.2, SPEC §9): any profile, including
+//! administrators and guests, which no file creates. Source `manual`.
+
+use crate::establishment::Uai;
+use crate::functions;
+use crate::keys::SyncKey;
+use crate::person::{role_for, Attributes, GroupKind, GroupRef, Membership};
+use crate::profile::Profile;
+use crate::values::{Login, ValueError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManualUser {
+    pub profile: Profile,
+    pub establishment: Option<Uai>,
+    pub attrs: Attributes,
+    pub login: Option<Login>,
+    pub password: Option<String>,
+    /// An imposed sync key; derived from the names like a CSV import's otherwise.
+    pub key: Option<SyncKey>,
+}
+
+impl ManualUser {
+    /// The same rules as a file line of that profile (SPEC §4), plus: every
+    /// profile but the ENT-wide ones belongs to an establishment.
+    pub fn check(&self, min_password_len: usize) -> Result<(), ValueError> {
+        let needs_establishment = !matches!(self.profile, Profile::AdministrateurSysteme | Profile::Invite);
+        if needs_establishment && self.establishment.is_none() {
+            return Err(ValueError::new(
+                "missing_establishment",
+                format!(
+                    "un compte {} appartient à un établissement : indiquez --establishment UAI",
+                    self.profile.label()
+                ),
+            ));
+        }
+        if self.attrs.last_name.trim().is_empty() || self.attrs.first_name.trim().is_empty() {
+            return Err(ValueError::new(
+                "missing_name",
+                "nom et prénom sont obligatoires : indiquez --last-name et --first-name",
+            ));
+        }
+        match (self.profile, self.attrs.function_code.as_deref()) {
+            (Profile::Administratif, None) => {
+                return Err(ValueError::new(
+                    "missing_function",
+                    "le personnel administratif a une fonction : indiquez --function (ex. DIR, EDU, SEC)",
+                ))
+            }
+            (_, Some(code)) => match functions::lookup(code) {
+                None => {
+                    return Err(ValueError::new(
+                        "unknown_function",
+                        format!("fonction « {code} » inconnue : utilisez un code de fonctions.csv (DIR, EDU, SEC…)"),
+                    ))
+                }
+                Some(f) if f.is_teaching() && self.profile == Profile::Administratif => {
+                    return Err(ValueError::new(
+                        "ens_for_staff",
+                        "la fonction ENS est réservée aux enseignants : créez le compte avec --profile enseignant",
+                    ))
+                }
+                Some(_) => {}
+            },
+            _ => {}
+        }
+        if self.profile == Profile::Eleve && self.attrs.birth_date.is_none() {
+            return Err(ValueError::new(
+                "missing_birth_date",
+                "la date de naissance d'un élève est obligatoire (elle fait partie de sa clé) : indiquez --birth-date jj/mm/aaaa",
+            ));
+        }
+        if let Some(p) = &self.password {
+            crate::password::check_imposed(p, min_password_len)?;
+        }
+        Ok(())
+    }
+
+    pub fn key(&self) -> SyncKey {
+        self.key.clone().unwrap_or_else(|| {
+            SyncKey::derive(
+                self.profile,
+                &self.attrs.first_name,
+                &self.attrs.last_name,
+                self.attrs.birth_date,
+                self.attrs.postal_code.as_ref().map(|p| p.as_str()),
+            )
+        })
+    }
+
+    pub fn membership(&self) -> Option<Membership> {
+        self.establishment.as_ref().map(|uai| Membership {
+            uai: uai.clone(),
+            role: role_for(self.profile, self.attrs.function_code.as_deref()).to_string(),
+        })
+    }
+
+    /// A teacher's subject group and a pupil's class, as an import would.
+    pub fn groups(&self) -> Vec<GroupRef> {
+        let Some(uai) = &self.establishment else {
+            return Vec::new();
+        };
+        let group = match self.profile {
+            Profile::Enseignant => self.attrs.subject.clone().map(|s| (GroupKind::Subject, s)),
+            Profile::Eleve => self.attrs.class_name.clone().map(|c| (GroupKind::Class, c)),
+            _ => None,
+        };
+        group
+            .into_iter()
+            .map(|(kind, name)| GroupRef {
+                uai: uai.clone(),
+                kind,
+                name,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(profile: Profile) -> ManualUser {
+        ManualUser {
+            profile,
+            establishment: Uai::parse("0750654D").ok(),
+            attrs: Attributes {
+                last_name: "Durand".into(),
+                first_name: "Léa".into(),
+                ..Attributes::default()
+            },
+            login: None,
+            password: None,
+            key: None,
+        }
+    }
+
+    #[test]
+    fn rules_per_profile() {
+        assert!(user(Profile::Administrateur).check(3).is_ok());
+        assert_eq!(
+            user(Profile::Administratif).check(3).map_err(|e| e.code),
+            Err("missing_function")
+        );
+        let mut staff = user(Profile::Administratif);
+        staff.attrs.function_code = Some("ENS".into());
+        assert_eq!(staff.check(3).map_err(|e| e.code), Err("ens_for_staff"));
+        let mut guest = user(Profile::Invite);
+        guest.establishment = None;
+        assert!(guest.check(3).is_ok());
+        let mut admin = user(Profile::Administrateur);
+        admin.establishment = None;
+        assert_eq!(admin.check(3).map_err(|e| e.code), Err("missing_establishment"));
+        assert_eq!(user(Profile::Administrateur).key().as_str(), "PERSON.m-mmeleadurand");
+    }
+}

@@ -1,0 +1,576 @@
+//! One AAF feed run, start to finish, on any [`AdminDirectory`]: read every
+//! file (structures first), plan against a snapshot taken inside the
+//! transaction, write, list the duplicates the run touched, audit, commit.
+//! All files of a run are one transaction: a refused plan, a dry run or any
+//! error writes nothing.
+
+use crate::admin::{self, AdminDirectory, AdminTx, FeedRun, NewAudit};
+use crate::service::Clock;
+use crate::{fetch_snapshot, DirectoryTx, NewUser, StoreError, UserUpdate};
+use domain::aaf::plan::{self as aaf_plan, AafNotice, AafPlan, AafPlanOptions, CompletScope, FileRecord};
+use domain::aaf::{self, FeedError, FeedKind, FileInfo, Issue, Record, RequestKind, StructureRecord};
+use domain::duplicates::DuplicatePair;
+use domain::keys::{LoginPattern, SyncKey};
+use domain::password::{self, HashError, SecretOrigin};
+use domain::person::{GroupRef, Source};
+use domain::plan::Lookup;
+use domain::{Establishment, Uai};
+use rand::{CryptoRng, RngCore};
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
+
+/// One file of the feed, already read by the caller.
+#[derive(Debug, Clone)]
+pub struct FeedFile {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AafRequest {
+    pub actor: String,
+    pub login_pattern: LoginPattern,
+    pub deletion_threshold_percent: u32,
+    pub confirm_deletions: Option<usize>,
+    pub dry_run: bool,
+}
+
+impl Default for AafRequest {
+    fn default() -> Self {
+        AafRequest {
+            actor: "cli".into(),
+            login_pattern: LoginPattern::default(),
+            deletion_threshold_percent: 10,
+            confirm_deletions: None,
+            dry_run: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AafError {
+    #[error("aucun fichier de flux AAF (*.xml) à importer : indiquez des fichiers ou un dossier qui en contient")]
+    NoFiles,
+    #[error("{file} : {source}")]
+    Feed { file: String, source: FeedError },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error("calcul des mots de passe interrompu : {0}")]
+    Join(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AafStatus {
+    Imported,
+    DryRun,
+    Rejected,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileSummary {
+    pub name: String,
+    pub kind: Option<&'static str>,
+    pub complet: bool,
+    pub requests: usize,
+}
+
+/// The one JSON object of `aaf import --report json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AafReport {
+    pub status: AafStatus,
+    pub files: Vec<FileSummary>,
+    pub requests: usize,
+    pub establishments_created: usize,
+    pub establishments_updated: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub deactivated: usize,
+    /// Requests of kinds not imported yet (pupils, parents, subjects).
+    pub ignored: usize,
+    /// Requests skipped because of an issue.
+    pub skipped: usize,
+    pub issues: Vec<Issue>,
+    pub notices: Vec<AafNotice>,
+    pub duplicates: Vec<DuplicatePair>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejection: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub import_id: Option<i64>,
+}
+
+pub struct AafOutcome {
+    pub report: AafReport,
+    pub plan: AafPlan,
+    /// Keys, logins and passwords of the accounts created, when any were.
+    pub result_file: Option<Vec<u8>>,
+}
+
+/// The files in processing order: structures, subjects, MEF, pupils,
+/// parents, staff (SPEC §10); then by name, so Complet before Delta of a date.
+fn ordered(files: &[FeedFile]) -> Vec<(&FeedFile, FileInfo)> {
+    let mut out: Vec<(&FeedFile, FileInfo)> = files.iter().map(|f| (f, aaf::file_info(&f.name))).collect();
+    out.sort_by(|(a, ia), (b, ib)| {
+        (ia.kind.unwrap_or(FeedKind::PersEducNat), &a.name).cmp(&(ib.kind.unwrap_or(FeedKind::PersEducNat), &b.name))
+    });
+    out
+}
+
+/// Everything read from the files, before the directory is consulted.
+struct ReadFeed {
+    summaries: Vec<FileSummary>,
+    structures: Vec<(String, StructureRecord)>,
+    persons: Vec<FileRecord>,
+    scopes: Vec<CompletScope>,
+    issues: Vec<Issue>,
+    notices: Vec<AafNotice>,
+    ignored: usize,
+    requests: usize,
+    bytes: usize,
+}
+
+fn read_feed(files: &[FeedFile], today: chrono::NaiveDate) -> Result<ReadFeed, AafError> {
+    let mut feed = ReadFeed {
+        summaries: Vec::new(),
+        structures: Vec::new(),
+        persons: Vec::new(),
+        scopes: Vec::new(),
+        issues: Vec::new(),
+        notices: Vec::new(),
+        ignored: 0,
+        requests: 0,
+        bytes: 0,
+    };
+    for (file, info) in ordered(files) {
+        let first_person = feed.persons.len();
+        let count = aaf::read_requests(&file.bytes, |raw| {
+            match aaf::map_request(&file.name, &raw, today) {
+                Ok(Record::Structure(s)) => feed.structures.push((file.name.clone(), s)),
+                Ok(Record::Person(p)) => feed.persons.push(FileRecord {
+                    file: file.name.clone(),
+                    record: *p,
+                }),
+                Ok(Record::Unsupported { .. }) => feed.ignored += 1,
+                Err(issue) => feed.issues.push(issue),
+            }
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .map_err(|source| AafError::Feed {
+            file: file.name.clone(),
+            source,
+        })?;
+        let summary = match count {
+            Ok(summary) => summary,
+            Err(never) => match never {},
+        };
+        let count = summary.requests;
+        feed.notices
+            .extend(summary.notices.into_iter().map(|message| AafNotice {
+                file: file.name.clone(),
+                request: None,
+                key: None,
+                message,
+            }));
+        feed.requests += count;
+        feed.bytes += file.bytes.len();
+        let persons = &feed.persons[first_person..];
+        if info.complet && info.kind.is_none_or(|k| k == FeedKind::PersEducNat) {
+            let establishments: Vec<Uai> = match &info.uai {
+                Some(uai) => vec![uai.clone()],
+                None => persons
+                    .iter()
+                    .filter_map(|p| match &p.record.functions {
+                        Some(aaf::FunctionsChange::Replace(f)) => Some(f.iter().map(|f| f.uai.clone())),
+                        _ => None,
+                    })
+                    .flatten()
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
+            };
+            if persons.is_empty() {
+                feed.notices.push(AafNotice {
+                    file: file.name.clone(),
+                    request: None,
+                    key: None,
+                    message: "fichier Complet sans aucune personne : par sécurité, il ne désactive personne (fichier tronqué ?)".into(),
+                });
+            } else if !establishments.is_empty() {
+                feed.scopes.push(CompletScope {
+                    file: file.name.clone(),
+                    establishments,
+                });
+            }
+        }
+        feed.summaries.push(FileSummary {
+            name: file.name.clone(),
+            kind: info.kind.map(FeedKind::id),
+            complet: info.complet,
+            requests: count,
+        });
+    }
+    Ok(feed)
+}
+
+/// Runs a feed: every file in one transaction.
+pub async fn run_aaf_import<D: AdminDirectory, R: RngCore + CryptoRng>(
+    directory: &D,
+    files: &[FeedFile],
+    request: &AafRequest,
+    clock: &dyn Clock,
+    rng: &mut R,
+) -> Result<AafOutcome, AafError> {
+    if files.is_empty() {
+        return Err(AafError::NoFiles);
+    }
+    let started_at = clock.now();
+    let mut feed = read_feed(files, clock.today())?;
+    let lookup = aaf_plan::lookup_for(&feed.persons, &feed.scopes, request.login_pattern);
+    let structure_uais: Vec<Uai> = feed
+        .structures
+        .iter()
+        .map(|(_, s)| s.uai.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let all_uais: Vec<Uai> = structure_uais
+        .iter()
+        .chain(&lookup.establishments)
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+
+    let mut tx = directory.begin_admin().await?;
+    tx.lock_establishments(&all_uais).await?;
+    let keys: Vec<String> = lookup.keys.iter().map(|k| k.as_str().to_string()).collect();
+    tx.lock_identities(&keys, &lookup.login_bases).await?;
+
+    // Structures first: persons of this run may belong to a new establishment.
+    let (establishments, created_uais, renamed) = plan_structures(&mut tx, &feed, &structure_uais).await?;
+    for (file, s) in &feed.structures {
+        if s.kind == RequestKind::Delete {
+            feed.notices.push(AafNotice {
+                file: file.clone(),
+                request: Some(s.request),
+                key: Some(s.uai.to_string()),
+                message: format!(
+                    "suppression de l'établissement {} ignorée : un établissement ne se supprime jamais automatiquement",
+                    s.uai
+                ),
+            });
+        }
+    }
+    tx.upsert_establishments(&establishments, started_at).await?;
+
+    let mut scopes = Vec::new();
+    let mut all_keys: BTreeSet<SyncKey> = lookup.keys.iter().cloned().collect();
+    // A person whose request could not be read is still in the file: never
+    // deactivate them for our failure to read their record.
+    let unreadable: BTreeSet<&str> = feed.issues.iter().filter_map(|i| i.key.as_deref()).collect();
+    for scope in &feed.scopes {
+        let keys: Vec<SyncKey> = tx
+            .aaf_scope(&scope.establishments)
+            .await?
+            .into_iter()
+            .filter(|k| !unreadable.contains(k.as_str()))
+            .map(SyncKey::from_stored)
+            .collect();
+        all_keys.extend(keys.iter().cloned());
+        scopes.push((scope.clone(), keys));
+    }
+    let snapshot = fetch_snapshot(
+        &mut tx,
+        &Lookup {
+            keys: all_keys.into_iter().collect(),
+            logins: Vec::new(),
+            login_bases: lookup.login_bases.clone(),
+            establishments: lookup.establishments.clone(),
+            groups: Vec::new(),
+            complet_scope: None,
+        },
+    )
+    .await?;
+    let options = AafPlanOptions {
+        login_pattern: request.login_pattern,
+        deletion_threshold_percent: request.deletion_threshold_percent,
+        confirm_deletions: request.confirm_deletions,
+    };
+    let mut plan = aaf_plan::plan(&feed.persons, &scopes, &snapshot, &options);
+    feed.issues.append(&mut plan.issues);
+    plan.issues = std::mem::take(&mut feed.issues);
+    let mut notices = std::mem::take(&mut feed.notices);
+    notices.append(&mut plan.notices);
+    plan.notices = notices;
+
+    let mut report = AafReport {
+        status: AafStatus::Imported,
+        files: feed.summaries.clone(),
+        requests: feed.requests,
+        establishments_created: created_uais.len(),
+        establishments_updated: renamed.len(),
+        created: plan.creates.len(),
+        updated: plan.updates.len(),
+        unchanged: plan.unchanged.len(),
+        deactivated: plan.deactivations.len(),
+        ignored: feed.ignored,
+        skipped: plan.issues.len(),
+        issues: plan.issues.clone(),
+        notices: plan.notices.clone(),
+        duplicates: Vec::new(),
+        rejection: plan.rejection.as_ref().map(|r| r.message()),
+        import_id: None,
+    };
+    if plan.rejection.is_some() || request.dry_run {
+        report.status = if plan.rejection.is_some() {
+            AafStatus::Rejected
+        } else {
+            AafStatus::DryRun
+        };
+        // Dropping the transaction rolls it back, structures included.
+        return Ok(AafOutcome {
+            report,
+            plan,
+            result_file: None,
+        });
+    }
+
+    let secrets = hash_new_passwords(&plan, rng).await?;
+    let now = clock.now();
+    let import_id = tx
+        .insert_feed_run(&FeedRun {
+            started_at,
+            actor: request.actor.clone(),
+            establishments: all_uais.clone(),
+            complet: !feed.scopes.is_empty(),
+            options: serde_json::json!({
+                "confirm_deletions": request.confirm_deletions,
+                "files": feed.summaries,
+            })
+            .to_string(),
+            file_name: files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(","),
+            file_size: feed.bytes as i64,
+            rows: feed.requests as i64,
+            created: report.created as i64,
+            updated: report.updated as i64,
+            unchanged: report.unchanged as i64,
+            deactivated: report.deactivated as i64,
+            skipped: report.skipped as i64,
+        })
+        .await?;
+    let created_ids = apply(&mut tx, &plan, &secrets, import_id, now).await?;
+
+    let touched: Vec<i64> = created_ids
+        .iter()
+        .copied()
+        .chain(plan.updates.iter().map(|u| u.user_id))
+        .collect();
+    report.duplicates = admin::duplicates_for(&mut tx, &touched).await?;
+    report.import_id = Some(import_id);
+    tx.insert_audit(&NewAudit {
+        at: now,
+        actor: request.actor.clone(),
+        action: "aaf_import".into(),
+        target: format!("import n° {import_id}"),
+        details: serde_json::json!({
+            "files": report.files,
+            "establishments_created": report.establishments_created,
+            "establishments_updated": report.establishments_updated,
+            "created": report.created,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "deactivated": report.deactivated,
+            "ignored": report.ignored,
+            "skipped": report.skipped,
+            "duplicates": report.duplicates.len(),
+        }),
+    })
+    .await?;
+    tx.commit().await?;
+
+    let result_file = (!plan.creates.is_empty()).then(|| {
+        let passwords: HashMap<SyncKey, String> = plan
+            .creates
+            .iter()
+            .zip(&secrets)
+            .map(|(c, (clear, _))| (c.key.clone(), clear.clone()))
+            .collect();
+        aaf_plan::result_file(&plan, &passwords)
+    });
+    Ok(AafOutcome {
+        report,
+        plan,
+        result_file,
+    })
+}
+
+/// Establishments to create or rename: the last request of the run wins.
+async fn plan_structures<T: AdminTx>(
+    tx: &mut T,
+    feed: &ReadFeed,
+    uais: &[Uai],
+) -> Result<(Vec<Establishment>, Vec<Uai>, Vec<Uai>), StoreError> {
+    let existing: HashMap<Uai, String> = tx
+        .establishments_named(uais)
+        .await?
+        .into_iter()
+        .map(|e| (e.uai, e.name))
+        .collect();
+    let mut wanted: std::collections::BTreeMap<Uai, Option<String>> = std::collections::BTreeMap::new();
+    for (_, s) in &feed.structures {
+        if s.kind == RequestKind::Delete {
+            continue;
+        }
+        let entry = wanted.entry(s.uai.clone()).or_default();
+        if s.name.is_some() {
+            entry.clone_from(&s.name);
+        }
+    }
+    let mut writes = Vec::new();
+    let mut created = Vec::new();
+    let mut renamed = Vec::new();
+    for (uai, name) in wanted {
+        match (existing.get(&uai), name) {
+            (None, name) => {
+                created.push(uai.clone());
+                writes.push(Establishment {
+                    name: name.unwrap_or_else(|| format!("Établissement {uai}")),
+                    uai,
+                });
+            }
+            (Some(old), Some(new)) if *old != new => {
+                renamed.push(uai.clone());
+                writes.push(Establishment { uai, name: new });
+            }
+            _ => {}
+        }
+    }
+    Ok((writes, created, renamed))
+}
+
+/// Generated passwords for the accounts the run creates, hashed off the runtime.
+async fn hash_new_passwords<R: RngCore + CryptoRng>(
+    plan: &AafPlan,
+    rng: &mut R,
+) -> Result<Vec<(String, String)>, AafError> {
+    let jobs: Vec<(String, [u8; 16])> = plan
+        .creates
+        .iter()
+        .map(|_| (password::generate(rng), password::salt(rng)))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<(&str, SecretOrigin, [u8; 16])> = jobs
+            .iter()
+            .map(|(s, salt)| (s.as_str(), SecretOrigin::Generated, *salt))
+            .collect();
+        password::hash_all(&refs).map(|hashes| jobs.into_iter().map(|(s, _)| s).zip(hashes).collect())
+    })
+    .await
+    .map_err(|e| AafError::Join(e.to_string()))?
+    .map_err(AafError::from)
+}
+
+/// Writes a feed plan inside the open transaction; returns the created ids.
+async fn apply<T: AdminTx>(
+    tx: &mut T,
+    plan: &AafPlan,
+    secrets: &[(String, String)],
+    import_id: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<i64>, StoreError> {
+    tx.insert_groups(&plan.new_groups).await?;
+    let group_uais: Vec<Uai> = plan
+        .creates
+        .iter()
+        .flat_map(|c| c.groups.iter())
+        .chain(plan.updates.iter().flat_map(|u| u.groups.iter()))
+        .map(|g| g.uai.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let group_ids: HashMap<GroupRef, i64> = tx
+        .groups_in(&group_uais)
+        .await?
+        .into_iter()
+        .map(|(id, g)| (g, id))
+        .collect();
+    let group_id = |g: &GroupRef| {
+        group_ids
+            .get(g)
+            .copied()
+            .ok_or_else(|| StoreError::Corrupt(format!("groupe {} absent après création", g.name)))
+    };
+
+    let new_users: Vec<NewUser<'_>> = plan
+        .creates
+        .iter()
+        .zip(secrets)
+        .map(|(c, (_, hash))| NewUser {
+            key: &c.key,
+            profile: c.profile,
+            source: Source::Aaf,
+            protected: true,
+            attrs: &c.attrs,
+            login: &c.login,
+            password_hash: hash.clone(),
+            must_change_password: true,
+        })
+        .collect();
+    let ids = tx.insert_users(&new_users, now).await?;
+    let updates: Vec<UserUpdate<'_>> = plan
+        .updates
+        .iter()
+        .map(|u| UserUpdate {
+            id: u.user_id,
+            attrs: &u.attrs,
+            reactivate: u.reactivate,
+        })
+        .collect();
+    tx.update_users(&updates, now).await?;
+    let profiles: Vec<(i64, domain::Profile)> = plan
+        .updates
+        .iter()
+        .filter_map(|u| u.profile.map(|p| (u.user_id, p)))
+        .collect();
+    tx.set_profiles(&profiles, now).await?;
+
+    let mut memberships = Vec::new();
+    let mut members = Vec::new();
+    for (c, id) in plan.creates.iter().zip(&ids) {
+        memberships.extend(c.memberships.iter().map(|m| (*id, m.clone())));
+        for g in &c.groups {
+            members.push((group_id(g)?, *id));
+        }
+    }
+    for u in &plan.updates {
+        memberships.extend(u.memberships.iter().map(|m| (u.user_id, m.clone())));
+        for g in &u.groups {
+            members.push((group_id(g)?, u.user_id));
+        }
+    }
+    tx.upsert_memberships(&memberships).await?;
+    tx.add_group_members(&members).await?;
+
+    let ended: Vec<(i64, Uai)> = plan
+        .updates
+        .iter()
+        .flat_map(|u| u.left.iter().map(move |uai| (u.user_id, uai.clone())))
+        .chain(
+            plan.deactivations
+                .iter()
+                .flat_map(|d| d.establishments.iter().map(move |uai| (d.user_id, uai.clone()))),
+        )
+        .collect();
+    tx.deactivate_memberships(&ended, import_id, now).await?;
+    let whole: Vec<i64> = plan
+        .deactivations
+        .iter()
+        .filter(|d| d.whole_account)
+        .map(|d| d.user_id)
+        .collect();
+    tx.deactivate_users(&whole, import_id, now).await?;
+    Ok(ids)
+}

@@ -1,0 +1,218 @@
+//! [`AdminTx`] on PostgreSQL: lists bound as arrays, rows locked `FOR UPDATE`.
+
+use crate::admin::{AdminDirectory, AdminTx, AuditEntry, CandidateRow, FeedRun, NewAudit};
+use crate::postgres::{PgDirectory, PgTx};
+use crate::{Directory, Result, StoreError};
+use chrono::{DateTime, Utc};
+use domain::keys::SyncKey;
+use domain::person::Source;
+use domain::{Establishment, Profile, Uai};
+use sqlx::Row;
+
+fn uai_strings(uais: &[Uai]) -> Vec<String> {
+    uais.iter().map(|u| u.as_str().to_string()).collect()
+}
+
+const CANDIDATE_COLUMNS: &str =
+    "u.id, u.sync_key, u.login, u.profile, u.source, u.last_name, u.first_name, u.birth_date, u.email, m.uai";
+
+impl AdminTx for PgTx {
+    async fn lock_users(&mut self, keys: &[String]) -> Result<()> {
+        sqlx::query("SELECT id FROM users WHERE sync_key = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(keys)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn establishments_named(&mut self, uais: &[Uai]) -> Result<Vec<Establishment>> {
+        let rows = sqlx::query("SELECT uai, name FROM establishments WHERE uai = ANY($1)")
+            .bind(uai_strings(uais))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(crate::establishment_row).collect()
+    }
+
+    async fn upsert_establishments(&mut self, list: &[Establishment], now: DateTime<Utc>) -> Result<()> {
+        if list.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO establishments (uai, name, created_at) SELECT t.uai, t.name, $3 FROM UNNEST($1::text[], $2::text[]) AS t(uai, name) \
+             ON CONFLICT (uai) DO UPDATE SET name = excluded.name",
+        )
+        .bind(list.iter().map(|e| e.uai.as_str().to_string()).collect::<Vec<_>>())
+        .bind(list.iter().map(|e| e.name.clone()).collect::<Vec<_>>())
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn aaf_scope(&mut self, uais: &[Uai]) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT u.sync_key FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.uai = ANY($1) AND m.active AND u.source = 'aaf' \
+             AND u.profile IN ('enseignant', 'administratif') AND u.deactivated_at IS NULL",
+        )
+        .bind(uai_strings(uais))
+        .fetch_all(&mut *self.tx)
+        .await?)
+    }
+
+    async fn insert_feed_run(&mut self, r: &FeedRun) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO imports (started_at, finished_at, actor, profile, establishments, complet, options, file_name, file_size, rows, created, updated, unchanged, merged, deactivated, skipped, status, source) \
+             VALUES ($1, now(), $2, 'aaf', $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $13, 'succeeded', 'aaf') RETURNING id",
+        )
+        .bind(r.started_at)
+        .bind(&r.actor)
+        .bind(uai_strings(&r.establishments).join(","))
+        .bind(r.complet)
+        .bind(&r.options)
+        .bind(&r.file_name)
+        .bind(r.file_size)
+        .bind(r.rows)
+        .bind(r.created)
+        .bind(r.updated)
+        .bind(r.unchanged)
+        .bind(r.deactivated)
+        .bind(r.skipped)
+        .fetch_one(&mut *self.tx)
+        .await?)
+    }
+
+    async fn set_profiles(&mut self, rows: &[(i64, Profile)], now: DateTime<Utc>) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "UPDATE users u SET profile = t.profile, updated_at = $3 FROM UNNEST($1::bigint[], $2::text[]) AS t(id, profile) WHERE u.id = t.id",
+        )
+        .bind(rows.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+        .bind(rows.iter().map(|(_, p)| p.id().to_string()).collect::<Vec<_>>())
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn reassign_identity(
+        &mut self,
+        id: i64,
+        key: &SyncKey,
+        source: Source,
+        protected: bool,
+        profile: Profile,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE users SET sync_key = $1, source = $2, protected = $3, profile = $4, updated_at = $5 WHERE id = $6",
+        )
+        .bind(key.as_str())
+        .bind(source.id())
+        .bind(protected)
+        .bind(profile.id())
+        .bind(now)
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    async fn delete_user(&mut self, id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn duplicate_candidates(&mut self, uais: Option<&[Uai]>) -> Result<Vec<CandidateRow>> {
+        let rows = match uais {
+            Some(uais) => {
+                let sql = format!(
+                    "SELECT {CANDIDATE_COLUMNS} FROM memberships m JOIN users u ON u.id = m.user_id \
+                     WHERE m.uai = ANY($1) AND m.active AND u.deactivated_at IS NULL"
+                );
+                sqlx::query_as(&sql)
+                    .bind(uai_strings(uais))
+                    .fetch_all(&mut *self.tx)
+                    .await?
+            }
+            None => {
+                let sql = format!(
+                    "SELECT {CANDIDATE_COLUMNS} FROM memberships m JOIN users u ON u.id = m.user_id \
+                     WHERE m.uai IN (SELECT DISTINCT m2.uai FROM users u2 JOIN memberships m2 ON m2.user_id = u2.id WHERE u2.source = 'aaf' AND m2.active) \
+                     AND m.active AND u.deactivated_at IS NULL"
+                );
+                sqlx::query_as(&sql).fetch_all(&mut *self.tx).await?
+            }
+        };
+        Ok(rows)
+    }
+
+    async fn user_establishments(&mut self, ids: &[i64]) -> Result<Vec<Uai>> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT uai FROM memberships WHERE active AND user_id = ANY($1) ORDER BY uai")
+                .bind(ids)
+                .fetch_all(&mut *self.tx)
+                .await?;
+        rows.into_iter()
+            .map(|u| Uai::parse(&u).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .collect()
+    }
+
+    async fn dismissals(&mut self) -> Result<Vec<(i64, i64)>> {
+        let rows = sqlx::query("SELECT user_a, user_b FROM duplicate_dismissals")
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("user_a")?, r.try_get("user_b")?)))
+            .collect()
+    }
+
+    async fn dismiss(&mut self, pair: (i64, i64), actor: &str, now: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO duplicate_dismissals (user_a, user_b, dismissed_at, actor) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(pair.0)
+        .bind(pair.1)
+        .bind(now)
+        .bind(actor)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn insert_audit(&mut self, e: &NewAudit) -> Result<()> {
+        sqlx::query("INSERT INTO audit_log (at, actor, action, target, details) VALUES ($1, $2, $3, $4, $5)")
+            .bind(e.at)
+            .bind(&e.actor)
+            .bind(&e.action)
+            .bind(&e.target)
+            .bind(e.details.to_string())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn audit_entries(&mut self, limit: i64) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, action, target, details FROM audit_log ORDER BY at DESC, id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(crate::admin::audit_row).collect()
+    }
+}
+
+impl AdminDirectory for PgDirectory {
+    type AdminTx<'c> = PgTx;
+
+    async fn begin_admin(&self) -> Result<PgTx> {
+        self.begin().await
+    }
+}
