@@ -68,7 +68,7 @@ fn plan_for(people: &[(usize, usize, u8)], taken: &[String], pattern: LoginPatte
         // What a store returns: the taken logins near the requested bases.
         taken_logins: taken
             .iter()
-            .filter(|l| domain::plan::collides_with_base(l, &lookup.login_bases))
+            .filter(|l| domain::plan::collides_with_base(l, &lookup.login_bases.iter().map(String::as_str).collect()))
             .cloned()
             .collect(),
         ..Snapshot::default()

@@ -374,11 +374,12 @@ pub async fn fetch_snapshot<T: DirectoryTx>(tx: &mut T, lookup: &domain::plan::L
     for (login, key) in tx.login_owners(&lookup.logins).await? {
         snapshot.login_owners.insert(login, SyncKey::from_stored(key));
     }
+    let bases: std::collections::HashSet<&str> = lookup.login_bases.iter().map(String::as_str).collect();
     snapshot.taken_logins = tx
         .logins_near(&lookup.login_bases)
         .await?
         .into_iter()
-        .filter(|l| domain::plan::collides_with_base(l, &lookup.login_bases))
+        .filter(|l| domain::plan::collides_with_base(l, &bases))
         .collect();
     snapshot.groups = tx
         .groups_in(&lookup.establishments)
