@@ -10,7 +10,7 @@ use crate::wizard::{dry_run, load_draft_for, DraftSettings};
 use crate::{AppState, Backend};
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -404,20 +404,7 @@ pub async fn job_result<D: Backend>(
     Path(id): Path<i64>,
 ) -> ApiResult<Response> {
     let job = own_job(&state, &admin, id).await?;
-    let expired = job.result_expires_at.is_none_or(|t| t <= state.now());
-    let bytes = job.result_file.filter(|_| !expired).ok_or(AppError::NotFound)?;
-    Ok((
-        [
-            (CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (
-                CONTENT_DISPOSITION,
-                format!("attachment; filename=\"resultat-import-{id}.csv\""),
-            ),
-            (CACHE_CONTROL, "no-store".to_string()),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(crate::wizard::result_download(&job, state.now())?)
 }
 
 /// The OpenAPI 3.1 description of the routes above.

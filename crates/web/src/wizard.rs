@@ -987,14 +987,20 @@ pub async fn job_result<D: Backend>(
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
     let job = own_job(&state, &auth, id).await?;
-    let expired = job.result_expires_at.is_none_or(|t| t <= state.now());
-    let bytes = job.result_file.filter(|_| !expired).ok_or(AppError::NotFound)?;
+    result_download(&job, state.now())
+}
+
+/// The result file of a finished job as a download no cache keeps (it holds
+/// passwords), while its retention lasts; shared by the page and the API.
+pub fn result_download(job: &store::web::Job, now: i64) -> Result<Response, AppError> {
+    let expired = job.result_expires_at.is_none_or(|t| t <= now);
+    let bytes = job.result_file.clone().filter(|_| !expired).ok_or(AppError::NotFound)?;
     Ok((
         [
             (CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
             (
                 CONTENT_DISPOSITION,
-                format!("attachment; filename=\"resultat-import-{id}.csv\""),
+                format!("attachment; filename=\"resultat-import-{}.csv\"", job.id),
             ),
             (CACHE_CONTROL, "no-store".to_string()),
         ],
