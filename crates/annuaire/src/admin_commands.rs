@@ -39,6 +39,9 @@ pub struct AafImportArgs {
     /// Format du compte rendu
     #[arg(long, value_enum, default_value = "text")]
     pub report: ReportFormat,
+    /// Adresse à qui envoyer l'avis de fin d'import ([SUCCES] / [ERREUR])
+    #[arg(long, value_name = "COURRIEL")]
+    pub notify: Option<String>,
     /// Modèle des logins générés : initiale-nom (ncepe) ou prenom.nom
     #[arg(long, default_value = "initiale-nom")]
     pub login_pattern: String,
@@ -140,7 +143,7 @@ pub struct UserAddArgs {
     pub json: bool,
 }
 
-fn actor() -> String {
+pub(crate) fn actor() -> String {
     format!("cli:{}", whoami())
 }
 
@@ -171,7 +174,12 @@ fn feed_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-pub async fn aaf<D: AdminDirectory>(d: &D, command: AafCommand, clock: &dyn Clock) -> Result<ExitCode> {
+pub async fn aaf<D: web::Backend>(
+    d: &D,
+    command: AafCommand,
+    clock: &dyn Clock,
+    notifier: &mail::Notifier,
+) -> Result<ExitCode> {
     let AafCommand::Import(args) = command;
     let mut files = Vec::new();
     for path in feed_paths(&args.paths)? {
@@ -186,6 +194,9 @@ pub async fn aaf<D: AdminDirectory>(d: &D, command: AafCommand, clock: &dyn Cloc
     }
     let request = AafRequest {
         actor: actor(),
+        channel: "cli".into(),
+        notify: args.notify.clone(),
+        result_retention_seconds: store::service::DEFAULT_RESULT_RETENTION_DAYS * 86_400,
         login_pattern: args.login_pattern.parse::<LoginPattern>().map_err(|e| anyhow!(e))?,
         deletion_threshold_percent: args.deletion_threshold,
         confirm_deletions: args.confirm_deletions,
@@ -193,6 +204,7 @@ pub async fn aaf<D: AdminDirectory>(d: &D, command: AafCommand, clock: &dyn Cloc
     };
     let mut rng = domain::password::os_rng();
     let outcome = store::aaf::run_aaf_import(d, &files, &request, clock, &mut rng).await?;
+    crate::commands::notify_import(d, notifier, outcome.report.import_id, clock).await;
     let mut result_path = None;
     if let Some(bytes) = &outcome.result_file {
         let path = args.result.clone().unwrap_or_else(|| {
@@ -562,38 +574,17 @@ pub async fn record<D: AdminDirectory>(
     Ok(())
 }
 
-/// After a CSV import: the audit row, and the probable duplicates among the
-/// accounts it created or updated (read in their establishments only).
+/// After a CSV import: the probable duplicates among the accounts it created
+/// or updated (read in their establishments only). The audit row is written
+/// by the service, for every door.
 pub async fn after_csv_import<D: AdminDirectory>(
     d: &D,
     outcome: &store::service::ImportOutcome,
-    request: &store::service::ImportRequest,
     print: bool,
-    clock: &dyn Clock,
 ) -> Result<()> {
-    let Some(import_id) = outcome.import_id else {
+    if outcome.import_id.is_none() {
         return Ok(());
-    };
-    let r = &outcome.report;
-    record(
-        d,
-        "import",
-        &format!("import n° {import_id}"),
-        serde_json::json!({
-            "file": request.file_name,
-            "profile": request.profile,
-            "establishment": request.establishment,
-            "complet": request.complet,
-            "created": r.created,
-            "updated": r.updated,
-            "unchanged": r.unchanged,
-            "merged": r.merged,
-            "deactivated": r.deactivated,
-            "skipped": r.skipped,
-        }),
-        clock,
-    )
-    .await?;
+    }
     if print {
         let keys: Vec<String> = outcome
             .plan

@@ -643,8 +643,12 @@ async fn timed_apply<D: Directory>(d: &D, bench: &Bench<'_>, plan: &Plan) -> Res
     let now = Utc::now();
     let record = ImportRecord {
         started_at: now,
+        finished_at: now,
+        source: "csv".to_string(),
+        channel: "cli".to_string(),
         actor: bench.request.actor.clone(),
-        profile: bench.request.profile,
+        admin_id: None,
+        profile: bench.request.profile.id().to_string(),
         establishments: vec![bench.uai.clone()],
         complet: false,
         options: "{}".to_string(),
@@ -658,6 +662,8 @@ async fn timed_apply<D: Directory>(d: &D, bench: &Bench<'_>, plan: &Plan) -> Res
         deactivated: report.deactivated as i64,
         skipped: report.skipped as i64,
         status: "succeeded".to_string(),
+        error: None,
+        notify: None,
     };
     let start = Instant::now();
     let mut tx = d.begin().await?;

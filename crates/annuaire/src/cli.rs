@@ -16,8 +16,44 @@ pub struct Cli {
     /// sqlite://CHEMIN (créé si absent) ou postgres://…
     #[arg(long, global = true, env = "ANNUAIRE_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database: String,
+    #[command(flatten)]
+    pub mail: MailArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Where end-of-import notices go (README, "Courriels").
+#[derive(Debug, Clone, Args)]
+pub struct MailArgs {
+    /// Nom de l'ENT, dans les titres et l'objet des courriels ([SUCCES] Import CSV-<nom>)
+    #[arg(long, global = true, default_value = "annuaire", env = "ANNUAIRE_ENT_NAME")]
+    pub ent_name: String,
+    /// Serveur SMTP : smtps://utilisateur:motdepasse@hote:465, smtp://hote:587?tls=required ou smtp://hote:25 (sinon : dossier --mail-outbox)
+    #[arg(long, global = true, env = "ANNUAIRE_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Dossier où chaque courriel est déposé en fichier .eml quand aucun serveur SMTP n'est configuré
+    #[arg(long, global = true, default_value = "data/outbox", env = "ANNUAIRE_MAIL_OUTBOX")]
+    pub mail_outbox: PathBuf,
+    /// Expéditeur des courriels
+    #[arg(
+        long,
+        global = true,
+        default_value = "annuaire <ne-pas-repondre@annuaire.invalid>",
+        env = "ANNUAIRE_MAIL_FROM"
+    )]
+    pub mail_from: String,
+    /// Adresse du support, mise en copie des courriels [ERREUR]
+    #[arg(long, global = true, env = "ANNUAIRE_SUPPORT_EMAIL")]
+    pub support_email: Option<String>,
+    /// Joindre le fichier résultat (mots de passe en clair) au courriel au lieu d'un lien
+    #[arg(long, global = true, env = "ANNUAIRE_MAIL_ATTACH_RESULTS")]
+    pub mail_attach_results: bool,
+    /// Adresse publique de l'interface web, pour les liens des courriels (https://ent.exemple.fr/annuaire)
+    #[arg(long, global = true, env = "ANNUAIRE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// N'envoyer aucun courriel
+    #[arg(long, global = true)]
+    pub no_mail: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -41,6 +77,12 @@ pub enum Command {
     Reconcile(crate::admin_commands::ReconcileArgs),
     /// Journal d'audit : qui a fait quoi, quand, à qui
     Audit(crate::admin_commands::AuditArgs),
+    /// Suivi des imports (CLI, web, API, flux AAF)
+    #[command(subcommand)]
+    Imports(ImportsCommand),
+    /// Courriels de fin d'import en attente
+    #[command(subcommand)]
+    Mail(MailCommand),
     /// Démonstration : crée l'établissement 0750654D et y importe les cinq enseignants du guide
     Demo,
     /// Mesures de débit : plan, écriture, hachage
@@ -60,12 +102,15 @@ pub struct ServeArgs {
     /// Démonstration : crée l'établissement 0750654D et l'administrateur « demo », affiche son mot de passe
     #[arg(long)]
     pub demo: bool,
-    /// Nom de l'ENT affiché dans les pages
-    #[arg(long, default_value = "annuaire", env = "ANNUAIRE_ENT_NAME")]
-    pub ent_name: String,
     /// Cookies « Secure » (derrière HTTPS)
     #[arg(long)]
     pub secure_cookies: bool,
+    /// Adresse où les utilisateurs se connectent, imprimée sur les fiches de connexion
+    #[arg(long, default_value = "", env = "ANNUAIRE_SIGN_IN_URL")]
+    pub sign_in_url: String,
+    /// Jours pendant lesquels le fichier résultat (mots de passe) reste téléchargeable
+    #[arg(long, default_value_t = store::service::DEFAULT_RESULT_RETENTION_DAYS)]
+    pub result_retention_days: i64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,6 +127,9 @@ pub enum AdminCommand {
         /// Lire le mot de passe sur l'entrée standard
         #[arg(long)]
         password_stdin: bool,
+        /// Adresse où envoyer les avis de fin d'import de cet administrateur
+        #[arg(long)]
+        email: Option<String>,
     },
     /// Créer un jeton d'API pour un administrateur (affiché une fois)
     Token { login: String },
@@ -159,6 +207,9 @@ pub struct ImportArgs {
     /// Nombre maximal de lignes
     #[arg(long, default_value_t = domain::decode::Limits::default().max_rows)]
     pub max_rows: usize,
+    /// Adresse à qui envoyer l'avis de fin d'import ([SUCCES] / [ERREUR])
+    #[arg(long, value_name = "COURRIEL")]
+    pub notify: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -189,6 +240,34 @@ pub enum UsersCommand {
         #[arg(long, default_value_t = 90)]
         retention_days: i64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportsCommand {
+    /// Suivi des imports : le plus récent d'abord
+    List(ImportsListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportsListArgs {
+    #[arg(long, value_name = "UAI")]
+    pub establishment: Option<String>,
+    /// Date de début incluse (aaaa-mm-jj)
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Date de fin incluse (aaaa-mm-jj)
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Envoie les courriels en attente dont l'heure de nouvel essai est passée
+    Send,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,10 @@
 //! The commands: each opens the directory named by `--database` and calls the
 //! shared service functions.
 
-use crate::cli::{Cli, Command, EstablishmentCommand, ExportArgs, ImportArgs, ReportFormat, SearchArgs, UsersCommand};
+use crate::cli::{
+    Cli, Command, EstablishmentCommand, ExportArgs, ImportArgs, ImportsCommand, MailArgs, MailCommand, ReportFormat,
+    SearchArgs, UsersCommand,
+};
 use crate::output;
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::Duration;
@@ -10,10 +13,10 @@ use domain::keys::LoginPattern;
 use domain::mapping::Override;
 use domain::pipeline::{ConflictDetail, ReadError, Report, Status};
 use domain::{Establishment, Profile, Uai};
+use mail::{MailSettings, Notifier, TransportConfig};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use store::admin::AdminDirectory;
 use store::service::{self, Clock, ImportError, ImportRequest, Operation, Progress, SystemClock};
 use store::{AnyDirectory, Directory, UserQuery};
 
@@ -41,11 +44,56 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         .with_context(|| format!("ouverture de la base {}", redact(&cli.database)))?;
     if let Command::Serve(args) = cli.command {
         return match directory {
-            AnyDirectory::Sqlite(d) => crate::serve::run(d, &args).await,
-            AnyDirectory::Postgres(d) => crate::serve::run(d, &args).await,
+            AnyDirectory::Sqlite(d) => crate::serve::run(d, &args, &cli.mail).await,
+            AnyDirectory::Postgres(d) => crate::serve::run(d, &args, &cli.mail).await,
         };
     }
-    on_directory!(&directory, d => dispatch(d, cli.command).await)
+    let notifier = notifier(&cli.mail)?;
+    on_directory!(&directory, d => dispatch(d, cli.command, &notifier).await)
+}
+
+/// The mail settings of the command line, checked once.
+pub fn notifier(args: &MailArgs) -> Result<Notifier> {
+    let transport = if args.no_mail {
+        TransportConfig::Disabled
+    } else if let Some(url) = &args.smtp_url {
+        TransportConfig::Smtp(url.clone())
+    } else {
+        TransportConfig::Outbox(args.mail_outbox.clone())
+    };
+    Ok(Notifier::new(MailSettings {
+        ent_name: args.ent_name.clone(),
+        from: args.mail_from.clone(),
+        support: args.support_email.clone(),
+        attach_results: args.mail_attach_results,
+        public_url: args.public_url.clone(),
+        transport,
+    })?)
+}
+
+/// Sends the notice of an import; a mail problem is a warning, never a failure
+/// of the import (the mail stays queued and `annuaire mail send` retries it).
+pub async fn notify_import<D: web::Backend>(d: &D, notifier: &Notifier, import_id: Option<i64>, clock: &dyn Clock) {
+    let Some(import_id) = import_id else { return };
+    match notifier.import_finished(d, import_id, clock.now().timestamp()).await {
+        Ok(Some(mail)) => {
+            let status = d
+                .mails_of_import(import_id)
+                .await
+                .ok()
+                .and_then(|m| m.into_iter().find(|m| m.id == mail));
+            match status {
+                Some(m) if m.status == "sent" => eprintln!("Avis de fin d'import envoyé à {}.", m.recipients.join(", ")),
+                Some(m) => eprintln!(
+                    "attention : avis de fin d'import non envoyé ({}) ; nouvel essai par « annuaire mail send » ou le serveur",
+                    m.last_error.unwrap_or_default()
+                ),
+                None => {}
+            }
+        }
+        Ok(None) => {}
+        Err(e) => eprintln!("attention : avis de fin d'import non envoyé : {e}"),
+    }
 }
 
 /// Hides a password in a database URL before printing it.
@@ -62,7 +110,7 @@ fn redact(url: &str) -> String {
     }
 }
 
-async fn dispatch<D: web::Backend + AdminDirectory>(d: &D, command: Command) -> Result<ExitCode> {
+async fn dispatch<D: web::Backend>(d: &D, command: Command, notifier: &Notifier) -> Result<ExitCode> {
     let clock = SystemClock;
     match command {
         Command::Establishment(EstablishmentCommand::Add { uai, name }) => {
@@ -88,19 +136,13 @@ async fn dispatch<D: web::Backend + AdminDirectory>(d: &D, command: Command) -> 
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import(args) => import(d, &args, &clock).await,
+        Command::Import(args) => import(d, &args, &clock, notifier).await,
+        Command::Imports(ImportsCommand::List(args)) => crate::history_commands::list(d, &args).await,
+        Command::Mail(MailCommand::Send) => crate::history_commands::send_mail(d, notifier, &clock).await,
         Command::Export(args) => export(d, &args).await,
         Command::Users(UsersCommand::Search(args)) => search(d, &args).await,
         Command::Users(UsersCommand::Restore { import }) => {
-            let n = d.restore_import(import, clock.now()).await?;
-            crate::admin_commands::record(
-                d,
-                "restore",
-                &format!("import n° {import}"),
-                serde_json::json!({ "accounts": n }),
-                &clock,
-            )
-            .await?;
+            let n = service::restore_import(d, import, &crate::admin_commands::actor(), clock.now()).await?;
             println!("{n} compte(s) réactivé(s) (import n° {import}).");
             Ok(ExitCode::SUCCESS)
         }
@@ -123,7 +165,7 @@ async fn dispatch<D: web::Backend + AdminDirectory>(d: &D, command: Command) -> 
             Ok(ExitCode::SUCCESS)
         }
         Command::Users(UsersCommand::Add(args)) => crate::admin_commands::add_user(d, &args, &clock).await,
-        Command::Aaf(c) => crate::admin_commands::aaf(d, c, &clock).await,
+        Command::Aaf(c) => crate::admin_commands::aaf(d, c, &clock, notifier).await,
         Command::Duplicates(args) => crate::admin_commands::duplicates(d, args, &clock).await,
         Command::Reconcile(args) => crate::admin_commands::reconcile(d, args, &clock).await,
         Command::Audit(args) => crate::admin_commands::audit(d, args).await,
@@ -165,6 +207,8 @@ fn build_request(args: &ImportArgs) -> Result<ImportRequest> {
     request.min_password_len = args.min_password_length;
     request.dry_run = args.dry_run;
     request.actor = format!("cli:{}", whoami());
+    request.channel = "cli".into();
+    request.notify = args.notify.clone();
     Ok(request)
 }
 
@@ -204,12 +248,14 @@ impl Progress for BarProgress {
     }
 }
 
-async fn import<D: AdminDirectory>(d: &D, args: &ImportArgs, clock: &dyn Clock) -> Result<ExitCode> {
+async fn import<D: web::Backend>(d: &D, args: &ImportArgs, clock: &dyn Clock, notifier: &Notifier) -> Result<ExitCode> {
     let request = build_request(args)?;
     let bytes = read_input(&args.file, request.file.limits.max_bytes)?;
     let mut rng = domain::password::os_rng();
     let progress = BarProgress::new();
-    let outcome = match service::run_import(d, &bytes, &request, clock, &mut rng, &progress).await {
+    let (outcome, history_id) = service::run_recorded_import(d, &bytes, &request, clock, &mut rng, &progress).await;
+    notify_import(d, notifier, history_id, clock).await;
+    let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(ImportError::Read(ReadError::Mapping(e))) => {
             // A refused mapping is a rejection (exit 2), reported like the others.
@@ -255,7 +301,7 @@ async fn import<D: AdminDirectory>(d: &D, args: &ImportArgs, clock: &dyn Clock) 
         ReportFormat::Json => println!("{}", serde_json::to_string(&outcome.report)?),
         ReportFormat::Text => output::print_import(&outcome, &request, result_path.as_deref()),
     }
-    crate::admin_commands::after_csv_import(d, &outcome, &request, args.report == ReportFormat::Text, clock).await?;
+    crate::admin_commands::after_csv_import(d, &outcome, args.report == ReportFormat::Text).await?;
     Ok(match outcome.report.status {
         Status::Rejected => ExitCode::from(crate::EXIT_REJECTED),
         Status::Imported | Status::DryRun => ExitCode::SUCCESS,
@@ -311,24 +357,11 @@ async fn export<D: Directory>(d: &D, args: &ExportArgs) -> Result<ExitCode> {
     if !d.list_establishments().await?.iter().any(|e| e.uai == uai) {
         bail!("établissement {uai} inconnu");
     }
-    let rows = d
-        .export_users(&uai, profile)
-        .await?
-        .into_iter()
-        .map(|r| {
-            Ok(domain::export::ExportRow {
-                key: domain::keys::SyncKey::from_stored(r.sync_key.clone()),
-                login: domain::values::Login::from_stored(r.login.clone()),
-                attrs: r.attributes()?,
-                uai: uai.clone(),
-            })
-        })
-        .collect::<Result<Vec<_>, store::StoreError>>()?;
-    let bytes = domain::export::write(profile, &rows);
+    let (count, bytes) = service::export_csv(d, &uai, profile).await?;
     match &args.output {
         Some(path) => {
             std::fs::write(path, &bytes).with_context(|| format!("écriture de {}", path.display()))?;
-            eprintln!("{} utilisateur(s) exporté(s) dans {}", rows.len(), path.display());
+            eprintln!("{count} utilisateur(s) exporté(s) dans {}", path.display());
         }
         None => std::io::stdout().write_all(&bytes)?,
     }

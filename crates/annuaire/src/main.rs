@@ -7,6 +7,7 @@ mod admin_commands;
 mod bench;
 mod cli;
 mod commands;
+mod history_commands;
 mod output;
 mod serve;
 

@@ -1,7 +1,9 @@
 //! `annuaire serve` and `annuaire admin`: the web server and its accounts.
 
-use crate::cli::{AdminCommand, ServeArgs};
+use crate::cli::{AdminCommand, MailArgs, ServeArgs};
 use crate::commands::{DEMO_NAME, DEMO_UAI};
+
+const DEMO_EMAIL: &str = "demo@college-demonstration.invalid";
 use anyhow::{bail, Context, Result};
 use domain::password::{self, SecretOrigin};
 use domain::{Establishment, Uai};
@@ -11,7 +13,7 @@ use std::sync::Arc;
 use store::service::{Clock, SystemClock};
 use web::{AppState, Backend, WebConfig};
 
-pub async fn run<D: Backend>(directory: D, args: &ServeArgs) -> Result<ExitCode> {
+pub async fn run<D: Backend>(directory: D, args: &ServeArgs, mail: &MailArgs) -> Result<ExitCode> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     if args.demo {
         demo_accounts(&directory, clock.as_ref()).await?;
@@ -20,6 +22,13 @@ pub async fn run<D: Backend>(directory: D, args: &ServeArgs) -> Result<ExitCode>
         .await
         .with_context(|| format!("écoute sur {} impossible (adresse déjà utilisée ?)", args.listen))?;
     let address = listener.local_addr()?;
+    // Links in the notices point at this server unless a public address is set.
+    let mut mail = mail.clone();
+    mail.public_url = mail.public_url.or_else(|| Some(format!("http://{address}")));
+    let notifier = crate::commands::notifier(&mail)?;
+    if let Some(outbox) = (mail.smtp_url.is_none() && !mail.no_mail).then_some(&mail.mail_outbox) {
+        println!("Courriels : déposés dans {} (fichiers .eml)", outbox.display());
+    }
     println!(
         "annuaire écoute sur http://{address}/ (base {}) — Ctrl+C pour arrêter",
         directory.backend()
@@ -28,10 +37,13 @@ pub async fn run<D: Backend>(directory: D, args: &ServeArgs) -> Result<ExitCode>
         directory: Arc::new(directory),
         clock,
         config: WebConfig {
-            ent_name: args.ent_name.clone(),
+            ent_name: mail.ent_name.clone(),
             secure_cookies: args.secure_cookies,
+            sign_in_url: args.sign_in_url.clone(),
+            result_retention_days: args.result_retention_days,
             ..WebConfig::default()
         },
+        notifier: Arc::new(notifier),
     };
     web::serve(state, listener).await.context("serveur web")?;
     Ok(ExitCode::SUCCESS)
@@ -52,8 +64,11 @@ async fn demo_accounts<D: Backend>(d: &D, clock: &dyn Clock) -> Result<()> {
     }
     let secret = password::generate(&mut password::os_rng());
     let hash = hash_chosen(&secret)?;
-    match d.admin_by_login("demo").await? {
-        Some((admin, _)) => d.set_admin_password(admin.id, &hash).await?,
+    let id = match d.admin_by_login("demo").await? {
+        Some((admin, _)) => {
+            d.set_admin_password(admin.id, &hash).await?;
+            admin.id
+        }
         None => {
             d.create_admin(
                 "demo",
@@ -62,9 +77,11 @@ async fn demo_accounts<D: Backend>(d: &D, clock: &dyn Clock) -> Result<()> {
                 std::slice::from_ref(&uai),
                 clock.now().timestamp(),
             )
-            .await?;
+            .await?
         }
-    }
+    };
+    // Its notices land in the outbox folder: a newcomer sees them without a mail server.
+    d.set_admin_email(id, Some(DEMO_EMAIL)).await?;
     println!("Démonstration : établissement {DEMO_UAI} « {DEMO_NAME} »");
     println!("  administrateur : demo    mot de passe : {secret}");
     println!("  fichier d'exemple : examples/enseignants-guide.csv");
@@ -83,8 +100,12 @@ pub async fn admin<D: Backend>(d: &D, command: AdminCommand, clock: &dyn Clock) 
             system,
             establishment,
             password_stdin,
+            email,
         } => {
             let login = login.trim().to_lowercase();
+            let email = email
+                .map(|e| domain::values::Email::parse(&e).map_err(|e| anyhow::anyhow!(e.message)))
+                .transpose()?;
             domain::values::Login::parse(&login).map_err(|e| anyhow::anyhow!(e.message))?;
             if !system && establishment.is_empty() {
                 bail!("précisez --system ou au moins un --establishment UAI");
@@ -105,8 +126,12 @@ pub async fn admin<D: Backend>(d: &D, command: AdminCommand, clock: &dyn Clock) 
                 (password::generate(&mut password::os_rng()), true)
             };
             let hash = hash_chosen(&secret)?;
-            d.create_admin(&login, &hash, system, &uais, clock.now().timestamp())
+            let id = d
+                .create_admin(&login, &hash, system, &uais, clock.now().timestamp())
                 .await?;
+            if let Some(email) = &email {
+                d.set_admin_email(id, Some(email.as_str())).await?;
+            }
             println!(
                 "Administrateur {login} créé ({}).",
                 if system {

@@ -107,6 +107,35 @@ pub fn build(checked: &Checked, mapping: &Mapping, plan: &Plan, passwords: &Hash
     write_csv(&header, rows)
 }
 
+/// One printable credential slip (SPEC §7 "Beyond"): what a person needs to
+/// sign in for the first time. Only accounts created by the import get one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Slip {
+    pub civility: Option<String>,
+    pub last_name: String,
+    pub first_name: String,
+    pub login: String,
+    pub password: String,
+    pub establishments: Vec<String>,
+}
+
+/// The slips of an import, in the order of the file.
+pub fn slips(plan: &Plan, passwords: &HashMap<SyncKey, String>) -> Vec<Slip> {
+    plan.creates
+        .iter()
+        .filter_map(|c| {
+            Some(Slip {
+                civility: c.attrs.civility.map(|v| v.as_str().to_string()),
+                last_name: c.attrs.last_name.clone(),
+                first_name: c.attrs.first_name.clone(),
+                login: c.login.as_str().to_string(),
+                password: passwords.get(&c.key)?.clone(),
+                establishments: c.memberships.iter().map(|m| m.uai.as_str().to_string()).collect(),
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,9 +4,9 @@
 //! All files of a run are one transaction: a refused plan, a dry run or any
 //! error writes nothing.
 
-use crate::admin::{self, AdminDirectory, AdminTx, FeedRun, NewAudit};
+use crate::admin::{self, AdminDirectory, AdminTx, NewAudit};
 use crate::service::Clock;
-use crate::{fetch_snapshot, DirectoryTx, NewUser, StoreError, UserUpdate};
+use crate::{fetch_snapshot, DirectoryTx, ImportRecord, NewUser, StoreError, UserUpdate};
 use domain::aaf::plan::{self as aaf_plan, AafNotice, AafPlan, AafPlanOptions, CompletScope, FileRecord};
 use domain::aaf::{self, FeedError, FeedKind, FileInfo, Issue, Record, RequestKind, StructureRecord};
 use domain::duplicates::DuplicatePair;
@@ -29,6 +29,12 @@ pub struct FeedFile {
 #[derive(Debug, Clone)]
 pub struct AafRequest {
     pub actor: String,
+    /// How the feed came in: `cli` or `schedule`.
+    pub channel: String,
+    /// Where the end-of-feed notice goes.
+    pub notify: Option<String>,
+    /// How long the result file is kept for download.
+    pub result_retention_seconds: i64,
     pub login_pattern: LoginPattern,
     pub deletion_threshold_percent: u32,
     pub confirm_deletions: Option<usize>,
@@ -39,6 +45,9 @@ impl Default for AafRequest {
     fn default() -> Self {
         AafRequest {
             actor: "cli".into(),
+            channel: "cli".into(),
+            notify: None,
+            result_retention_seconds: crate::service::DEFAULT_RESULT_RETENTION_DAYS * 86_400,
             login_pattern: LoginPattern::default(),
             deletion_threshold_percent: 10,
             confirm_deletions: None,
@@ -341,9 +350,14 @@ pub async fn run_aaf_import<D: AdminDirectory, R: RngCore + CryptoRng>(
     let secrets = hash_new_passwords(&plan, rng).await?;
     let now = clock.now();
     let import_id = tx
-        .insert_feed_run(&FeedRun {
+        .insert_import(&ImportRecord {
             started_at,
+            finished_at: now,
+            source: "aaf".into(),
+            channel: request.channel.clone(),
             actor: request.actor.clone(),
+            admin_id: None,
+            profile: "aaf".into(),
             establishments: all_uais.clone(),
             complet: !feed.scopes.is_empty(),
             options: serde_json::json!({
@@ -357,8 +371,12 @@ pub async fn run_aaf_import<D: AdminDirectory, R: RngCore + CryptoRng>(
             created: report.created as i64,
             updated: report.updated as i64,
             unchanged: report.unchanged as i64,
+            merged: 0,
             deactivated: report.deactivated as i64,
             skipped: report.skipped as i64,
+            status: "succeeded".into(),
+            error: None,
+            notify: request.notify.clone(),
         })
         .await?;
     let created_ids = apply(&mut tx, &plan, &secrets, import_id, now).await?;
@@ -389,8 +407,6 @@ pub async fn run_aaf_import<D: AdminDirectory, R: RngCore + CryptoRng>(
         }),
     })
     .await?;
-    tx.commit().await?;
-
     let result_file = (!plan.creates.is_empty()).then(|| {
         let passwords: HashMap<SyncKey, String> = plan
             .creates
@@ -400,6 +416,18 @@ pub async fn run_aaf_import<D: AdminDirectory, R: RngCore + CryptoRng>(
             .collect();
         aaf_plan::result_file(&plan, &passwords)
     });
+    if let Some(bytes) = &result_file {
+        // Kept for the history page like a CSV import's (no slips: the AAF
+        // accounts sign in through the academy's own distribution).
+        tx.insert_import_result(
+            import_id,
+            bytes,
+            "[]",
+            now.timestamp() + request.result_retention_seconds,
+        )
+        .await?;
+    }
+    tx.commit().await?;
     Ok(AafOutcome {
         report,
         plan,

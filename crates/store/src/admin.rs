@@ -44,24 +44,6 @@ pub struct AuditEntry {
     pub details: serde_json::Value,
 }
 
-/// One line of the import history for an AAF run (a feed holds several profiles).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FeedRun {
-    pub started_at: DateTime<Utc>,
-    pub actor: String,
-    pub establishments: Vec<Uai>,
-    pub complet: bool,
-    pub options: String,
-    pub file_name: String,
-    pub file_size: i64,
-    pub rows: i64,
-    pub created: i64,
-    pub updated: i64,
-    pub unchanged: i64,
-    pub deactivated: i64,
-    pub skipped: i64,
-}
-
 /// A user with one of their active memberships, as duplicate detection reads it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CandidateRow {
@@ -112,7 +94,6 @@ pub trait AdminTx: DirectoryTx {
     /// Keys of the active `aaf` teachers and staff with an active membership
     /// in these establishments (a Complet feed's scope).
     fn aaf_scope(&mut self, uais: &[Uai]) -> impl Future<Output = Result<Vec<String>>> + Send;
-    fn insert_feed_run(&mut self, run: &FeedRun) -> impl Future<Output = Result<i64>> + Send;
     fn set_profiles(&mut self, rows: &[(i64, Profile)], now: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
     /// Gives an account another key, source, protection and profile (reconciliation).
     fn reassign_identity(

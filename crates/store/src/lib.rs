@@ -17,12 +17,17 @@ use std::future::Future;
 
 pub mod aaf;
 pub mod admin;
+pub mod history;
 pub mod postgres;
 mod postgres_admin;
 pub mod service;
 pub mod sqlite;
 mod sqlite_admin;
 pub mod web;
+
+pub(crate) fn uai_strings(uais: &[Uai]) -> Vec<String> {
+    uais.iter().map(|u| u.as_str().to_string()).collect()
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -200,12 +205,22 @@ pub struct UserUpdate<'a> {
     pub reactivate: bool,
 }
 
-/// One line of the import history.
+/// One line of the import history, written by every door (CLI, web, API,
+/// AAF feed), for applied imports inside their transaction and for rejected
+/// or failed ones afterwards.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImportRecord {
     pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// What was imported: `csv` or `aaf`.
+    pub source: String,
+    /// How it came in: `cli`, `web`, `api` or `schedule`.
+    pub channel: String,
     pub actor: String,
-    pub profile: Profile,
+    /// The web admin who ran it (owner of its result file).
+    pub admin_id: Option<i64>,
+    /// A profile id, or `aaf` for a feed (it holds several).
+    pub profile: String,
     pub establishments: Vec<Uai>,
     pub complet: bool,
     /// The options as JSON, for the history page.
@@ -219,7 +234,11 @@ pub struct ImportRecord {
     pub merged: i64,
     pub deactivated: i64,
     pub skipped: i64,
+    /// succeeded, rejected or failed.
     pub status: String,
+    pub error: Option<String>,
+    /// Where the end-of-import notice goes.
+    pub notify: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -273,6 +292,15 @@ pub trait DirectoryTx: Send {
     fn complet_scope(&mut self, profile: Profile, uais: &[Uai]) -> impl Future<Output = Result<Vec<String>>> + Send;
 
     fn insert_import(&mut self, record: &ImportRecord) -> impl Future<Output = Result<i64>> + Send;
+    /// Keeps the result file and the credential slips (JSON) of an import
+    /// until `expires_at` (unix seconds).
+    fn insert_import_result(
+        &mut self,
+        import_id: i64,
+        content: &[u8],
+        slips: &str,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
     fn insert_groups(&mut self, groups: &[GroupRef]) -> impl Future<Output = Result<()>> + Send;
     /// Inserts users and returns their ids, in input order.
     fn insert_users(

@@ -28,9 +28,7 @@ pub struct PgDirectory {
     pool: PgPool,
 }
 
-fn uai_strings(uais: &[Uai]) -> Vec<String> {
-    uais.iter().map(|u| u.as_str().to_string()).collect()
-}
+use crate::uai_strings;
 
 impl PgDirectory {
     pub async fn open(url: &str) -> Result<Self> {
@@ -209,28 +207,17 @@ impl DirectoryTx for PgTx {
     }
 
     async fn insert_import(&mut self, r: &ImportRecord) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "INSERT INTO imports (started_at, finished_at, actor, profile, establishments, complet, options, file_name, file_size, rows, created, updated, unchanged, merged, deactivated, skipped, status) \
-             VALUES ($1, now(), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
-        )
-        .bind(r.started_at)
-        .bind(&r.actor)
-        .bind(r.profile.id())
-        .bind(uai_strings(&r.establishments).join(","))
-        .bind(r.complet)
-        .bind(&r.options)
-        .bind(&r.file_name)
-        .bind(r.file_size)
-        .bind(r.rows)
-        .bind(r.created)
-        .bind(r.updated)
-        .bind(r.unchanged)
-        .bind(r.merged)
-        .bind(r.deactivated)
-        .bind(r.skipped)
-        .bind(&r.status)
-        .fetch_one(&mut *self.tx)
-        .await?)
+        PgDirectory::write_import(&mut self.tx, r).await
+    }
+
+    async fn insert_import_result(
+        &mut self,
+        import_id: i64,
+        content: &[u8],
+        slips: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        PgDirectory::write_import_result(&mut self.tx, import_id, content, slips, expires_at).await
     }
 
     async fn insert_groups(&mut self, groups: &[GroupRef]) -> Result<()> {

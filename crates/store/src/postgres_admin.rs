@@ -1,6 +1,6 @@
 //! [`AdminTx`] on PostgreSQL: lists bound as arrays, rows locked `FOR UPDATE`.
 
-use crate::admin::{AdminDirectory, AdminTx, AuditEntry, CandidateRow, FeedRun, NewAudit};
+use crate::admin::{AdminDirectory, AdminTx, AuditEntry, CandidateRow, NewAudit};
 use crate::postgres::{PgDirectory, PgTx};
 use crate::{Directory, Result, StoreError};
 use chrono::{DateTime, Utc};
@@ -9,9 +9,7 @@ use domain::person::Source;
 use domain::{Establishment, Profile, Uai};
 use sqlx::Row;
 
-fn uai_strings(uais: &[Uai]) -> Vec<String> {
-    uais.iter().map(|u| u.as_str().to_string()).collect()
-}
+use crate::uai_strings;
 
 const CANDIDATE_COLUMNS: &str =
     "u.id, u.sync_key, u.login, u.profile, u.source, u.last_name, u.first_name, u.birth_date, u.email, m.uai";
@@ -57,28 +55,6 @@ impl AdminTx for PgTx {
         )
         .bind(uai_strings(uais))
         .fetch_all(&mut *self.tx)
-        .await?)
-    }
-
-    async fn insert_feed_run(&mut self, r: &FeedRun) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "INSERT INTO imports (started_at, finished_at, actor, profile, establishments, complet, options, file_name, file_size, rows, created, updated, unchanged, merged, deactivated, skipped, status, source) \
-             VALUES ($1, now(), $2, 'aaf', $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $13, 'succeeded', 'aaf') RETURNING id",
-        )
-        .bind(r.started_at)
-        .bind(&r.actor)
-        .bind(uai_strings(&r.establishments).join(","))
-        .bind(r.complet)
-        .bind(&r.options)
-        .bind(&r.file_name)
-        .bind(r.file_size)
-        .bind(r.rows)
-        .bind(r.created)
-        .bind(r.updated)
-        .bind(r.unchanged)
-        .bind(r.deactivated)
-        .bind(r.skipped)
-        .fetch_one(&mut *self.tx)
         .await?)
     }
 

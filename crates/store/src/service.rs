@@ -71,6 +71,9 @@ impl Progress for NoProgress {
     fn step(&self, _: Operation, _: usize, _: usize) {}
 }
 
+/// Result files hold cleartext passwords: kept a week, then deleted.
+pub const DEFAULT_RESULT_RETENTION_DAYS: i64 = 7;
+
 /// Everything the admin chose in steps 1–4.
 #[derive(Debug, Clone)]
 pub struct ImportRequest {
@@ -90,6 +93,14 @@ pub struct ImportRequest {
     pub dry_run: bool,
     /// Who runs it, for the history.
     pub actor: String,
+    /// How it came in, for the history: `cli`, `web` or `api`.
+    pub channel: String,
+    /// The web admin who runs it: the only one who may download its result.
+    pub admin_id: Option<i64>,
+    /// Where the end-of-import notice goes.
+    pub notify: Option<String>,
+    /// How long the result file (cleartext passwords) is kept for download.
+    pub result_retention_seconds: i64,
     /// Lines corrected in step 3: physical line → new cells.
     pub edits: std::collections::BTreeMap<u64, Vec<String>>,
 }
@@ -112,6 +123,10 @@ impl ImportRequest {
             scope: AdminScope::All,
             dry_run: false,
             actor: "cli".to_string(),
+            channel: "cli".to_string(),
+            admin_id: None,
+            notify: None,
+            result_retention_seconds: DEFAULT_RESULT_RETENTION_DAYS * 86_400,
             edits: std::collections::BTreeMap::new(),
         }
     }
@@ -246,35 +261,20 @@ pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
     let secrets = hash_passwords(&plan, rng, progress).await?;
     let now = clock.now();
     let report = Report::from_plan(&plan, Status::Imported);
-    let import_id = tx
-        .insert_import(&ImportRecord {
-            started_at,
-            actor: request.actor.clone(),
-            profile: request.profile,
-            establishments: lookup.establishments.clone(),
-            complet: request.complet,
-            options: serde_json::json!({
-                "skip_conflicts": request.skip_conflicts,
-                "establishments_from_file": request.establishments_from_file,
-                "confirm_deletions": request.confirm_deletions,
-                "encoding": read.encoding,
-                "separator": char::from(read.parsed.separator).to_string(),
-            })
-            .to_string(),
-            file_name: request.file_name.clone(),
-            file_size: bytes.len() as i64,
-            rows: report.rows as i64,
-            created: report.created as i64,
-            updated: report.updated as i64,
-            unchanged: report.unchanged as i64,
-            merged: report.merged as i64,
-            deactivated: report.deactivated as i64,
-            skipped: report.skipped as i64,
-            status: "succeeded".to_string(),
-        })
-        .await?;
+    let mut record = history_record(request, bytes.len(), started_at, now);
+    record.establishments = lookup.establishments.clone();
+    record.options = serde_json::json!({
+        "skip_conflicts": request.skip_conflicts,
+        "establishments_from_file": request.establishments_from_file,
+        "confirm_deletions": request.confirm_deletions,
+        "encoding": read.encoding,
+        "separator": char::from(read.parsed.separator).to_string(),
+    })
+    .to_string();
+    record.count(&report);
+    record.status = "succeeded".to_string();
+    let import_id = tx.insert_import(&record).await?;
     apply(&mut tx, &plan, &secrets, import_id, now, progress).await?;
-    tx.commit().await?;
 
     let passwords: HashMap<SyncKey, String> = plan
         .creates
@@ -283,6 +283,16 @@ pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
         .map(|(c, s)| (c.key.clone(), s.cleartext.clone()))
         .collect();
     let result_file = domain::result_file::build(&checked, &read.mapping, &plan, &passwords);
+    let slips = serde_json::to_string(&domain::result_file::slips(&plan, &passwords))
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    tx.insert_import_result(
+        import_id,
+        &result_file,
+        &slips,
+        now.timestamp() + request.result_retention_seconds,
+    )
+    .await?;
+    tx.commit().await?;
     Ok(ImportOutcome {
         read,
         checked,
@@ -291,6 +301,168 @@ pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
         result_file: Some(result_file),
         import_id: Some(import_id),
     })
+}
+
+/// The history line of an import, counts and status left for the caller.
+fn history_record(
+    request: &ImportRequest,
+    file_size: usize,
+    started_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> ImportRecord {
+    ImportRecord {
+        started_at,
+        finished_at: now,
+        source: "csv".to_string(),
+        channel: request.channel.clone(),
+        actor: request.actor.clone(),
+        admin_id: request.admin_id,
+        profile: request.profile.id().to_string(),
+        establishments: request.establishment.iter().cloned().collect(),
+        complet: request.complet,
+        options: serde_json::json!({
+            "skip_conflicts": request.skip_conflicts,
+            "establishments_from_file": request.establishments_from_file,
+            "confirm_deletions": request.confirm_deletions,
+        })
+        .to_string(),
+        file_name: request.file_name.clone(),
+        file_size: file_size as i64,
+        rows: 0,
+        created: 0,
+        updated: 0,
+        unchanged: 0,
+        merged: 0,
+        deactivated: 0,
+        skipped: 0,
+        status: String::new(),
+        error: None,
+        notify: request.notify.clone(),
+    }
+}
+
+impl ImportRecord {
+    fn count(&mut self, report: &Report) {
+        self.rows = report.rows as i64;
+        self.created = report.created as i64;
+        self.updated = report.updated as i64;
+        self.unchanged = report.unchanged as i64;
+        self.merged = report.merged as i64;
+        self.deactivated = report.deactivated as i64;
+        self.skipped = report.skipped as i64;
+    }
+}
+
+/// [`run_import`] as every door runs it: an import that was refused or failed
+/// also gets its history line (with the reason), so that the history and the
+/// notice tell the whole story. A dry run is not an import and leaves no trace.
+/// Returns the outcome and the history line's id.
+pub async fn run_recorded_import<
+    D: Directory + crate::history::History + crate::admin::AdminDirectory,
+    R: RngCore + CryptoRng,
+>(
+    directory: &D,
+    bytes: &[u8],
+    request: &ImportRequest,
+    clock: &dyn Clock,
+    rng: &mut R,
+    progress: &dyn Progress,
+) -> (Result<ImportOutcome, ImportError>, Option<i64>) {
+    let started_at = clock.now();
+    let result = run_import(directory, bytes, request, clock, rng, progress).await;
+    let applied = result.as_ref().ok().and_then(|o| o.import_id);
+    if let (Some(import_id), Ok(outcome)) = (applied, &result) {
+        let r = &outcome.report;
+        let audit = crate::admin::NewAudit {
+            at: clock.now(),
+            actor: request.actor.clone(),
+            action: "import".into(),
+            target: format!("import n° {import_id}"),
+            details: serde_json::json!({
+                "file": request.file_name,
+                "channel": request.channel,
+                "profile": request.profile,
+                "establishment": request.establishment,
+                "complet": request.complet,
+                "created": r.created,
+                "updated": r.updated,
+                "unchanged": r.unchanged,
+                "merged": r.merged,
+                "deactivated": r.deactivated,
+                "skipped": r.skipped,
+            }),
+        };
+        if let Err(e) = crate::admin::audit(directory, &audit).await {
+            eprintln!("journal d'audit : import n° {import_id} non consigné ({e})");
+        }
+    }
+    if request.dry_run || applied.is_some() {
+        return (result, applied);
+    }
+    let mut record = history_record(request, bytes.len(), started_at, clock.now());
+    match &result {
+        Ok(outcome) => {
+            // Nothing was written: only the file's row count, the reason says the rest.
+            record.rows = outcome.report.rows as i64;
+            record.status = "rejected".to_string();
+            record.error = outcome.report.rejection.clone();
+        }
+        Err(e) => {
+            record.status = if e.is_rejection() { "rejected" } else { "failed" }.to_string();
+            record.error = Some(e.to_string());
+        }
+    }
+    match directory.record_import(&record).await {
+        Ok(id) => (result, Some(id)),
+        Err(e) => {
+            eprintln!("historique : import non enregistré ({e})");
+            (result, None)
+        }
+    }
+}
+
+/// "Exporter les utilisateurs de l'ENT" (SPEC §9, guide §5.3): the users of
+/// an establishment and profile in the import format (same headers, keys,
+/// no passwords, Excel-safe), which re-imports with zero changes. Returns the
+/// number of users and the file.
+pub async fn export_csv<D: Directory>(d: &D, uai: &Uai, profile: Profile) -> Result<(usize, Vec<u8>), StoreError> {
+    let rows = d
+        .export_users(uai, profile)
+        .await?
+        .into_iter()
+        .map(|r| {
+            Ok(domain::export::ExportRow {
+                key: SyncKey::from_stored(r.sync_key.clone()),
+                login: domain::values::Login::from_stored(r.login.clone()),
+                attrs: r.attributes()?,
+                uai: uai.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok((rows.len(), domain::export::write(profile, &rows)))
+}
+
+/// Brings back what a Complet import deactivated, from its history entry,
+/// and audits it. Returns the accounts reactivated.
+pub async fn restore_import<D: Directory + crate::admin::AdminDirectory>(
+    d: &D,
+    import_id: i64,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, crate::admin::AdminError> {
+    let restored = d.restore_import(import_id, now).await?;
+    crate::admin::audit(
+        d,
+        &crate::admin::NewAudit {
+            at: now,
+            actor: actor.to_string(),
+            action: "restore".into(),
+            target: format!("import n° {import_id}"),
+            details: serde_json::json!({ "accounts": restored }),
+        },
+    )
+    .await?;
+    Ok(restored)
 }
 
 /// A created account's password: cleartext for the result file, hash for the base.

@@ -19,13 +19,11 @@ pub struct SqliteDirectory {
     pool: SqlitePool,
 }
 
-fn json<T: serde::Serialize>(items: &[T]) -> String {
+pub(crate) fn json<T: serde::Serialize>(items: &[T]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".to_string())
 }
 
-fn uai_strings(uais: &[Uai]) -> Vec<&str> {
-    uais.iter().map(Uai::as_str).collect()
-}
+use crate::uai_strings;
 
 impl SqliteDirectory {
     /// Opens (creating the file and its folder if missing) and migrates.
@@ -166,30 +164,17 @@ impl DirectoryTx for SqliteTx {
     }
 
     async fn insert_import(&mut self, r: &ImportRecord) -> Result<i64> {
-        let result = sqlx::query(
-            "INSERT INTO imports (started_at, finished_at, actor, profile, establishments, complet, options, file_name, file_size, rows, created, updated, unchanged, merged, deactivated, skipped, status) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(r.started_at)
-        .bind(Utc::now())
-        .bind(&r.actor)
-        .bind(r.profile.id())
-        .bind(uai_strings(&r.establishments).join(","))
-        .bind(r.complet)
-        .bind(&r.options)
-        .bind(&r.file_name)
-        .bind(r.file_size)
-        .bind(r.rows)
-        .bind(r.created)
-        .bind(r.updated)
-        .bind(r.unchanged)
-        .bind(r.merged)
-        .bind(r.deactivated)
-        .bind(r.skipped)
-        .bind(&r.status)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(result.last_insert_rowid())
+        SqliteDirectory::write_import(&mut self.tx, r).await
+    }
+
+    async fn insert_import_result(
+        &mut self,
+        import_id: i64,
+        content: &[u8],
+        slips: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        SqliteDirectory::write_import_result(&mut self.tx, import_id, content, slips, expires_at).await
     }
 
     async fn insert_groups(&mut self, groups: &[GroupRef]) -> Result<()> {

@@ -1,6 +1,6 @@
 //! [`AdminTx`] on SQLite: lists bound as JSON arrays, as in `sqlite.rs`.
 
-use crate::admin::{AdminDirectory, AdminTx, AuditEntry, CandidateRow, FeedRun, NewAudit};
+use crate::admin::{AdminDirectory, AdminTx, AuditEntry, CandidateRow, NewAudit};
 use crate::sqlite::{SqliteDirectory, SqliteTx};
 use crate::{Directory, Result, StoreError};
 use chrono::{DateTime, Utc};
@@ -9,13 +9,8 @@ use domain::person::Source;
 use domain::{Establishment, Profile, Uai};
 use sqlx::Row;
 
-fn json<T: serde::Serialize>(items: &[T]) -> String {
-    serde_json::to_string(items).unwrap_or_else(|_| "[]".to_string())
-}
-
-fn uai_strings(uais: &[Uai]) -> Vec<&str> {
-    uais.iter().map(Uai::as_str).collect()
-}
+use crate::sqlite::json;
+use crate::uai_strings;
 
 const CANDIDATE_COLUMNS: &str =
     "u.id, u.sync_key, u.login, u.profile, u.source, u.last_name, u.first_name, u.birth_date, u.email, m.uai";
@@ -60,30 +55,6 @@ impl AdminTx for SqliteTx {
         .bind(json(&uai_strings(uais)))
         .fetch_all(&mut *self.tx)
         .await?)
-    }
-
-    async fn insert_feed_run(&mut self, r: &FeedRun) -> Result<i64> {
-        let result = sqlx::query(
-            "INSERT INTO imports (started_at, finished_at, actor, profile, establishments, complet, options, file_name, file_size, rows, created, updated, unchanged, merged, deactivated, skipped, status, source) \
-             VALUES (?, ?, ?, 'aaf', ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, 'succeeded', 'aaf')",
-        )
-        .bind(r.started_at)
-        .bind(Utc::now())
-        .bind(&r.actor)
-        .bind(uai_strings(&r.establishments).join(","))
-        .bind(r.complet)
-        .bind(&r.options)
-        .bind(&r.file_name)
-        .bind(r.file_size)
-        .bind(r.rows)
-        .bind(r.created)
-        .bind(r.updated)
-        .bind(r.unchanged)
-        .bind(r.deactivated)
-        .bind(r.skipped)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(result.last_insert_rowid())
     }
 
     async fn set_profiles(&mut self, rows: &[(i64, Profile)], now: DateTime<Utc>) -> Result<()> {

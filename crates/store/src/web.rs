@@ -20,6 +20,8 @@ pub struct Admin {
     /// A system administrator sees every establishment.
     pub system: bool,
     pub establishments: Vec<Uai>,
+    /// Where this admin's import notices go.
+    pub email: Option<String>,
 }
 
 impl Admin {
@@ -66,15 +68,12 @@ pub struct Job {
     pub progress: String,
     /// JSON: the import report.
     pub report: Option<String>,
-    #[serde(skip)]
-    pub result_file: Option<Vec<u8>>,
     pub import_id: Option<i64>,
     pub error: Option<String>,
     pub attempts: i64,
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
-    pub result_expires_at: Option<i64>,
 }
 
 /// How a job ended.
@@ -82,11 +81,9 @@ pub struct Job {
 pub struct JobEnd {
     pub status: &'static str,
     pub report: Option<String>,
-    pub result_file: Option<Vec<u8>>,
     pub import_id: Option<i64>,
     pub error: Option<String>,
     pub finished_at: i64,
-    pub result_expires_at: Option<i64>,
 }
 
 pub trait WebDirectory: Send + Sync {
@@ -102,6 +99,7 @@ pub trait WebDirectory: Send + Sync {
     fn admin_by_login(&self, login: &str) -> impl Future<Output = Result<Option<(Admin, String)>>> + Send;
     fn admin_by_id(&self, id: i64) -> impl Future<Output = Result<Option<Admin>>> + Send;
     fn set_admin_password(&self, id: i64, password_hash: &str) -> impl Future<Output = Result<()>> + Send;
+    fn set_admin_email(&self, id: i64, email: Option<&str>) -> impl Future<Output = Result<()>> + Send;
     fn record_failed_login(&self, login: &str, at: i64) -> impl Future<Output = Result<()>> + Send;
     fn failed_logins_since(&self, login: &str, since: i64) -> impl Future<Output = Result<i64>> + Send;
     fn clear_failed_logins(&self, login: &str) -> impl Future<Output = Result<()>> + Send;
@@ -138,11 +136,10 @@ pub trait WebDirectory: Send + Sync {
     fn finish_job(&self, id: i64, end: &JobEnd) -> impl Future<Output = Result<()>> + Send;
     /// After a restart: jobs left running are queued again (retried from the start).
     fn requeue_running_jobs(&self) -> impl Future<Output = Result<u64>> + Send;
-    /// Deletes result files (cleartext passwords) past their retention.
-    fn purge_expired_results(&self, now: i64) -> impl Future<Output = Result<u64>> + Send;
 }
 
-const JOB_COLUMNS: &str = "id, draft_id, admin_id, status, progress, report, result_file, import_id, error, attempts, created_at, started_at, finished_at, result_expires_at";
+const JOB_COLUMNS: &str =
+    "id, draft_id, admin_id, status, progress, report, import_id, error, attempts, created_at, started_at, finished_at";
 
 /// Renumbers `?` placeholders as `$1, $2…` for PostgreSQL.
 pub(crate) fn numbered(sql: &str) -> String {
@@ -173,12 +170,12 @@ fn parse_uais(rows: Vec<String>) -> Result<Vec<Uai>> {
 macro_rules! impl_web_directory {
     ($store:ty, $row:ty, $sql:path) => {
         impl $store {
-            async fn load_admin(&self, id: i64, login: String, system: bool) -> Result<Admin> {
+            async fn load_admin(&self, id: i64, login: String, system: bool, email: Option<String>) -> Result<Admin> {
                 let uais: Vec<String> = sqlx::query_scalar(&$sql("SELECT uai FROM admin_establishments WHERE admin_id = ? ORDER BY uai"))
                     .bind(id)
                     .fetch_all(self.pool())
                     .await?;
-                Ok(Admin { id, login, system, establishments: parse_uais(uais)? })
+                Ok(Admin { id, login, system, establishments: parse_uais(uais)?, email })
             }
 
             fn job_from_row(r: &$row) -> Result<Job> {
@@ -190,14 +187,12 @@ macro_rules! impl_web_directory {
                     status: r.try_get("status")?,
                     progress: r.try_get("progress")?,
                     report: r.try_get("report")?,
-                    result_file: r.try_get("result_file")?,
                     import_id: r.try_get("import_id")?,
                     error: r.try_get("error")?,
                     attempts: r.try_get("attempts")?,
                     created_at: r.try_get("created_at")?,
                     started_at: r.try_get("started_at")?,
                     finished_at: r.try_get("finished_at")?,
-                    result_expires_at: r.try_get("result_expires_at")?,
                 })
             }
         }
@@ -232,14 +227,14 @@ macro_rules! impl_web_directory {
 
             async fn admin_by_login(&self, login: &str) -> Result<Option<(Admin, String)>> {
                 use sqlx::Row;
-                let row = sqlx::query(&$sql("SELECT id, login, system, password_hash FROM admins WHERE login = ?"))
+                let row = sqlx::query(&$sql("SELECT id, login, system, email, password_hash FROM admins WHERE login = ?"))
                     .bind(login.trim().to_lowercase())
                     .fetch_optional(self.pool())
                     .await?;
                 match row {
                     None => Ok(None),
                     Some(r) => {
-                        let admin = self.load_admin(r.try_get("id")?, r.try_get("login")?, r.try_get("system")?).await?;
+                        let admin = self.load_admin(r.try_get("id")?, r.try_get("login")?, r.try_get("system")?, r.try_get("email")?).await?;
                         Ok(Some((admin, r.try_get("password_hash")?)))
                     }
                 }
@@ -247,19 +242,28 @@ macro_rules! impl_web_directory {
 
             async fn admin_by_id(&self, id: i64) -> Result<Option<Admin>> {
                 use sqlx::Row;
-                let row = sqlx::query(&$sql("SELECT id, login, system FROM admins WHERE id = ?"))
+                let row = sqlx::query(&$sql("SELECT id, login, system, email FROM admins WHERE id = ?"))
                     .bind(id)
                     .fetch_optional(self.pool())
                     .await?;
                 match row {
                     None => Ok(None),
-                    Some(r) => Ok(Some(self.load_admin(r.try_get("id")?, r.try_get("login")?, r.try_get("system")?).await?)),
+                    Some(r) => Ok(Some(self.load_admin(r.try_get("id")?, r.try_get("login")?, r.try_get("system")?, r.try_get("email")?).await?)),
                 }
             }
 
             async fn set_admin_password(&self, id: i64, password_hash: &str) -> Result<()> {
                 sqlx::query(&$sql("UPDATE admins SET password_hash = ? WHERE id = ?"))
                     .bind(password_hash)
+                    .bind(id)
+                    .execute(self.pool())
+                    .await?;
+                Ok(())
+            }
+
+            async fn set_admin_email(&self, id: i64, email: Option<&str>) -> Result<()> {
+                sqlx::query(&$sql("UPDATE admins SET email = ? WHERE id = ?"))
+                    .bind(email)
                     .bind(id)
                     .execute(self.pool())
                     .await?;
@@ -306,7 +310,7 @@ macro_rules! impl_web_directory {
             async fn session(&self, token_hash: &str, now: i64) -> Result<Option<Session>> {
                 use sqlx::Row;
                 let row = sqlx::query(&$sql(
-                    "SELECT s.admin_id, s.csrf_token, s.expires_at, a.login, a.system FROM sessions s JOIN admins a ON a.id = s.admin_id WHERE s.token_hash = ? AND s.expires_at > ?",
+                    "SELECT s.admin_id, s.csrf_token, s.expires_at, a.login, a.system, a.email FROM sessions s JOIN admins a ON a.id = s.admin_id WHERE s.token_hash = ? AND s.expires_at > ?",
                 ))
                 .bind(token_hash)
                 .bind(now)
@@ -315,7 +319,7 @@ macro_rules! impl_web_directory {
                 match row {
                     None => Ok(None),
                     Some(r) => {
-                        let admin = self.load_admin(r.try_get("admin_id")?, r.try_get("login")?, r.try_get("system")?).await?;
+                        let admin = self.load_admin(r.try_get("admin_id")?, r.try_get("login")?, r.try_get("system")?, r.try_get("email")?).await?;
                         Ok(Some(Session { admin, csrf_token: r.try_get("csrf_token")?, expires_at: r.try_get("expires_at")? }))
                     }
                 }
@@ -469,15 +473,13 @@ macro_rules! impl_web_directory {
 
             async fn finish_job(&self, id: i64, end: &JobEnd) -> Result<()> {
                 sqlx::query(&$sql(
-                    "UPDATE jobs SET status = ?, report = ?, result_file = ?, import_id = ?, error = ?, finished_at = ?, result_expires_at = ? WHERE id = ?",
+                    "UPDATE jobs SET status = ?, report = ?, import_id = ?, error = ?, finished_at = ? WHERE id = ?",
                 ))
                 .bind(end.status)
                 .bind(&end.report)
-                .bind(&end.result_file)
                 .bind(end.import_id)
                 .bind(&end.error)
                 .bind(end.finished_at)
-                .bind(end.result_expires_at)
                 .bind(id)
                 .execute(self.pool())
                 .await?;
@@ -489,16 +491,6 @@ macro_rules! impl_web_directory {
                     .execute(self.pool())
                     .await?
                     .rows_affected())
-            }
-
-            async fn purge_expired_results(&self, now: i64) -> Result<u64> {
-                Ok(sqlx::query(&$sql(
-                    "UPDATE jobs SET result_file = NULL WHERE result_file IS NOT NULL AND result_expires_at IS NOT NULL AND result_expires_at < ?",
-                ))
-                .bind(now)
-                .execute(self.pool())
-                .await?
-                .rows_affected())
             }
         }
     };

@@ -23,6 +23,7 @@ use domain::{Profile, Uai};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use store::history::{HistoryFilter, Viewer};
 use store::web::Admin;
 
 /// The administrator behind an API call.
@@ -76,16 +77,7 @@ impl ApiError {
 
 impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
-        let status = match &e {
-            AppError::LoginRequired => StatusCode::UNAUTHORIZED,
-            AppError::Csrf | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-            AppError::NotFound => StatusCode::NOT_FOUND,
-            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            AppError::Import(store::service::ImportError::Store(_)) | AppError::Store(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-            AppError::Import(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        };
+        let status = e.status();
         ApiError {
             status,
             message: e.to_string(),
@@ -208,6 +200,7 @@ pub async fn create_draft<D: Backend>(
         edits: BTreeMap::new(),
         skip_conflicts: false,
         confirm_deletions: None,
+        via_api: true,
     };
     let json = serde_json::to_string(&settings).map_err(|e| bad(e.to_string()))?;
     let name = q.file_name.unwrap_or_else(|| "api.csv".to_string());
@@ -390,7 +383,11 @@ pub async fn job<D: Backend>(
         .as_deref()
         .and_then(|r| serde_json::from_str(r).ok())
         .unwrap_or(Value::Null);
-    let result = (job.status == "succeeded" && job.result_file.is_some()).then(|| format!("/api/v1/jobs/{id}/result"));
+    let retained = match job.import_id {
+        Some(import_id) if job.status == "succeeded" => crate::wizard::result_retained(&state, import_id).await?,
+        _ => false,
+    };
+    let result = retained.then(|| format!("/api/v1/jobs/{id}/result"));
     Ok(Json(json!({
         "id": job.id, "status": job.status, "progress": progress, "report": report,
         "error": job.error, "import_id": job.import_id, "result": result,
@@ -404,7 +401,86 @@ pub async fn job_result<D: Backend>(
     Path(id): Path<i64>,
 ) -> ApiResult<Response> {
     let job = own_job(&state, &admin, id).await?;
-    Ok(crate::wizard::result_download(&job, state.now())?)
+    Ok(crate::wizard::result_download(&state, job.import_id.ok_or(AppError::NotFound)?).await?)
+}
+
+#[derive(Deserialize, Default)]
+pub struct ImportsQuery {
+    establishment: Option<String>,
+    /// RFC 3339 or yyyy-mm-dd, inclusive.
+    since: Option<String>,
+    /// RFC 3339 or yyyy-mm-dd, exclusive.
+    before: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+fn instant(raw: &Option<String>, name: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, AppError> {
+    let Some(raw) = raw.as_deref().filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
+        return Ok(Some(t.to_utc()));
+    }
+    chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .map(|d| Some(d.and_time(chrono::NaiveTime::MIN).and_utc()))
+        .map_err(|_| AppError::BadRequest(format!("{name} « {raw} » : date attendue (2026-11-25 ou RFC 3339)")))
+}
+
+fn viewer(admin: &Admin) -> Viewer {
+    if admin.system {
+        Viewer::Everything
+    } else {
+        Viewer::Admin { id: admin.id }
+    }
+}
+
+/// GET /api/v1/imports: the history, most recent first.
+pub async fn imports<D: Backend>(
+    State(state): State<AppState<D>>,
+    ApiAdmin(admin): ApiAdmin,
+    Query(q): Query<ImportsQuery>,
+) -> ApiResult<Json<Value>> {
+    let establishment = q
+        .establishment
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(Uai::parse)
+        .transpose()
+        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let filter = HistoryFilter {
+        viewer: viewer(&admin),
+        establishment,
+        since: instant(&q.since, "since")?,
+        before: instant(&q.before, "before")?,
+        limit: q.limit.unwrap_or(100).clamp(1, 1000),
+        offset: q.offset.unwrap_or(0).max(0),
+    };
+    let entries = state.directory.list_imports(&filter).await.map_err(AppError::from)?;
+    Ok(Json(json!({ "imports": entries })))
+}
+
+/// GET /api/v1/imports/{id}: one import of the history.
+pub async fn import<D: Backend>(
+    State(state): State<AppState<D>>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Value>> {
+    if !state
+        .directory
+        .may_view_import(id, &viewer(&admin))
+        .await
+        .map_err(AppError::from)?
+    {
+        return Err(AppError::NotFound.into());
+    }
+    let entry = state
+        .directory
+        .import_entry(id)
+        .await
+        .map_err(AppError::from)?
+        .ok_or(AppError::NotFound)?;
+    Ok(Json(json!(entry)))
 }
 
 /// The OpenAPI 3.1 description of the routes above.
@@ -469,7 +545,17 @@ pub fn openapi_document() -> Value {
                 "responses": {"202": {"description": "tâche créée"}, "422": report, "404": error}}},
             "/api/v1/jobs/{id}": {"get": {"summary": "Étape 5 : suivi", "parameters": [id], "responses": {"200": {"description": "état de la tâche"}, "404": error}}},
             "/api/v1/jobs/{id}/result": {"get": {"summary": "Étape 5 : fichier résultat", "parameters": [id],
-                "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}, "404": error}}}
+                "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}, "404": error}}},
+            "/api/v1/imports": {"get": {"summary": "Suivi des imports (le plus récent d'abord)",
+                "parameters": [
+                    {"name": "establishment", "in": "query", "schema": {"type": "string"}, "description": "UAI"},
+                    {"name": "since", "in": "query", "schema": {"type": "string"}, "description": "date incluse (2026-11-25 ou RFC 3339)"},
+                    {"name": "before", "in": "query", "schema": {"type": "string"}, "description": "date exclue"},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                    {"name": "offset", "in": "query", "schema": {"type": "integer"}}],
+                "responses": {"200": {"description": "liste des imports"}, "400": error}}},
+            "/api/v1/imports/{id}": {"get": {"summary": "Un import du suivi", "parameters": [id],
+                "responses": {"200": {"description": "import"}, "404": error}}}
         }
     })
 }

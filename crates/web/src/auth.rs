@@ -192,7 +192,7 @@ const DUMMY_HASH: &str =
 
 #[derive(Deserialize)]
 pub struct CsrfForm {
-    csrf: String,
+    pub(crate) csrf: String,
 }
 
 pub async fn logout<D: Backend>(

@@ -22,19 +22,35 @@ pub enum AppError {
     Store(#[from] store::StoreError),
     #[error("{0}")]
     Import(#[from] store::service::ImportError),
+    #[error("{0}")]
+    Admin(#[from] store::admin::AdminError),
+    #[error("page impossible à afficher : {0}")]
+    Page(String),
+}
+
+impl AppError {
+    /// One status per error, for the pages and the API alike.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::LoginRequired => StatusCode::UNAUTHORIZED,
+            AppError::Csrf | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Import(store::service::ImportError::Store(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Import(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Admin(store::admin::AdminError::Store(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Admin(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Store(_) | AppError::Page(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let status = match &self {
-            AppError::LoginRequired => return Redirect::to("/connexion").into_response(),
-            AppError::Csrf | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-            AppError::NotFound => StatusCode::NOT_FOUND,
-            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            AppError::Import(e) if e.is_rejection() => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::Import(store::service::ImportError::Read(_)) => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::Store(_) | AppError::Import(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        if matches!(self, AppError::LoginRequired) {
+            return Redirect::to("/connexion").into_response();
+        }
+        let status = self.status();
         let page = crate::pages::ErrorPage {
             layout: crate::pages::Layout::anonymous("annuaire"),
             title: if status == StatusCode::NOT_FOUND {

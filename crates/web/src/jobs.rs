@@ -40,8 +40,16 @@ pub async fn run_worker<D: Backend>(state: AppState<D>) {
             eprintln!("{n} import(s) interrompu(s) remis en file d'attente");
         }
     }
+    let mut last_housekeeping: Option<i64> = None;
     loop {
-        let _ = state.directory.purge_expired_results(state.now()).await;
+        // Every half minute: delete expired result files, send due notices.
+        if last_housekeeping.is_none_or(|t| state.now() - t >= 30) {
+            last_housekeeping = Some(state.now());
+            let _ = state.directory.purge_import_results(state.now()).await;
+            if let Err(e) = state.notifier.deliver_due(state.directory.as_ref(), state.now()).await {
+                eprintln!("envoi des courriels en attente impossible : {e}");
+            }
+        }
         match state.directory.claim_next_job(state.now()).await {
             Ok(Some(job)) => run_job(&state, job).await,
             Ok(None) => tokio::time::sleep(Duration::from_millis(300)).await,
@@ -59,15 +67,24 @@ pub async fn run_job<D: Backend>(state: &AppState<D>, job: Job) {
         Err(message) => JobEnd {
             status: "failed",
             report: None,
-            result_file: None,
             import_id: None,
             error: Some(message),
             finished_at: state.now(),
-            result_expires_at: None,
         },
     };
     if let Err(e) = state.directory.finish_job(job.id, &end).await {
         eprintln!("fin de l'import {} non enregistrée : {e}", job.id);
+    }
+    // The notice goes out after the job is marked finished: a slow or
+    // unreachable mail server never holds the import's page in "en cours".
+    if let Some(import_id) = end.import_id {
+        if let Err(e) = state
+            .notifier
+            .import_finished(state.directory.as_ref(), import_id, state.now())
+            .await
+        {
+            eprintln!("avis de fin de l'import {import_id} non envoyé : {e}");
+        }
     }
 }
 
@@ -85,7 +102,8 @@ async fn execute<D: Backend>(state: &AppState<D>, job: &Job) -> Result<JobEnd, S
         .map_err(|e| e.to_string())?
         .ok_or("administrateur introuvable")?;
     let settings: DraftSettings = serde_json::from_str(&draft.settings).map_err(|e| e.to_string())?;
-    let request = settings.request(&draft, &admin, state.config.max_upload);
+    let mut request = settings.request(&draft, &admin, state.config.max_upload);
+    request.result_retention_seconds = state.config.result_retention_days * 86_400;
 
     let progress = Arc::new(JobProgress {
         steps: Mutex::new(BTreeMap::new()),
@@ -102,7 +120,7 @@ async fn execute<D: Backend>(state: &AppState<D>, job: &Job) -> Result<JobEnd, S
         })
     };
     let mut rng = domain::password::os_rng();
-    let outcome = service::run_import(
+    let (outcome, import_id) = service::run_recorded_import(
         state.directory.as_ref(),
         &draft.file_bytes,
         &request,
@@ -113,15 +131,21 @@ async fn execute<D: Backend>(state: &AppState<D>, job: &Job) -> Result<JobEnd, S
     .await;
     ticker.abort();
     let _ = state.directory.set_job_progress(job.id, &progress.json()).await;
-    let outcome = outcome.map_err(|e| e.to_string())?;
     let now = state.now();
-    Ok(JobEnd {
-        status: job_status(outcome.report.status),
-        report: serde_json::to_string(&outcome.report).ok(),
-        result_file: outcome.result_file,
-        import_id: outcome.import_id,
-        error: outcome.report.rejection.clone(),
-        finished_at: now,
-        result_expires_at: Some(now + state.config.result_retention_days * 86_400),
+    Ok(match outcome {
+        Ok(outcome) => JobEnd {
+            status: job_status(outcome.report.status),
+            report: serde_json::to_string(&outcome.report).ok(),
+            import_id,
+            error: outcome.report.rejection.clone(),
+            finished_at: now,
+        },
+        Err(e) => JobEnd {
+            status: "failed",
+            report: None,
+            import_id,
+            error: Some(e.to_string()),
+            finished_at: now,
+        },
     })
 }

@@ -8,6 +8,7 @@
 mod api;
 mod auth;
 mod error;
+mod history;
 mod jobs;
 mod pages;
 mod wizard;
@@ -21,13 +22,15 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
+use store::admin::AdminDirectory;
+use store::history::History;
 use store::service::Clock;
 use store::web::WebDirectory;
 use store::Directory;
 
-/// A backend the web app can run on: the directory and the web tables.
-pub trait Backend: Directory + WebDirectory + 'static {}
-impl<T: Directory + WebDirectory + 'static> Backend for T {}
+/// A backend the web app can run on: the directory, the web tables, the history.
+pub trait Backend: Directory + WebDirectory + History + AdminDirectory + 'static {}
+impl<T: Directory + WebDirectory + History + AdminDirectory + 'static> Backend for T {}
 
 #[derive(Debug, Clone)]
 pub struct WebConfig {
@@ -44,6 +47,8 @@ pub struct WebConfig {
     /// Failed logins allowed per login in [`WebConfig::throttle_seconds`].
     pub max_failed_logins: i64,
     pub throttle_seconds: i64,
+    /// Where users sign in, printed on the credential slips (empty: "the ENT's address").
+    pub sign_in_url: String,
 }
 
 impl Default for WebConfig {
@@ -56,6 +61,7 @@ impl Default for WebConfig {
             secure_cookies: false,
             max_failed_logins: 5,
             throttle_seconds: 15 * 60,
+            sign_in_url: String::new(),
         }
     }
 }
@@ -64,6 +70,8 @@ pub struct AppState<D> {
     pub directory: Arc<D>,
     pub clock: Arc<dyn Clock>,
     pub config: WebConfig,
+    /// End-of-import notices (and their retries).
+    pub notifier: Arc<mail::Notifier>,
 }
 
 impl<D> Clone for AppState<D> {
@@ -72,6 +80,7 @@ impl<D> Clone for AppState<D> {
             directory: Arc::clone(&self.directory),
             clock: Arc::clone(&self.clock),
             config: self.config.clone(),
+            notifier: Arc::clone(&self.notifier),
         }
     }
 }
@@ -108,6 +117,13 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
         .route("/taches/{id}", get(wizard::job_page::<D>))
         .route("/taches/{id}/resultat.csv", get(wizard::job_result::<D>))
         .route("/utilisateurs", get(pages::users::<D>))
+        .route("/suivi", get(history::list::<D>))
+        .route("/suivi/{id}", get(history::detail::<D>))
+        .route("/suivi/{id}/resultat.csv", get(history::result::<D>))
+        .route("/suivi/{id}/fiches", get(history::slips::<D>))
+        .route("/suivi/{id}/restaurer", post(history::restore::<D>))
+        .route("/export", get(history::export_page::<D>))
+        .route("/export/utilisateurs.csv", get(history::export_csv::<D>))
         .route("/api/openapi.json", get(api::openapi))
         .route("/api/v1/drafts", post(api::create_draft::<D>))
         .route("/api/v1/drafts/{id}/mapping", axum::routing::put(api::set_mapping::<D>))
@@ -120,6 +136,8 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
         .route("/api/v1/drafts/{id}/start", post(api::start::<D>))
         .route("/api/v1/jobs/{id}", get(api::job::<D>))
         .route("/api/v1/jobs/{id}/result", get(api::job_result::<D>))
+        .route("/api/v1/imports", get(api::imports::<D>))
+        .route("/api/v1/imports/{id}", get(api::import::<D>))
         .layer(DefaultBodyLimit::max(upload_limit))
         .with_state(state)
 }

@@ -39,6 +39,9 @@ pub struct DraftSettings {
     pub edits: BTreeMap<u64, Vec<String>>,
     pub skip_conflicts: bool,
     pub confirm_deletions: Option<usize>,
+    /// Started through the JSON API rather than the pages (for the history).
+    #[serde(default)]
+    pub via_api: bool,
 }
 
 impl DraftSettings {
@@ -56,7 +59,10 @@ impl DraftSettings {
         r.skip_conflicts = self.skip_conflicts;
         r.confirm_deletions = self.confirm_deletions;
         r.scope = admin.scope();
-        r.actor = format!("web:{}", admin.login);
+        r.actor = admin.login.clone();
+        r.channel = if self.via_api { "api" } else { "web" }.to_string();
+        r.admin_id = Some(admin.id);
+        r.notify = admin.email.clone();
         r
     }
 }
@@ -224,6 +230,7 @@ pub async fn step1_submit<D: Backend>(
         edits: BTreeMap::new(),
         skip_conflicts: false,
         confirm_deletions: None,
+        via_api: false,
     };
     let json = serde_json::to_string(&settings).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let id = state
@@ -904,6 +911,7 @@ pub struct JobPage {
     operations: Vec<OperationView>,
     counts: Option<String>,
     result_url: Option<String>,
+    history_url: Option<String>,
     retention_days: i64,
 }
 
@@ -965,9 +973,10 @@ pub async fn job_page<D: Backend>(
         _ => "échec, rien n'a été modifié",
     }
     .to_string();
-    let result_available = job.status == "succeeded"
-        && job.result_file.is_some()
-        && job.result_expires_at.is_some_and(|t| t > state.now());
+    let result_available = match job.import_id {
+        Some(import_id) if job.status == "succeeded" => result_retained(&state, import_id).await?,
+        _ => false,
+    };
     Ok(JobPage {
         layout: Layout::of(&state, &auth),
         running: matches!(job.status.as_str(), "queued" | "running"),
@@ -977,6 +986,7 @@ pub async fn job_page<D: Backend>(
         operations,
         counts,
         result_url: result_available.then(|| format!("/taches/{id}/resultat.csv")),
+        history_url: job.import_id.map(|i| format!("/suivi/{i}")),
         retention_days: state.config.result_retention_days,
     })
 }
@@ -987,20 +997,32 @@ pub async fn job_result<D: Backend>(
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
     let job = own_job(&state, &auth, id).await?;
-    result_download(&job, state.now())
+    result_download(&state, job.import_id.ok_or(AppError::NotFound)?).await
 }
 
-/// The result file of a finished job as a download no cache keeps (it holds
-/// passwords), while its retention lasts; shared by the page and the API.
-pub fn result_download(job: &store::web::Job, now: i64) -> Result<Response, AppError> {
-    let expired = job.result_expires_at.is_none_or(|t| t <= now);
-    let bytes = job.result_file.clone().filter(|_| !expired).ok_or(AppError::NotFound)?;
+/// Whether an import's result file can still be downloaded.
+pub async fn result_retained<D: Backend>(state: &AppState<D>, import_id: i64) -> Result<bool, AppError> {
+    let entry = state.directory.import_entry(import_id).await?;
+    Ok(entry
+        .and_then(|e| e.result_expires_at)
+        .is_some_and(|t| t >= state.now()))
+}
+
+/// The result file of an import as a download no cache keeps (it holds
+/// passwords), while its retention lasts; shared by the job page, the
+/// history and the API. Callers check that the admin ran the import.
+pub async fn result_download<D: Backend>(state: &AppState<D>, import_id: i64) -> Result<Response, AppError> {
+    let bytes = state
+        .directory
+        .import_result(import_id, state.now())
+        .await?
+        .ok_or(AppError::NotFound)?;
     Ok((
         [
             (CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
             (
                 CONTENT_DISPOSITION,
-                format!("attachment; filename=\"resultat-import-{}.csv\"", job.id),
+                format!("attachment; filename=\"resultat-import-{import_id}.csv\""),
             ),
             (CACHE_CONTROL, "no-store".to_string()),
         ],

@@ -186,12 +186,58 @@ async fn five_steps_through_the_api() {
     assert_eq!(status, StatusCode::OK);
     assert!(String::from_utf8_lossy(&body).contains("PERSON.m-mmeemilezola"));
 
+    // The history knows the import came through the API, and the notice went out.
+    let import_id = last["import_id"].as_i64().unwrap();
+    // The notice follows the job's end by a moment.
+    let mut imports = Value::Null;
+    for _ in 0..50 {
+        let (status, body) = call(&app, Some(&t), Method::GET, "/api/v1/imports", Body::empty(), true).await;
+        assert_eq!(status, StatusCode::OK);
+        imports = parse(&body);
+        if imports["imports"][0]["mail_status"] == "sent" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let entry = &imports["imports"][0];
+    assert_eq!(entry["id"], import_id);
+    assert_eq!(
+        (entry["channel"].as_str(), entry["actor"].as_str()),
+        (Some("api"), Some("admin-a"))
+    );
+    assert_eq!((entry["rows"].as_i64(), entry["created"].as_i64()), (Some(2), Some(2)));
+    assert_eq!(entry["notify"], support::ADMIN_A_EMAIL);
+    assert_eq!(entry["mail_status"], "sent", "{entry}");
+    let mails = app.mails();
+    assert_eq!(mails.len(), 1);
+    assert!(
+        mails[0].contains("Subject: [SUCCES] Import CSV-ENT Test"),
+        "{}",
+        mails[0]
+    );
+    assert!(
+        mails[0].contains(&format!("To: {}", support::ADMIN_A_EMAIL)),
+        "{}",
+        mails[0]
+    );
+    let (status, _) = call(
+        &app,
+        Some(&t),
+        Method::GET,
+        &format!("/api/v1/imports/{import_id}"),
+        Body::empty(),
+        true,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
     // Scoping: another establishment's admin sees none of it; no token, no access.
     let other = token(&app, "admin-b").await;
     for uri in [
         format!("/api/v1/drafts/{id}/check"),
         format!("/api/v1/jobs/{job}"),
         format!("/api/v1/jobs/{job}/result"),
+        format!("/api/v1/imports/{import_id}"),
     ] {
         let (status, _) = call(&app, Some(&other), Method::GET, &uri, Body::empty(), true).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
@@ -229,7 +275,7 @@ async fn the_openapi_document_matches_the_routes() {
     assert_eq!(doc["openapi"], "3.1.0");
     let t = token(&app, "admin-a").await;
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 8);
+    assert_eq!(paths.len(), 10);
     for (path, operations) in paths {
         for method in operations.as_object().unwrap().keys() {
             let uri = path.replace("{id}", "999").replace("{line}", "2");

@@ -18,8 +18,24 @@ pub const PASSWORD: &str = "mot-de-passe-de-test";
 pub struct App {
     pub url: String,
     pub state: AppState<SqliteDirectory>,
+    /// Where the app's notices land as `.eml` files.
+    pub outbox: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
+
+impl App {
+    /// The notices written so far, as raw messages.
+    pub fn mails(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.outbox) else {
+            return Vec::new();
+        };
+        entries
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect()
+    }
+}
+
+pub const ADMIN_A_EMAIL: &str = "admin-a@college.test";
 
 pub fn uai(s: &str) -> Uai {
     Uai::parse(s).unwrap()
@@ -45,28 +61,44 @@ pub async fn start() -> App {
     }
     let hash = password::hash(PASSWORD, SecretOrigin::Chosen, &[7u8; 16]).unwrap();
     let ts = now.timestamp();
-    directory
+    let admin_a = directory
         .create_admin("admin-a", &hash, false, &[uai(UAI_A)], ts)
         .await
         .unwrap();
+    directory.set_admin_email(admin_a, Some(ADMIN_A_EMAIL)).await.unwrap();
     directory
         .create_admin("admin-b", &hash, false, &[uai(UAI_B)], ts)
         .await
         .unwrap();
     directory.create_admin("systeme", &hash, true, &[], ts).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let outbox = dir.path().join("outbox");
+    let notifier = mail::Notifier::new(mail::MailSettings {
+        ent_name: "ENT Test".into(),
+        public_url: Some(url.clone()),
+        transport: mail::TransportConfig::Outbox(outbox.clone()),
+        ..mail::MailSettings::default()
+    })
+    .unwrap();
     let state = AppState {
         directory: Arc::new(directory),
         clock: Arc::new(SystemClock),
         config: WebConfig {
             ent_name: "ENT Test".into(),
+            sign_in_url: "https://ent.test/".into(),
             ..WebConfig::default()
         },
+        notifier: Arc::new(notifier),
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let serving = state.clone();
     tokio::spawn(async move { web::serve(serving, listener).await });
-    App { url, state, _dir: dir }
+    App {
+        url,
+        state,
+        outbox,
+        _dir: dir,
+    }
 }
 
 /// A CSV file as Excel writes it, in a temporary file.

@@ -1,0 +1,114 @@
+//! `annuaire imports list` (the history, "Suivi des imports") and
+//! `annuaire mail send` (notices waiting for their next attempt).
+
+use crate::cli::ImportsListArgs;
+use anyhow::{bail, Result};
+use chrono::NaiveDate;
+use domain::Uai;
+use mail::Notifier;
+use std::process::ExitCode;
+use store::history::{HistoryFilter, ImportEntry, Viewer};
+use store::service::Clock;
+
+fn day(raw: &Option<String>, what: &str) -> Result<Option<NaiveDate>> {
+    match raw.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            Ok(d) => Ok(Some(d)),
+            Err(_) => bail!("{what} « {s} » invalide : écrivez la date aaaa-mm-jj, par exemple 2026-09-01"),
+        },
+    }
+}
+
+pub async fn list<D: web::Backend>(d: &D, args: &ImportsListArgs) -> Result<ExitCode> {
+    let since = day(&args.since, "--since")?;
+    let until = day(&args.until, "--until")?;
+    if args.limit < 1 {
+        bail!("--limit doit être au moins 1");
+    }
+    let filter = HistoryFilter {
+        viewer: Viewer::Everything,
+        establishment: args.establishment.as_deref().map(Uai::parse).transpose()?,
+        since: since.map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc()),
+        before: until
+            .and_then(|d| d.succ_opt())
+            .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc()),
+        limit: args.limit,
+        offset: 0,
+    };
+    let entries = d.list_imports(&filter).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if entries.is_empty() {
+        println!("Aucun import ne correspond.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    for e in &entries {
+        print_entry(e);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_entry(e: &ImportEntry) {
+    let status = match e.status.as_str() {
+        "succeeded" => "réussi",
+        "rejected" => "refusé",
+        _ => "échec",
+    };
+    let establishments = e.establishments.iter().map(Uai::as_str).collect::<Vec<_>>().join(",");
+    println!(
+        "n° {}  {}  {}  {} ({})  {}  {}{}  « {} »",
+        e.id,
+        e.started_at.format("%Y-%m-%d %H:%M"),
+        status,
+        e.actor,
+        e.channel,
+        if establishments.is_empty() {
+            "-"
+        } else {
+            &establishments
+        },
+        e.profile,
+        if e.complet { " Complet" } else { "" },
+        e.file_name
+    );
+    println!(
+        "      lignes {} → résultat {} : {} créé(s), {} modifié(s), {} inchangé(s), {} fusionné(s), {} désactivé(s), {} ignorée(s) ; durée {} ; courriel {}",
+        e.rows,
+        if e.status == "succeeded" { e.result_rows().to_string() } else { "-".into() },
+        e.created,
+        e.updated,
+        e.unchanged,
+        e.merged,
+        e.deactivated,
+        e.skipped,
+        e.duration_seconds().map(|s| format!("{s} s")).unwrap_or_else(|| "-".into()),
+        match e.mail_status.as_deref() {
+            Some("sent") => "envoyé",
+            Some("pending") => "en attente",
+            Some("failed") => "échec",
+            _ => "-",
+        }
+    );
+    if let Some(error) = &e.error {
+        println!("      {error}");
+    }
+}
+
+pub async fn send_mail<D: web::Backend>(d: &D, notifier: &Notifier, clock: &dyn Clock) -> Result<ExitCode> {
+    if !notifier.enabled() {
+        bail!("les courriels sont désactivés (--no-mail) : rien à envoyer");
+    }
+    let delivery = notifier.deliver_due(d, clock.now().timestamp()).await?;
+    println!(
+        "{} courriel(s) envoyé(s), {} à réessayer plus tard, {} abandonné(s) après le dernier essai.",
+        delivery.sent, delivery.retried, delivery.failed
+    );
+    Ok(if delivery.retried + delivery.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

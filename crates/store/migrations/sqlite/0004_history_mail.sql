@@ -1,0 +1,62 @@
+-- Import history ("Suivi Synchros", SPEC §7) and the mail queue (issue 4).
+
+-- How the import came in (cli, web, api, schedule), who ran it from the web,
+-- why it failed, and where its notice goes.
+ALTER TABLE imports ADD COLUMN channel TEXT NOT NULL DEFAULT 'cli';
+ALTER TABLE imports ADD COLUMN admin_id INTEGER REFERENCES admins (id) ON DELETE SET NULL;
+ALTER TABLE imports ADD COLUMN error TEXT;
+ALTER TABLE imports ADD COLUMN notify TEXT;
+CREATE INDEX imports_recent ON imports (started_at, id);
+
+-- One row per establishment an import touched: the history's filter and an
+-- establishment admin's view go through this index, never a scan of imports.
+CREATE TABLE import_establishments (
+    import_id INTEGER NOT NULL REFERENCES imports (id) ON DELETE CASCADE,
+    uai TEXT NOT NULL,
+    PRIMARY KEY (import_id, uai)
+);
+CREATE INDEX import_establishments_by_uai ON import_establishments (uai, import_id);
+INSERT INTO import_establishments (import_id, uai)
+WITH RECURSIVE split (import_id, uai, rest) AS (
+    SELECT id, '', establishments || ',' FROM imports
+    UNION ALL
+    SELECT import_id, substr(rest, 1, instr(rest, ',') - 1), substr(rest, instr(rest, ',') + 1)
+    FROM split WHERE rest <> ''
+)
+SELECT DISTINCT import_id, uai FROM split WHERE uai <> '';
+
+-- The result file (cleartext passwords) of every applied import, whatever its
+-- door, and its printable credential slips (JSON), kept until expires_at
+-- (unix seconds) then deleted.
+CREATE TABLE import_results (
+    import_id INTEGER PRIMARY KEY REFERENCES imports (id) ON DELETE CASCADE,
+    content BLOB NOT NULL,
+    slips TEXT NOT NULL DEFAULT '[]',
+    expires_at INTEGER NOT NULL
+);
+INSERT INTO import_results (import_id, content, expires_at)
+SELECT import_id, result_file, result_expires_at FROM jobs
+WHERE import_id IS NOT NULL AND result_file IS NOT NULL AND result_expires_at IS NOT NULL;
+UPDATE jobs SET result_file = NULL;
+
+-- Durable mail queue: a notice is written here first, then sent; a failed send
+-- is retried with backoff (next_attempt_at, unix seconds) and never blocks an import.
+CREATE TABLE mails (
+    id INTEGER PRIMARY KEY,
+    import_id INTEGER REFERENCES imports (id) ON DELETE SET NULL,
+    recipients TEXT NOT NULL,
+    cc TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    body_text TEXT NOT NULL,
+    body_html TEXT NOT NULL,
+    attachment_name TEXT,
+    attachment BLOB,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error TEXT,
+    created_at INTEGER NOT NULL,
+    sent_at INTEGER
+);
+CREATE INDEX mails_due ON mails (status, next_attempt_at);
+CREATE INDEX mails_by_import ON mails (import_id);

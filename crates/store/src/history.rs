@@ -1,0 +1,515 @@
+//! The import history ("Suivi Synchros", SPEC §7), result files kept for a
+//! while, and the durable mail queue behind the end-of-import notices.
+//!
+//! One SQL text serves both backends, as in [`crate::web`]: the macro below
+//! expands the same code for SQLite and PostgreSQL (`?` renumbered to `$n`).
+
+use crate::web::{numbered, same};
+use crate::{ImportRecord, Result, StoreError};
+use chrono::{DateTime, Utc};
+use domain::result_file::Slip;
+use domain::Uai;
+use serde::Serialize;
+use std::future::Future;
+
+/// One import as the history shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportEntry {
+    pub id: i64,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub source: String,
+    pub channel: String,
+    pub actor: String,
+    pub admin_id: Option<i64>,
+    pub profile: String,
+    pub establishments: Vec<Uai>,
+    pub complet: bool,
+    pub options: String,
+    pub file_name: String,
+    pub file_size: i64,
+    pub rows: i64,
+    pub created: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+    pub merged: i64,
+    pub deactivated: i64,
+    pub skipped: i64,
+    pub status: String,
+    pub error: Option<String>,
+    pub notify: Option<String>,
+    /// Status of the latest notice: pending, sent or failed (none: no notice).
+    pub mail_status: Option<String>,
+    /// Until when the result file can be downloaded (unix seconds), if kept.
+    pub result_expires_at: Option<i64>,
+}
+
+impl ImportEntry {
+    pub fn duration_seconds(&self) -> Option<i64> {
+        self.finished_at.map(|f| (f - self.started_at).num_seconds().max(0))
+    }
+
+    /// Rows of the file that reached the result file: what the admin compares
+    /// with the row count of the file they sent (guide §4.1.A.C).
+    pub fn result_rows(&self) -> i64 {
+        self.created + self.updated + self.unchanged + self.merged
+    }
+}
+
+/// Who is looking: a system admin sees everything; an establishment admin
+/// sees the imports they ran and those that touched only their establishments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Viewer {
+    Everything,
+    Admin { id: i64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryFilter {
+    pub viewer: Viewer,
+    pub establishment: Option<Uai>,
+    /// Inclusive lower bound on the start time.
+    pub since: Option<DateTime<Utc>>,
+    /// Exclusive upper bound on the start time.
+    pub before: Option<DateTime<Utc>>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl HistoryFilter {
+    pub fn everything() -> Self {
+        HistoryFilter {
+            viewer: Viewer::Everything,
+            establishment: None,
+            since: None,
+            before: None,
+            limit: 100,
+            offset: 0,
+        }
+    }
+}
+
+/// A notice to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMail {
+    pub import_id: Option<i64>,
+    pub recipients: Vec<String>,
+    pub cc: Vec<String>,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: String,
+    /// File name and content (the result file, when the setting allows it).
+    pub attachment: Option<(String, Vec<u8>)>,
+}
+
+/// A notice in the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMail {
+    pub id: i64,
+    pub import_id: Option<i64>,
+    pub recipients: Vec<String>,
+    pub cc: Vec<String>,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: String,
+    pub attachment: Option<(String, Vec<u8>)>,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+pub trait History: Send + Sync {
+    /// Most recent first.
+    fn list_imports(&self, filter: &HistoryFilter) -> impl Future<Output = Result<Vec<ImportEntry>>> + Send;
+    fn import_entry(&self, id: i64) -> impl Future<Output = Result<Option<ImportEntry>>> + Send;
+    /// Whether `viewer` may see this import (same rule as [`History::list_imports`]).
+    fn may_view_import(&self, id: i64, viewer: &Viewer) -> impl Future<Output = Result<bool>> + Send;
+    /// Records an import that was not applied (rejected or failed).
+    fn record_import(&self, record: &ImportRecord) -> impl Future<Output = Result<i64>> + Send;
+    /// The result file while it is retained.
+    fn import_result(&self, import_id: i64, now: i64) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
+    /// The credential slips while the result file is retained.
+    fn import_slips(&self, import_id: i64, now: i64) -> impl Future<Output = Result<Option<Vec<Slip>>>> + Send;
+    /// Deletes result files past their retention.
+    fn purge_import_results(&self, now: i64) -> impl Future<Output = Result<u64>> + Send;
+    /// Accounts and memberships still deactivated by this import (what a restore would bring back).
+    fn still_deactivated_by(&self, import_id: i64) -> impl Future<Output = Result<i64>> + Send;
+
+    fn enqueue_mail(&self, mail: &NewMail, now: i64) -> impl Future<Output = Result<i64>> + Send;
+    /// Takes up to `limit` due mails, pushing their next attempt `lease` seconds
+    /// ahead so that a second sender (CLI and server at once) skips them.
+    fn claim_due_mails(&self, now: i64, lease: i64, limit: i64)
+        -> impl Future<Output = Result<Vec<QueuedMail>>> + Send;
+    /// Marks a mail sent and forgets its attachment.
+    fn mail_sent(&self, id: i64, now: i64) -> impl Future<Output = Result<()>> + Send;
+    /// Records a failed attempt: retried at `retry_at`, or given up when `None`.
+    fn mail_failed(&self, id: i64, error: &str, retry_at: Option<i64>) -> impl Future<Output = Result<()>> + Send;
+    fn mails_of_import(&self, import_id: i64) -> impl Future<Output = Result<Vec<QueuedMail>>> + Send;
+}
+
+const ENTRY_COLUMNS: &str = "i.id, i.started_at, i.finished_at, i.source, i.channel, i.actor, i.admin_id, i.profile, \
+     i.establishments, i.complet, i.options, i.file_name, i.file_size, i.rows, i.created, i.updated, i.unchanged, \
+     i.merged, i.deactivated, i.skipped, i.status, i.error, i.notify, \
+     (SELECT m.status FROM mails m WHERE m.import_id = i.id ORDER BY m.id DESC LIMIT 1) AS mail_status, \
+     (SELECT r.expires_at FROM import_results r WHERE r.import_id = i.id) AS result_expires_at";
+
+const MAIL_COLUMNS: &str =
+    "id, import_id, recipients, cc, subject, body_text, body_html, attachment_name, attachment, \
+     status, attempts, next_attempt_at, last_error, created_at, sent_at";
+
+/// An establishment admin sees an import they ran, or one whose establishments
+/// are all theirs (an import with no establishment is a system admin's).
+const ADMIN_MAY_VIEW: &str =
+    "(i.admin_id = ? OR (EXISTS (SELECT 1 FROM import_establishments e WHERE e.import_id = i.id) \
+     AND NOT EXISTS (SELECT 1 FROM import_establishments e WHERE e.import_id = i.id \
+     AND e.uai NOT IN (SELECT a.uai FROM admin_establishments a WHERE a.admin_id = ?))))";
+
+fn split_list(text: &str) -> Vec<String> {
+    text.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+fn parse_establishments(text: &str) -> Result<Vec<Uai>> {
+    split_list(text)
+        .iter()
+        .map(|u| Uai::parse(u).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .collect()
+}
+
+macro_rules! impl_history {
+    ($store:ty, $row:ty, $conn:ty, $sql:path) => {
+        impl $store {
+            /// The one INSERT of a history line, used inside an import's
+            /// transaction and on its own for rejected or failed imports.
+            pub(crate) async fn write_import(conn: &mut $conn, r: &ImportRecord) -> Result<i64> {
+                let id: i64 = sqlx::query_scalar(&$sql(
+                    "INSERT INTO imports (started_at, finished_at, source, channel, actor, admin_id, profile, establishments, complet, options, \
+                     file_name, file_size, rows, created, updated, unchanged, merged, deactivated, skipped, status, error, notify) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                ))
+                .bind(r.started_at)
+                .bind(r.finished_at)
+                .bind(&r.source)
+                .bind(&r.channel)
+                .bind(&r.actor)
+                .bind(r.admin_id)
+                .bind(&r.profile)
+                .bind(crate::uai_strings(&r.establishments).join(","))
+                .bind(r.complet)
+                .bind(&r.options)
+                .bind(&r.file_name)
+                .bind(r.file_size)
+                .bind(r.rows)
+                .bind(r.created)
+                .bind(r.updated)
+                .bind(r.unchanged)
+                .bind(r.merged)
+                .bind(r.deactivated)
+                .bind(r.skipped)
+                .bind(&r.status)
+                .bind(&r.error)
+                .bind(&r.notify)
+                .fetch_one(&mut *conn)
+                .await?;
+                let mut uais = crate::uai_strings(&r.establishments);
+                uais.sort();
+                uais.dedup();
+                for uai in uais {
+                    sqlx::query(&$sql("INSERT INTO import_establishments (import_id, uai) VALUES (?, ?)"))
+                        .bind(id)
+                        .bind(uai)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(id)
+            }
+
+            pub(crate) async fn write_import_result(conn: &mut $conn, import_id: i64, content: &[u8], slips: &str, expires_at: i64) -> Result<()> {
+                sqlx::query(&$sql("INSERT INTO import_results (import_id, content, slips, expires_at) VALUES (?, ?, ?, ?)"))
+                    .bind(import_id)
+                    .bind(content)
+                    .bind(slips)
+                    .bind(expires_at)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            }
+
+            fn entry_from_row(r: &$row) -> Result<ImportEntry> {
+                use sqlx::Row;
+                let establishments: String = r.try_get("establishments")?;
+                Ok(ImportEntry {
+                    id: r.try_get("id")?,
+                    started_at: r.try_get("started_at")?,
+                    finished_at: r.try_get("finished_at")?,
+                    source: r.try_get("source")?,
+                    channel: r.try_get("channel")?,
+                    actor: r.try_get("actor")?,
+                    admin_id: r.try_get("admin_id")?,
+                    profile: r.try_get("profile")?,
+                    establishments: parse_establishments(&establishments)?,
+                    complet: r.try_get("complet")?,
+                    options: r.try_get("options")?,
+                    file_name: r.try_get("file_name")?,
+                    file_size: r.try_get("file_size")?,
+                    rows: r.try_get("rows")?,
+                    created: r.try_get("created")?,
+                    updated: r.try_get("updated")?,
+                    unchanged: r.try_get("unchanged")?,
+                    merged: r.try_get("merged")?,
+                    deactivated: r.try_get("deactivated")?,
+                    skipped: r.try_get("skipped")?,
+                    status: r.try_get("status")?,
+                    error: r.try_get("error")?,
+                    notify: r.try_get("notify")?,
+                    mail_status: r.try_get("mail_status")?,
+                    result_expires_at: r.try_get("result_expires_at")?,
+                })
+            }
+
+            fn mail_from_row(r: &$row) -> Result<QueuedMail> {
+                use sqlx::Row;
+                let recipients: String = r.try_get("recipients")?;
+                let cc: String = r.try_get("cc")?;
+                let name: Option<String> = r.try_get("attachment_name")?;
+                let content: Option<Vec<u8>> = r.try_get("attachment")?;
+                Ok(QueuedMail {
+                    id: r.try_get("id")?,
+                    import_id: r.try_get("import_id")?,
+                    recipients: split_list(&recipients),
+                    cc: split_list(&cc),
+                    subject: r.try_get("subject")?,
+                    body_text: r.try_get("body_text")?,
+                    body_html: r.try_get("body_html")?,
+                    attachment: name.zip(content),
+                    status: r.try_get("status")?,
+                    attempts: r.try_get("attempts")?,
+                    next_attempt_at: r.try_get("next_attempt_at")?,
+                    last_error: r.try_get("last_error")?,
+                    created_at: r.try_get("created_at")?,
+                    sent_at: r.try_get("sent_at")?,
+                })
+            }
+        }
+
+        impl History for $store {
+            async fn list_imports(&self, f: &HistoryFilter) -> Result<Vec<ImportEntry>> {
+                let mut sql = format!("SELECT {ENTRY_COLUMNS} FROM imports i WHERE 1 = 1");
+                if f.establishment.is_some() {
+                    sql.push_str(" AND EXISTS (SELECT 1 FROM import_establishments e WHERE e.import_id = i.id AND e.uai = ?)");
+                }
+                if f.since.is_some() {
+                    sql.push_str(" AND i.started_at >= ?");
+                }
+                if f.before.is_some() {
+                    sql.push_str(" AND i.started_at < ?");
+                }
+                if matches!(f.viewer, Viewer::Admin { .. }) {
+                    sql.push_str(" AND ");
+                    sql.push_str(ADMIN_MAY_VIEW);
+                }
+                sql.push_str(" ORDER BY i.started_at DESC, i.id DESC LIMIT ? OFFSET ?");
+                let sql = $sql(&sql);
+                let mut q = sqlx::query(&sql);
+                if let Some(uai) = &f.establishment {
+                    q = q.bind(uai.as_str());
+                }
+                if let Some(since) = f.since {
+                    q = q.bind(since);
+                }
+                if let Some(before) = f.before {
+                    q = q.bind(before);
+                }
+                if let Viewer::Admin { id } = f.viewer {
+                    q = q.bind(id).bind(id);
+                }
+                let rows = q.bind(f.limit).bind(f.offset).fetch_all(self.pool()).await?;
+                rows.iter().map(Self::entry_from_row).collect()
+            }
+
+            async fn import_entry(&self, id: i64) -> Result<Option<ImportEntry>> {
+                let row = sqlx::query(&$sql(&format!("SELECT {ENTRY_COLUMNS} FROM imports i WHERE i.id = ?")))
+                    .bind(id)
+                    .fetch_optional(self.pool())
+                    .await?;
+                row.as_ref().map(Self::entry_from_row).transpose()
+            }
+
+            async fn may_view_import(&self, id: i64, viewer: &Viewer) -> Result<bool> {
+                let found: Option<i64> = match viewer {
+                    Viewer::Everything => {
+                        sqlx::query_scalar(&$sql("SELECT i.id FROM imports i WHERE i.id = ?"))
+                            .bind(id)
+                            .fetch_optional(self.pool())
+                            .await?
+                    }
+                    Viewer::Admin { id: admin } => {
+                        sqlx::query_scalar(&$sql(&format!("SELECT i.id FROM imports i WHERE i.id = ? AND {ADMIN_MAY_VIEW}")))
+                            .bind(id)
+                            .bind(*admin)
+                            .bind(*admin)
+                            .fetch_optional(self.pool())
+                            .await?
+                    }
+                };
+                Ok(found.is_some())
+            }
+
+            async fn record_import(&self, record: &ImportRecord) -> Result<i64> {
+                let mut tx = self.pool().begin().await?;
+                let id = Self::write_import(&mut tx, record).await?;
+                tx.commit().await?;
+                Ok(id)
+            }
+
+            async fn import_result(&self, import_id: i64, now: i64) -> Result<Option<Vec<u8>>> {
+                Ok(sqlx::query_scalar(&$sql("SELECT content FROM import_results WHERE import_id = ? AND expires_at >= ?"))
+                    .bind(import_id)
+                    .bind(now)
+                    .fetch_optional(self.pool())
+                    .await?)
+            }
+
+            async fn import_slips(&self, import_id: i64, now: i64) -> Result<Option<Vec<Slip>>> {
+                let json: Option<String> = sqlx::query_scalar(&$sql("SELECT slips FROM import_results WHERE import_id = ? AND expires_at >= ?"))
+                    .bind(import_id)
+                    .bind(now)
+                    .fetch_optional(self.pool())
+                    .await?;
+                json.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string())))
+                    .transpose()
+            }
+
+            async fn purge_import_results(&self, now: i64) -> Result<u64> {
+                Ok(sqlx::query(&$sql("DELETE FROM import_results WHERE expires_at < ?"))
+                    .bind(now)
+                    .execute(self.pool())
+                    .await?
+                    .rows_affected())
+            }
+
+            async fn still_deactivated_by(&self, import_id: i64) -> Result<i64> {
+                let users: i64 = sqlx::query_scalar(&$sql("SELECT count(*) FROM users WHERE deactivated_by_import = ?"))
+                    .bind(import_id)
+                    .fetch_one(self.pool())
+                    .await?;
+                let memberships: i64 = sqlx::query_scalar(&$sql(
+                    "SELECT count(*) FROM memberships m JOIN users u ON u.id = m.user_id \
+                     WHERE m.deactivated_by_import = ? AND (u.deactivated_by_import IS NULL OR u.deactivated_by_import <> ?)",
+                ))
+                .bind(import_id)
+                .bind(import_id)
+                .fetch_one(self.pool())
+                .await?;
+                Ok(users + memberships)
+            }
+
+            async fn enqueue_mail(&self, m: &NewMail, now: i64) -> Result<i64> {
+                let (name, content) = match &m.attachment {
+                    Some((n, c)) => (Some(n.as_str()), Some(c.as_slice())),
+                    None => (None, None),
+                };
+                Ok(sqlx::query_scalar(&$sql(
+                    "INSERT INTO mails (import_id, recipients, cc, subject, body_text, body_html, attachment_name, attachment, status, attempts, next_attempt_at, created_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?) RETURNING id",
+                ))
+                .bind(m.import_id)
+                .bind(m.recipients.join(","))
+                .bind(m.cc.join(","))
+                .bind(&m.subject)
+                .bind(&m.body_text)
+                .bind(&m.body_html)
+                .bind(name)
+                .bind(content)
+                .bind(now)
+                .bind(now)
+                .fetch_one(self.pool())
+                .await?)
+            }
+
+            async fn claim_due_mails(&self, now: i64, lease: i64, limit: i64) -> Result<Vec<QueuedMail>> {
+                let due: Vec<(i64, i64)> = sqlx::query_as(&$sql(
+                    "SELECT id, next_attempt_at FROM mails WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
+                ))
+                .bind(now)
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await?;
+                let mut claimed = Vec::new();
+                for (id, at) in due {
+                    // Compare-and-set on next_attempt_at: only one sender wins.
+                    let won = sqlx::query(&$sql(
+                        "UPDATE mails SET next_attempt_at = ?, attempts = attempts + 1 WHERE id = ? AND status = 'pending' AND next_attempt_at = ?",
+                    ))
+                    .bind(now + lease)
+                    .bind(id)
+                    .bind(at)
+                    .execute(self.pool())
+                    .await?
+                    .rows_affected();
+                    if won == 1 {
+                        let row = sqlx::query(&$sql(&format!("SELECT {MAIL_COLUMNS} FROM mails WHERE id = ?")))
+                            .bind(id)
+                            .fetch_one(self.pool())
+                            .await?;
+                        claimed.push(Self::mail_from_row(&row)?);
+                    }
+                }
+                Ok(claimed)
+            }
+
+            async fn mail_sent(&self, id: i64, now: i64) -> Result<()> {
+                sqlx::query(&$sql("UPDATE mails SET status = 'sent', sent_at = ?, last_error = NULL, attachment = NULL WHERE id = ?"))
+                    .bind(now)
+                    .bind(id)
+                    .execute(self.pool())
+                    .await?;
+                Ok(())
+            }
+
+            async fn mail_failed(&self, id: i64, error: &str, retry_at: Option<i64>) -> Result<()> {
+                match retry_at {
+                    Some(at) => {
+                        sqlx::query(&$sql("UPDATE mails SET last_error = ?, next_attempt_at = ? WHERE id = ?"))
+                            .bind(error)
+                            .bind(at)
+                            .bind(id)
+                            .execute(self.pool())
+                            .await?;
+                    }
+                    None => {
+                        sqlx::query(&$sql("UPDATE mails SET status = 'failed', last_error = ?, attachment = NULL WHERE id = ?"))
+                            .bind(error)
+                            .bind(id)
+                            .execute(self.pool())
+                            .await?;
+                    }
+                }
+                Ok(())
+            }
+
+            async fn mails_of_import(&self, import_id: i64) -> Result<Vec<QueuedMail>> {
+                let rows = sqlx::query(&$sql(&format!("SELECT {MAIL_COLUMNS} FROM mails WHERE import_id = ? ORDER BY id")))
+                    .bind(import_id)
+                    .fetch_all(self.pool())
+                    .await?;
+                rows.iter().map(Self::mail_from_row).collect()
+            }
+        }
+    };
+}
+
+impl_history!(
+    crate::sqlite::SqliteDirectory,
+    sqlx::sqlite::SqliteRow,
+    sqlx::SqliteConnection,
+    same
+);
+impl_history!(
+    crate::postgres::PgDirectory,
+    sqlx::postgres::PgRow,
+    sqlx::PgConnection,
+    numbered
+);

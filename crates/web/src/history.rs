@@ -1,0 +1,478 @@
+//! "Suivi des imports" (SPEC §7, the guide's "Suivi Synchros"): every import
+//! whatever its door, filterable by establishment and date; an import's page
+//! with its counts, options, notice, result file and credential slips (for the
+//! admin who ran it, while retained) and the restore of a Complet import.
+//! Also "Exporter les utilisateurs de l'ENT" (SPEC §9).
+
+use crate::auth::{Auth, CsrfForm};
+use crate::error::AppError;
+use crate::pages::Layout;
+use crate::{AppState, Backend};
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::result_file::Slip;
+use domain::{Profile, Uai};
+use serde::Deserialize;
+use std::collections::HashMap;
+use store::history::{HistoryFilter, ImportEntry, Viewer};
+
+const PAGE_SIZE: i64 = 50;
+
+fn viewer(auth: &Auth) -> Viewer {
+    if auth.admin.system {
+        Viewer::Everything
+    } else {
+        Viewer::Admin { id: auth.admin.id }
+    }
+}
+
+fn when(at: DateTime<Utc>) -> String {
+    at.format("%d/%m/%Y %H:%M").to_string()
+}
+
+fn status_label(status: &str) -> &'static str {
+    match status {
+        "succeeded" => "réussi",
+        "rejected" => "refusé",
+        _ => "échec",
+    }
+}
+
+fn mail_label(status: Option<&str>) -> &'static str {
+    match status {
+        Some("sent") => "envoyé",
+        Some("pending") => "en attente (nouvel essai prévu)",
+        Some("failed") => "échec d'envoi",
+        _ => "—",
+    }
+}
+
+fn profile_label(id: &str) -> String {
+    if id == "aaf" {
+        return "flux AAF".into();
+    }
+    id.parse::<Profile>()
+        .map(|p| p.label().to_string())
+        .unwrap_or_else(|_| id.to_string())
+}
+
+/// One line of the history table.
+pub struct Row {
+    id: i64,
+    started: String,
+    actor: String,
+    channel: String,
+    establishments: String,
+    profile: String,
+    complet: bool,
+    file_name: String,
+    rows: i64,
+    result_rows: i64,
+    counts: String,
+    status: String,
+    status_label: &'static str,
+    mail: &'static str,
+}
+
+impl Row {
+    fn of(e: &ImportEntry) -> Row {
+        Row {
+            id: e.id,
+            started: when(e.started_at),
+            actor: e.actor.clone(),
+            channel: e.channel.clone(),
+            establishments: join(&e.establishments),
+            profile: profile_label(&e.profile),
+            complet: e.complet,
+            file_name: e.file_name.clone(),
+            rows: e.rows,
+            result_rows: e.result_rows(),
+            counts: format!(
+                "{} créé(s), {} modifié(s), {} inchangé(s), {} fusionné(s), {} désactivé(s), {} ignorée(s)",
+                e.created, e.updated, e.unchanged, e.merged, e.deactivated, e.skipped
+            ),
+            status: e.status.clone(),
+            status_label: status_label(&e.status),
+            mail: mail_label(e.mail_status.as_deref()),
+        }
+    }
+}
+
+fn join(uais: &[Uai]) -> String {
+    uais.iter().map(|u| u.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+#[derive(Deserialize, Default)]
+pub struct HistoryQuery {
+    etablissement: Option<String>,
+    /// yyyy-mm-dd, inclusive.
+    du: Option<String>,
+    /// yyyy-mm-dd, inclusive.
+    au: Option<String>,
+    page: Option<i64>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "history.html")]
+pub struct HistoryPage {
+    layout: Layout,
+    /// (UAI, name, selected)
+    establishments: Vec<(String, String, bool)>,
+    since: String,
+    until: String,
+    rows: Vec<Row>,
+    page: i64,
+    previous_url: Option<String>,
+    next_url: Option<String>,
+}
+
+fn parse_day(raw: &Option<String>, what: &str) -> Result<Option<NaiveDate>, AppError> {
+    match raw.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|_| AppError::BadRequest(format!("date {what} « {s} » invalide : écrivez-la jj/mm/aaaa"))),
+    }
+}
+
+fn start_of(day: NaiveDate) -> DateTime<Utc> {
+    day.and_time(chrono::NaiveTime::MIN).and_utc()
+}
+
+pub async fn list<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Query(q): Query<HistoryQuery>,
+) -> Result<HistoryPage, AppError> {
+    let visible: Vec<_> = state
+        .directory
+        .list_establishments()
+        .await?
+        .into_iter()
+        .filter(|e| auth.admin.may_act_on(&e.uai))
+        .collect();
+    let establishment = q
+        .etablissement
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(Uai::parse)
+        .transpose()
+        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let since = parse_day(&q.du, "de début")?;
+    let until = parse_day(&q.au, "de fin")?;
+    let page = q.page.unwrap_or(1).max(1);
+    let filter = HistoryFilter {
+        viewer: viewer(&auth),
+        establishment: establishment.clone(),
+        since: since.map(start_of),
+        before: until.and_then(|d| d.succ_opt()).map(start_of),
+        // One more than a page tells whether there is a next page.
+        limit: PAGE_SIZE + 1,
+        offset: (page - 1) * PAGE_SIZE,
+    };
+    let mut entries = state.directory.list_imports(&filter).await?;
+    let has_next = entries.len() as i64 > PAGE_SIZE;
+    entries.truncate(PAGE_SIZE as usize);
+    let since_text = q.du.clone().unwrap_or_default();
+    let until_text = q.au.clone().unwrap_or_default();
+    let page_url = |p: i64| {
+        format!(
+            "/suivi?etablissement={}&du={}&au={}&page={p}",
+            establishment.as_ref().map(Uai::as_str).unwrap_or(""),
+            since_text,
+            until_text
+        )
+    };
+    Ok(HistoryPage {
+        layout: Layout::of(&state, &auth),
+        establishments: visible
+            .iter()
+            .map(|e| {
+                (
+                    e.uai.to_string(),
+                    e.name.clone(),
+                    Some(&e.uai) == establishment.as_ref(),
+                )
+            })
+            .collect(),
+        rows: entries.iter().map(Row::of).collect(),
+        previous_url: (page > 1).then(|| page_url(page - 1)),
+        next_url: has_next.then(|| page_url(page + 1)),
+        page,
+        since: since_text,
+        until: until_text,
+    })
+}
+
+/// An import this admin may see, or 404 (as for drafts and jobs).
+async fn visible_import<D: Backend>(state: &AppState<D>, auth: &Auth, id: i64) -> Result<ImportEntry, AppError> {
+    if !state.directory.may_view_import(id, &viewer(auth)).await? {
+        return Err(AppError::NotFound);
+    }
+    state.directory.import_entry(id).await?.ok_or(AppError::NotFound)
+}
+
+/// The result file and the slips are the runner's only: they hold passwords.
+async fn own_retained_import<D: Backend>(state: &AppState<D>, auth: &Auth, id: i64) -> Result<ImportEntry, AppError> {
+    let entry = visible_import(state, auth, id).await?;
+    let retained = entry.result_expires_at.is_some_and(|t| t >= state.now());
+    if entry.admin_id != Some(auth.admin.id) || !retained {
+        return Err(AppError::NotFound);
+    }
+    Ok(entry)
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "import.html")]
+pub struct ImportPage {
+    layout: Layout,
+    row: Row,
+    source: String,
+    duration: String,
+    file_size: i64,
+    error: Option<String>,
+    options: Vec<(String, String)>,
+    notify: String,
+    /// (date, status, attempts, last error)
+    mails: Vec<(String, &'static str, i64, String)>,
+    /// Result file and slips, for the admin who ran the import.
+    result_until: Option<String>,
+    /// Accounts and memberships still deactivated by this Complet import.
+    restorable: i64,
+    may_restore: bool,
+    restored: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct DetailQuery {
+    restaures: Option<u64>,
+}
+
+pub async fn detail<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Query(q): Query<DetailQuery>,
+) -> Result<ImportPage, AppError> {
+    let entry = visible_import(&state, &auth, id).await?;
+    let mails = state.directory.mails_of_import(id).await?;
+    let restorable = if entry.deactivated > 0 {
+        state.directory.still_deactivated_by(id).await?
+    } else {
+        0
+    };
+    let options: serde_json::Value = serde_json::from_str(&entry.options).unwrap_or_default();
+    let mut shown = vec![(
+        "Complet (désactiver les comptes absents du fichier)".to_string(),
+        if entry.complet { "oui" } else { "non" }.to_string(),
+    )];
+    let labels = [
+        ("skip_conflicts", "Ne pas importer les lignes en conflit"),
+        ("establishments_from_file", "Établissements lus dans le fichier"),
+        ("confirm_deletions", "Désactivations confirmées"),
+        ("encoding", "Encodage"),
+        ("separator", "Séparateur"),
+    ];
+    for (key, label) in labels {
+        let value = match &options[key] {
+            serde_json::Value::Bool(b) => if *b { "oui" } else { "non" }.to_string(),
+            serde_json::Value::Null => continue,
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        shown.push((label.to_string(), value));
+    }
+    let owner = entry.admin_id == Some(auth.admin.id);
+    let result_until = entry
+        .result_expires_at
+        .filter(|t| owner && *t >= state.now())
+        .and_then(|t| DateTime::from_timestamp(t, 0))
+        .map(when);
+    Ok(ImportPage {
+        layout: Layout::of(&state, &auth),
+        source: if entry.source == "aaf" {
+            "flux AAF"
+        } else {
+            "fichier CSV"
+        }
+        .to_string(),
+        duration: entry
+            .duration_seconds()
+            .map(|s| format!("{s} s"))
+            .unwrap_or_else(|| "—".into()),
+        file_size: entry.file_size,
+        error: entry.error.clone(),
+        options: shown,
+        notify: entry.notify.clone().unwrap_or_else(|| "—".into()),
+        mails: mails
+            .iter()
+            .map(|m| {
+                (
+                    DateTime::from_timestamp(m.sent_at.unwrap_or(m.created_at), 0)
+                        .map(when)
+                        .unwrap_or_default(),
+                    mail_label(Some(m.status.as_str())),
+                    m.attempts,
+                    m.last_error.clone().unwrap_or_default(),
+                )
+            })
+            .collect(),
+        result_until,
+        restorable,
+        may_restore: restorable > 0 && entry.establishments.iter().all(|u| auth.admin.may_act_on(u)),
+        restored: q.restaures,
+        row: Row::of(&entry),
+    })
+}
+
+pub async fn result<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    own_retained_import(&state, &auth, id).await?;
+    crate::wizard::result_download(&state, id).await
+}
+
+pub async fn restore<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Redirect, AppError> {
+    auth.check_csrf(&form.csrf)?;
+    let entry = visible_import(&state, &auth, id).await?;
+    if !entry.establishments.iter().all(|u| auth.admin.may_act_on(u)) {
+        return Err(AppError::NotFound);
+    }
+    let restored =
+        store::service::restore_import(state.directory.as_ref(), id, &auth.admin.login, state.clock.now()).await?;
+    Ok(Redirect::to(&format!("/suivi/{id}?restaures={restored}")))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "slips.html")]
+pub struct SlipsPage {
+    ent_name: String,
+    import_id: i64,
+    sign_in: String,
+    /// (slip, establishment names)
+    slips: Vec<(Slip, String)>,
+}
+
+pub async fn slips<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    own_retained_import(&state, &auth, id).await?;
+    let slips = state
+        .directory
+        .import_slips(id, state.now())
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let names: HashMap<String, String> = state
+        .directory
+        .list_establishments()
+        .await?
+        .into_iter()
+        .map(|e| (e.uai.as_str().to_string(), e.name))
+        .collect();
+    let page = SlipsPage {
+        ent_name: state.config.ent_name.clone(),
+        import_id: id,
+        sign_in: state.config.sign_in_url.clone(),
+        slips: slips
+            .into_iter()
+            .map(|s| {
+                let places = s
+                    .establishments
+                    .iter()
+                    .map(|u| names.get(u).map(|n| format!("{n} ({u})")).unwrap_or_else(|| u.clone()))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                (s, places)
+            })
+            .collect(),
+    };
+    let html = page.render().map_err(|e| AppError::Page(e.to_string()))?;
+    // Passwords: never cached.
+    Ok((
+        [(CONTENT_TYPE, "text/html; charset=utf-8"), (CACHE_CONTROL, "no-store")],
+        html,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct ExportQuery {
+    etablissement: Option<String>,
+    profil: Option<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "export.html")]
+pub struct ExportPage {
+    layout: Layout,
+    /// (UAI, name)
+    establishments: Vec<(String, String)>,
+    /// (id, label)
+    profiles: Vec<(&'static str, &'static str)>,
+}
+
+pub async fn export_page<D: Backend>(State(state): State<AppState<D>>, auth: Auth) -> Result<ExportPage, AppError> {
+    Ok(ExportPage {
+        layout: Layout::of(&state, &auth),
+        establishments: state
+            .directory
+            .list_establishments()
+            .await?
+            .into_iter()
+            .filter(|e| auth.admin.may_act_on(&e.uai))
+            .map(|e| (e.uai.to_string(), e.name))
+            .collect(),
+        profiles: Profile::IMPORTABLE.iter().map(|p| (p.id(), p.label())).collect(),
+    })
+}
+
+pub async fn export_csv<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Query(q): Query<ExportQuery>,
+) -> Result<Response, AppError> {
+    let uai = Uai::parse(q.etablissement.as_deref().unwrap_or_default())
+        .map_err(|e| AppError::BadRequest(format!("choisissez un établissement : {e}")))?;
+    let profile: Profile = q
+        .profil
+        .as_deref()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e: domain::profile::UnknownProfile| AppError::BadRequest(e.to_string()))?;
+    if !auth.admin.may_act_on(&uai)
+        || !state
+            .directory
+            .list_establishments()
+            .await?
+            .iter()
+            .any(|e| e.uai == uai)
+    {
+        return Err(AppError::NotFound);
+    }
+    let (_, bytes) = store::service::export_csv(state.directory.as_ref(), &uai, profile).await?;
+    Ok((
+        [
+            (CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                CONTENT_DISPOSITION,
+                format!("attachment; filename=\"export-{}-{}.csv\"", uai.as_str(), profile.id()),
+            ),
+            (CACHE_CONTROL, "no-store".to_string()),
+        ],
+        bytes,
+    )
+        .into_response())
+}
