@@ -512,3 +512,136 @@ fn wrong_arguments_are_explained() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "usage errors exit 1, not 2 (rejected)");
 }
+
+fn outbox(env: &Env) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(env.path("data/outbox")) else {
+        return Vec::new();
+    };
+    let mut mails: Vec<(std::time::SystemTime, String)> = entries
+        .map(|e| {
+            let path = e.unwrap().path();
+            (
+                std::fs::metadata(&path).unwrap().modified().unwrap(),
+                std::fs::read_to_string(&path).unwrap(),
+            )
+        })
+        .collect();
+    mails.sort();
+    mails.into_iter().map(|(_, m)| m).collect()
+}
+
+/// Imports a teachers file into 0750654D with a notice to admin@college.test;
+/// `before` are global options, `after` more import options.
+fn import_notified(env: &Env, before: &[&str], file: &str, after: &[&str]) -> Output {
+    let mut args: Vec<&str> = before.to_vec();
+    args.extend_from_slice(&[
+        "import",
+        file,
+        "--profile",
+        "enseignant",
+        "--establishment",
+        "0750654D",
+        "--notify",
+        "admin@college.test",
+    ]);
+    args.extend_from_slice(after);
+    env.run(&args)
+}
+
+#[test]
+fn history_and_notices_from_the_command_line() {
+    let env = Env::new();
+    let guide = example("enseignants-guide.csv");
+    let out = import_notified(&env, &[], &guide, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Avis de fin d'import envoyé à admin@college.test."),
+        "{}",
+        stderr(&out)
+    );
+    let refused = env.write("sans-nom.csv", "Prénom;Matière\nAnne;Anglais\n".as_bytes());
+    let out = import_notified(
+        &env,
+        &[],
+        &refused,
+        &["--support-email", "support@ent.test", "--ent-name", "ENT Test"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    let mails = outbox(&env);
+    assert_eq!(mails.len(), 2, "one .eml per notice in data/outbox");
+    assert!(
+        mails[0].contains("Subject: [SUCCES] Import CSV-annuaire"),
+        "{}",
+        mails[0]
+    );
+    assert!(mails[0].contains("To: admin@college.test"));
+    assert!(!mails[0].contains("Cc:"), "support is copied on errors only");
+    assert!(
+        mails[1].contains("Subject: [ERREUR] Import CSV-ENT Test"),
+        "{}",
+        mails[1]
+    );
+    assert!(mails[1].contains("Cc: support@ent.test"), "{}", mails[1]);
+
+    let out = env.run(&["imports", "list", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["status"], "rejected");
+    assert!(list[0]["error"].as_str().unwrap().contains("Nom"), "{}", list[0]);
+    assert_eq!(list[1]["status"], "succeeded");
+    assert_eq!(
+        (list[1]["rows"].as_i64(), list[1]["created"].as_i64()),
+        (Some(5), Some(5))
+    );
+    assert_eq!(list[1]["channel"], "cli");
+    assert_eq!(list[1]["file_name"], "enseignants-guide.csv");
+    assert_eq!(list[1]["mail_status"], "sent");
+    assert!(
+        list[1]["result_expires_at"].is_i64(),
+        "the result file is kept for the history"
+    );
+
+    let out = env.run(&["imports", "list"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("réussi") && text.contains("refusé") && text.contains("lignes 5 → résultat 5"),
+        "{text}"
+    );
+    let out = env.run(&["imports", "list", "--since", "2099-01-01"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Aucun import ne correspond."));
+    let out = env.run(&["imports", "list", "--since", "hier"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("aaaa-mm-jj"), "{}", stderr(&out));
+    assert_no_panic(&out);
+}
+
+#[test]
+fn an_unreachable_mail_server_never_fails_the_import() {
+    let env = Env::new();
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let smtp = format!("smtp://127.0.0.1:{port}");
+    let guide = example("enseignants-guide.csv");
+    let out = import_notified(&env, &["--smtp-url", &smtp], &guide, &[]);
+    assert!(out.status.success(), "the import stands: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("avis de fin d'import non envoyé"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.run(&["imports", "list", "--json"]);
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list[0]["created"], 5);
+    assert_eq!(list[0]["mail_status"], "pending", "queued for a retry");
+    // Nothing is due before the backoff delay: nothing sent, nothing failed.
+    let out = env.run(&["--smtp-url", &smtp, "mail", "send"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 courriel(s) envoyé(s), 0 à réessayer"));
+}

@@ -54,6 +54,11 @@ async fn send(app: &App, s: Option<&Session>, method: Method, uri: &str, form: O
     (status, String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// The history id of a finished job.
+async fn import_id(app: &App, job: i64) -> i64 {
+    app.state.directory.job(job).await.unwrap().unwrap().import_id.unwrap()
+}
+
 /// A finished import of admin-a in establishment A: its draft and job ids.
 async fn import_of_admin_a(app: &App) -> (i64, i64) {
     let (admin, _) = app.state.directory.admin_by_login("admin-a").await.unwrap().unwrap();
@@ -86,6 +91,7 @@ async fn import_of_admin_a(app: &App) -> (i64, i64) {
 async fn establishment_admins_stay_in_their_establishments() {
     let app = start().await;
     let (draft, job) = import_of_admin_a(&app).await;
+    let import = import_id(&app, job).await;
     let a = session(&app, "admin-a").await;
     let b = session(&app, "admin-b").await;
 
@@ -97,10 +103,17 @@ async fn establishment_admins_stay_in_their_establishments() {
         format!("/imports/{draft}/lignes/3"),
         format!("/taches/{job}"),
         format!("/taches/{job}/resultat.csv"),
+        format!("/suivi/{import}"),
+        format!("/suivi/{import}/resultat.csv"),
+        format!("/suivi/{import}/fiches"),
+        "/suivi".to_string(),
+        format!("/export/utilisateurs.csv?etablissement={UAI_A}&profil=enseignant"),
     ] {
         let (status, body) = send(&app, Some(&a), Method::GET, &uri, None).await;
         assert_eq!(status, StatusCode::OK, "{uri}: {body}");
     }
+    let (_, slips) = send(&app, Some(&a), Method::GET, &format!("/suivi/{import}/fiches"), None).await;
+    assert!(slips.contains("fplaton") && slips.contains("PLATON"), "{slips}");
     let (_, result) = send(
         &app,
         Some(&a),
@@ -120,6 +133,10 @@ async fn establishment_admins_stay_in_their_establishments() {
         format!("/taches/{job}"),
         format!("/taches/{job}/resultat.csv"),
         format!("/utilisateurs?etablissement={UAI_A}"),
+        format!("/suivi/{import}"),
+        format!("/suivi/{import}/resultat.csv"),
+        format!("/suivi/{import}/fiches"),
+        format!("/export/utilisateurs.csv?etablissement={UAI_A}&profil=enseignant"),
     ];
     for uri in &gets {
         let (status, body) = send(&app, Some(&b), Method::GET, uri, None).await;
@@ -138,6 +155,7 @@ async fn establishment_admins_stay_in_their_establishments() {
             format!("{csrf}&c0=M.&c1=ZOLA&c2=Emile&c3=Fr"),
         ),
         (format!("/imports/{draft}/demarrer"), csrf.clone()),
+        (format!("/suivi/{import}/restaurer"), csrf.clone()),
     ];
     for (uri, form) in &posts {
         let (status, _) = send(&app, Some(&b), Method::POST, uri, Some(form.clone())).await;
@@ -150,6 +168,12 @@ async fn establishment_admins_stay_in_their_establishments() {
         !body.contains("PLATON") && body.contains(UAI_B) && !body.contains(UAI_A),
         "{body}"
     );
+    // admin-b's history does not list admin-a's import.
+    let (status, body) = send(&app, Some(&b), Method::GET, "/suivi", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!body.contains(&format!("data-import=\"{import}\"")), "{body}");
+    let (_, body) = send(&app, Some(&a), Method::GET, "/suivi", None).await;
+    assert!(body.contains(&format!("data-import=\"{import}\"")), "{body}");
     // And admin-a sees its teacher.
     let (_, body) = send(&app, Some(&a), Method::GET, "/utilisateurs", None).await;
     assert!(body.contains("PLATON"));
@@ -189,6 +213,17 @@ async fn establishment_admins_stay_in_their_establishments() {
     .await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("PLATON"));
+    // ...and every import's page, but not the passwords of an import someone else ran.
+    let (status, _) = send(&app, Some(&s), Method::GET, &format!("/suivi/{import}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    for uri in [
+        format!("/suivi/{import}/fiches"),
+        format!("/suivi/{import}/resultat.csv"),
+    ] {
+        let (status, body) = send(&app, Some(&s), Method::GET, &uri, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
+        assert!(!body.contains("fplaton"), "{uri} leaks passwords");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,8 +234,11 @@ async fn no_session_no_access_and_csrf_everywhere() {
         "/",
         "/imports/nouveau",
         "/utilisateurs",
+        "/suivi",
+        "/export",
         &format!("/imports/{draft}/verification"),
         &format!("/taches/{job}/resultat.csv"),
+        &format!("/suivi/{}/fiches", import_id(&app, job).await),
     ] {
         let (status, _) = send(&app, None, Method::GET, uri, None).await;
         assert_eq!(status, StatusCode::SEE_OTHER, "{uri} redirects to the login page");
@@ -209,6 +247,10 @@ async fn no_session_no_access_and_csrf_everywhere() {
     for (uri, form) in [
         (format!("/imports/{draft}/verification"), "ignorer=oui".to_string()),
         (format!("/imports/{draft}/demarrer"), "csrf=faux".to_string()),
+        (
+            format!("/suivi/{}/restaurer", import_id(&app, job).await),
+            "csrf=faux".to_string(),
+        ),
         ("/deconnexion".to_string(), "csrf=".to_string()),
     ] {
         let (status, _) = send(&app, Some(&a), Method::POST, &uri, Some(form)).await;

@@ -343,5 +343,84 @@ async fn wizard_flows_in_a_real_browser() {
         9,
         "every account of the establishment, deactivated ones included"
     );
+
+    // 5. The history: four imports, newest first, rows of file and result side by side.
+    c.goto(&format!("{}/suivi", app.url)).await.unwrap();
+    shot(c, "07-suivi-imports").await;
+    let lines = c.find_all(Locator::Css("#historique tbody tr")).await.unwrap();
+    assert_eq!(lines.len(), 4, "{}", text(c, "main").await);
+    let newest = text(c, "#historique tbody tr:first-child").await;
+    assert!(
+        newest.contains("Complet") && newest.contains("1 / 1") && newest.contains("8 désactivé(s)"),
+        "{newest}"
+    );
+    let oldest = text(c, "#historique tbody tr:last-child").await;
+    assert!(
+        oldest.contains("enseignants.csv") && oldest.contains("5 / 5") && oldest.contains("envoyé"),
+        "{oldest}"
+    );
+    // A date filter that excludes everything.
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    c.goto(&format!("{}/suivi?du={tomorrow}", app.url)).await.unwrap();
+    assert!(text(c, "main").await.contains("Aucun import ne correspond."));
+
+    // 6. The Complet import's page restores the eight accounts it deactivated.
+    c.goto(&format!("{}/suivi", app.url)).await.unwrap();
+    click_and_wait(c, "#historique tbody tr:first-child td a").await;
+    assert_eq!(text(c, "#lignes-fichier").await, "1");
+    assert!(text(c, "main")
+        .await
+        .contains("8 compte(s) ou rattachement(s) désactivé(s)"));
+    shot(c, "08-suivi-import-complet").await;
+    click_and_wait(c, "#restaurer").await;
+    assert!(text(c, "#restauration").await.contains("8 compte(s) réactivé(s)"));
+    assert!(
+        c.find(Locator::Id("restaurer")).await.is_err(),
+        "nothing left to restore"
+    );
+
+    // 7. Credential slips of the first import, ready to print.
+    c.goto(&format!("{}/suivi", app.url)).await.unwrap();
+    click_and_wait(c, "#historique tbody tr:last-child td a").await;
+    click_and_wait(c, "#lien-fiches").await;
+    let slips = c.find_all(Locator::Css(".fiche")).await.unwrap();
+    assert_eq!(slips.len(), 5);
+    let first = text(c, ".fiche:first-child").await;
+    assert!(
+        first.contains("Francis PLATON") && first.contains("fplaton") && first.contains("https://ent.test/"),
+        "{first}"
+    );
+    assert_eq!(text(c, ".fiche:first-child .mot-de-passe").await.chars().count(), 12);
+    shot(c, "09-fiches-connexion").await;
+
+    // 8. Export: the file re-imports as is (keys, no passwords).
+    c.goto(&format!("{}/export", app.url)).await.unwrap();
+    shot(c, "10-export").await;
+    let csv = c
+        .execute_async(
+            "const done = arguments[0]; fetch('/export/utilisateurs.csv?etablissement=' + document.getElementById('etab').value + '&profil=enseignant').then(r => r.text()).then(done)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let csv = csv.as_str().unwrap();
+    assert!(
+        csv.contains("PERSON.m-mmefrancisplaton") && csv.contains("fplaton"),
+        "{csv}"
+    );
+    assert_eq!(
+        csv.lines().count(),
+        10,
+        "header and the nine teachers, restored ones included: {csv}"
+    );
+
+    // Every import sent its notice to admin-a (outbox of .eml files).
+    let mails = app.mails();
+    assert_eq!(mails.len(), 4);
+    assert!(mails
+        .iter()
+        .all(|m| m.contains("Subject: [SUCCES] Import CSV-ENT Test")));
     c.clone().close().await.unwrap();
 }
