@@ -7,10 +7,7 @@ use crate::commands::{whoami, write_private};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 use domain::duplicates::{DuplicatePair, Side};
-use domain::keys::{LoginPattern, SyncKey};
-use domain::manual::ManualUser;
-use domain::person::Attributes;
-use domain::values::{parse_birth_date, parse_name, Civility, Email, Login};
+use domain::keys::LoginPattern;
 use domain::{Profile, Uai};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -475,52 +472,23 @@ pub async fn add_user<D: AdminDirectory>(d: &D, args: &UserAddArgs, clock: &dyn 
     } else {
         None
     };
-    let attrs = Attributes {
-        civility: args
-            .civility
-            .as_deref()
-            .map(Civility::parse)
-            .transpose()
-            .map_err(invalid)?,
-        last_name: parse_name(&args.last_name, "nom").map_err(invalid)?,
-        first_name: parse_name(&args.first_name, "prénom").map_err(invalid)?,
-        birth_date: args
-            .birth_date
-            .as_deref()
-            .map(|b| parse_birth_date(b, clock.today()))
-            .transpose()
-            .map_err(invalid)?,
-        email: args.email.as_deref().map(Email::parse).transpose().map_err(invalid)?,
-        function_code: args.function.as_deref().map(|f| {
-            domain::functions::lookup(f)
-                .map(|x| x.code.to_string())
-                .unwrap_or_else(|| f.trim().to_string())
-        }),
-        subject: args
-            .subject
-            .as_ref()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty()),
-        class_name: args
-            .class
-            .as_ref()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty()),
-        ..Attributes::default()
-    };
-    let user = ManualUser {
-        profile,
-        establishment: args.establishment.as_deref().map(Uai::parse).transpose()?,
-        attrs,
-        login: args.login.as_deref().map(Login::parse).transpose().map_err(invalid)?,
+    let user = domain::manual::ManualUserInput {
+        profile: profile.id().to_string(),
+        establishment: args.establishment.clone(),
+        civility: args.civility.clone(),
+        last_name: args.last_name.clone(),
+        first_name: args.first_name.clone(),
+        birth_date: args.birth_date.clone(),
+        email: args.email.clone(),
+        function: args.function.clone(),
+        subject: args.subject.clone(),
+        class: args.class.clone(),
+        login: args.login.clone(),
         password,
-        key: args
-            .key
-            .as_ref()
-            .map(|k| k.trim())
-            .filter(|k| !k.is_empty())
-            .map(|k| SyncKey::from_stored(k.to_string())),
-    };
+        key: args.key.clone(),
+    }
+    .parse(clock.today())
+    .map_err(invalid)?;
     let pattern = args.login_pattern.parse::<LoginPattern>().map_err(|e| anyhow!(e))?;
     let mut rng = domain::password::os_rng();
     let added = admin::add_user(

@@ -148,13 +148,6 @@ pub async fn list<D: Backend>(
     auth: Auth,
     Query(q): Query<HistoryQuery>,
 ) -> Result<HistoryPage, AppError> {
-    let visible: Vec<_> = state
-        .directory
-        .list_establishments()
-        .await?
-        .into_iter()
-        .filter(|e| auth.admin.may_act_on(&e.uai))
-        .collect();
     let establishment = q
         .etablissement
         .as_deref()
@@ -189,16 +182,8 @@ pub async fn list<D: Backend>(
     };
     Ok(HistoryPage {
         layout: Layout::of(&state, &auth),
-        establishments: visible
-            .iter()
-            .map(|e| {
-                (
-                    e.uai.to_string(),
-                    e.name.clone(),
-                    Some(&e.uai) == establishment.as_ref(),
-                )
-            })
-            .collect(),
+        establishments: crate::pages::establishment_choices(&state, &auth, establishment.as_ref().map(Uai::as_str))
+            .await?,
         rows: entries.iter().map(Row::of).collect(),
         previous_url: (page > 1).then(|| page_url(page - 1)),
         next_url: has_next.then(|| page_url(page + 1)),
@@ -418,8 +403,8 @@ pub struct ExportQuery {
 #[template(path = "export.html")]
 pub struct ExportPage {
     layout: Layout,
-    /// (UAI, name)
-    establishments: Vec<(String, String)>,
+    /// (UAI, name, selected)
+    establishments: Vec<(String, String, bool)>,
     /// (id, label)
     profiles: Vec<(&'static str, &'static str)>,
 }
@@ -427,14 +412,7 @@ pub struct ExportPage {
 pub async fn export_page<D: Backend>(State(state): State<AppState<D>>, auth: Auth) -> Result<ExportPage, AppError> {
     Ok(ExportPage {
         layout: Layout::of(&state, &auth),
-        establishments: state
-            .directory
-            .list_establishments()
-            .await?
-            .into_iter()
-            .filter(|e| auth.admin.may_act_on(&e.uai))
-            .map(|e| (e.uai.to_string(), e.name))
-            .collect(),
+        establishments: crate::pages::establishment_choices(&state, &auth, None).await?,
         profiles: Profile::IMPORTABLE.iter().map(|p| (p.id(), p.label())).collect(),
     })
 }

@@ -5,6 +5,7 @@
 //! `domain`, every write in `store`: handlers only check who asks, call them
 //! and render.
 
+mod admin_pages;
 mod api;
 mod auth;
 mod error;
@@ -117,6 +118,14 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
         .route("/taches/{id}", get(wizard::job_page::<D>))
         .route("/taches/{id}/resultat.csv", get(wizard::job_result::<D>))
         .route("/utilisateurs", get(pages::users::<D>))
+        .route(
+            "/utilisateurs/nouveau",
+            get(admin_pages::new_user_form::<D>).post(admin_pages::new_user_submit::<D>),
+        )
+        .route("/doublons", get(admin_pages::duplicates::<D>))
+        .route("/doublons/reconcilier", post(admin_pages::reconcile::<D>))
+        .route("/doublons/ignorer", post(admin_pages::dismiss::<D>))
+        .route("/journal", get(admin_pages::audit::<D>))
         .route("/suivi", get(history::list::<D>))
         .route("/suivi/{id}", get(history::detail::<D>))
         .route("/suivi/{id}/resultat.csv", get(history::result::<D>))

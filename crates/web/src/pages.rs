@@ -39,6 +39,25 @@ impl Layout {
     }
 }
 
+/// The establishments this admin acts on, for a `<select>`: (UAI, name, selected).
+pub async fn establishment_choices<D: Backend>(
+    state: &AppState<D>,
+    auth: &Auth,
+    selected: Option<&str>,
+) -> Result<Vec<(String, String, bool)>, AppError> {
+    Ok(state
+        .directory
+        .list_establishments()
+        .await?
+        .into_iter()
+        .filter(|e| auth.admin.may_act_on(&e.uai))
+        .map(|e| {
+            let chosen = selected == Some(e.uai.as_str());
+            (e.uai.to_string(), e.name, chosen)
+        })
+        .collect())
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "error.html")]
 pub struct ErrorPage {

@@ -9,6 +9,7 @@ mod support;
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use store::Directory;
 use support::*;
 
 struct Browser {
@@ -422,5 +423,159 @@ async fn wizard_flows_in_a_real_browser() {
     assert!(mails
         .iter()
         .all(|m| m.contains("Subject: [SUCCES] Import CSV-ENT Test")));
+    c.clone().close().await.unwrap();
+}
+
+/// A teacher created by CSV in establishment A, and the same person arriving
+/// from the academic feed (guide §7).
+async fn csv_and_aaf_twins(app: &App) {
+    let d = app.state.directory.as_ref();
+    let mut request = store::service::ImportRequest::new(domain::Profile::Enseignant, Some(uai(UAI_A)));
+    request.file_name = "enseignants.csv".into();
+    let file = format!("{HEADER}\r\nMadame;BARBIER;Véronique;Anglais\r\n");
+    let mut rng = domain::password::os_rng();
+    store::service::run_import(
+        d,
+        file.as_bytes(),
+        &request,
+        &store::service::SystemClock,
+        &mut rng,
+        &store::service::NoProgress,
+    )
+    .await
+    .unwrap();
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ficAlimMENESR><addRequest><operationalAttributes><attr name=\"categoriePersonne\"><value>PersEducNat</value></attr></operationalAttributes><identifier><id>3248023</id></identifier><attributes><attr name=\"ENTPersonJointure\"><value>3248023</value></attr><attr name=\"personalTitle\"><value>Mme</value></attr><attr name=\"sn\"><value>BARBIER</value></attr><attr name=\"givenName\"><value>Véronique</value></attr><attr name=\"ENTPersonFonctions\"><value>{UAI_A}$ENS$ENSEIGNEMENT$L0422$ANGLAIS</value></attr></attributes></addRequest></ficAlimMENESR>"
+    );
+    store::aaf::run_aaf_import(
+        d,
+        &[store::aaf::FeedFile {
+            name: format!("ENT_{UAI_A}_Delta_20261125_PersEducNat_0000.xml"),
+            bytes: xml.into_bytes(),
+        }],
+        &store::aaf::AafRequest::default(),
+        &store::service::SystemClock,
+        &mut rng,
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_reconciliation_manual_creation_and_audit_in_a_real_browser() {
+    let Some(b) = browser().await else { return };
+    let c = &b.client;
+    let app = start().await;
+    csv_and_aaf_twins(&app).await;
+    login(c, &app, "admin-a").await;
+
+    // The pair is listed with its evidence, then reconciled in one action.
+    c.goto(&format!("{}/doublons", app.url)).await.unwrap();
+    let pairs = c.find_all(Locator::Css("section.doublon")).await.unwrap();
+    assert_eq!(pairs.len(), 1, "{}", text(c, "main").await);
+    assert!(text(c, "section.doublon td.local")
+        .await
+        .contains("PERSON.m-mmeveroniquebarbier"));
+    assert!(text(c, "section.doublon td.aaf").await.contains("PERSON.3248023"));
+    shot(c, "11-doublons").await;
+    click_and_wait(c, "button.reconcilier").await;
+    let message = text(c, "#message").await;
+    assert!(
+        message.contains("vbarbier garde son login") && message.contains("PERSON.3248023"),
+        "{message}"
+    );
+    assert!(c.find(Locator::Id("aucun")).await.is_ok(), "no pair left");
+    let kept = app
+        .state
+        .directory
+        .search_users(&store::UserQuery {
+            last_name: Some("barbier".into()),
+            limit: 10,
+            ..store::UserQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 1, "one account left");
+    assert_eq!(
+        (kept[0].login.as_str(), kept[0].sync_key.as_str()),
+        ("vbarbier", "PERSON.3248023")
+    );
+
+    // An administrator created by hand (no file creates one).
+    c.goto(&format!("{}/utilisateurs", app.url)).await.unwrap();
+    click_and_wait(c, "#nouveau-compte").await;
+    let options = c.find_all(Locator::Css("#profile option")).await.unwrap();
+    assert_eq!(
+        options.len(),
+        5,
+        "an establishment admin creates no system admin nor guest"
+    );
+    c.find(Locator::Css("#profile option[value=administrateur]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css(&format!("#establishment option[value='{UAI_A}']")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Id("last_name"))
+        .await
+        .unwrap()
+        .send_keys("Martin")
+        .await
+        .unwrap();
+    c.find(Locator::Id("first_name"))
+        .await
+        .unwrap()
+        .send_keys("Élise")
+        .await
+        .unwrap();
+    c.find(Locator::Id("birth_date"))
+        .await
+        .unwrap()
+        .send_keys("31/02/1980")
+        .await
+        .unwrap();
+    click_and_wait(c, "#creer").await;
+    assert!(
+        text(c, "#erreur").await.contains("31/02/1980"),
+        "a bad date is explained"
+    );
+    assert_eq!(
+        c.find(Locator::Id("last_name"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("Martin"),
+        "the form keeps what was typed"
+    );
+    let birth = c.find(Locator::Id("birth_date")).await.unwrap();
+    birth.clear().await.unwrap();
+    click_and_wait(c, "#creer").await;
+    assert_eq!(text(c, "#login-cree").await, "emartin");
+    assert_eq!(text(c, "#mot-de-passe-cree").await.chars().count(), 12);
+    shot(c, "12-creation-compte").await;
+
+    // The audit log is a system administrator's.
+    c.goto(&format!("{}/journal", app.url)).await.unwrap();
+    assert!(text(c, "main").await.contains("réservé aux administrateurs système"));
+    c.goto(&format!("{}/", app.url)).await.unwrap();
+    click_and_wait(c, "form[action='/deconnexion'] button").await;
+    login(c, &app, "systeme").await;
+    c.goto(&format!("{}/journal", app.url)).await.unwrap();
+    let log = text(c, "#journal").await;
+    assert!(
+        log.contains("reconcile") && log.contains("admin-a") && log.contains("PERSON.3248023"),
+        "{log}"
+    );
+    assert!(log.contains("user_add") && log.contains("emartin"), "{log}");
+    shot(c, "13-journal").await;
     c.clone().close().await.unwrap();
 }

@@ -1,0 +1,315 @@
+//! Directory administration pages (SPEC §9, guide §7): probable duplicates
+//! with their evidence, reconciliation in one action, "pas un doublon",
+//! manual creation of one account, and the audit log.
+
+use crate::auth::Auth;
+use crate::error::AppError;
+use crate::pages::Layout;
+use crate::{AppState, Backend};
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Form, Query, State};
+use axum::response::Redirect;
+use domain::duplicates::DuplicatePair;
+use domain::manual::ManualUserInput;
+use domain::{Profile, Uai};
+use serde::Deserialize;
+use store::admin;
+
+/// The pairs this admin may see: those in their establishments.
+async fn visible_pairs<D: Backend>(state: &AppState<D>, auth: &Auth) -> Result<Vec<DuplicatePair>, AppError> {
+    let d = state.directory.as_ref();
+    if auth.admin.system {
+        return Ok(admin::duplicates(d, None).await?);
+    }
+    let mut pairs: Vec<DuplicatePair> = Vec::new();
+    for uai in &auth.admin.establishments {
+        for pair in admin::duplicates(d, Some(uai)).await? {
+            if !pairs
+                .iter()
+                .any(|p| p.local.id == pair.local.id && p.aaf.id == pair.aaf.id)
+            {
+                pairs.push(pair);
+            }
+        }
+    }
+    pairs.sort_by(|a, b| b.score.cmp(&a.score).then(a.local.last_name.cmp(&b.local.last_name)));
+    Ok(pairs)
+}
+
+pub struct PairView {
+    score: u8,
+    local_key: String,
+    aaf_key: String,
+    local: String,
+    aaf: String,
+    establishments: String,
+    /// (weight as "+30", message)
+    evidence: Vec<(String, String)>,
+}
+
+fn side(s: &domain::duplicates::Side) -> String {
+    format!(
+        "{} {} — login {} — {} ({}){}{}",
+        s.last_name.to_uppercase(),
+        s.first_name,
+        s.login,
+        s.profile.label(),
+        s.key,
+        s.birth_date
+            .map(|d| format!(" — né(e) le {}", d.format("%d/%m/%Y")))
+            .unwrap_or_default(),
+        s.email
+            .as_ref()
+            .map(|e| format!(" — {}", e.as_str()))
+            .unwrap_or_default(),
+    )
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "duplicates.html")]
+pub struct DuplicatesPage {
+    layout: Layout,
+    pairs: Vec<PairView>,
+    message: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct DuplicatesQuery {
+    fait: Option<String>,
+}
+
+pub async fn duplicates<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Query(q): Query<DuplicatesQuery>,
+) -> Result<DuplicatesPage, AppError> {
+    let pairs = visible_pairs(&state, &auth).await?;
+    Ok(DuplicatesPage {
+        layout: Layout::of(&state, &auth),
+        pairs: pairs
+            .iter()
+            .map(|p| PairView {
+                score: p.score,
+                local_key: p.local.key.to_string(),
+                aaf_key: p.aaf.key.to_string(),
+                local: side(&p.local),
+                aaf: side(&p.aaf),
+                establishments: p.establishments.iter().map(Uai::as_str).collect::<Vec<_>>().join(", "),
+                evidence: p
+                    .evidence
+                    .iter()
+                    .map(|e| (format!("{:+}", e.weight), e.message.clone()))
+                    .collect(),
+            })
+            .collect(),
+        message: q.fait,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct PairForm {
+    csrf: String,
+    local: String,
+    aaf: String,
+}
+
+/// Only a pair the admin sees listed can be acted on: that is the scope check.
+async fn listed_pair<D: Backend>(state: &AppState<D>, auth: &Auth, form: &PairForm) -> Result<(), AppError> {
+    auth.check_csrf(&form.csrf)?;
+    let listed = visible_pairs(state, auth)
+        .await?
+        .iter()
+        .any(|p| p.local.key.as_str() == form.local && p.aaf.key.as_str() == form.aaf);
+    if listed {
+        Ok(())
+    } else {
+        Err(AppError::NotFound)
+    }
+}
+
+pub async fn reconcile<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Form(form): Form<PairForm>,
+) -> Result<Redirect, AppError> {
+    listed_pair(&state, &auth, &form).await?;
+    let done = admin::reconcile(
+        state.directory.as_ref(),
+        &form.local,
+        &form.aaf,
+        &auth.admin.login,
+        state.clock.now(),
+    )
+    .await?;
+    let message = format!(
+        "Comptes réconciliés : {} garde son login et son mot de passe et prend la clé {} ; le compte AAF {} est supprimé.",
+        done.login, done.key, done.removed_login
+    );
+    Ok(Redirect::to(&format!("/doublons?fait={}", urlencode(&message))))
+}
+
+pub async fn dismiss<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Form(form): Form<PairForm>,
+) -> Result<Redirect, AppError> {
+    listed_pair(&state, &auth, &form).await?;
+    admin::dismiss(
+        state.directory.as_ref(),
+        &form.local,
+        &form.aaf,
+        &auth.admin.login,
+        state.clock.now(),
+    )
+    .await?;
+    let message = format!("{} et {} ne seront plus proposés comme doublon.", form.local, form.aaf);
+    Ok(Redirect::to(&format!("/doublons?fait={}", urlencode(&message))))
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "audit.html")]
+pub struct AuditPage {
+    layout: Layout,
+    /// (when, who, action, target, details)
+    entries: Vec<(String, String, String, String, String)>,
+}
+
+/// The whole log is a system administrator's: its entries span establishments.
+pub async fn audit<D: Backend>(State(state): State<AppState<D>>, auth: Auth) -> Result<AuditPage, AppError> {
+    if !auth.admin.system {
+        return Err(AppError::Forbidden(
+            "le journal d'audit est réservé aux administrateurs système".into(),
+        ));
+    }
+    let entries = admin::audit_log(state.directory.as_ref(), 500).await?;
+    Ok(AuditPage {
+        layout: Layout::of(&state, &auth),
+        entries: entries
+            .into_iter()
+            .map(|e| {
+                (
+                    e.at.format("%d/%m/%Y %H:%M:%S").to_string(),
+                    e.actor,
+                    e.action,
+                    e.target,
+                    e.details.to_string(),
+                )
+            })
+            .collect(),
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "user_new.html")]
+pub struct NewUserPage {
+    layout: Layout,
+    /// (id, label, selected)
+    profiles: Vec<(&'static str, &'static str, bool)>,
+    /// (UAI, name, selected)
+    establishments: Vec<(String, String, bool)>,
+    input: ManualUserInput,
+    error: Option<String>,
+    /// (login, key, profile, password shown once)
+    created: Option<(String, String, String, Option<String>)>,
+}
+
+async fn new_user_page<D: Backend>(
+    state: &AppState<D>,
+    auth: &Auth,
+    input: ManualUserInput,
+    error: Option<String>,
+    created: Option<(String, String, String, Option<String>)>,
+) -> Result<NewUserPage, AppError> {
+    let profiles = [
+        Profile::Enseignant,
+        Profile::Administratif,
+        Profile::Eleve,
+        Profile::Parent,
+        Profile::Administrateur,
+        Profile::Invite,
+        Profile::AdministrateurSysteme,
+    ];
+    Ok(NewUserPage {
+        layout: Layout::of(state, auth),
+        profiles: profiles
+            .iter()
+            .filter(|p| auth.admin.system || !matches!(p, Profile::AdministrateurSysteme | Profile::Invite))
+            .map(|p| (p.id(), p.label(), input.profile == p.id()))
+            .collect(),
+        establishments: crate::pages::establishment_choices(state, auth, input.establishment.as_deref()).await?,
+        input,
+        error,
+        created,
+    })
+}
+
+pub async fn new_user_form<D: Backend>(State(state): State<AppState<D>>, auth: Auth) -> Result<NewUserPage, AppError> {
+    new_user_page(&state, &auth, ManualUserInput::default(), None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct NewUserForm {
+    csrf: String,
+    #[serde(flatten)]
+    input: ManualUserInput,
+}
+
+pub async fn new_user_submit<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Form(form): Form<NewUserForm>,
+) -> Result<NewUserPage, AppError> {
+    auth.check_csrf(&form.csrf)?;
+    let mut input = form.input;
+    let user = match input.parse(state.clock.today()) {
+        Ok(user) => user,
+        Err(e) => return new_user_page(&state, &auth, input, Some(e.message), None).await,
+    };
+    // ENT-wide accounts (system admins, guests) are a system admin's to create.
+    let allowed = match &user.establishment {
+        Some(uai) => auth.admin.may_act_on(uai),
+        None => auth.admin.system,
+    };
+    if !allowed || (!auth.admin.system && matches!(user.profile, Profile::AdministrateurSysteme | Profile::Invite)) {
+        return Err(AppError::NotFound);
+    }
+    let mut rng = domain::password::os_rng();
+    let added = admin::add_user(
+        state.directory.as_ref(),
+        &user,
+        domain::keys::LoginPattern::default(),
+        domain::password::DEFAULT_MIN_LEN,
+        &auth.admin.login,
+        state.clock.now(),
+        &mut rng,
+    )
+    .await;
+    // The password typed in the form is never sent back.
+    input.password = None;
+    match added {
+        Ok(a) => {
+            let created = Some((
+                a.login.to_string(),
+                a.key.to_string(),
+                a.profile.label().to_string(),
+                a.password.clone(),
+            ));
+            new_user_page(&state, &auth, ManualUserInput::default(), None, created).await
+        }
+        Err(admin::AdminError::Store(e)) => Err(e.into()),
+        Err(e) => new_user_page(&state, &auth, input, Some(e.to_string()), None).await,
+    }
+}
