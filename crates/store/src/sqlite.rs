@@ -55,6 +55,26 @@ impl SqliteDirectory {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+
+    /// `EXPLAIN QUERY PLAN` of the statement [`Directory::search_users`] runs
+    /// for this query, one line per step, indented by depth.
+    pub async fn explain_search(&self, q: &UserQuery) -> Result<String> {
+        let rows = search_query("EXPLAIN QUERY PLAN ", q)
+            .build()
+            .fetch_all(&self.pool)
+            .await?;
+        let mut depth: HashMap<i64, usize> = HashMap::new();
+        let mut lines = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id: i64 = r.try_get("id")?;
+            let parent: i64 = r.try_get("parent")?;
+            let detail: String = r.try_get("detail")?;
+            let d = depth.get(&parent).map_or(0, |d| d + 1);
+            depth.insert(id, d);
+            lines.push(format!("{}{detail}", "  ".repeat(d)));
+        }
+        Ok(lines.join("\n"))
+    }
 }
 
 pub struct SqliteTx {
@@ -332,6 +352,41 @@ impl DirectoryTx for SqliteTx {
     }
 }
 
+/// The search statement of [`Directory::search_users`], shared with
+/// [`SqliteDirectory::explain_search`] so that the plan shown is the plan run.
+fn search_query(prefix: &str, q: &UserQuery) -> sqlx::QueryBuilder<'static, Sqlite> {
+    let mut b = sqlx::QueryBuilder::<Sqlite>::new(format!(
+            "{prefix}SELECT u.id, u.sync_key, u.login, u.last_name, u.first_name, u.profile, u.source, (u.deactivated_at IS NULL) AS active, u.created_at, u.last_login_at FROM users u WHERE 1 = 1"
+        ));
+    for (column, value) in [
+        ("u.last_name_fold", &q.last_name),
+        ("u.first_name_fold", &q.first_name),
+        ("lower(u.login)", &q.login),
+    ] {
+        if let Some(v) = value {
+            let folded = crate::fold_for_search(v.trim());
+            b.push(format!(" AND {column} >= ")).push_bind(folded.clone());
+            b.push(format!(" AND {column} < "))
+                .push_bind(crate::prefix_end(&folded));
+        }
+    }
+    if let Some(uai) = &q.establishment {
+        b.push(" AND EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id AND m.uai = ")
+            .push_bind(uai.as_str().to_string())
+            .push(")");
+    }
+    if !q.profiles.is_empty() {
+        b.push(" AND u.profile IN (SELECT value FROM json_each(")
+            .push_bind(json(&q.profiles.iter().map(|p| p.id()).collect::<Vec<_>>()))
+            .push("))");
+    }
+    b.push(" ORDER BY u.last_name_fold, u.first_name_fold, u.id LIMIT ")
+        .push_bind(q.limit)
+        .push(" OFFSET ")
+        .push_bind(q.offset);
+    b
+}
+
 impl Directory for SqliteDirectory {
     type Tx<'c> = SqliteTx;
 
@@ -376,35 +431,7 @@ impl Directory for SqliteDirectory {
     }
 
     async fn search_users(&self, q: &UserQuery) -> Result<Vec<UserSummary>> {
-        let mut b = sqlx::QueryBuilder::<Sqlite>::new(
-            "SELECT u.id, u.sync_key, u.login, u.last_name, u.first_name, u.profile, u.source, (u.deactivated_at IS NULL) AS active, u.created_at, u.last_login_at FROM users u WHERE 1 = 1",
-        );
-        for (column, value) in [
-            ("u.last_name_fold", &q.last_name),
-            ("u.first_name_fold", &q.first_name),
-            ("lower(u.login)", &q.login),
-        ] {
-            if let Some(v) = value {
-                let folded = crate::fold_for_search(v.trim());
-                b.push(format!(" AND {column} >= ")).push_bind(folded.clone());
-                b.push(format!(" AND {column} < "))
-                    .push_bind(crate::prefix_end(&folded));
-            }
-        }
-        if let Some(uai) = &q.establishment {
-            b.push(" AND EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id AND m.uai = ")
-                .push_bind(uai.as_str().to_string())
-                .push(")");
-        }
-        if !q.profiles.is_empty() {
-            b.push(" AND u.profile IN (SELECT value FROM json_each(")
-                .push_bind(json(&q.profiles.iter().map(|p| p.id()).collect::<Vec<_>>()))
-                .push("))");
-        }
-        b.push(" ORDER BY u.last_name_fold, u.first_name_fold, u.id LIMIT ")
-            .push_bind(q.limit)
-            .push(" OFFSET ")
-            .push_bind(q.offset);
+        let mut b = search_query("", q);
         let rows = b.build().fetch_all(&self.pool).await?;
         let ids: Vec<i64> = rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
         let memberships = sqlx::query("SELECT user_id, uai FROM memberships WHERE active AND user_id IN (SELECT value FROM json_each(?)) ORDER BY uai")
