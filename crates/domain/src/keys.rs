@@ -5,7 +5,7 @@ use crate::text::{letters_only, login_part};
 use crate::values::Login;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 /// The clé de synchronisation: unique, never changed, never reused.
@@ -123,12 +123,17 @@ pub fn is_base_or_numbered(login: &str, base: &str) -> bool {
 #[derive(Debug, Default)]
 pub struct LoginAllocator {
     taken: HashSet<String>,
+    /// Per base, the suffix to try first: every smaller one was found taken,
+    /// and logins are never released, so the k-th homonym of a file costs one
+    /// probe rather than k (a file of many MARTIN was quadratic).
+    next_suffix: HashMap<String, u64>,
 }
 
 impl LoginAllocator {
     pub fn new(taken: impl IntoIterator<Item = String>) -> Self {
         LoginAllocator {
             taken: taken.into_iter().map(|l| l.to_lowercase()).collect(),
+            next_suffix: HashMap::new(),
         }
     }
 
@@ -142,16 +147,16 @@ impl LoginAllocator {
     }
 
     pub fn allocate(&mut self, base: &str) -> Login {
-        if self.taken.insert(base.to_string()) {
+        if !self.next_suffix.contains_key(base) && self.taken.insert(base.to_string()) {
             return Login::generated(base.to_string());
         }
-        let mut n: u64 = 2;
+        let next = self.next_suffix.entry(base.to_string()).or_insert(2);
         loop {
-            let candidate = format!("{base}{n}");
+            let candidate = format!("{base}{next}");
+            *next += 1;
             if self.taken.insert(candidate.clone()) {
                 return Login::generated(candidate);
             }
-            n += 1;
         }
     }
 }
@@ -204,5 +209,17 @@ mod tests {
         assert_eq!(a.allocate("jdoe").as_str(), "jdoe");
         assert!(is_base_or_numbered("ncepe12", "ncepe"));
         assert!(!is_base_or_numbered("ncepex", "ncepe"));
+    }
+
+    #[test]
+    fn allocator_resumes_after_the_last_suffix_and_still_skips_reserved_ones() {
+        let mut a = LoginAllocator::new(["ncepe".to_string(), "ncepe2".to_string()]);
+        assert_eq!(a.allocate("ncepe").as_str(), "ncepe3");
+        assert!(a.reserve("ncepe4"));
+        assert_eq!(a.allocate("ncepe").as_str(), "ncepe5");
+        let mut b = LoginAllocator::default();
+        let logins: Vec<String> = (0..1_000).map(|_| b.allocate("mmartin").as_str().to_string()).collect();
+        assert_eq!(logins[0], "mmartin");
+        assert_eq!(logins[999], "mmartin1000");
     }
 }
