@@ -32,6 +32,8 @@ const REPEATS: usize = 5;
 const ESTABLISHMENTS: usize = 1_000;
 /// Accounts written per chunk while filling: bounds memory whatever the size.
 const FILL_CHUNK: usize = 50_000;
+/// Rows per multi-row INSERT on SQLite (19 parameters each, under its 32 766).
+const SQLITE_BATCH: usize = 1_000;
 /// Last-name prefixes searched: a rare one and a very common one.
 const SEARCHES: [&str; 2] = ["dup", "mart"];
 /// Runs of each search; the median is kept.
@@ -347,7 +349,7 @@ pub async fn measure_sqlite(input: &ScaleInput, password_hash: &str, table: &mut
         &empty,
         &big,
         input,
-        (input.directory_users, fill_time, "prepared INSERTs, one transaction"),
+        (input.directory_users, fill_time, "multi-row prepared INSERTs, one transaction"),
         table,
         SqliteExplain,
     )
@@ -385,42 +387,57 @@ async fn fill_sqlite(pool: &sqlx::SqlitePool, input: &ScaleInput, users: usize, 
     while left > 0 {
         let chunk = filler.chunk(left.min(FILL_CHUNK));
         left -= chunk.len();
-        for u in &chunk {
-            sqlx::query(
-                "INSERT INTO users (id, sync_key, profile, source, protected, civility, last_name, first_name, last_name_fold, first_name_fold, subject, postal_code, mobile, email, login, password_hash, must_change_password, created_at, updated_at) \
-                 VALUES (?, ?, ?, 'csv', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
-            )
-            .bind(u.id)
-            .bind(&u.sync_key)
-            .bind(u.profile)
-            .bind(u.civility)
-            .bind(&u.last_name)
-            .bind(&u.first_name)
-            .bind(&u.last_name_fold)
-            .bind(&u.first_name_fold)
-            .bind(u.subject)
-            .bind(&u.postal_code)
-            .bind(&u.mobile)
-            .bind(&u.email)
-            .bind(&u.login)
-            .bind(password_hash)
-            .bind(now)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            for &e in &u.establishments {
-                sqlx::query("INSERT INTO memberships (user_id, uai, role, active) VALUES (?, ?, 'enseignant', 1)")
-                    .bind(u.id)
-                    .bind(input.uais[e].as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                if let Some(subject) = u.subject {
-                    sqlx::query("INSERT INTO group_members (group_id, user_id) VALUES (?, ?)")
-                        .bind(group_id(e, subject))
-                        .bind(u.id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+        // Multi-row INSERTs (one prepared statement per full batch): one
+        // round trip to SQLite's thread per batch rather than per row.
+        for batch in chunk.chunks(SQLITE_BATCH) {
+            let mut b = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO users (id, sync_key, profile, source, protected, civility, last_name, first_name, last_name_fold, first_name_fold, subject, postal_code, mobile, email, login, password_hash, must_change_password, created_at, updated_at) ",
+            );
+            b.push_values(batch, |mut row, u| {
+                row.push_bind(u.id)
+                    .push_bind(u.sync_key.as_str())
+                    .push_bind(u.profile)
+                    .push_bind("csv")
+                    .push_bind(false)
+                    .push_bind(u.civility)
+                    .push_bind(u.last_name.as_str())
+                    .push_bind(u.first_name.as_str())
+                    .push_bind(u.last_name_fold.as_str())
+                    .push_bind(u.first_name_fold.as_str())
+                    .push_bind(u.subject)
+                    .push_bind(u.postal_code.as_deref())
+                    .push_bind(u.mobile.as_deref())
+                    .push_bind(u.email.as_deref())
+                    .push_bind(u.login.as_str())
+                    .push_bind(password_hash)
+                    .push_bind(true)
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            b.build().execute(&mut *tx).await?;
+            let links: Vec<(i64, usize, Option<&str>)> = batch
+                .iter()
+                .flat_map(|u| u.establishments.iter().map(move |e| (u.id, *e, u.subject)))
+                .collect();
+            let mut b =
+                sqlx::QueryBuilder::<sqlx::Sqlite>::new("INSERT INTO memberships (user_id, uai, role, active) ");
+            b.push_values(&links, |mut row, (id, e, _)| {
+                row.push_bind(*id)
+                    .push_bind(input.uais[*e].as_str())
+                    .push_bind("enseignant")
+                    .push_bind(true);
+            });
+            b.build().execute(&mut *tx).await?;
+            let members: Vec<(i64, i64)> = links
+                .iter()
+                .filter_map(|(id, e, subject)| subject.map(|s| (group_id(*e, s), *id)))
+                .collect();
+            if !members.is_empty() {
+                let mut b = sqlx::QueryBuilder::<sqlx::Sqlite>::new("INSERT INTO group_members (group_id, user_id) ");
+                b.push_values(&members, |mut row, (g, id)| {
+                    row.push_bind(*g).push_bind(*id);
+                });
+                b.build().execute(&mut *tx).await?;
             }
         }
     }
