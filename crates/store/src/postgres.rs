@@ -32,6 +32,13 @@ fn uai_strings(uais: &[Uai]) -> Vec<String> {
     uais.iter().map(|u| u.as_str().to_string()).collect()
 }
 
+/// Per base: its highest-numbered login (index `users_login_base`, read
+/// backwards from the longest number) and the base itself (`users_login_ci`).
+pub(crate) const LOGINS_HIGHEST: &str = "SELECT \
+     (SELECT u.login FROM users u WHERE rtrim(u.login, '0123456789') = (b.v COLLATE \"C\") ORDER BY length(u.login) DESC, u.login DESC LIMIT 1) AS highest, \
+     (SELECT u.login FROM users u WHERE lower(u.login) = (b.v COLLATE \"C\")) AS exact \
+     FROM UNNEST($1::text[]) AS b(v)";
+
 impl PgDirectory {
     pub async fn open(url: &str) -> Result<Self> {
         let options = PgConnectOptions::from_str(url).map_err(|_| StoreError::BadUrl(url.to_string()))?;
@@ -42,6 +49,16 @@ impl PgDirectory {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// `EXPLAIN` of the snapshot's read of the highest login of each base
+    /// ([`DirectoryTx::logins_highest`]).
+    pub async fn explain_logins_highest(&self, bases: &[String]) -> Result<String> {
+        let lines: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {LOGINS_HIGHEST}"))
+            .bind(bases)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(lines.join("\n"))
     }
 
     /// `EXPLAIN` of the statement [`Directory::search_users`] runs for this query.
@@ -196,6 +213,19 @@ impl DirectoryTx for PgTx {
         .bind(bases)
         .fetch_all(&mut *self.tx)
         .await?)
+    }
+
+    async fn logins_highest(&mut self, bases: &[String]) -> Result<Vec<String>> {
+        let rows = sqlx::query(LOGINS_HIGHEST).bind(bases).fetch_all(&mut *self.tx).await?;
+        let mut logins = Vec::with_capacity(rows.len() * 2);
+        for r in &rows {
+            for column in ["highest", "exact"] {
+                if let Some(login) = r.try_get::<Option<String>, _>(column)? {
+                    logins.push(login);
+                }
+            }
+        }
+        Ok(logins)
     }
 
     async fn groups_in(&mut self, uais: &[Uai]) -> Result<Vec<(i64, GroupRef)>> {

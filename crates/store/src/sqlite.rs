@@ -27,6 +27,28 @@ fn uai_strings(uais: &[Uai]) -> Vec<&str> {
     uais.iter().map(Uai::as_str).collect()
 }
 
+/// `EXPLAIN QUERY PLAN` rows as text, one step a line, indented by depth.
+fn plan_lines(rows: &[sqlx::sqlite::SqliteRow]) -> Result<String> {
+    let mut depth: HashMap<i64, usize> = HashMap::new();
+    let mut lines = Vec::with_capacity(rows.len());
+    for r in rows {
+        let id: i64 = r.try_get("id")?;
+        let parent: i64 = r.try_get("parent")?;
+        let detail: String = r.try_get("detail")?;
+        let d = depth.get(&parent).map_or(0, |d| d + 1);
+        depth.insert(id, d);
+        lines.push(format!("{}{detail}", "  ".repeat(d)));
+    }
+    Ok(lines.join("\n"))
+}
+
+/// Per base: its highest-numbered login (index `users_login_base`, read
+/// backwards from the longest number) and the base itself (`users_login_ci`).
+pub(crate) const LOGINS_HIGHEST: &str = "SELECT \
+     (SELECT u.login FROM users u WHERE rtrim(u.login, '0123456789') = b.value ORDER BY length(u.login) DESC, u.login DESC LIMIT 1) AS highest, \
+     (SELECT u.login FROM users u WHERE lower(u.login) = b.value) AS exact \
+     FROM json_each(?) b";
+
 impl SqliteDirectory {
     /// Opens (creating the file and its folder if missing) and migrates.
     pub async fn open(url: &str) -> Result<Self> {
@@ -63,17 +85,17 @@ impl SqliteDirectory {
             .build()
             .fetch_all(&self.pool)
             .await?;
-        let mut depth: HashMap<i64, usize> = HashMap::new();
-        let mut lines = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let id: i64 = r.try_get("id")?;
-            let parent: i64 = r.try_get("parent")?;
-            let detail: String = r.try_get("detail")?;
-            let d = depth.get(&parent).map_or(0, |d| d + 1);
-            depth.insert(id, d);
-            lines.push(format!("{}{detail}", "  ".repeat(d)));
-        }
-        Ok(lines.join("\n"))
+        plan_lines(&rows)
+    }
+
+    /// `EXPLAIN QUERY PLAN` of the snapshot's read of the highest login of
+    /// each base ([`DirectoryTx::logins_highest`]).
+    pub async fn explain_logins_highest(&self, bases: &[String]) -> Result<String> {
+        let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {LOGINS_HIGHEST}"))
+            .bind(json(bases))
+            .fetch_all(&self.pool)
+            .await?;
+        plan_lines(&rows)
     }
 }
 
@@ -164,6 +186,22 @@ impl DirectoryTx for SqliteTx {
         .bind(json(bases))
         .fetch_all(&mut *self.tx)
         .await?)
+    }
+
+    async fn logins_highest(&mut self, bases: &[String]) -> Result<Vec<String>> {
+        let rows = sqlx::query(LOGINS_HIGHEST)
+            .bind(json(bases))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        let mut logins = Vec::with_capacity(rows.len() * 2);
+        for r in &rows {
+            for column in ["highest", "exact"] {
+                if let Some(login) = r.try_get::<Option<String>, _>(column)? {
+                    logins.push(login);
+                }
+            }
+        }
+        Ok(logins)
     }
 
     async fn groups_in(&mut self, uais: &[Uai]) -> Result<Vec<(i64, GroupRef)>> {
