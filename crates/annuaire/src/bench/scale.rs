@@ -264,6 +264,12 @@ async fn measure_pair<D: Directory>(
         .against(&small_label, small_fig.rows_per_s)
         .note(format!("time x{factor:.2} vs empty{target}; median of {REPEATS}"));
         table.push(small_fig.note(format!("median of {REPEATS}")));
+        let big_fig = if name == "  snapshot" {
+            let bases = ["jmartin", "mmartin"].map(String::from);
+            big_fig.query_plan(explain.explain_logins(big, &bases).await?)
+        } else {
+            big_fig
+        };
         table.push(big_fig);
     }
 
@@ -314,6 +320,7 @@ async fn measure_pair<D: Directory>(
 /// stable at this Rust version).
 trait AsyncExplain<D> {
     async fn explain(&self, d: &D, q: &UserQuery) -> Result<String>;
+    async fn explain_logins(&self, d: &D, bases: &[String]) -> Result<String>;
 }
 
 struct SqliteExplain;
@@ -322,6 +329,9 @@ impl AsyncExplain<SqliteDirectory> for SqliteExplain {
     async fn explain(&self, d: &SqliteDirectory, q: &UserQuery) -> Result<String> {
         Ok(d.explain_search(q).await?)
     }
+    async fn explain_logins(&self, d: &SqliteDirectory, bases: &[String]) -> Result<String> {
+        Ok(d.explain_logins_highest(bases).await?)
+    }
 }
 
 struct PgExplain;
@@ -329,6 +339,9 @@ struct PgExplain;
 impl AsyncExplain<PgDirectory> for PgExplain {
     async fn explain(&self, d: &PgDirectory, q: &UserQuery) -> Result<String> {
         Ok(d.explain_search(q).await?)
+    }
+    async fn explain_logins(&self, d: &PgDirectory, bases: &[String]) -> Result<String> {
+        Ok(d.explain_logins_highest(bases).await?)
     }
 }
 
@@ -349,7 +362,11 @@ pub async fn measure_sqlite(input: &ScaleInput, password_hash: &str, table: &mut
         &empty,
         &big,
         input,
-        (input.directory_users, fill_time, "multi-row prepared INSERTs, one transaction"),
+        (
+            input.directory_users,
+            fill_time,
+            "multi-row prepared INSERTs, one transaction",
+        ),
         table,
         SqliteExplain,
     )
