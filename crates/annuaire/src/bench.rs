@@ -25,6 +25,9 @@ use store::service::{self, ImportRequest, NoProgress, Secret};
 use store::sqlite::SqliteDirectory;
 use store::{fetch_snapshot, Directory, DirectoryTx, ImportRecord};
 
+mod end_to_end;
+mod scale;
+
 /// Same seed every run: the same file, so runs can be compared.
 const SEED: u64 = 0x616e_6e75_6169_7265;
 /// The guide's demo establishment, valid check letter included.
@@ -53,12 +56,20 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
 
     eprintln!("sqlite…");
     let raw_data = measure_sqlite(&bench, &mut table, csv_rate).await?;
+    eprintln!(
+        "annuaire de {} comptes : imports de {} lignes et recherche…",
+        args.directory_users,
+        scale::IMPORT_ROWS
+    );
+    let scale_input = scale::ScaleInput::new(args.directory_users)?;
+    scale::measure_sqlite(&scale_input, &bench.secret_hash, &mut table).await?;
 
     if let Some(url) = &args.postgres {
         eprintln!("postgresql…");
-        measure_postgres(url, &bench, &raw_data, &mut table, csv_rate).await?;
+        measure_postgres(url, &bench, &raw_data, &scale_input, &mut table, csv_rate).await?;
     }
     drop(raw_data);
+    drop(scale_input);
 
     eprintln!("hachage…");
     let hashes = args.hashes.max(1);
@@ -67,6 +78,11 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
         .context("mesure du hachage interrompue")??;
     for f in hash_figures {
         table.push(f);
+    }
+
+    if args.end_to_end_rows > 0 {
+        eprintln!("de bout en bout : annuaire import de {} lignes…", args.end_to_end_rows);
+        table.push(end_to_end::measure(args.end_to_end_rows).await?);
     }
 
     table.print();
@@ -95,6 +111,13 @@ struct Figure {
     /// The reference of `ratio`.
     against: Option<String>,
     cores: usize,
+    /// What the ratio means when it is not a plain rate ratio, or how the
+    /// figure was obtained (limits raised, median of n runs…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
+    /// The query plan of the statement measured, as the database prints it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query_plan: Option<String>,
 }
 
 impl Figure {
@@ -113,7 +136,19 @@ impl Figure {
             ratio: None,
             against: None,
             cores: 0,
+            note: None,
+            query_plan: None,
         }
+    }
+
+    fn note(mut self, note: impl Into<String>) -> Figure {
+        self.note = Some(note.into());
+        self
+    }
+
+    fn query_plan(mut self, plan: String) -> Figure {
+        self.query_plan = Some(plan);
+        self
     }
 
     fn against(mut self, reference: &str, reference_rate: f64) -> Figure {
@@ -148,8 +183,10 @@ impl Table {
 
     fn print(&self) {
         println!("annuaire bench: {} core(s) available", self.cores);
-        let header = ["measure", "backend", "rows", "seconds", "rows/s", "ratio", "against"];
-        let lines: Vec<[String; 7]> = self
+        let header = [
+            "measure", "backend", "rows", "seconds", "rows/s", "ratio", "against", "note",
+        ];
+        let lines: Vec<[String; 8]> = self
             .figures
             .iter()
             .map(|f| {
@@ -161,6 +198,7 @@ impl Table {
                     group_thousands(f.rows_per_s),
                     f.ratio.map(|r| format!("{r:.3}")).unwrap_or_default(),
                     f.against.clone().unwrap_or_default(),
+                    f.note.clone().unwrap_or_default(),
                 ]
             })
             .collect();
@@ -177,7 +215,7 @@ impl Table {
                 .enumerate()
                 .map(|(i, c)| {
                     let pad = " ".repeat(widths[i] - c.chars().count());
-                    if matches!(i, 0 | 1 | 6) {
+                    if matches!(i, 0 | 1 | 6 | 7) {
                         format!("{c}{pad}")
                     } else {
                         format!("{pad}{c}")
@@ -195,6 +233,15 @@ impl Table {
         );
         for line in &lines {
             println!("{}", row(line));
+        }
+        for f in &self.figures {
+            if let Some(plan) = &f.query_plan {
+                println!();
+                println!("query plan, {} ({}):", f.measure, f.backend);
+                for line in plan.lines() {
+                    println!("    {line}");
+                }
+            }
         }
     }
 }
@@ -337,6 +384,12 @@ fn letter_suffix(mut n: usize) -> String {
 /// A teacher whose sync key was never drawn before, with contact cells
 /// filled as often, and written as variously, as in real exports.
 fn new_person(rng: &mut StdRng, keys: &mut HashSet<SyncKey>) -> Person {
+    new_person_within(rng, keys, 16)
+}
+
+/// [`new_person`], giving up redrawing names after `attempts` collisions (a
+/// letter suffix makes the key new): millions of people stay fast to draw.
+fn new_person_within(rng: &mut StdRng, keys: &mut HashSet<SyncKey>, attempts: usize) -> Person {
     let mut attempt = 0;
     let (first, male, last) = loop {
         let &(first, male) = skewed(rng, FIRST_NAMES);
@@ -345,7 +398,7 @@ fn new_person(rng: &mut StdRng, keys: &mut HashSet<SyncKey>) -> Person {
         } else {
             format!("{}-{}", skewed(rng, LAST_NAMES), skewed(rng, LAST_NAMES))
         };
-        if attempt >= 16 {
+        if attempt >= attempts {
             last = format!("{last}-{}", letter_suffix(keys.len()));
         }
         let key = SyncKey::derive(Profile::Enseignant, first, &last, None, None);
@@ -424,9 +477,15 @@ fn new_person(rng: &mut StdRng, keys: &mut HashSet<SyncKey>) -> Person {
 /// A teachers' file as Excel writes it (UTF-8 with BOM, `;`, CRLF), with the
 /// guide's headers. Deterministic: seeded RNG.
 fn generate_csv(rows: usize) -> Result<Vec<u8>> {
-    use std::fmt::Write as _;
     let mut rng = StdRng::seed_from_u64(SEED);
     let mut keys: HashSet<SyncKey> = HashSet::with_capacity(rows);
+    generate_csv_with(&mut rng, &mut keys, rows)
+}
+
+/// [`generate_csv`] drawing from a given generator and avoiding (then adding)
+/// the keys already drawn: several files of distinct people.
+fn generate_csv_with(rng: &mut StdRng, keys: &mut HashSet<SyncKey>, rows: usize) -> Result<Vec<u8>> {
+    use std::fmt::Write as _;
     let mut people: Vec<Person> = Vec::with_capacity(rows);
     let mut text = String::with_capacity(rows * 110 + 200);
     text.push('\u{FEFF}');
@@ -437,7 +496,7 @@ fn generate_csv(rows: usize) -> Result<Vec<u8>> {
         let person = if !people.is_empty() && rng.gen_bool(DUPLICATE_SHARE) {
             &people[rng.gen_range(0..people.len())]
         } else {
-            let p = new_person(&mut rng, &mut keys);
+            let p = new_person(rng, keys);
             people.push(p);
             &people[people.len() - 1]
         };
@@ -494,15 +553,23 @@ struct Bench<'a> {
     options: PlanOptions,
     /// One PHC string reused for every account: apply is timed without hashing.
     secret_hash: String,
+    /// The file is bigger than an upload may be: the limits were raised.
+    limits_raised: bool,
 }
 
 impl<'a> Bench<'a> {
     fn new(bytes: &'a [u8], rows: usize) -> Result<Bench<'a>> {
-        let uai = Uai::parse(BENCH_UAI)?;
+        Bench::at(bytes, rows, BENCH_UAI)
+    }
+
+    /// A file imported into another establishment than the demo one.
+    fn at(bytes: &'a [u8], rows: usize, uai: &str) -> Result<Bench<'a>> {
+        let uai = Uai::parse(uai)?;
         let mut request = ImportRequest::new(Profile::Enseignant, Some(uai.clone()));
         request.file_name = "bench.csv".to_string();
         request.actor = "bench".to_string();
         // Big runs must not be refused by the upload limits.
+        let limits_raised = bytes.len() > request.file.limits.max_bytes || rows > request.file.limits.max_rows;
         request.file.limits.max_bytes = request.file.limits.max_bytes.max(bytes.len());
         request.file.limits.max_rows = request.file.limits.max_rows.max(rows);
         let options = PlanOptions {
@@ -524,6 +591,7 @@ impl<'a> Bench<'a> {
             request,
             options,
             secret_hash,
+            limits_raised,
         })
     }
 
@@ -684,7 +752,18 @@ async fn measure_engine<D: Directory>(
 ) -> Result<(Plan, Figure)> {
     d.add_establishment(&bench.establishment(), Utc::now()).await?;
     let (plan, times) = timed_plan(d, bench).await?;
-    for f in plan_figures("plan", backend, plan.rows, &times, csv_rate, true) {
+    for (i, mut f) in plan_figures("plan", backend, plan.rows, &times, csv_rate, true)
+        .into_iter()
+        .enumerate()
+    {
+        if i == 0 && bench.limits_raised {
+            let limits = domain::decode::Limits::default();
+            f = f.note(format!(
+                "file limits raised for the bench only ({} rows / {} MiB per upload otherwise)",
+                limits.max_rows,
+                limits.max_bytes >> 20
+            ));
+        }
         table.push(f);
     }
     eprintln!("  {backend} : apply de {} comptes…", plan.creates.len());
@@ -946,6 +1025,7 @@ async fn measure_postgres(
     url: &str,
     bench: &Bench<'_>,
     raw_data: &RawData,
+    scale_input: &scale::ScaleInput,
     table: &mut Table,
     csv_rate: f64,
 ) -> Result<()> {
@@ -953,7 +1033,12 @@ async fn measure_postgres(
         .await
         .context("connexion au serveur PostgreSQL de --postgres")?;
     let name = format!("annuaire_bench_{:08x}", rand::random::<u32>());
-    let names = [name.clone(), format!("{name}_raw")];
+    let names = [
+        name.clone(),
+        format!("{name}_raw"),
+        format!("{name}_empty"),
+        format!("{name}_big"),
+    ];
     let mut created = Vec::new();
     let mut outcome = Ok(());
     for n in &names {
@@ -967,6 +1052,9 @@ async fn measure_postgres(
     }
     if outcome.is_ok() {
         outcome = postgres_measures(url, &names, bench, raw_data, table, csv_rate).await;
+    }
+    if outcome.is_ok() {
+        outcome = scale::measure_postgres(url, &names[2..], scale_input, &bench.secret_hash, table).await;
     }
     for n in &created {
         if let Err(e) = sqlx::query(&format!("DROP DATABASE IF EXISTS {n} WITH (FORCE)"))
@@ -982,7 +1070,7 @@ async fn measure_postgres(
 
 async fn postgres_measures(
     url: &str,
-    names: &[String; 2],
+    names: &[String; 4],
     bench: &Bench<'_>,
     raw_data: &RawData,
     table: &mut Table,

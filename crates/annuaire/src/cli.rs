@@ -305,4 +305,12 @@ pub struct BenchArgs {
     /// Fichier JSON où écrire les mesures
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Comptes du grand annuaire où mesurer un import de 500 lignes et la recherche
+    /// (indépendance à la taille ; 1000000 ou 5000000 pour la mesure de référence)
+    #[arg(long, default_value_t = 20_000)]
+    pub directory_users: usize,
+    /// Lignes de l'import de bout en bout (vraie commande « annuaire import »,
+    /// SQLite, mots de passe générés et hachés) ; 0 pour l'omettre
+    #[arg(long, default_value_t = 1_000)]
+    pub end_to_end_rows: usize,
 }

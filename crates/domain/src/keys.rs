@@ -5,7 +5,7 @@ use crate::text::{letters_only, login_part};
 use crate::values::Login;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 /// The clé de synchronisation: unique, never changed, never reused.
@@ -110,6 +110,19 @@ impl std::str::FromStr for LoginPattern {
     }
 }
 
+/// The first number that is greater than `digits` and, written without
+/// leading zeros, at least as long: `41` → 42, `007` → 100. Every number
+/// written with as many digits is then greater as text too, so it is free
+/// whenever `digits` is the greatest of the longest numbers in use.
+fn after_number(digits: &str) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 18 {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    let shortest = 10u64.pow(digits.len() as u32 - 1);
+    Some((n + 1).max(shortest).max(2))
+}
+
 /// Whether `login` is `base` or `base` followed by a number: the logins a base
 /// can collide with, fetched from the directory by prefix.
 pub fn is_base_or_numbered(login: &str, base: &str) -> bool {
@@ -118,18 +131,35 @@ pub fn is_base_or_numbered(login: &str, base: &str) -> bool {
         .is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Hands out generated logins: `base`, then `base2`, `base3`… skipping every
-/// login already taken in the directory or given earlier in the same file.
+/// Hands out generated logins: `base`, then `base2`, `base3`… after the
+/// highest number in use for that base (in the directory or given earlier in
+/// the same file), skipping every login taken. A number freed by a purge is
+/// not handed out again: the directory then needs to tell only the highest
+/// number of each base, never every homonym (SPEC §5.3: the cost of an import
+/// must not grow with the directory).
 #[derive(Debug, Default)]
 pub struct LoginAllocator {
     taken: HashSet<String>,
+    /// Per base, the first number to try: every smaller one is taken or below
+    /// the highest in use. Logins are never released, so the k-th homonym of a
+    /// file costs one probe rather than k.
+    next_suffix: HashMap<String, u64>,
 }
 
 impl LoginAllocator {
     pub fn new(taken: impl IntoIterator<Item = String>) -> Self {
-        LoginAllocator {
-            taken: taken.into_iter().map(|l| l.to_lowercase()).collect(),
+        let taken: HashSet<String> = taken.into_iter().map(|l| l.to_lowercase()).collect();
+        let mut next_suffix: HashMap<String, u64> = HashMap::new();
+        for login in &taken {
+            let base = login.trim_end_matches(|c: char| c.is_ascii_digit());
+            if let Some(next) = after_number(&login[base.len()..]) {
+                if !base.is_empty() {
+                    let entry = next_suffix.entry(base.to_string()).or_insert(2);
+                    *entry = (*entry).max(next);
+                }
+            }
         }
+        LoginAllocator { taken, next_suffix }
     }
 
     pub fn is_taken(&self, login: &str) -> bool {
@@ -142,16 +172,16 @@ impl LoginAllocator {
     }
 
     pub fn allocate(&mut self, base: &str) -> Login {
-        if self.taken.insert(base.to_string()) {
+        if !self.next_suffix.contains_key(base) && self.taken.insert(base.to_string()) {
             return Login::generated(base.to_string());
         }
-        let mut n: u64 = 2;
+        let next = self.next_suffix.entry(base.to_string()).or_insert(2);
         loop {
-            let candidate = format!("{base}{n}");
+            let candidate = format!("{base}{next}");
+            *next += 1;
             if self.taken.insert(candidate.clone()) {
                 return Login::generated(candidate);
             }
-            n += 1;
         }
     }
 }
@@ -204,5 +234,41 @@ mod tests {
         assert_eq!(a.allocate("jdoe").as_str(), "jdoe");
         assert!(is_base_or_numbered("ncepe12", "ncepe"));
         assert!(!is_base_or_numbered("ncepex", "ncepe"));
+    }
+
+    #[test]
+    fn allocator_continues_after_the_highest_number() {
+        let mut a = LoginAllocator::new(["ncepe".to_string(), "ncepe7".to_string(), "jdoe007".to_string()]);
+        assert_eq!(
+            a.allocate("ncepe").as_str(),
+            "ncepe8",
+            "holes below the highest are not reused"
+        );
+        assert_eq!(
+            a.allocate("jdoe").as_str(),
+            "jdoe100",
+            "a zero-padded number is passed by length"
+        );
+        let mut b = LoginAllocator::new(["ncepe3".to_string()]);
+        assert_eq!(
+            b.allocate("ncepe").as_str(),
+            "ncepe4",
+            "a free base is not handed out below a number"
+        );
+        assert_eq!(after_number("41"), Some(42));
+        assert_eq!(after_number("0"), Some(2));
+        assert_eq!(after_number(""), None);
+    }
+
+    #[test]
+    fn allocator_resumes_after_the_last_suffix_and_still_skips_reserved_ones() {
+        let mut a = LoginAllocator::new(["ncepe".to_string(), "ncepe2".to_string()]);
+        assert_eq!(a.allocate("ncepe").as_str(), "ncepe3");
+        assert!(a.reserve("ncepe4"));
+        assert_eq!(a.allocate("ncepe").as_str(), "ncepe5");
+        let mut b = LoginAllocator::default();
+        let logins: Vec<String> = (0..1_000).map(|_| b.allocate("mmartin").as_str().to_string()).collect();
+        assert_eq!(logins[0], "mmartin");
+        assert_eq!(logins[999], "mmartin1000");
     }
 }

@@ -287,6 +287,12 @@ pub trait DirectoryTx: Send {
     /// Logins between `base` and `base:` for each base: a superset of `base` and
     /// `base<digits>`, fetched by index range.
     fn logins_near(&mut self, bases: &[String]) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// For each base, the base itself if taken and its login with the highest
+    /// number (`nmartin41` rather than every `nmartin<digits>`), each found by
+    /// one index descent: the cost does not grow with the number of homonyms
+    /// in the directory. For bases that do not end with a digit (a base ending
+    /// with one, `abc1`, would mistake `abc12` for `abc` + 12).
+    fn logins_highest(&mut self, bases: &[String]) -> impl Future<Output = Result<Vec<String>>> + Send;
     fn groups_in(&mut self, uais: &[Uai]) -> impl Future<Output = Result<Vec<(i64, GroupRef)>>> + Send;
     /// Keys of the active csv users of a profile in these establishments.
     fn complet_scope(&mut self, profile: Profile, uais: &[Uai]) -> impl Future<Output = Result<Vec<String>>> + Send;
@@ -402,10 +408,20 @@ pub async fn fetch_snapshot<T: DirectoryTx>(tx: &mut T, lookup: &domain::plan::L
     for (login, key) in tx.login_owners(&lookup.logins).await? {
         snapshot.login_owners.insert(login, SyncKey::from_stored(key));
     }
+    // The highest-numbered login of each base is enough: the allocator hands
+    // out the numbers after it. A base ending with a digit is rare and keeps
+    // the range read of every login it could collide with.
+    let (ends_with_digit, plain): (Vec<String>, Vec<String>) = lookup
+        .login_bases
+        .iter()
+        .cloned()
+        .partition(|b| b.ends_with(|c: char| c.is_ascii_digit()));
     let bases: std::collections::HashSet<&str> = lookup.login_bases.iter().map(String::as_str).collect();
-    snapshot.taken_logins = tx
-        .logins_near(&lookup.login_bases)
-        .await?
+    let mut taken = tx.logins_highest(&plain).await?;
+    if !ends_with_digit.is_empty() {
+        taken.extend(tx.logins_near(&ends_with_digit).await?);
+    }
+    snapshot.taken_logins = taken
         .into_iter()
         .filter(|l| domain::plan::collides_with_base(l, &bases))
         .collect();

@@ -30,6 +30,13 @@ pub struct PgDirectory {
 
 use crate::uai_strings;
 
+/// Per base: its highest-numbered login (index `users_login_base`, read
+/// backwards from the longest number) and the base itself (`users_login_ci`).
+pub(crate) const LOGINS_HIGHEST: &str = "SELECT \
+     (SELECT u.login FROM users u WHERE rtrim(u.login, '0123456789') = (b.v COLLATE \"C\") ORDER BY length(u.login) DESC, u.login DESC LIMIT 1) AS highest, \
+     (SELECT u.login FROM users u WHERE lower(u.login) = (b.v COLLATE \"C\")) AS exact \
+     FROM UNNEST($1::text[]) AS b(v)";
+
 impl PgDirectory {
     pub async fn open(url: &str) -> Result<Self> {
         let options = PgConnectOptions::from_str(url).map_err(|_| StoreError::BadUrl(url.to_string()))?;
@@ -40,6 +47,25 @@ impl PgDirectory {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// `EXPLAIN` of the snapshot's read of the highest login of each base
+    /// ([`DirectoryTx::logins_highest`]).
+    pub async fn explain_logins_highest(&self, bases: &[String]) -> Result<String> {
+        let lines: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {LOGINS_HIGHEST}"))
+            .bind(bases)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(lines.join("\n"))
+    }
+
+    /// `EXPLAIN` of the statement [`Directory::search_users`] runs for this query.
+    pub async fn explain_search(&self, q: &UserQuery) -> Result<String> {
+        let lines: Vec<String> = search_query("EXPLAIN ", q)
+            .build_query_scalar()
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(lines.join("\n"))
     }
 }
 
@@ -185,6 +211,19 @@ impl DirectoryTx for PgTx {
         .bind(bases)
         .fetch_all(&mut *self.tx)
         .await?)
+    }
+
+    async fn logins_highest(&mut self, bases: &[String]) -> Result<Vec<String>> {
+        let rows = sqlx::query(LOGINS_HIGHEST).bind(bases).fetch_all(&mut *self.tx).await?;
+        let mut logins = Vec::with_capacity(rows.len() * 2);
+        for r in &rows {
+            for column in ["highest", "exact"] {
+                if let Some(login) = r.try_get::<Option<String>, _>(column)? {
+                    logins.push(login);
+                }
+            }
+        }
+        Ok(logins)
     }
 
     async fn groups_in(&mut self, uais: &[Uai]) -> Result<Vec<(i64, GroupRef)>> {
@@ -385,6 +424,41 @@ impl DirectoryTx for PgTx {
     }
 }
 
+/// The search statement of [`Directory::search_users`], shared with
+/// [`PgDirectory::explain_search`] so that the plan shown is the plan run.
+fn search_query(prefix: &str, q: &UserQuery) -> sqlx::QueryBuilder<'static, Postgres> {
+    let mut b = sqlx::QueryBuilder::<Postgres>::new(format!(
+            "{prefix}SELECT u.id, u.sync_key, u.login, u.last_name, u.first_name, u.profile, u.source, (u.deactivated_at IS NULL) AS active, u.created_at, u.last_login_at FROM users u WHERE TRUE"
+        ));
+    for (column, value) in [
+        ("u.last_name_fold", &q.last_name),
+        ("u.first_name_fold", &q.first_name),
+        ("lower(u.login)", &q.login),
+    ] {
+        if let Some(v) = value {
+            let folded = crate::fold_for_search(v.trim());
+            b.push(format!(" AND {column} >= ")).push_bind(folded.clone());
+            b.push(format!(" AND {column} < "))
+                .push_bind(crate::prefix_end(&folded));
+        }
+    }
+    if let Some(uai) = &q.establishment {
+        b.push(" AND EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id AND m.uai = ")
+            .push_bind(uai.as_str().to_string())
+            .push(")");
+    }
+    if !q.profiles.is_empty() {
+        b.push(" AND u.profile = ANY(")
+            .push_bind(q.profiles.iter().map(|p| p.id().to_string()).collect::<Vec<_>>())
+            .push(")");
+    }
+    b.push(" ORDER BY u.last_name_fold, u.first_name_fold, u.id LIMIT ")
+        .push_bind(q.limit)
+        .push(" OFFSET ")
+        .push_bind(q.offset);
+    b
+}
+
 impl Directory for PgDirectory {
     type Tx<'c> = PgTx;
 
@@ -429,35 +503,7 @@ impl Directory for PgDirectory {
     }
 
     async fn search_users(&self, q: &UserQuery) -> Result<Vec<UserSummary>> {
-        let mut b = sqlx::QueryBuilder::<Postgres>::new(
-            "SELECT u.id, u.sync_key, u.login, u.last_name, u.first_name, u.profile, u.source, (u.deactivated_at IS NULL) AS active, u.created_at, u.last_login_at FROM users u WHERE TRUE",
-        );
-        for (column, value) in [
-            ("u.last_name_fold", &q.last_name),
-            ("u.first_name_fold", &q.first_name),
-            ("lower(u.login)", &q.login),
-        ] {
-            if let Some(v) = value {
-                let folded = crate::fold_for_search(v.trim());
-                b.push(format!(" AND {column} >= ")).push_bind(folded.clone());
-                b.push(format!(" AND {column} < "))
-                    .push_bind(crate::prefix_end(&folded));
-            }
-        }
-        if let Some(uai) = &q.establishment {
-            b.push(" AND EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id AND m.uai = ")
-                .push_bind(uai.as_str().to_string())
-                .push(")");
-        }
-        if !q.profiles.is_empty() {
-            b.push(" AND u.profile = ANY(")
-                .push_bind(q.profiles.iter().map(|p| p.id().to_string()).collect::<Vec<_>>())
-                .push(")");
-        }
-        b.push(" ORDER BY u.last_name_fold, u.first_name_fold, u.id LIMIT ")
-            .push_bind(q.limit)
-            .push(" OFFSET ")
-            .push_bind(q.offset);
+        let mut b = search_query("", q);
         let rows = b.build().fetch_all(&self.pool).await?;
         let ids: Vec<i64> = rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
         let memberships =

@@ -25,6 +25,28 @@ pub(crate) fn json<T: serde::Serialize>(items: &[T]) -> String {
 
 use crate::uai_strings;
 
+/// `EXPLAIN QUERY PLAN` rows as text, one step a line, indented by depth.
+fn plan_lines(rows: &[sqlx::sqlite::SqliteRow]) -> Result<String> {
+    let mut depth: HashMap<i64, usize> = HashMap::new();
+    let mut lines = Vec::with_capacity(rows.len());
+    for r in rows {
+        let id: i64 = r.try_get("id")?;
+        let parent: i64 = r.try_get("parent")?;
+        let detail: String = r.try_get("detail")?;
+        let d = depth.get(&parent).map_or(0, |d| d + 1);
+        depth.insert(id, d);
+        lines.push(format!("{}{detail}", "  ".repeat(d)));
+    }
+    Ok(lines.join("\n"))
+}
+
+/// Per base: its highest-numbered login (index `users_login_base`, read
+/// backwards from the longest number) and the base itself (`users_login_ci`).
+pub(crate) const LOGINS_HIGHEST: &str = "SELECT \
+     (SELECT u.login FROM users u WHERE rtrim(u.login, '0123456789') = b.value ORDER BY length(u.login) DESC, u.login DESC LIMIT 1) AS highest, \
+     (SELECT u.login FROM users u WHERE lower(u.login) = b.value) AS exact \
+     FROM json_each(?) b";
+
 impl SqliteDirectory {
     /// Opens (creating the file and its folder if missing) and migrates.
     pub async fn open(url: &str) -> Result<Self> {
@@ -52,6 +74,26 @@ impl SqliteDirectory {
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// `EXPLAIN QUERY PLAN` of the statement [`Directory::search_users`] runs
+    /// for this query, one line per step, indented by depth.
+    pub async fn explain_search(&self, q: &UserQuery) -> Result<String> {
+        let rows = search_query("EXPLAIN QUERY PLAN ", q)
+            .build()
+            .fetch_all(&self.pool)
+            .await?;
+        plan_lines(&rows)
+    }
+
+    /// `EXPLAIN QUERY PLAN` of the snapshot's read of the highest login of
+    /// each base ([`DirectoryTx::logins_highest`]).
+    pub async fn explain_logins_highest(&self, bases: &[String]) -> Result<String> {
+        let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {LOGINS_HIGHEST}"))
+            .bind(json(bases))
+            .fetch_all(&self.pool)
+            .await?;
+        plan_lines(&rows)
     }
 }
 
@@ -142,6 +184,22 @@ impl DirectoryTx for SqliteTx {
         .bind(json(bases))
         .fetch_all(&mut *self.tx)
         .await?)
+    }
+
+    async fn logins_highest(&mut self, bases: &[String]) -> Result<Vec<String>> {
+        let rows = sqlx::query(LOGINS_HIGHEST)
+            .bind(json(bases))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        let mut logins = Vec::with_capacity(rows.len() * 2);
+        for r in &rows {
+            for column in ["highest", "exact"] {
+                if let Some(login) = r.try_get::<Option<String>, _>(column)? {
+                    logins.push(login);
+                }
+            }
+        }
+        Ok(logins)
     }
 
     async fn groups_in(&mut self, uais: &[Uai]) -> Result<Vec<(i64, GroupRef)>> {
@@ -317,6 +375,41 @@ impl DirectoryTx for SqliteTx {
     }
 }
 
+/// The search statement of [`Directory::search_users`], shared with
+/// [`SqliteDirectory::explain_search`] so that the plan shown is the plan run.
+fn search_query(prefix: &str, q: &UserQuery) -> sqlx::QueryBuilder<'static, Sqlite> {
+    let mut b = sqlx::QueryBuilder::<Sqlite>::new(format!(
+            "{prefix}SELECT u.id, u.sync_key, u.login, u.last_name, u.first_name, u.profile, u.source, (u.deactivated_at IS NULL) AS active, u.created_at, u.last_login_at FROM users u WHERE 1 = 1"
+        ));
+    for (column, value) in [
+        ("u.last_name_fold", &q.last_name),
+        ("u.first_name_fold", &q.first_name),
+        ("lower(u.login)", &q.login),
+    ] {
+        if let Some(v) = value {
+            let folded = crate::fold_for_search(v.trim());
+            b.push(format!(" AND {column} >= ")).push_bind(folded.clone());
+            b.push(format!(" AND {column} < "))
+                .push_bind(crate::prefix_end(&folded));
+        }
+    }
+    if let Some(uai) = &q.establishment {
+        b.push(" AND EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id AND m.uai = ")
+            .push_bind(uai.as_str().to_string())
+            .push(")");
+    }
+    if !q.profiles.is_empty() {
+        b.push(" AND u.profile IN (SELECT value FROM json_each(")
+            .push_bind(json(&q.profiles.iter().map(|p| p.id()).collect::<Vec<_>>()))
+            .push("))");
+    }
+    b.push(" ORDER BY u.last_name_fold, u.first_name_fold, u.id LIMIT ")
+        .push_bind(q.limit)
+        .push(" OFFSET ")
+        .push_bind(q.offset);
+    b
+}
+
 impl Directory for SqliteDirectory {
     type Tx<'c> = SqliteTx;
 
@@ -361,35 +454,7 @@ impl Directory for SqliteDirectory {
     }
 
     async fn search_users(&self, q: &UserQuery) -> Result<Vec<UserSummary>> {
-        let mut b = sqlx::QueryBuilder::<Sqlite>::new(
-            "SELECT u.id, u.sync_key, u.login, u.last_name, u.first_name, u.profile, u.source, (u.deactivated_at IS NULL) AS active, u.created_at, u.last_login_at FROM users u WHERE 1 = 1",
-        );
-        for (column, value) in [
-            ("u.last_name_fold", &q.last_name),
-            ("u.first_name_fold", &q.first_name),
-            ("lower(u.login)", &q.login),
-        ] {
-            if let Some(v) = value {
-                let folded = crate::fold_for_search(v.trim());
-                b.push(format!(" AND {column} >= ")).push_bind(folded.clone());
-                b.push(format!(" AND {column} < "))
-                    .push_bind(crate::prefix_end(&folded));
-            }
-        }
-        if let Some(uai) = &q.establishment {
-            b.push(" AND EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id AND m.uai = ")
-                .push_bind(uai.as_str().to_string())
-                .push(")");
-        }
-        if !q.profiles.is_empty() {
-            b.push(" AND u.profile IN (SELECT value FROM json_each(")
-                .push_bind(json(&q.profiles.iter().map(|p| p.id()).collect::<Vec<_>>()))
-                .push("))");
-        }
-        b.push(" ORDER BY u.last_name_fold, u.first_name_fold, u.id LIMIT ")
-            .push_bind(q.limit)
-            .push(" OFFSET ")
-            .push_bind(q.offset);
+        let mut b = search_query("", q);
         let rows = b.build().fetch_all(&self.pool).await?;
         let ids: Vec<i64> = rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
         let memberships = sqlx::query("SELECT user_id, uai FROM memberships WHERE active AND user_id IN (SELECT value FROM json_each(?)) ORDER BY uai")

@@ -35,6 +35,7 @@ conformance!(
     establishments_named_in_the_file_are_checked,
     purge_removes_accounts_after_retention,
     logins_are_fetched_by_index_range,
+    highest_numbered_login_of_each_base,
 );
 
 async fn guide_teachers_create_then_unchanged_then_updated(d: &impl Directory) {
@@ -512,6 +513,9 @@ impl<T: DirectoryTx> DirectoryTx for FailingTx<T> {
     async fn logins_near(&mut self, b: &[String]) -> store::Result<Vec<String>> {
         self.0.logins_near(b).await
     }
+    async fn logins_highest(&mut self, b: &[String]) -> store::Result<Vec<String>> {
+        self.0.logins_highest(b).await
+    }
     async fn groups_in(&mut self, u: &[Uai]) -> store::Result<Vec<(i64, domain::person::GroupRef)>> {
         self.0.groups_in(u).await
     }
@@ -864,4 +868,52 @@ async fn logins_are_fetched_by_index_range(d: &impl Directory) {
         ["nmartin", "nmartin-x", "nmartin7"],
         "the range [base, base:) and nothing else"
     );
+}
+
+async fn highest_numbered_login_of_each_base(d: &impl Directory) {
+    with_establishments(d, &[UAI]).await;
+    let existing = [
+        "nmartin",
+        "nmartin7",
+        "nmartin12",
+        "nmartin9",
+        "nmartinez",
+        "nmartin-x",
+        "nmarti",
+        "jdoe3",
+        "jdoe10",
+    ];
+    for login in existing {
+        insert_existing(
+            d,
+            &format!("PERSON.{login}"),
+            login,
+            Profile::Administratif,
+            Source::Manual,
+            UAI,
+        )
+        .await;
+    }
+    let mut tx = d.begin().await.unwrap();
+    let bases = ["nmartin", "nmarti", "jdoe", "absent"].map(String::from);
+    let mut highest = tx.logins_highest(&bases).await.unwrap();
+    highest.sort();
+    highest.dedup();
+    assert_eq!(
+        highest,
+        ["jdoe10", "nmarti", "nmartin", "nmartin12"],
+        "the longest number, then the greatest; the base itself; nothing for an unknown base"
+    );
+    drop(tx);
+    // The next homonym comes after the highest number, whatever the holes.
+    let file = "Civilité;Nom;Prénom;Matière\r\nM.;MARTIN;Noé;Anglais\r\nM.;DOE;Jane;Anglais\r\n";
+    let outcome = import(d, file.as_bytes(), &teachers(UAI)).await;
+    let mut logins: Vec<String> = outcome
+        .plan
+        .creates
+        .iter()
+        .map(|c| c.login.as_str().to_string())
+        .collect();
+    logins.sort();
+    assert_eq!(logins, ["jdoe11", "nmartin13"]);
 }

@@ -1,0 +1,122 @@
+//! End to end: the real `annuaire import` command, in its own process, on a
+//! fresh SQLite file, with passwords generated and hashed as in production.
+//! Wall time from spawn to exit; peak resident memory is the child's own
+//! high-water mark (`VmHWM` in `/proc/PID/status`), read every 10 ms until it
+//! exits. Not `getrusage(RUSAGE_CHILDREN)`: a child spawned with vfork/exec
+//! inherits the spawning process's high-water mark in `ru_maxrss`, so after
+//! the big-directory measures it reported the bench's own peak.
+
+use super::{generate_csv, Figure, ScratchDir, BENCH_UAI};
+use anyhow::{bail, Context, Result};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub async fn measure(rows: usize) -> Result<Figure> {
+    tokio::task::spawn_blocking(move || run(rows))
+        .await
+        .context("mesure de bout en bout interrompue")?
+}
+
+fn run(rows: usize) -> Result<Figure> {
+    let scratch = ScratchDir::new()?;
+    let csv_path = scratch.0.join("enseignants.csv");
+    let bytes = generate_csv(rows)?;
+    std::fs::write(&csv_path, &bytes).with_context(|| format!("écriture de {}", csv_path.display()))?;
+    let exe = std::env::current_exe().context("chemin du programme annuaire")?;
+    let url = scratch.sqlite_url("e2e.db");
+    let result = scratch.0.join("resultat.csv");
+
+    let status = Command::new(&exe)
+        .args([
+            "--database",
+            &url,
+            "establishment",
+            "add",
+            BENCH_UAI,
+            "Établissement de mesure",
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .context("lancement de « annuaire establishment add »")?;
+    if !status.success() {
+        bail!("« annuaire establishment add » a échoué ({status})");
+    }
+
+    let start = Instant::now();
+    let mut child = Command::new(&exe)
+        .arg("--database")
+        .arg(&url)
+        .arg("import")
+        .arg(&csv_path)
+        .args([
+            "--profile",
+            "enseignant",
+            "--establishment",
+            BENCH_UAI,
+            "--report",
+            "json",
+        ])
+        .arg("--result")
+        .arg(&result)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("lancement de « annuaire import »")?;
+    let mut stdout = child.stdout.take().context("sortie de « annuaire import »")?;
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut out).map(|_| out)
+    });
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak: Option<u64> = None;
+    let status = loop {
+        if let Some(hwm) = high_water_mark(&status_path) {
+            peak = Some(peak.map_or(hwm, |p| p.max(hwm)));
+        }
+        if let Some(status) = child.try_wait().context("attente de « annuaire import »")? {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let elapsed = start.elapsed();
+    let stdout = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("lecture de la sortie de « annuaire import » interrompue"))?
+        .context("lecture de la sortie de « annuaire import »")?;
+    if !status.success() {
+        bail!(
+            "« annuaire import » a échoué ({status}) : {}",
+            String::from_utf8_lossy(&stdout)
+        );
+    }
+    let report: serde_json::Value = serde_json::from_slice(&stdout).context("rapport JSON de « annuaire import »")?;
+    let created = report["created"].as_u64().unwrap_or_default();
+    let build = if cfg!(debug_assertions) {
+        "debug build, not representative"
+    } else {
+        "release build"
+    };
+    let rss = peak.map_or_else(
+        || "peak RSS unknown".to_string(),
+        |b| format!("peak RSS {} MiB (VmHWM)", b >> 20),
+    );
+    Ok(
+        Figure::new("end to end: annuaire import (new SQLite file)", "sqlite", rows, elapsed).note(format!(
+        "{rss}; {created} accounts created, passwords generated and hashed; targets 100k rows ≤ 60 s, ≤ 1 GiB; {build}",
+    )),
+    )
+}
+
+/// `VmHWM` of a running process, in bytes; `None` once it has exited.
+fn high_water_mark(status_path: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(status_path).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
