@@ -301,7 +301,7 @@ fn users_add_prints_the_generated_password_once_and_refuses_bad_input() {
         "--first-name",
         "Paul",
     ]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("lettre de contrôle"), "{}", stderr(&out));
     let users = env.json(&["users", "search", "--json"]);
     assert_eq!(users.as_array().unwrap().len(), 2);
