@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use domain::Uai;
 use mail::Notifier;
 use std::process::ExitCode;
-use store::history::{HistoryFilter, ImportEntry, Viewer};
+use store::history::{mail_label, HistoryFilter, ImportEntry};
 use store::service::Clock;
 
 fn day(raw: &Option<String>, what: &str) -> Result<Option<NaiveDate>> {
@@ -27,15 +27,11 @@ pub async fn list<D: web::Backend>(d: &D, args: &ImportsListArgs) -> Result<Exit
         bail!("--limit doit être au moins 1");
     }
     let filter = HistoryFilter {
-        viewer: Viewer::Everything,
         establishment: args.establishment.as_deref().map(Uai::parse).transpose()?,
-        since: since.map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc()),
-        before: until
-            .and_then(|d| d.succ_opt())
-            .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc()),
         limit: args.limit,
-        offset: 0,
-    };
+        ..HistoryFilter::everything()
+    }
+    .days(since, until);
     let entries = d.list_imports(&filter).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&entries)?);
@@ -52,17 +48,12 @@ pub async fn list<D: web::Backend>(d: &D, args: &ImportsListArgs) -> Result<Exit
 }
 
 fn print_entry(e: &ImportEntry) {
-    let status = match e.status.as_str() {
-        "succeeded" => "réussi",
-        "rejected" => "refusé",
-        _ => "échec",
-    };
     let establishments = e.establishments.iter().map(Uai::as_str).collect::<Vec<_>>().join(",");
     println!(
         "n° {}  {}  {}  {} ({})  {}  {}{}  « {} »",
         e.id,
         e.started_at.format("%Y-%m-%d %H:%M"),
-        status,
+        e.status_label(),
         e.actor,
         e.channel,
         if establishments.is_empty() {
@@ -70,7 +61,7 @@ fn print_entry(e: &ImportEntry) {
         } else {
             &establishments
         },
-        e.profile,
+        e.profile_label(),
         if e.complet { " Complet" } else { "" },
         e.file_name
     );
@@ -85,12 +76,7 @@ fn print_entry(e: &ImportEntry) {
         e.deactivated,
         e.skipped,
         e.duration_seconds().map(|s| format!("{s} s")).unwrap_or_else(|| "-".into()),
-        match e.mail_status.as_deref() {
-            Some("sent") => "envoyé",
-            Some("pending") => "en attente",
-            Some("failed") => "échec",
-            _ => "-",
-        }
+        mail_label(e.mail_status.as_deref())
     );
     if let Some(error) = &e.error {
         println!("      {error}");

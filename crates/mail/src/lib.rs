@@ -252,9 +252,9 @@ struct Notice<'a> {
     profile: String,
 }
 
-fn paris_time(at: DateTime<Utc>) -> String {
-    // The ENT's users read French local time; chrono-tz is not worth its weight
-    // for one line, so the time is given in UTC and says so.
+fn utc_time(at: DateTime<Utc>) -> String {
+    // French local time would need chrono-tz, not worth its weight for one
+    // line: the time is given in UTC and says so.
     at.format("%d/%m/%Y à %H:%M UTC").to_string()
 }
 
@@ -279,11 +279,7 @@ pub fn compose(
         .as_ref()
         .map(|base| format!("{}/suivi/{}", base.trim_end_matches('/'), entry.id));
     let attached = succeeded && attachment.is_some();
-    let profile = entry
-        .profile
-        .parse::<domain::Profile>()
-        .map(|p| p.label().to_string())
-        .unwrap_or_else(|_| entry.profile.clone());
+    let profile = entry.profile_label();
     let notice = Notice {
         e: entry,
         ent_name: &settings.ent_name,
@@ -295,7 +291,7 @@ pub fn compose(
             .map(|u| u.as_str())
             .collect::<Vec<_>>()
             .join(", "),
-        started: paris_time(entry.started_at),
+        started: utc_time(entry.started_at),
         duration: entry
             .duration_seconds()
             .map(|s| format!("{s} s"))
@@ -305,7 +301,7 @@ pub fn compose(
         expires: entry
             .result_expires_at
             .and_then(|t| DateTime::from_timestamp(t, 0))
-            .map(paris_time),
+            .map(utc_time),
         profile,
     };
     let body_text = NoticeText { n: &notice }.render()?;

@@ -54,6 +54,36 @@ impl ImportEntry {
     pub fn result_rows(&self) -> i64 {
         self.created + self.updated + self.unchanged + self.merged
     }
+
+    /// The status as every door shows it.
+    pub fn status_label(&self) -> &'static str {
+        match self.status.as_str() {
+            "succeeded" => "réussi",
+            "rejected" => "refusé",
+            _ => "échec",
+        }
+    }
+
+    /// The profile's name, or "flux AAF" for a feed (it holds several).
+    pub fn profile_label(&self) -> String {
+        if self.source == "aaf" {
+            return "flux AAF".into();
+        }
+        self.profile
+            .parse::<domain::Profile>()
+            .map(|p| p.label().to_string())
+            .unwrap_or_else(|_| self.profile.clone())
+    }
+}
+
+/// A notice's state as every door shows it (`None`: no notice).
+pub fn mail_label(status: Option<&str>) -> &'static str {
+    match status {
+        Some("sent") => "envoyé",
+        Some("pending") => "en attente (nouvel essai prévu)",
+        Some("failed") => "échec d'envoi",
+        _ => "—",
+    }
 }
 
 /// Who is looking: a system admin sees everything; an establishment admin
@@ -77,6 +107,14 @@ pub struct HistoryFilter {
 }
 
 impl HistoryFilter {
+    /// Imports started from the first day to the last one, both included.
+    pub fn days(mut self, first: Option<chrono::NaiveDate>, last: Option<chrono::NaiveDate>) -> Self {
+        let midnight = |d: chrono::NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
+        self.since = first.map(midnight);
+        self.before = last.and_then(|d| d.succ_opt()).map(midnight);
+        self
+    }
+
     pub fn everything() -> Self {
         HistoryFilter {
             viewer: Viewer::Everything,

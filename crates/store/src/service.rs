@@ -261,16 +261,8 @@ pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
     let secrets = hash_passwords(&plan, rng, progress).await?;
     let now = clock.now();
     let report = Report::from_plan(&plan, Status::Imported);
-    let mut record = history_record(request, bytes.len(), started_at, now);
+    let mut record = history_record(request, bytes.len(), started_at, now, Some(&read));
     record.establishments = lookup.establishments.clone();
-    record.options = serde_json::json!({
-        "skip_conflicts": request.skip_conflicts,
-        "establishments_from_file": request.establishments_from_file,
-        "confirm_deletions": request.confirm_deletions,
-        "encoding": read.encoding,
-        "separator": char::from(read.parsed.separator).to_string(),
-    })
-    .to_string();
     record.count(&report);
     record.status = "succeeded".to_string();
     let import_id = tx.insert_import(&record).await?;
@@ -303,13 +295,24 @@ pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
     })
 }
 
-/// The history line of an import, counts and status left for the caller.
+/// The history line of an import, counts and status left for the caller;
+/// `read` adds what was detected in the file when it got that far.
 fn history_record(
     request: &ImportRequest,
     file_size: usize,
     started_at: DateTime<Utc>,
     now: DateTime<Utc>,
+    read: Option<&ReadFile>,
 ) -> ImportRecord {
+    let mut options = serde_json::json!({
+        "skip_conflicts": request.skip_conflicts,
+        "establishments_from_file": request.establishments_from_file,
+        "confirm_deletions": request.confirm_deletions,
+    });
+    if let Some(read) = read {
+        options["encoding"] = serde_json::json!(read.encoding);
+        options["separator"] = serde_json::json!(char::from(read.parsed.separator).to_string());
+    }
     ImportRecord {
         started_at,
         finished_at: now,
@@ -320,12 +323,7 @@ fn history_record(
         profile: request.profile.id().to_string(),
         establishments: request.establishment.iter().cloned().collect(),
         complet: request.complet,
-        options: serde_json::json!({
-            "skip_conflicts": request.skip_conflicts,
-            "establishments_from_file": request.establishments_from_file,
-            "confirm_deletions": request.confirm_deletions,
-        })
-        .to_string(),
+        options: options.to_string(),
         file_name: request.file_name.clone(),
         file_size: file_size as i64,
         rows: 0,
@@ -399,7 +397,8 @@ pub async fn run_recorded_import<
     if request.dry_run || applied.is_some() {
         return (result, applied);
     }
-    let mut record = history_record(request, bytes.len(), started_at, clock.now());
+    let read = result.as_ref().ok().map(|o| &o.read);
+    let mut record = history_record(request, bytes.len(), started_at, clock.now(), read);
     match &result {
         Ok(outcome) => {
             // Nothing was written: only the file's row count, the reason says the rest.

@@ -33,6 +33,15 @@ impl Admin {
         }
     }
 
+    /// What this admin may see of the import history.
+    pub fn history_viewer(&self) -> crate::history::Viewer {
+        if self.system {
+            crate::history::Viewer::Everything
+        } else {
+            crate::history::Viewer::Admin { id: self.id }
+        }
+    }
+
     pub fn may_act_on(&self, uai: &Uai) -> bool {
         self.system || self.establishments.contains(uai)
     }

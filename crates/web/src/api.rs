@@ -23,7 +23,7 @@ use domain::{Profile, Uai};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use store::history::{HistoryFilter, Viewer};
+use store::history::HistoryFilter;
 use store::web::Admin;
 
 /// The administrator behind an API call.
@@ -427,14 +427,6 @@ fn instant(raw: &Option<String>, name: &str) -> Result<Option<chrono::DateTime<c
         .map_err(|_| AppError::BadRequest(format!("{name} « {raw} » : date attendue (2026-11-25 ou RFC 3339)")))
 }
 
-fn viewer(admin: &Admin) -> Viewer {
-    if admin.system {
-        Viewer::Everything
-    } else {
-        Viewer::Admin { id: admin.id }
-    }
-}
-
 /// GET /api/v1/imports: the history, most recent first.
 pub async fn imports<D: Backend>(
     State(state): State<AppState<D>>,
@@ -449,7 +441,7 @@ pub async fn imports<D: Backend>(
         .transpose()
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
     let filter = HistoryFilter {
-        viewer: viewer(&admin),
+        viewer: admin.history_viewer(),
         establishment,
         since: instant(&q.since, "since")?,
         before: instant(&q.before, "before")?,
@@ -468,7 +460,7 @@ pub async fn import<D: Backend>(
 ) -> ApiResult<Json<Value>> {
     if !state
         .directory
-        .may_view_import(id, &viewer(&admin))
+        .may_view_import(id, &admin.history_viewer())
         .await
         .map_err(AppError::from)?
     {

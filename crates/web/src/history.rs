@@ -18,46 +18,12 @@ use domain::result_file::Slip;
 use domain::{Profile, Uai};
 use serde::Deserialize;
 use std::collections::HashMap;
-use store::history::{HistoryFilter, ImportEntry, Viewer};
+use store::history::{mail_label, HistoryFilter, ImportEntry};
 
 const PAGE_SIZE: i64 = 50;
 
-fn viewer(auth: &Auth) -> Viewer {
-    if auth.admin.system {
-        Viewer::Everything
-    } else {
-        Viewer::Admin { id: auth.admin.id }
-    }
-}
-
 fn when(at: DateTime<Utc>) -> String {
     at.format("%d/%m/%Y %H:%M").to_string()
-}
-
-fn status_label(status: &str) -> &'static str {
-    match status {
-        "succeeded" => "réussi",
-        "rejected" => "refusé",
-        _ => "échec",
-    }
-}
-
-fn mail_label(status: Option<&str>) -> &'static str {
-    match status {
-        Some("sent") => "envoyé",
-        Some("pending") => "en attente (nouvel essai prévu)",
-        Some("failed") => "échec d'envoi",
-        _ => "—",
-    }
-}
-
-fn profile_label(id: &str) -> String {
-    if id == "aaf" {
-        return "flux AAF".into();
-    }
-    id.parse::<Profile>()
-        .map(|p| p.label().to_string())
-        .unwrap_or_else(|_| id.to_string())
 }
 
 /// One line of the history table.
@@ -86,7 +52,7 @@ impl Row {
             actor: e.actor.clone(),
             channel: e.channel.clone(),
             establishments: join(&e.establishments),
-            profile: profile_label(&e.profile),
+            profile: e.profile_label(),
             complet: e.complet,
             file_name: e.file_name.clone(),
             rows: e.rows,
@@ -96,7 +62,7 @@ impl Row {
                 e.created, e.updated, e.unchanged, e.merged, e.deactivated, e.skipped
             ),
             status: e.status.clone(),
-            status_label: status_label(&e.status),
+            status_label: e.status_label(),
             mail: mail_label(e.mail_status.as_deref()),
         }
     }
@@ -139,10 +105,6 @@ fn parse_day(raw: &Option<String>, what: &str) -> Result<Option<NaiveDate>, AppE
     }
 }
 
-fn start_of(day: NaiveDate) -> DateTime<Utc> {
-    day.and_time(chrono::NaiveTime::MIN).and_utc()
-}
-
 pub async fn list<D: Backend>(
     State(state): State<AppState<D>>,
     auth: Auth,
@@ -159,14 +121,14 @@ pub async fn list<D: Backend>(
     let until = parse_day(&q.au, "de fin")?;
     let page = q.page.unwrap_or(1).max(1);
     let filter = HistoryFilter {
-        viewer: viewer(&auth),
+        viewer: auth.admin.history_viewer(),
         establishment: establishment.clone(),
-        since: since.map(start_of),
-        before: until.and_then(|d| d.succ_opt()).map(start_of),
         // One more than a page tells whether there is a next page.
         limit: PAGE_SIZE + 1,
         offset: (page - 1) * PAGE_SIZE,
-    };
+        ..HistoryFilter::everything()
+    }
+    .days(since, until);
     let mut entries = state.directory.list_imports(&filter).await?;
     let has_next = entries.len() as i64 > PAGE_SIZE;
     entries.truncate(PAGE_SIZE as usize);
@@ -195,7 +157,11 @@ pub async fn list<D: Backend>(
 
 /// An import this admin may see, or 404 (as for drafts and jobs).
 async fn visible_import<D: Backend>(state: &AppState<D>, auth: &Auth, id: i64) -> Result<ImportEntry, AppError> {
-    if !state.directory.may_view_import(id, &viewer(auth)).await? {
+    if !state
+        .directory
+        .may_view_import(id, &auth.admin.history_viewer())
+        .await?
+    {
         return Err(AppError::NotFound);
     }
     state.directory.import_entry(id).await?.ok_or(AppError::NotFound)
