@@ -8,6 +8,7 @@
 //! only provides the [`plan::Snapshot`] and applies the [`plan::Plan`].
 
 pub mod aaf;
+pub mod account;
 pub mod decode;
 pub mod duplicates;
 pub mod establishment;

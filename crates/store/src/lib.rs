@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::future::Future;
 
 pub mod aaf;
+pub mod accounts;
 pub mod admin;
 pub mod history;
 pub mod postgres;

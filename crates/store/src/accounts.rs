@@ -1,0 +1,346 @@
+//! One account's page and settings (SPEC §9), and the sign-in check the CAS
+//! server will call. The rules are in [`domain::account`]; this module reads
+//! an account whole, saves a change with its audit row in one transaction,
+//! and refuses a save made from a page that is no longer current.
+//!
+//! One SQL text serves both backends, as in [`crate::history`].
+
+use crate::admin::NewAudit;
+use crate::web::{numbered, same, Admin};
+use crate::{Result, StoreError, UserRow, USER_COLUMNS};
+use chrono::{DateTime, Utc};
+use domain::account::{
+    self, AccountChange, AccountSettings, AccountState, AllowedNetworks, FieldChange, Identity, SignInRefusal,
+};
+use domain::person::{GroupRef, Source};
+use domain::values::ValueError;
+use domain::{Profile, Uai};
+use serde::Serialize;
+use std::future::Future;
+use std::net::IpAddr;
+
+/// An establishment the account belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MembershipLine {
+    pub uai: Uai,
+    pub establishment: String,
+    pub role: String,
+    pub active: bool,
+}
+
+/// Everything the account page shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountDetail {
+    pub user: UserRow,
+    pub profile: Profile,
+    pub source: Source,
+    pub state: AccountState,
+    pub created_at: DateTime<Utc>,
+    /// The version a change must start from (see [`save_account`]).
+    pub updated_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+    pub deactivated_at: Option<DateTime<Utc>>,
+    pub memberships: Vec<MembershipLine>,
+    pub groups: Vec<GroupRef>,
+}
+
+impl AccountDetail {
+    /// An establishment admin manages the accounts that belong (or belonged)
+    /// to one of their establishments; ENT-wide accounts are the system admins'.
+    pub fn managed_by(&self, admin: &Admin) -> bool {
+        admin.system || self.memberships.iter().any(|m| admin.establishments.contains(&m.uai))
+    }
+}
+
+/// What a sign-in needs to know about an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInAccount {
+    pub id: i64,
+    pub password_hash: String,
+    pub active: bool,
+    pub settings: AccountSettings,
+}
+
+pub trait Accounts: Send + Sync {
+    fn account(&self, id: i64) -> impl Future<Output = Result<Option<AccountDetail>>> + Send;
+    fn account_id_by_key(&self, key: &str) -> impl Future<Output = Result<Option<i64>>> + Send;
+    /// Writes the new state and its audit row together, only if the account
+    /// was not changed since `version` (its `updated_at`); false otherwise.
+    fn write_account(
+        &self,
+        id: i64,
+        version: DateTime<Utc>,
+        next: &AccountState,
+        audit: &NewAudit,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    fn sign_in_account(&self, login: &str) -> impl Future<Output = Result<Option<SignInAccount>>> + Send;
+    fn record_sign_in(&self, id: i64, now: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("compte introuvable")]
+    NotFound,
+    #[error("{}", .0.message)]
+    Invalid(ValueError),
+    #[error("ce compte a été modifié entre-temps (import, synchronisation ou autre administrateur) : rechargez sa page et refaites la modification")]
+    Stale,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a save did: the fields that changed (none: nothing was written).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SavedAccount {
+    pub sync_key: String,
+    pub changes: Vec<FieldChange>,
+}
+
+/// Applies an admin's change to the account `id`, audited, all or nothing.
+/// `version` is the `updated_at` the admin's page was built from (`None`:
+/// the current one, for the CLI which reads and writes in one go).
+pub async fn save_account<D: Accounts>(
+    d: &D,
+    id: i64,
+    version: Option<DateTime<Utc>>,
+    change: &AccountChange,
+    admin: &Admin,
+    now: DateTime<Utc>,
+) -> Result<SavedAccount, AccountError> {
+    let detail = d.account(id).await?.ok_or(AccountError::NotFound)?;
+    if !detail.managed_by(admin) {
+        return Err(AccountError::NotFound);
+    }
+    let (next, changes) =
+        account::apply_change(&detail.state, detail.source, change, now.date_naive()).map_err(AccountError::Invalid)?;
+    let saved = SavedAccount {
+        sync_key: detail.user.sync_key.clone(),
+        changes,
+    };
+    if saved.changes.is_empty() {
+        return Ok(saved);
+    }
+    let audit = NewAudit {
+        at: now,
+        actor: admin.login.clone(),
+        action: "account_update".into(),
+        target: detail.user.sync_key.clone(),
+        details: serde_json::json!({ "login": detail.user.login, "changes": saved.changes }),
+    };
+    let version = version.unwrap_or(detail.updated_at);
+    if d.write_account(id, version, &next, &audit, now).await? {
+        Ok(saved)
+    } else {
+        Err(AccountError::Stale)
+    }
+}
+
+/// Checks a sign-in (password, deactivation, expiry, allowed networks) and
+/// records it. The error says why, for the server's log; a sign-in page shows
+/// the user only "identifiant ou mot de passe incorrect" for a bad password.
+pub async fn sign_in<D: Accounts>(
+    d: &D,
+    login: &str,
+    password: &str,
+    from: IpAddr,
+    now: DateTime<Utc>,
+) -> Result<Result<i64, SignInFailure>> {
+    let login = login.trim().to_lowercase();
+    let Some(account) = d.sign_in_account(&login).await? else {
+        return Ok(Err(SignInFailure::BadCredentials));
+    };
+    if !domain::password::verify(password, &account.password_hash) {
+        return Ok(Err(SignInFailure::BadCredentials));
+    }
+    if let Err(refusal) = account::check_sign_in(account.active, &account.settings, now, from) {
+        return Ok(Err(SignInFailure::Refused(refusal)));
+    }
+    d.record_sign_in(account.id, now).await?;
+    Ok(Ok(account.id))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignInFailure {
+    #[error("identifiant ou mot de passe incorrect")]
+    BadCredentials,
+    #[error(transparent)]
+    Refused(SignInRefusal),
+}
+
+fn settings_of(
+    protected: bool,
+    expires_at: Option<DateTime<Utc>>,
+    allowed_ips: Option<&str>,
+) -> Result<AccountSettings> {
+    Ok(AccountSettings {
+        last_day: expires_at.map(account::last_day),
+        networks: AllowedNetworks::parse(allowed_ips.unwrap_or_default())
+            .map_err(|e| StoreError::Corrupt(e.message))?,
+        protected,
+    })
+}
+
+macro_rules! impl_accounts {
+    ($store:ty, $sql:path) => {
+        impl Accounts for $store {
+            async fn account(&self, id: i64) -> Result<Option<AccountDetail>> {
+                use sqlx::Row;
+                let Some(r) = sqlx::query(&$sql(&format!(
+                    "SELECT {USER_COLUMNS}, u.created_at, u.updated_at, u.last_login_at, u.deactivated_at, \
+                     u.expires_at, u.allowed_ips FROM users u WHERE u.id = ?"
+                )))
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?
+                else {
+                    return Ok(None);
+                };
+                let user: UserRow = sqlx::FromRow::from_row(&r)?;
+                let attrs = user.attributes()?;
+                let allowed: Option<String> = r.try_get("allowed_ips")?;
+                let state = AccountState {
+                    settings: settings_of(user.protected, r.try_get("expires_at")?, allowed.as_deref())?,
+                    identity: Identity {
+                        civility: attrs.civility,
+                        last_name: attrs.last_name,
+                        first_name: attrs.first_name,
+                        birth_date: attrs.birth_date,
+                        email: attrs.email,
+                        mobile: attrs.mobile,
+                    },
+                };
+                let memberships = sqlx::query(&$sql(
+                    "SELECT m.uai, e.name, m.role, m.active FROM memberships m \
+                     JOIN establishments e ON e.uai = m.uai WHERE m.user_id = ? ORDER BY e.name, m.uai",
+                ))
+                .bind(id)
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(|m| {
+                    let uai: String = m.try_get("uai")?;
+                    Ok(MembershipLine {
+                        uai: Uai::parse(&uai).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        establishment: m.try_get("name")?,
+                        role: m.try_get("role")?,
+                        active: m.try_get("active")?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+                let groups = sqlx::query(&$sql(
+                    "SELECT g.id, g.uai, g.kind, g.name FROM groups g \
+                     JOIN group_members gm ON gm.group_id = g.id WHERE gm.user_id = ? ORDER BY g.uai, g.kind, g.name",
+                ))
+                .bind(id)
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(|g| crate::group_row(g).map(|(_, g)| g))
+                .collect::<Result<Vec<_>>>()?;
+                Ok(Some(AccountDetail {
+                    profile: user.profile()?,
+                    source: user.source()?,
+                    state,
+                    created_at: r.try_get("created_at")?,
+                    updated_at: r.try_get("updated_at")?,
+                    last_login_at: r.try_get("last_login_at")?,
+                    deactivated_at: r.try_get("deactivated_at")?,
+                    memberships,
+                    groups,
+                    user,
+                }))
+            }
+
+            async fn account_id_by_key(&self, key: &str) -> Result<Option<i64>> {
+                Ok(sqlx::query_scalar(&$sql("SELECT id FROM users WHERE sync_key = ?"))
+                    .bind(key)
+                    .fetch_optional(self.pool())
+                    .await?)
+            }
+
+            async fn write_account(
+                &self,
+                id: i64,
+                version: DateTime<Utc>,
+                next: &AccountState,
+                audit: &NewAudit,
+                now: DateTime<Utc>,
+            ) -> Result<bool> {
+                let mut tx = self.pool().begin().await?;
+                let s = &next.settings;
+                let i = &next.identity;
+                let written = sqlx::query(&$sql(
+                    "UPDATE users SET expires_at = ?, allowed_ips = ?, protected = ?, civility = ?, \
+                     last_name = ?, first_name = ?, last_name_fold = ?, first_name_fold = ?, birth_date = ?, \
+                     email = ?, mobile = ?, updated_at = ? WHERE id = ? AND updated_at = ?",
+                ))
+                .bind(s.last_day.map(account::expires_at))
+                .bind(s.networks.to_stored())
+                .bind(s.protected)
+                .bind(i.civility.map(|c| c.as_str()))
+                .bind(&i.last_name)
+                .bind(&i.first_name)
+                .bind(crate::fold_for_search(&i.last_name))
+                .bind(crate::fold_for_search(&i.first_name))
+                .bind(i.birth_date)
+                .bind(i.email.as_ref().map(|e| e.as_str()))
+                .bind(i.mobile.as_ref().map(|p| p.as_e164()))
+                .bind(now)
+                .bind(id)
+                .bind(version)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if written != 1 {
+                    return Ok(false);
+                }
+                sqlx::query(&$sql(
+                    "INSERT INTO audit_log (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)",
+                ))
+                .bind(audit.at)
+                .bind(&audit.actor)
+                .bind(&audit.action)
+                .bind(&audit.target)
+                .bind(audit.details.to_string())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn sign_in_account(&self, login: &str) -> Result<Option<SignInAccount>> {
+                use sqlx::Row;
+                let Some(r) = sqlx::query(&$sql(
+                    "SELECT id, password_hash, (deactivated_at IS NULL) AS active, protected, expires_at, allowed_ips \
+                     FROM users WHERE lower(login) = ?",
+                ))
+                .bind(login)
+                .fetch_optional(self.pool())
+                .await?
+                else {
+                    return Ok(None);
+                };
+                let allowed: Option<String> = r.try_get("allowed_ips")?;
+                Ok(Some(SignInAccount {
+                    id: r.try_get("id")?,
+                    password_hash: r.try_get("password_hash")?,
+                    active: r.try_get("active")?,
+                    settings: settings_of(r.try_get("protected")?, r.try_get("expires_at")?, allowed.as_deref())?,
+                }))
+            }
+
+            async fn record_sign_in(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
+                sqlx::query(&$sql("UPDATE users SET last_login_at = ? WHERE id = ?"))
+                    .bind(now)
+                    .bind(id)
+                    .execute(self.pool())
+                    .await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+impl_accounts!(crate::sqlite::SqliteDirectory, same);
+impl_accounts!(crate::postgres::PgDirectory, numbered);
