@@ -229,6 +229,10 @@ pub enum UsersCommand {
     Add(Box<crate::admin_commands::UserAddArgs>),
     /// Rechercher des comptes (préfixes, sans accents ni casse), par ordre alphabétique
     Search(SearchArgs),
+    /// Afficher un compte : identité, source, établissements, paramètres
+    Show(UserShowArgs),
+    /// Modifier les paramètres d'un compte (expiration, plages IP, protection) ou son identité
+    Set(Box<UserSetArgs>),
     /// Réactiver les comptes désactivés par un import Complet
     Restore {
         /// Numéro de l'import (affiché à la fin de l'import)
@@ -240,6 +244,47 @@ pub enum UsersCommand {
         #[arg(long, default_value_t = 90)]
         retention_days: i64,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct UserShowArgs {
+    /// Clé de synchronisation du compte
+    pub key: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Only the options given change; the others stay as they are.
+#[derive(Debug, Args)]
+pub struct UserSetArgs {
+    /// Clé de synchronisation du compte
+    pub key: String,
+    /// Dernier jour de validité (jj/mm/aaaa), ou « jamais »
+    #[arg(long, value_name = "DATE")]
+    pub expires: Option<String>,
+    /// Plages IP autorisées, séparées par des virgules (192.168.1.0/24,10.0.0.0/8) ; "" pour toutes
+    #[arg(long, value_name = "PLAGES")]
+    pub allowed_ips: Option<String>,
+    /// Protéger le compte : seule sa synchronisation change son identité
+    #[arg(long, conflicts_with = "unprotected")]
+    pub protected: bool,
+    /// Retirer la protection (impossible pour un compte du flux AAF)
+    #[arg(long)]
+    pub unprotected: bool,
+    #[arg(long)]
+    pub civility: Option<String>,
+    #[arg(long)]
+    pub last_name: Option<String>,
+    #[arg(long)]
+    pub first_name: Option<String>,
+    /// Date de naissance (jj/mm/aaaa)
+    #[arg(long)]
+    pub birth_date: Option<String>,
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Téléphone portable
+    #[arg(long)]
+    pub mobile: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -141,6 +141,8 @@ async fn dispatch<D: web::Backend>(d: &D, command: Command, notifier: &Notifier)
         Command::Mail(MailCommand::Send) => crate::history_commands::send_mail(d, notifier, &clock).await,
         Command::Export(args) => export(d, &args).await,
         Command::Users(UsersCommand::Search(args)) => search(d, &args).await,
+        Command::Users(UsersCommand::Show(args)) => crate::account_commands::show(d, &args).await,
+        Command::Users(UsersCommand::Set(args)) => crate::account_commands::set(d, &args, &clock).await,
         Command::Users(UsersCommand::Restore { import }) => {
             let n = service::restore_import(d, import, &crate::admin_commands::actor(), clock.now()).await?;
             println!("{n} compte(s) réactivé(s) (import n° {import}).");

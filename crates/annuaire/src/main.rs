@@ -3,6 +3,7 @@
 //! arguments, prints, and turns outcomes into exit statuses
 //! (0 imported or dry run, 2 rejected, 1 any other error).
 
+mod account_commands;
 mod admin_commands;
 mod bench;
 mod cli;

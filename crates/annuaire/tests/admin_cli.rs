@@ -352,3 +352,71 @@ fn a_csv_import_lists_the_duplicates_it_made_and_is_audited() {
         .collect();
     assert_eq!(actions, ["import", "aaf_import"], "most recent first");
 }
+
+#[test]
+fn users_show_and_set_change_settings_with_audit_and_refuse_bad_input() {
+    let env = Env::new();
+    env.write(FEED_NAME, &feed(&[("1841028", "BARBIER", "Véronique")]));
+    let out = env.run(&["aaf", "import", FEED_NAME]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = env.run(&[
+        "users",
+        "set",
+        "PERSON.1841028",
+        "--expires",
+        "30/06/2027",
+        "--allowed-ips",
+        "10.1.2.3/8,192.168.1.10",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("expiration : « jamais » → « 30/06/2027 »"), "{text}");
+    assert!(text.contains("10.0.0.0/8,192.168.1.10/32"), "host bits cleared: {text}");
+
+    let out = env.run(&["users", "show", "PERSON.1841028", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["last_day"], "2027-06-30");
+    assert_eq!(shown["allowed_networks"][1], "192.168.1.10/32");
+    assert_eq!(shown["source"], "aaf");
+    assert_eq!(shown["protected"], true);
+    assert_eq!(shown["memberships"][0]["uai"], "0750654D");
+    let out = env.run(&["users", "show", "PERSON.1841028"]);
+    assert!(stdout(&out).contains("flux académique (AAF)"), "{}", stdout(&out));
+
+    // Refusals: exit 2, a French reason, nothing written.
+    for (args, expected) in [
+        (
+            vec!["--allowed-ips", "10.0.0.300/8"],
+            "« 10.0.0.300/8 » n'est pas une plage d'adresses IP",
+        ),
+        (vec!["--unprotected"], "vient du flux AAF"),
+        (vec!["--last-name", "ROUX"], "ce compte est protégé"),
+        (
+            vec!["--expires", "31/02/2027"],
+            "date d'expiration « 31/02/2027 » illisible",
+        ),
+        (vec![], "rien à modifier"),
+    ] {
+        let mut full = vec!["users", "set", "PERSON.1841028"];
+        full.extend(args.iter().copied());
+        let out = env.run(&full);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(expected), "{args:?}: {}", stderr(&out));
+    }
+    let out = env.run(&["users", "show", "PERSON.0000000"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("aucun compte n'a la clé"), "{}", stderr(&out));
+
+    let out = env.run(&["audit", "--json"]);
+    let log: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let updates: Vec<&Value> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "account_update")
+        .collect();
+    assert_eq!(updates.len(), 1, "only the accepted change is audited: {log}");
+    assert_eq!(updates[0]["target"], "PERSON.1841028");
+}

@@ -28,6 +28,15 @@ impl Source {
             Source::Manual => "manual",
         }
     }
+
+    /// As the pages say it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Source::Csv => "import CSV",
+            Source::Aaf => "flux académique (AAF)",
+            Source::Manual => "création manuelle",
+        }
+    }
 }
 
 impl FromStr for Source {

@@ -25,6 +25,17 @@ impl Profile {
         Profile::Parent,
     ];
 
+    /// Every profile, in the guide's order of the search filters (§7).
+    pub const ALL: [Profile; 7] = [
+        Profile::AdministrateurSysteme,
+        Profile::Administrateur,
+        Profile::Administratif,
+        Profile::Enseignant,
+        Profile::Eleve,
+        Profile::Parent,
+        Profile::Invite,
+    ];
+
     pub fn id(self) -> &'static str {
         match self {
             Profile::Enseignant => "enseignant",

@@ -244,6 +244,7 @@ pub struct ImportRecord {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UserSummary {
+    pub id: i64,
     pub sync_key: String,
     pub login: String,
     pub last_name: String,
@@ -502,6 +503,7 @@ where
     let profile: String = r.try_get("profile")?;
     let source: String = r.try_get("source")?;
     Ok(UserSummary {
+        id,
         sync_key: r.try_get("sync_key")?,
         login: r.try_get("login")?,
         last_name: r.try_get("last_name")?,

@@ -5,6 +5,7 @@
 //! `domain`, every write in `store`: handlers only check who asks, call them
 //! and render.
 
+mod accounts;
 mod admin_pages;
 mod api;
 mod auth;
@@ -23,6 +24,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
+use store::accounts::Accounts;
 use store::admin::AdminDirectory;
 use store::history::History;
 use store::service::Clock;
@@ -30,8 +32,8 @@ use store::web::WebDirectory;
 use store::Directory;
 
 /// A backend the web app can run on: the directory, the web tables, the history.
-pub trait Backend: Directory + WebDirectory + History + AdminDirectory + 'static {}
-impl<T: Directory + WebDirectory + History + AdminDirectory + 'static> Backend for T {}
+pub trait Backend: Directory + WebDirectory + History + AdminDirectory + Accounts + 'static {}
+impl<T: Directory + WebDirectory + History + AdminDirectory + Accounts + 'static> Backend for T {}
 
 #[derive(Debug, Clone)]
 pub struct WebConfig {
@@ -122,6 +124,7 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
             "/utilisateurs/nouveau",
             get(admin_pages::new_user_form::<D>).post(admin_pages::new_user_submit::<D>),
         )
+        .route("/utilisateurs/{id}", get(accounts::show::<D>).post(accounts::save::<D>))
         .route("/doublons", get(admin_pages::duplicates::<D>))
         .route("/doublons/reconcilier", post(admin_pages::reconcile::<D>))
         .route("/doublons/ignorer", post(admin_pages::dismiss::<D>))

@@ -5,10 +5,9 @@ use crate::error::AppError;
 use crate::{AppState, Backend};
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use store::UserQuery;
 
 /// What every page's frame shows: the ENT, who is logged in, the CSRF token.
@@ -110,39 +109,102 @@ pub async fn home<D: Backend>(State(state): State<AppState<D>>, auth: Auth) -> H
     }
 }
 
-#[derive(Deserialize, Default)]
+/// The search form of the users page; profiles may repeat (check boxes).
+#[derive(Debug, Default)]
 pub struct UsersQuery {
-    nom: Option<String>,
-    prenom: Option<String>,
-    etablissement: Option<String>,
+    last_name: String,
+    first_name: String,
+    login: String,
+    establishment: String,
+    profiles: Vec<String>,
+    page: i64,
+}
+
+impl UsersQuery {
+    fn parse(raw: Option<&str>) -> UsersQuery {
+        let mut q = UsersQuery::default();
+        for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+            let value = value.trim().to_string();
+            match name.as_ref() {
+                "nom" => q.last_name = value,
+                "prenom" => q.first_name = value,
+                "login" => q.login = value,
+                "etablissement" => q.establishment = value,
+                "profil" => q.profiles.push(value),
+                "page" => q.page = value.parse().unwrap_or(1),
+                _ => {}
+            }
+        }
+        q.page = q.page.max(1);
+        q
+    }
+
+    /// The same search on another page, for the paging links.
+    fn page_link(&self, page: i64) -> String {
+        let mut link = form_urlencoded::Serializer::new(String::new());
+        link.append_pair("nom", &self.last_name)
+            .append_pair("prenom", &self.first_name)
+            .append_pair("login", &self.login)
+            .append_pair("etablissement", &self.establishment);
+        for p in &self.profiles {
+            link.append_pair("profil", p);
+        }
+        link.append_pair("page", &page.to_string());
+        format!("/utilisateurs?{}", link.finish())
+    }
+}
+
+fn filled(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+/// One line of the search results.
+pub struct UserLine {
+    id: i64,
+    name: String,
+    key: String,
+    login: String,
+    created: String,
+    last_login: String,
+    profile: &'static str,
+    active: bool,
 }
 
 #[derive(Template, WebTemplate)]
 #[template(path = "users.html")]
 pub struct UsersPage {
     layout: Layout,
-    last_name: String,
-    first_name: String,
+    query: UsersQuery,
     system: bool,
     /// (UAI, name, selected)
     establishments: Vec<(String, String, bool)>,
-    /// name, key, login, created, profile, state
-    users: Vec<(String, String, String, String, String, String)>,
+    /// (id, label, checked)
+    profiles: Vec<(&'static str, &'static str, bool)>,
+    users: Vec<UserLine>,
+    previous: Option<String>,
+    next: Option<String>,
 }
 
-/// The guide's §7 search, limited to the admin's establishments.
+/// Users per page of the search.
+const USERS_PER_PAGE: i64 = 50;
+
+/// The guide's §7 search, limited to the admin's establishments: names,
+/// login, establishment and profiles, alphabetical, 50 per page.
 pub async fn users<D: Backend>(
     State(state): State<AppState<D>>,
     auth: Auth,
-    Query(q): Query<UsersQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Result<UsersPage, AppError> {
-    let all = state.directory.list_establishments().await?;
-    let visible: Vec<_> = all.into_iter().filter(|e| auth.admin.may_act_on(&e.uai)).collect();
-    let wanted = q
-        .etablissement
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(domain::Uai::parse)
+    let query = UsersQuery::parse(raw.as_deref());
+    let visible: Vec<_> = state
+        .directory
+        .list_establishments()
+        .await?
+        .into_iter()
+        .filter(|e| auth.admin.may_act_on(&e.uai))
+        .collect();
+    let wanted = filled(&query.establishment)
+        .map(|u| domain::Uai::parse(&u))
         .transpose()
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
     let establishment = match wanted {
@@ -151,24 +213,33 @@ pub async fn users<D: Backend>(
         None if auth.admin.system => None,
         None => visible.first().map(|e| e.uai.clone()),
     };
-    let users = if auth.admin.system || establishment.is_some() {
+    let profiles = query
+        .profiles
+        .iter()
+        .map(|p| p.parse::<domain::Profile>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let mut found = if auth.admin.system || establishment.is_some() {
         state
             .directory
             .search_users(&UserQuery {
-                last_name: q.nom.clone().filter(|s| !s.trim().is_empty()),
-                first_name: q.prenom.clone().filter(|s| !s.trim().is_empty()),
+                last_name: filled(&query.last_name),
+                first_name: filled(&query.first_name),
+                login: filled(&query.login),
                 establishment: establishment.clone(),
-                limit: 200,
-                ..UserQuery::default()
+                profiles: profiles.clone(),
+                // One more than shown tells whether a next page exists.
+                limit: USERS_PER_PAGE + 1,
+                offset: (query.page - 1) * USERS_PER_PAGE,
             })
             .await?
     } else {
         Vec::new()
     };
+    let more = found.len() as i64 > USERS_PER_PAGE;
+    found.truncate(USERS_PER_PAGE as usize);
     Ok(UsersPage {
         layout: Layout::of(&state, &auth),
-        last_name: q.nom.unwrap_or_default(),
-        first_name: q.prenom.unwrap_or_default(),
         system: auth.admin.system,
         establishments: visible
             .iter()
@@ -180,18 +251,28 @@ pub async fn users<D: Backend>(
                 )
             })
             .collect(),
-        users: users
+        profiles: domain::Profile::ALL
+            .iter()
+            .map(|p| (p.id(), p.label(), profiles.contains(p)))
+            .collect(),
+        users: found
             .into_iter()
-            .map(|u| {
-                (
-                    format!("{}, {}", u.last_name.to_uppercase(), u.first_name),
-                    u.sync_key,
-                    u.login,
-                    u.created_at.format("%d/%m/%Y %H:%M").to_string(),
-                    u.profile.label().to_string(),
-                    if u.active { "actif" } else { "désactivé" }.to_string(),
-                )
+            .map(|u| UserLine {
+                id: u.id,
+                name: format!("{}, {}", u.last_name.to_uppercase(), u.first_name),
+                key: u.sync_key,
+                login: u.login,
+                created: u.created_at.format("%d/%m/%Y %H:%M").to_string(),
+                last_login: u
+                    .last_login_at
+                    .map(|t| t.format("%d/%m/%Y %H:%M").to_string())
+                    .unwrap_or_else(|| "jamais".into()),
+                profile: u.profile.label(),
+                active: u.active,
             })
             .collect(),
+        previous: (query.page > 1).then(|| query.page_link(query.page - 1)),
+        next: more.then(|| query.page_link(query.page + 1)),
+        query,
     })
 }

@@ -55,6 +55,23 @@ async fn send(app: &App, s: Option<&Session>, method: Method, uri: &str, form: O
 }
 
 /// The history id of a finished job.
+/// The account id of the teacher PLATON imported by admin-a.
+async fn platon(app: &App) -> i64 {
+    use store::Directory;
+    let found = app
+        .state
+        .directory
+        .search_users(&store::UserQuery {
+            last_name: Some("platon".into()),
+            limit: 2,
+            ..store::UserQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    found[0].id
+}
+
 async fn import_id(app: &App, job: i64) -> i64 {
     app.state.directory.job(job).await.unwrap().unwrap().import_id.unwrap()
 }
@@ -92,6 +109,7 @@ async fn establishment_admins_stay_in_their_establishments() {
     let app = start().await;
     let (draft, job) = import_of_admin_a(&app).await;
     let import = import_id(&app, job).await;
+    let account = platon(&app).await;
     let a = session(&app, "admin-a").await;
     let b = session(&app, "admin-b").await;
 
@@ -108,6 +126,7 @@ async fn establishment_admins_stay_in_their_establishments() {
         format!("/suivi/{import}/fiches"),
         "/suivi".to_string(),
         format!("/export/utilisateurs.csv?etablissement={UAI_A}&profil=enseignant"),
+        format!("/utilisateurs/{account}"),
     ] {
         let (status, body) = send(&app, Some(&a), Method::GET, &uri, None).await;
         assert_eq!(status, StatusCode::OK, "{uri}: {body}");
@@ -137,6 +156,7 @@ async fn establishment_admins_stay_in_their_establishments() {
         format!("/suivi/{import}/resultat.csv"),
         format!("/suivi/{import}/fiches"),
         format!("/export/utilisateurs.csv?etablissement={UAI_A}&profil=enseignant"),
+        format!("/utilisateurs/{account}"),
     ];
     for uri in &gets {
         let (status, body) = send(&app, Some(&b), Method::GET, uri, None).await;
@@ -156,11 +176,20 @@ async fn establishment_admins_stay_in_their_establishments() {
         ),
         (format!("/imports/{draft}/demarrer"), csrf.clone()),
         (format!("/suivi/{import}/restaurer"), csrf.clone()),
+        (
+            format!("/utilisateurs/{account}"),
+            format!("{csrf}&version=2026-01-01T00:00:00Z&networks=0.0.0.0/0&last_day="),
+        ),
     ];
     for (uri, form) in &posts {
         let (status, _) = send(&app, Some(&b), Method::POST, uri, Some(form.clone())).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
     }
+    let untouched = store::accounts::Accounts::account(app.state.directory.as_ref(), account)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(untouched.state.settings.networks.is_empty(), "admin-b changed nothing");
     // The users page of admin-b shows establishment B only, where nobody was imported.
     let (status, body) = send(&app, Some(&b), Method::GET, "/utilisateurs", None).await;
     assert_eq!(status, StatusCode::OK);
@@ -213,6 +242,10 @@ async fn establishment_admins_stay_in_their_establishments() {
     .await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("PLATON"));
+    // ...and every account's page.
+    let (status, body) = send(&app, Some(&s), Method::GET, &format!("/utilisateurs/{account}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("fplaton"), "{body}");
     // ...and every import's page, but not the passwords of an import someone else ran.
     let (status, _) = send(&app, Some(&s), Method::GET, &format!("/suivi/{import}"), None).await;
     assert_eq!(status, StatusCode::OK);
@@ -239,6 +272,7 @@ async fn no_session_no_access_and_csrf_everywhere() {
         &format!("/imports/{draft}/verification"),
         &format!("/taches/{job}/resultat.csv"),
         &format!("/suivi/{}/fiches", import_id(&app, job).await),
+        &format!("/utilisateurs/{}", platon(&app).await),
     ] {
         let (status, _) = send(&app, None, Method::GET, uri, None).await;
         assert_eq!(status, StatusCode::SEE_OTHER, "{uri} redirects to the login page");
@@ -252,6 +286,10 @@ async fn no_session_no_access_and_csrf_everywhere() {
             "csrf=faux".to_string(),
         ),
         ("/deconnexion".to_string(), "csrf=".to_string()),
+        (
+            format!("/utilisateurs/{}", platon(&app).await),
+            "csrf=faux&version=2026-01-01T00:00:00Z&networks=10.0.0.0/8".to_string(),
+        ),
     ] {
         let (status, _) = send(&app, Some(&a), Method::POST, &uri, Some(form)).await;
         assert!(

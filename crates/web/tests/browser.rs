@@ -501,6 +501,57 @@ async fn duplicates_reconciliation_manual_creation_and_audit_in_a_real_browser()
         ("vbarbier", "PERSON.3248023")
     );
 
+    // The reconciled account's page: found by login, protected by the feed,
+    // its identity read-only, its settings changed and audited.
+    c.goto(&format!("{}/utilisateurs?login=vbar", app.url)).await.unwrap();
+    click_and_wait(c, "table.tableau tbody a").await;
+    assert_eq!(text(c, "#cle").await, "PERSON.3248023");
+    assert!(text(c, "#source").await.contains("AAF"));
+    assert!(text(c, "#rattachements").await.contains(UAI_A));
+    let last_name = c.find(Locator::Id("last_name")).await.unwrap();
+    assert!(
+        last_name.attr("disabled").await.unwrap().is_some(),
+        "identity is read-only"
+    );
+    assert!(c.find(Locator::Id("identite-protegee")).await.is_ok());
+    let networks = c.find(Locator::Id("networks")).await.unwrap();
+    networks.send_keys("10.0.0.300/8").await.unwrap();
+    click_and_wait(c, "#enregistrer").await;
+    assert!(
+        text(c, "#erreur").await.contains("« 10.0.0.300/8 »"),
+        "a bad range is explained"
+    );
+    let networks = c.find(Locator::Id("networks")).await.unwrap();
+    assert_eq!(
+        networks.prop("value").await.unwrap().as_deref(),
+        Some("10.0.0.300/8"),
+        "the form keeps what was typed"
+    );
+    networks.clear().await.unwrap();
+    networks.send_keys("10.1.2.3/8\n192.168.1.10").await.unwrap();
+    c.find(Locator::Id("last_day"))
+        .await
+        .unwrap()
+        .send_keys("30/06/2027")
+        .await
+        .unwrap();
+    click_and_wait(c, "#enregistrer").await;
+    let saved = text(c, "#enregistre").await;
+    assert!(
+        saved.contains("« jamais » → « 30/06/2027 »") && saved.contains("10.0.0.0/8,192.168.1.10/32"),
+        "{saved}"
+    );
+    shot(c, "14-compte").await;
+    let account = store::accounts::Accounts::account(app.state.directory.as_ref(), kept[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        account.state.settings.networks.to_string(),
+        "10.0.0.0/8,192.168.1.10/32"
+    );
+    assert!(account.state.settings.protected);
+
     // An administrator created by hand (no file creates one).
     c.goto(&format!("{}/utilisateurs", app.url)).await.unwrap();
     click_and_wait(c, "#nouveau-compte").await;
@@ -576,6 +627,7 @@ async fn duplicates_reconciliation_manual_creation_and_audit_in_a_real_browser()
         "{log}"
     );
     assert!(log.contains("user_add") && log.contains("emartin"), "{log}");
+    assert!(log.contains("account_update"), "{log}");
     shot(c, "13-journal").await;
     c.clone().close().await.unwrap();
 }

@@ -1,0 +1,154 @@
+//! `annuaire users show` and `annuaire users set`: the user page's door in
+//! the CLI. The rules are in `domain::account` and `store::accounts`.
+
+use crate::admin_commands::{actor, Refused};
+use crate::cli::{UserSetArgs, UserShowArgs};
+use anyhow::{anyhow, Result};
+use domain::account::AccountChange;
+use serde::Serialize;
+use std::process::ExitCode;
+use store::accounts::{self, AccountDetail, AccountError, Accounts};
+use store::service::Clock;
+use store::web::Admin;
+
+async fn by_key<D: Accounts>(d: &D, key: &str) -> Result<AccountDetail> {
+    let unknown = || {
+        anyhow::Error::new(Refused(format!(
+            "aucun compte n'a la clé de synchronisation « {key} » : vérifiez-la (annuaire users search --last-name NOM affiche les clés)"
+        )))
+    };
+    let id = d.account_id_by_key(key.trim()).await?.ok_or_else(unknown)?;
+    d.account(id).await?.ok_or_else(unknown)
+}
+
+/// The account page as JSON.
+#[derive(Serialize)]
+struct ShownAccount<'a> {
+    sync_key: &'a str,
+    login: &'a str,
+    last_name: &'a str,
+    first_name: &'a str,
+    profile: domain::Profile,
+    source: &'static str,
+    active: bool,
+    protected: bool,
+    last_day: Option<chrono::NaiveDate>,
+    allowed_networks: Vec<String>,
+    created_at: chrono::DateTime<chrono::Utc>,
+    last_login_at: Option<chrono::DateTime<chrono::Utc>>,
+    memberships: &'a [store::accounts::MembershipLine],
+}
+
+fn when(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    at.map(|t| t.format("%d/%m/%Y %H:%M UTC").to_string())
+        .unwrap_or_else(|| "jamais".into())
+}
+
+pub async fn show<D: Accounts>(d: &D, args: &UserShowArgs) -> Result<ExitCode> {
+    let a = by_key(d, &args.key).await?;
+    let s = &a.state.settings;
+    if args.json {
+        let shown = ShownAccount {
+            sync_key: &a.user.sync_key,
+            login: &a.user.login,
+            last_name: &a.user.last_name,
+            first_name: &a.user.first_name,
+            profile: a.profile,
+            source: a.source.id(),
+            active: a.user.active,
+            protected: s.protected,
+            last_day: s.last_day,
+            allowed_networks: s.networks.ranges().collect(),
+            created_at: a.created_at,
+            last_login_at: a.last_login_at,
+            memberships: &a.memberships,
+        };
+        println!("{}", serde_json::to_string_pretty(&shown)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{} {}", a.user.last_name.to_uppercase(), a.user.first_name);
+    println!("  clé de synchronisation : {}", a.user.sync_key);
+    println!("  login : {}", a.user.login);
+    println!("  profil : {} — source : {}", a.profile.label(), a.source.label());
+    println!("  état : {}", if a.user.active { "actif" } else { "désactivé" });
+    println!(
+        "  créé le : {} — dernière connexion : {}",
+        when(Some(a.created_at)),
+        when(a.last_login_at)
+    );
+    println!(
+        "  expiration : {}",
+        s.last_day
+            .map(|d| format!("dernier jour le {}", d.format("%d/%m/%Y")))
+            .unwrap_or_else(|| "jamais".into())
+    );
+    println!(
+        "  plages IP autorisées : {}",
+        if s.networks.is_empty() {
+            "toutes".to_string()
+        } else {
+            s.networks.to_string()
+        }
+    );
+    println!("  protégé : {}", if s.protected { "oui" } else { "non" });
+    for m in &a.memberships {
+        println!(
+            "  établissement : {} ({}) — rôle {} — {}",
+            m.establishment,
+            m.uai,
+            m.role,
+            if m.active { "actif" } else { "désactivé" }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn set<D: Accounts>(d: &D, args: &UserSetArgs, clock: &dyn Clock) -> Result<ExitCode> {
+    let account = by_key(d, &args.key).await?;
+    let change = AccountChange {
+        last_day: args.expires.clone(),
+        networks: args.allowed_ips.clone(),
+        protected: if args.protected {
+            Some(true)
+        } else if args.unprotected {
+            Some(false)
+        } else {
+            None
+        },
+        civility: args.civility.clone(),
+        last_name: args.last_name.clone(),
+        first_name: args.first_name.clone(),
+        birth_date: args.birth_date.clone(),
+        email: args.email.clone(),
+        mobile: args.mobile.clone(),
+    };
+    if change == AccountChange::default() {
+        return Err(anyhow::Error::new(Refused(
+            "rien à modifier : indiquez au moins une option (--expires, --allowed-ips, --protected, --last-name…)"
+                .into(),
+        )));
+    }
+    // The CLI runs with the directory's own rights, like `users add`.
+    let admin = Admin {
+        id: 0,
+        login: actor(),
+        system: true,
+        establishments: Vec::new(),
+        email: None,
+    };
+    let saved = accounts::save_account(d, account.user.id, None, &change, &admin, clock.now())
+        .await
+        .map_err(|e| match e {
+            AccountError::Store(e) => anyhow!(e),
+            other => anyhow::Error::new(Refused(other.to_string())),
+        })?;
+    if saved.changes.is_empty() {
+        println!("Aucune modification pour {} : rien n'a été enregistré.", saved.sync_key);
+    } else {
+        println!("Compte {} modifié (inscrit au journal) :", saved.sync_key);
+        for c in &saved.changes {
+            println!("  {} : « {} » → « {} »", c.field, c.before, c.after);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

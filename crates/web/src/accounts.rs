@@ -1,0 +1,215 @@
+//! The user page (SPEC §9, guide §7): identity, source, sync key,
+//! memberships, dates, and the account settings. The rules are in
+//! [`domain::account`] and [`store::accounts::save_account`].
+
+use crate::auth::Auth;
+use crate::error::AppError;
+use crate::pages::Layout;
+use crate::{AppState, Backend};
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Form, Path, State};
+use chrono::{DateTime, SecondsFormat, Utc};
+use domain::account::{AccountChange, FieldChange};
+use domain::person::Source;
+use serde::Deserialize;
+use store::accounts::{self, AccountDetail, AccountError};
+
+/// What the settings form shows and sends back, as typed.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AccountForm {
+    #[serde(default)]
+    csrf: String,
+    /// The `updated_at` the page was built from (RFC 3339).
+    #[serde(default)]
+    version: String,
+    #[serde(default)]
+    last_day: String,
+    #[serde(default)]
+    networks: String,
+    /// Present when the protection checkbox could be changed on the page.
+    protection_shown: Option<String>,
+    protected: Option<String>,
+    /// Absent when the identity fields were read-only (protected account).
+    civility: Option<String>,
+    last_name: Option<String>,
+    first_name: Option<String>,
+    birth_date: Option<String>,
+    email: Option<String>,
+    mobile: Option<String>,
+}
+
+impl AccountForm {
+    fn of(detail: &AccountDetail) -> AccountForm {
+        let s = &detail.state.settings;
+        let i = &detail.state.identity;
+        AccountForm {
+            version: detail.updated_at.to_rfc3339_opts(SecondsFormat::Nanos, true),
+            last_day: s.last_day.map(|d| d.format("%d/%m/%Y").to_string()).unwrap_or_default(),
+            networks: s.networks.ranges().collect::<Vec<_>>().join("\n"),
+            protected: s.protected.then(|| "on".to_string()),
+            civility: i.civility.map(|c| c.as_str().to_string()),
+            last_name: Some(i.last_name.clone()),
+            first_name: Some(i.first_name.clone()),
+            birth_date: i.birth_date.map(|d| d.format("%d/%m/%Y").to_string()),
+            email: i.email.as_ref().map(|e| e.as_str().to_string()),
+            mobile: i.mobile.as_ref().map(|p| p.display()),
+            ..AccountForm::default()
+        }
+    }
+
+    fn change(&self) -> AccountChange {
+        AccountChange {
+            last_day: Some(self.last_day.clone()),
+            networks: Some(self.networks.clone()),
+            protected: self.protection_shown.as_ref().map(|_| self.protected.is_some()),
+            civility: self.civility.clone(),
+            last_name: self.last_name.clone(),
+            first_name: self.first_name.clone(),
+            birth_date: self.birth_date.clone(),
+            email: self.email.clone(),
+            mobile: self.mobile.clone(),
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "account.html")]
+pub struct AccountPage {
+    layout: Layout,
+    id: i64,
+    name: String,
+    key: String,
+    login: String,
+    profile: &'static str,
+    source: &'static str,
+    aaf: bool,
+    active: bool,
+    /// (label, value) of the dates and of the fields only an import changes.
+    facts: Vec<(&'static str, String)>,
+    /// (establishment, UAI, role, active)
+    memberships: Vec<(String, String, String, bool)>,
+    groups: Vec<String>,
+    protected: bool,
+    form: AccountForm,
+    error: Option<String>,
+    saved: Option<Vec<FieldChange>>,
+}
+
+fn when(at: Option<DateTime<Utc>>) -> String {
+    at.map(|t| t.format("%d/%m/%Y %H:%M UTC").to_string())
+        .unwrap_or_else(|| "jamais".to_string())
+}
+
+async fn managed<D: Backend>(state: &AppState<D>, auth: &Auth, id: i64) -> Result<AccountDetail, AppError> {
+    match state.directory.account(id).await? {
+        Some(detail) if detail.managed_by(&auth.admin) => Ok(detail),
+        _ => Err(AppError::NotFound),
+    }
+}
+
+fn page<D>(
+    state: &AppState<D>,
+    auth: &Auth,
+    detail: &AccountDetail,
+    form: AccountForm,
+    error: Option<String>,
+    saved: Option<Vec<FieldChange>>,
+) -> AccountPage {
+    let u = &detail.user;
+    let optional = |v: &Option<String>| v.clone().unwrap_or_default();
+    let mut facts = vec![
+        ("Créé le", when(Some(detail.created_at))),
+        ("Modifié le", when(Some(detail.updated_at))),
+        ("Dernière connexion", when(detail.last_login_at)),
+    ];
+    if let Some(at) = detail.deactivated_at {
+        facts.push(("Désactivé le", when(Some(at))));
+    }
+    for (label, value) in [
+        ("Matière", optional(&u.subject)),
+        ("Fonction", optional(&u.function_code)),
+        ("Classe", optional(&u.class_name)),
+        ("Adresse", optional(&u.address)),
+        ("Code postal", optional(&u.postal_code)),
+        ("Ville", optional(&u.city)),
+        ("Téléphone fixe", optional(&u.landline)),
+    ] {
+        if !value.is_empty() {
+            facts.push((label, value));
+        }
+    }
+    AccountPage {
+        layout: Layout::of(state, auth),
+        id: u.id,
+        name: format!("{} {}", u.last_name.to_uppercase(), u.first_name),
+        key: u.sync_key.clone(),
+        login: u.login.clone(),
+        profile: detail.profile.label(),
+        source: detail.source.label(),
+        aaf: detail.source == Source::Aaf,
+        active: u.active,
+        facts,
+        memberships: detail
+            .memberships
+            .iter()
+            .map(|m| (m.establishment.clone(), m.uai.to_string(), m.role.clone(), m.active))
+            .collect(),
+        groups: detail
+            .groups
+            .iter()
+            .map(|g| format!("{} ({})", g.name, g.uai))
+            .collect(),
+        protected: detail.state.settings.protected,
+        form,
+        error,
+        saved,
+    }
+}
+
+pub async fn show<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> Result<AccountPage, AppError> {
+    let detail = managed(&state, &auth, id).await?;
+    let form = AccountForm::of(&detail);
+    Ok(page(&state, &auth, &detail, form, None, None))
+}
+
+pub async fn save<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Form(form): Form<AccountForm>,
+) -> Result<AccountPage, AppError> {
+    auth.check_csrf(&form.csrf)?;
+    let detail = managed(&state, &auth, id).await?;
+    let version = DateTime::parse_from_rfc3339(&form.version)
+        .map_err(|_| AppError::BadRequest("formulaire incomplet : rechargez la page du compte".into()))?
+        .with_timezone(&Utc);
+    let result = accounts::save_account(
+        state.directory.as_ref(),
+        id,
+        Some(version),
+        &form.change(),
+        &auth.admin,
+        state.clock.now(),
+    )
+    .await;
+    match result {
+        Ok(saved) => {
+            let detail = managed(&state, &auth, id).await?;
+            let fresh = AccountForm::of(&detail);
+            Ok(page(&state, &auth, &detail, fresh, None, Some(saved.changes)))
+        }
+        Err(AccountError::NotFound) => Err(AppError::NotFound),
+        Err(AccountError::Store(e)) => Err(e.into()),
+        // What was typed stays on the page, with the reason.
+        Err(e @ AccountError::Invalid(_)) => Ok(page(&state, &auth, &detail, form, Some(e.to_string()), None)),
+        Err(e @ AccountError::Stale) => {
+            let fresh = AccountForm::of(&detail);
+            Ok(page(&state, &auth, &detail, fresh, Some(e.to_string()), None))
+        }
+    }
+}
