@@ -49,7 +49,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         };
     }
     let notifier = notifier(&cli.mail)?;
-    on_directory!(&directory, d => dispatch(d, cli.command, &notifier).await)
+    let result = on_directory!(&directory, d => dispatch(d, cli.command, &notifier).await);
+    // Once the command has answered, so that its writes never wait for it.
+    if let Err(e) = on_directory!(&directory, d => d.checkpoint().await) {
+        eprintln!("point de reprise du journal de la base non fait : {e}");
+    }
+    result
 }
 
 /// The mail settings of the command line, checked once.

@@ -1,7 +1,7 @@
 //! Sync keys and generated logins (guide §4.1.A.B–C, SPEC §5).
 
 use crate::profile::Profile;
-use crate::text::{letters_only, login_part};
+use crate::text::{login_part, push_letters};
 use crate::values::Login;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -23,15 +23,23 @@ impl SyncKey {
         birth_date: Option<NaiveDate>,
         postal_code: Option<&str>,
     ) -> SyncKey {
-        let names = format!("{}{}", letters_only(first_name), letters_only(last_name));
+        // Built in one string: this runs for every line of every file.
+        let mut key = String::with_capacity(16 + first_name.len() + last_name.len());
+        if !matches!(profile, Profile::Eleve | Profile::Parent) {
+            key.push_str("PERSON.m-mme");
+        }
+        push_letters(&mut key, first_name);
+        push_letters(&mut key, last_name);
         match profile {
             Profile::Eleve => {
-                let day = birth_date.map(|d| format!("{:02}", d.day())).unwrap_or_default();
-                SyncKey(format!("{names}{day}"))
+                if let Some(d) = birth_date {
+                    key.push_str(&format!("{:02}", d.day()));
+                }
             }
-            Profile::Parent => SyncKey(format!("{names}{}", postal_code.unwrap_or(""))),
-            _ => SyncKey(format!("PERSON.m-mme{names}")),
+            Profile::Parent => key.push_str(postal_code.unwrap_or("")),
+            _ => {}
         }
+        SyncKey(key)
     }
 
     pub fn from_stored(s: String) -> SyncKey {

@@ -153,7 +153,12 @@ pub fn parse(text: &str, separator: Option<u8>, has_header: bool, limits: &Limit
             continue; // blank line, or a line of separators only
         }
         for (i, raw_cell) in raw.iter().enumerate() {
-            let chars = String::from_utf8_lossy(raw_cell).chars().count();
+            // Never more characters than bytes: most cells need no count.
+            let chars = if raw_cell.len() > limits.max_cell_chars {
+                String::from_utf8_lossy(raw_cell).chars().count()
+            } else {
+                0
+            };
             if chars > limits.max_cell_chars {
                 problems.push(LineProblem {
                     code: "cell_too_long",

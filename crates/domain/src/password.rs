@@ -16,10 +16,11 @@
 //! carry their parameters, so verification needs no side table and a login can
 //! tell that a hash needs upgrading ([`needs_rehash`]).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::{CryptoRng, Rng, RngCore};
 use rayon::prelude::*;
+use std::cell::RefCell;
 
 /// No 0/O/o, 1/l/I: a password read off a printed slip must not be ambiguous.
 pub const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -59,13 +60,12 @@ pub enum HashError {
     Hash(String),
 }
 
-fn hasher(origin: SecretOrigin) -> Result<Argon2<'static>, HashError> {
+fn params(origin: SecretOrigin) -> Result<Params, HashError> {
     let (m, t, p) = match origin {
         SecretOrigin::Generated => GENERATED_PARAMS,
         SecretOrigin::Chosen => HUMAN_PARAMS,
     };
-    let params = Params::new(m, t, p, None).map_err(|e| HashError::Params(e.to_string()))?;
-    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+    Params::new(m, t, p, None).map_err(|e| HashError::Params(e.to_string()))
 }
 
 /// A salt drawn from the caller's CSPRNG, so hashing itself needs no randomness.
@@ -75,13 +75,35 @@ pub fn salt<R: RngCore + CryptoRng>(rng: &mut R) -> [u8; 16] {
     bytes
 }
 
-/// One Argon2id PHC string.
+thread_local! {
+    /// Argon2's working memory, kept by each hashing thread: allocating it per
+    /// hash (19 MiB for a chosen password) mapped, faulted in and unmapped it
+    /// every time, on every core at once.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// One Argon2id PHC string, as `PasswordHasher::hash_password` writes it.
 pub fn hash(secret: &str, origin: SecretOrigin, salt: &[u8; 16]) -> Result<String, HashError> {
-    let salt = SaltString::encode_b64(salt).map_err(|e| HashError::Hash(e.to_string()))?;
-    hasher(origin)?
-        .hash_password(secret.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| HashError::Hash(e.to_string()))
+    let failed = |e: &dyn std::fmt::Display| HashError::Hash(e.to_string());
+    let params = params(origin)?;
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    MEMORY
+        .with_borrow_mut(|memory| {
+            // Argon2 writes every block before reading it: no clearing needed.
+            memory.resize(params.block_count(), Block::default());
+            argon2.hash_password_into_with_memory(secret.as_bytes(), salt, &mut out, &mut memory[..])
+        })
+        .map_err(|e| failed(&e))?;
+    let salt = SaltString::encode_b64(salt).map_err(|e| failed(&e))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| failed(&e))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| failed(&e))?),
+    };
+    Ok(phc.to_string())
 }
 
 /// Hashes many secrets on every core (rayon); output order matches input order.
@@ -147,6 +169,23 @@ mod tests {
         assert_eq!(p.len(), GENERATED_LEN);
         assert!(!p.contains(['0', 'O', 'o', '1', 'l', 'I']));
         assert_ne!(p, generate(&mut rng));
+    }
+
+    /// Reused memory gives the PHC string the crate's own hasher gives, both
+    /// ways round between the two parameter sets (the memory shrinks and grows).
+    #[test]
+    fn reused_memory_hashes_like_the_crate() {
+        use argon2::password_hash::PasswordHasher;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for origin in [SecretOrigin::Chosen, SecretOrigin::Generated, SecretOrigin::Chosen] {
+            let s = salt(&mut rng);
+            let params = params(origin).unwrap();
+            let expected = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+                .hash_password(b"M0t-de-passe", &SaltString::encode_b64(&s).unwrap())
+                .unwrap()
+                .to_string();
+            assert_eq!(hash("M0t-de-passe", origin, &s).unwrap(), expected);
+        }
     }
 
     #[test]

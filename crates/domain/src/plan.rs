@@ -336,21 +336,22 @@ fn set_attribute(target: &mut Attributes, source: &Attributes, field: Field) {
 }
 
 /// A row accepted so far, before logins are handed out.
-struct Pending {
+struct Pending<'s> {
     line: u64,
     key: SyncKey,
     attrs: Attributes,
     memberships: BTreeSet<Membership>,
     groups: BTreeSet<GroupRef>,
-    target: PendingTarget,
+    target: PendingTarget<'s>,
 }
 
-enum PendingTarget {
+enum PendingTarget<'s> {
     Create {
         login: Option<Login>,
         password: Option<String>,
     },
-    Existing(Box<ExistingUser>),
+    /// Borrowed from the snapshot: copying every account of a re-import cost more than the plan.
+    Existing(&'s ExistingUser),
 }
 
 pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: &PlanOptions) -> Plan {
@@ -469,7 +470,7 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
                         });
                     }
                 }
-                PendingTarget::Existing(Box::new(existing.clone()))
+                PendingTarget::Existing(existing)
             }
             None => {
                 if let Some(login) = &row.login {
@@ -554,17 +555,22 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
             }
             PendingTarget::Existing(existing) => {
                 let mut attrs = existing.attrs.clone();
-                let mut changes = Vec::new();
                 for &field in &mapped_fields {
                     set_attribute(&mut attrs, &p.attrs, field);
-                    let before = attribute_value(&existing.attrs, field);
-                    let after = attribute_value(&attrs, field);
-                    if before != after {
-                        changes.push(FieldChange {
-                            field,
-                            before: before.unwrap_or_default(),
-                            after: after.unwrap_or_default(),
-                        });
+                }
+                let mut changes = Vec::new();
+                // Equal attributes print equal: the strings are built only when something changed.
+                if attrs != existing.attrs {
+                    for &field in &mapped_fields {
+                        let before = attribute_value(&existing.attrs, field);
+                        let after = attribute_value(&attrs, field);
+                        if before != after {
+                            changes.push(FieldChange {
+                                field,
+                                before: before.unwrap_or_default(),
+                                after: after.unwrap_or_default(),
+                            });
+                        }
                     }
                 }
                 let memberships: Vec<Membership> = one_role_per_establishment(p.memberships)

@@ -10,6 +10,10 @@ fn is_invisible_or_space(c: char) -> bool {
 /// inner runs of spaces (incl. NBSP) collapsed to one ordinary space, zero-width
 /// characters dropped.
 pub fn clean_cell(raw: &str) -> String {
+    // Most cells are one visible ASCII word: nothing to clean.
+    if raw.bytes().all(|b| b.is_ascii_graphic()) {
+        return raw.to_string();
+    }
     let mut out = String::with_capacity(raw.len());
     let mut pending_space = false;
     for c in raw.chars() {
@@ -29,23 +33,42 @@ pub fn clean_cell(raw: &str) -> String {
     out
 }
 
+/// ASCII transliteration, borrowed when the text is ASCII already (no copy).
+fn ascii(s: &str) -> std::borrow::Cow<'_, str> {
+    deunicode::deunicode_with_tofu_cow(s, "[?]")
+}
+
 /// Lowercase ASCII transliteration (é→e, Ø→o, ß→ss, Œ→oe), for comparisons
 /// that must ignore accents and case.
 pub fn fold(s: &str) -> String {
-    deunicode::deunicode(s).to_ascii_lowercase()
+    let mut out = ascii(s).into_owned();
+    out.make_ascii_lowercase();
+    out
+}
+
+/// Appends the letters a–z of the folded text to `out`: the form sync keys are built from.
+pub fn push_letters(out: &mut String, s: &str) {
+    out.extend(
+        ascii(s)
+            .chars()
+            .filter(char::is_ascii_alphabetic)
+            .map(|c| c.to_ascii_lowercase()),
+    );
 }
 
 /// Only the letters a–z of the folded text: the form sync keys are built from.
 pub fn letters_only(s: &str) -> String {
-    fold(s).chars().filter(|c| c.is_ascii_lowercase()).collect()
+    let mut out = String::with_capacity(s.len());
+    push_letters(&mut out, s);
+    out
 }
 
 /// Letters, digits and hyphens of the folded text: the form logins are built from
 /// ("Jean-Pierre" keeps its hyphen, "N'Diaye" loses its apostrophe).
 pub fn login_part(s: &str) -> String {
-    let folded = fold(s);
+    let folded = ascii(s);
     let mut out = String::with_capacity(folded.len());
-    for c in folded.chars() {
+    for c in folded.chars().map(|c| c.to_ascii_lowercase()) {
         if c.is_ascii_lowercase() || c.is_ascii_digit() {
             out.push(c);
         } else if c == '-' && !out.is_empty() && !out.ends_with('-') {

@@ -221,12 +221,11 @@ impl Phone {
         if candidate.chars().any(|c| c.is_alphabetic()) || digits.len() < 6 {
             return Err(bad());
         }
-        let number = phonenumber::parse(Some(phonenumber::country::Id::FR), &candidate).map_err(|_| bad())?;
-        if !phonenumber::is_valid(&number) {
-            return Err(bad());
-        }
-        let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
-        Ok((Phone(e164), notice))
+        let e164 = match french::plain_national(&candidate).and_then(|n| french::NUMBERS.as_ref().map(|f| (n, f))) {
+            Some((national, numbers)) => numbers.e164(&national),
+            None => french::parse_any(&candidate),
+        };
+        Ok((Phone(e164.ok_or_else(bad)?), notice))
     }
 
     pub fn from_stored(s: String) -> Self {
@@ -251,6 +250,110 @@ impl Phone {
             }
         }
         self.0.clone()
+    }
+}
+
+/// French numbers without `phonenumber`'s parser and its regex cache (an LRU
+/// behind a mutex, most of a file's check time): the same metadata patterns,
+/// compiled once. Other spellings still go through `phonenumber`.
+mod french {
+    use phonenumber::metadata::{Descriptor, DATABASE};
+    use regex::{Regex, RegexBuilder};
+    use std::sync::LazyLock;
+
+    /// One pattern of the metadata, matched as `Descriptor::is_match` does: the
+    /// length among the possible ones, and a match starting at the first digit.
+    struct Pattern {
+        regex: Regex,
+        lengths: Vec<u16>,
+    }
+
+    impl Pattern {
+        fn of(d: &Descriptor) -> Option<Pattern> {
+            Some(Pattern {
+                // Built as the metadata's own regexes are: whitespace ignored.
+                regex: RegexBuilder::new(&format!("^(?:{})", d.national_number().as_str()))
+                    .ignore_whitespace(true)
+                    .build()
+                    .ok()?,
+                lengths: d.possible_length().to_vec(),
+            })
+        }
+
+        fn is_match(&self, national: &str) -> bool {
+            (self.lengths.is_empty() || self.lengths.contains(&(national.len() as u16)))
+                && self.regex.is_match(national)
+        }
+    }
+
+    pub(super) struct FrenchNumbers {
+        general: Pattern,
+        /// Every type `phonenumber::validator::number_type` tries.
+        types: Vec<Pattern>,
+    }
+
+    impl FrenchNumbers {
+        /// `+33…` when the national number is valid, as `phonenumber::is_valid` says.
+        pub(super) fn e164(&self, national: &str) -> Option<String> {
+            (self.general.is_match(national) && self.types.iter().any(|t| t.is_match(national)))
+                .then(|| format!("+33{national}"))
+        }
+    }
+
+    /// `None` (everything through `phonenumber`) if the metadata is not the
+    /// plain national prefix 0 that [`plain_national`] assumes.
+    pub(super) static NUMBERS: LazyLock<Option<FrenchNumbers>> = LazyLock::new(|| {
+        let meta = DATABASE.by_id("FR")?;
+        if meta.country_code() != 33
+            || meta.national_prefix() != Some("0")
+            || meta.national_prefix_for_parsing().is_some()
+            || DATABASE.region(&33u16)?.len() != 1
+        {
+            return None;
+        }
+        let d = meta.descriptors();
+        let types = [
+            d.premium_rate(),
+            d.toll_free(),
+            d.shared_cost(),
+            d.voip(),
+            d.personal_number(),
+            d.pager(),
+            d.uan(),
+            d.voicemail(),
+            d.fixed_line(),
+            d.mobile(),
+        ];
+        Some(FrenchNumbers {
+            general: Pattern::of(d.general())?,
+            types: types.into_iter().flatten().map(Pattern::of).collect::<Option<_>>()?,
+        })
+    });
+
+    /// The 9-digit national number of `0X XX XX XX XX` or `+33 X XX XX XX XX`
+    /// (digits between spaces, dots or hyphens), X not 0; `None` for any other spelling.
+    pub(super) fn plain_national(s: &str) -> Option<String> {
+        let (rest, prefix) = match s.strip_prefix("+33") {
+            Some(rest) => (rest, ""),
+            None => (s, "0"),
+        };
+        let separator = |b: u8| matches!(b, b' ' | b'.' | b'-');
+        let bytes = rest.as_bytes();
+        if !bytes.iter().all(|&b| b.is_ascii_digit() || separator(b))
+            || !bytes.last().is_some_and(u8::is_ascii_digit)
+            || (prefix == "0" && !bytes.first().is_some_and(u8::is_ascii_digit))
+        {
+            return None;
+        }
+        let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
+        let national = digits.strip_prefix(prefix)?;
+        (national.len() == 9 && !national.starts_with('0')).then(|| national.to_string())
+    }
+
+    /// Any spelling, through `phonenumber`.
+    pub(super) fn parse_any(s: &str) -> Option<String> {
+        let number = phonenumber::parse(Some(phonenumber::country::Id::FR), s).ok()?;
+        phonenumber::is_valid(&number).then(|| number.format().mode(phonenumber::Mode::E164).to_string())
     }
 }
 
@@ -434,6 +537,46 @@ mod tests {
         assert!(Phone::parse("12").is_err());
         assert!(Phone::parse("abc").is_err());
         assert_eq!(Phone::from_stored("+33612345678".into()).display(), "06 12 34 56 78");
+    }
+
+    /// The compiled French patterns answer as `phonenumber` does, for every
+    /// national prefix and the usual spellings.
+    #[test]
+    fn french_fast_path_agrees_with_phonenumber() {
+        let Some(numbers) = french::NUMBERS.as_ref() else {
+            panic!("French metadata not as expected: the fast path would never run");
+        };
+        let mut checked = 0;
+        for head in 10..100u32 {
+            for tail in [0u32, 1_234_567, 3_456_789, 9_876_543, 9_999_999, 5_000_000] {
+                let digits = format!("0{head:02}{tail:07}");
+                let pairs: Vec<&str> = (0..5).map(|k| &digits[2 * k..2 * k + 2]).collect();
+                let international = format!("+33 {} {}", &digits[1..2], pairs[1..].join(" "));
+                for s in [
+                    digits.clone(),
+                    pairs.join(" "),
+                    pairs.join("."),
+                    pairs.join("-"),
+                    international,
+                    format!("+33{}", &digits[1..]),
+                ] {
+                    let national = french::plain_national(&s).unwrap_or_else(|| panic!("{s}: not plain"));
+                    assert_eq!(numbers.e164(&national), french::parse_any(&s), "{s}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 3000);
+        for s in [
+            "+33 06 12 34 56 78",
+            "0033612345678",
+            "+33 (0)6 12 34 56 78",
+            "-0612345678",
+            "06 12 34 56 7",
+            "0612345678 ",
+        ] {
+            assert_eq!(french::plain_national(s), None, "{s}");
+        }
     }
 
     #[test]

@@ -361,6 +361,13 @@ pub trait Directory: Send + Sync {
     fn purge_deactivated(&self, before: DateTime<Utc>) -> impl Future<Output = Result<u64>> + Send;
     fn password_hash(&self, login: &str) -> impl Future<Output = Result<Option<String>>> + Send;
     fn count_users(&self) -> impl Future<Output = Result<i64>> + Send;
+    /// Copies committed pages from SQLite's write-ahead log into the database,
+    /// without waiting for readers. Automatic checkpoints are off (they ran inside
+    /// an import's commit, the more costly the bigger the directory): each door
+    /// calls this after its writes instead. Nothing to do on PostgreSQL.
+    fn checkpoint(&self) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// Reads everything a [`domain::plan::Lookup`] asks for, by key, login and

@@ -58,7 +58,9 @@ impl SqliteDirectory {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30))
             .pragma("cache_size", "-65536")
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // Checkpoints run outside imports (`Directory::checkpoint`), not in their commit.
+            .pragma("wal_autocheckpoint", "0");
         if let Some(parent) = options.get_filename().parent() {
             if !parent.as_os_str().is_empty() {
                 std::fs::create_dir_all(parent).map_err(|e| StoreError::BadUrl(format!("{url} ({e})")))?;
@@ -522,5 +524,14 @@ impl Directory for SqliteDirectory {
         Ok(sqlx::query_scalar("SELECT count(*) FROM users")
             .fetch_one(&self.pool)
             .await?)
+    }
+
+    async fn checkpoint(&self) -> Result<()> {
+        // PASSIVE: copies what no reader still needs and never blocks; the
+        // next writer then restarts the log from its beginning.
+        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }

@@ -917,3 +917,27 @@ async fn highest_numbered_login_of_each_base(d: &impl Directory) {
     logins.sort();
     assert_eq!(logins, ["jdoe11", "nmartin13"]);
 }
+
+/// SQLite never checkpoints inside a commit (the cost grew with the directory):
+/// the log is copied into the database only when a door asks, after its writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_checkpoints_only_when_asked() {
+    let db = sqlite().await;
+    let d = &db.directory;
+    let auto: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+        .fetch_one(d.pool())
+        .await
+        .unwrap();
+    assert_eq!(auto, 0);
+    with_establishments(d, &[UAI]).await;
+    import(d, &guide_teachers(), &teachers(UAI)).await;
+    d.checkpoint().await.unwrap();
+    // (busy, frames in the log, frames copied): nothing left to copy.
+    let (busy, log, copied): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(d.pool())
+        .await
+        .unwrap();
+    assert_eq!(busy, 0);
+    assert!(log > 0, "the import wrote to the log");
+    assert_eq!(log, copied);
+}

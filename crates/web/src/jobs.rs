@@ -42,22 +42,34 @@ pub async fn run_worker<D: Backend>(state: AppState<D>) {
     }
     let mut last_housekeeping: Option<i64> = None;
     loop {
-        // Every half minute: delete expired result files, send due notices.
+        // Every half minute: delete expired result files, send due notices,
+        // checkpoint what the pages and the API wrote.
         if last_housekeeping.is_none_or(|t| state.now() - t >= 30) {
             last_housekeeping = Some(state.now());
             let _ = state.directory.purge_import_results(state.now()).await;
+            checkpoint(&state).await;
             if let Err(e) = state.notifier.deliver_due(state.directory.as_ref(), state.now()).await {
                 eprintln!("envoi des courriels en attente impossible : {e}");
             }
         }
         match state.directory.claim_next_job(state.now()).await {
-            Ok(Some(job)) => run_job(&state, job).await,
+            Ok(Some(job)) => {
+                run_job(&state, job).await;
+                checkpoint(&state).await;
+            }
             Ok(None) => tokio::time::sleep(Duration::from_millis(300)).await,
             Err(e) => {
                 eprintln!("file des imports indisponible : {e}");
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
         }
+    }
+}
+
+/// Out of the imports' commits: see [`store::Directory::checkpoint`].
+async fn checkpoint<D: Backend>(state: &AppState<D>) {
+    if let Err(e) = state.directory.checkpoint().await {
+        eprintln!("point de reprise du journal de la base non fait : {e}");
     }
 }
 

@@ -357,6 +357,8 @@ pub async fn measure_sqlite(input: &ScaleInput, password_hash: &str, table: &mut
     let start = Instant::now();
     fill_sqlite(big.pool(), input, input.directory_users, password_hash).await?;
     let fill_time = start.elapsed();
+    empty.checkpoint().await?;
+    big.checkpoint().await?;
     let result = measure_pair(
         "sqlite",
         &empty,
