@@ -5,6 +5,8 @@
 //! error writes nothing.
 
 use crate::admin::{self, AdminDirectory, AdminTx, NewAudit};
+use crate::history::History;
+use chrono::{DateTime, Utc};
 use crate::service::Clock;
 use crate::{fetch_snapshot, DirectoryTx, ImportRecord, NewUser, StoreError, UserUpdate};
 use domain::aaf::plan::{self as aaf_plan, AafNotice, AafPlan, AafPlanOptions, CompletScope, FileRecord};
@@ -224,8 +226,81 @@ fn read_feed(files: &[FeedFile], today: chrono::NaiveDate) -> Result<ReadFeed, A
     Ok(feed)
 }
 
-/// Runs a feed: every file in one transaction.
-pub async fn run_aaf_import<D: AdminDirectory, R: RngCore + CryptoRng>(
+/// Runs a feed: every file in one transaction. A feed that is refused (its
+/// plan, or a file that cannot be read) or that fails still gets its line in
+/// the history, with the reason, like a CSV import; a dry run gets none.
+pub async fn run_aaf_import<D: AdminDirectory + History, R: RngCore + CryptoRng>(
+    directory: &D,
+    files: &[FeedFile],
+    request: &AafRequest,
+    clock: &dyn Clock,
+    rng: &mut R,
+) -> Result<AafOutcome, AafError> {
+    let started_at = clock.now();
+    let mut result = run_feed(directory, files, request, clock, rng).await;
+    let (status, error) = match &result {
+        Ok(o) if o.report.status == AafStatus::Rejected => ("rejected", o.report.rejection.clone()),
+        Ok(_) | Err(AafError::NoFiles) => return result,
+        Err(e @ AafError::Feed { .. }) => ("rejected", Some(e.to_string())),
+        Err(e) => ("failed", Some(e.to_string())),
+    };
+    let report = result.as_ref().ok().map(|o| &o.report);
+    let complet = report.is_some_and(|r| r.files.iter().any(|f| f.complet));
+    let record = feed_record(files, request, started_at, clock.now(), report, Vec::new(), complet, status, error);
+    match (directory.record_import(&record).await, &mut result) {
+        (Ok(id), Ok(outcome)) => outcome.report.import_id = Some(id),
+        (Err(e), Ok(_)) => return Err(e.into()),
+        // The run's own error says more than a failure to record it.
+        (_, Err(_)) => {}
+    }
+    result
+}
+
+/// The history line of a feed run.
+#[allow(clippy::too_many_arguments)]
+fn feed_record(
+    files: &[FeedFile],
+    request: &AafRequest,
+    started_at: DateTime<Utc>,
+    finished_at: DateTime<Utc>,
+    report: Option<&AafReport>,
+    establishments: Vec<Uai>,
+    complet: bool,
+    status: &str,
+    error: Option<String>,
+) -> ImportRecord {
+    let count = |f: fn(&AafReport) -> usize| report.map(f).unwrap_or(0) as i64;
+    ImportRecord {
+        started_at,
+        finished_at,
+        source: "aaf".into(),
+        channel: request.channel.clone(),
+        actor: request.actor.clone(),
+        admin_id: None,
+        profile: "aaf".into(),
+        establishments,
+        complet,
+        options: serde_json::json!({
+            "confirm_deletions": request.confirm_deletions,
+            "files": report.map(|r| r.files.clone()).unwrap_or_default(),
+        })
+        .to_string(),
+        file_name: files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(","),
+        file_size: files.iter().map(|f| f.bytes.len() as i64).sum(),
+        rows: count(|r| r.requests),
+        created: count(|r| r.created),
+        updated: count(|r| r.updated),
+        unchanged: count(|r| r.unchanged),
+        merged: 0,
+        deactivated: count(|r| r.deactivated),
+        skipped: count(|r| r.skipped),
+        status: status.into(),
+        error,
+        notify: request.notify.clone(),
+    }
+}
+
+async fn run_feed<D: AdminDirectory, R: RngCore + CryptoRng>(
     directory: &D,
     files: &[FeedFile],
     request: &AafRequest,
@@ -349,36 +424,18 @@ pub async fn run_aaf_import<D: AdminDirectory, R: RngCore + CryptoRng>(
 
     let secrets = hash_new_passwords(&plan, rng).await?;
     let now = clock.now();
-    let import_id = tx
-        .insert_import(&ImportRecord {
-            started_at,
-            finished_at: now,
-            source: "aaf".into(),
-            channel: request.channel.clone(),
-            actor: request.actor.clone(),
-            admin_id: None,
-            profile: "aaf".into(),
-            establishments: all_uais.clone(),
-            complet: !feed.scopes.is_empty(),
-            options: serde_json::json!({
-                "confirm_deletions": request.confirm_deletions,
-                "files": feed.summaries,
-            })
-            .to_string(),
-            file_name: files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(","),
-            file_size: feed.bytes as i64,
-            rows: feed.requests as i64,
-            created: report.created as i64,
-            updated: report.updated as i64,
-            unchanged: report.unchanged as i64,
-            merged: 0,
-            deactivated: report.deactivated as i64,
-            skipped: report.skipped as i64,
-            status: "succeeded".into(),
-            error: None,
-            notify: request.notify.clone(),
-        })
-        .await?;
+    let record = feed_record(
+        files,
+        request,
+        started_at,
+        now,
+        Some(&report),
+        all_uais.clone(),
+        !feed.scopes.is_empty(),
+        "succeeded",
+        None,
+    );
+    let import_id = tx.insert_import(&record).await?;
     let created_ids = apply(&mut tx, &plan, &secrets, import_id, now).await?;
 
     let touched: Vec<i64> = created_ids

@@ -14,7 +14,11 @@ use domain::Profile;
 use rand::SeedableRng;
 use store::aaf::{AafOutcome, AafRequest, AafStatus, FeedFile};
 use store::admin::{self, AdminDirectory, AdminError};
+use store::history::{History, HistoryFilter};
 use store::service::FixedClock;
+
+trait Feed: AdminDirectory + History {}
+impl<T: AdminDirectory + History> Feed for T {}
 use store::{Directory, DirectoryTx, UserQuery, UserRow};
 
 conformance!(
@@ -129,7 +133,7 @@ fn file(name: &str, bytes: Vec<u8>) -> FeedFile {
     }
 }
 
-async fn run(d: &impl AdminDirectory, files: &[FeedFile], request: &AafRequest) -> AafOutcome {
+async fn run(d: &impl Feed, files: &[FeedFile], request: &AafRequest) -> AafOutcome {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     match store::aaf::run_aaf_import(d, files, request, &FixedClock(now()), &mut rng).await {
         Ok(o) => o,
@@ -169,7 +173,7 @@ const STAFF_DELTA: &str = "ENT_0750654D_Delta_20261202_PersEducNat_0000.xml";
 
 // ---- the feed ----------------------------------------------------------------
 
-async fn aaf_add_creates_establishments_and_protected_accounts(d: &impl AdminDirectory) {
+async fn aaf_add_creates_establishments_and_protected_accounts(d: &impl Feed) {
     with_establishments(d, &[UAI]).await;
     let staff = feed(&[
         add(&Person {
@@ -243,7 +247,7 @@ async fn aaf_add_creates_establishments_and_protected_accounts(d: &impl AdminDir
     assert_eq!(audit.iter().filter(|a| a.action == "aaf_import").count(), 2);
 }
 
-async fn aaf_modify_updates_and_delete_deactivates(d: &impl AdminDirectory) {
+async fn aaf_modify_updates_and_delete_deactivates(d: &impl Feed) {
     with_establishments(d, &[UAI, OTHER_UAI]).await;
     let first = feed(&[
         add(&teacher(
@@ -290,7 +294,7 @@ async fn aaf_modify_updates_and_delete_deactivates(d: &impl AdminDirectory) {
     assert!(user(d, "PERSON.1000002").await.unwrap().active);
 }
 
-async fn aaf_complet_deactivates_only_absent_aaf_accounts(d: &impl AdminDirectory) {
+async fn aaf_complet_deactivates_only_absent_aaf_accounts(d: &impl Feed) {
     with_establishments(d, &[UAI, OTHER_UAI]).await;
     import(d, &guide_teachers(), &teachers(UAI)).await;
     let full = |people: &[(&str, &str)]| {
@@ -356,6 +360,14 @@ async fn aaf_complet_deactivates_only_absent_aaf_accounts(d: &impl AdminDirector
         user(d, "PERSON.2000002").await.unwrap().active,
         "rejected: nothing written"
     );
+    let line = d
+        .import_entry(refused.report.import_id.expect("a history line"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(line.status, "rejected");
+    assert!(line.complet);
+    assert!(line.error.as_deref().unwrap_or_default().contains("--confirm-deletions 2"));
 
     let confirmed = AafRequest {
         confirm_deletions: Some(2),
@@ -383,7 +395,7 @@ async fn aaf_complet_deactivates_only_absent_aaf_accounts(d: &impl AdminDirector
         .any(|n| n.message.contains("sans aucune personne")));
 }
 
-async fn aaf_run_is_all_or_nothing(d: &impl AdminDirectory) {
+async fn aaf_run_is_all_or_nothing(d: &impl Feed) {
     with_establishments(d, &[UAI]).await;
     let good = file(
         STAFF_FILE,
@@ -408,6 +420,12 @@ async fn aaf_run_is_all_or_nothing(d: &impl AdminDirectory) {
     assert!(err.to_string().contains("Delta"), "{err}");
     assert_eq!(d.count_users().await.unwrap(), 0);
     assert_eq!(d.list_establishments().await.unwrap().len(), 1, "no structure either");
+    // Refused, yet in the history with its reason.
+    let history = d.list_imports(&HistoryFilter::everything()).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!((history[0].source.as_str(), history[0].status.as_str()), ("aaf", "rejected"));
+    assert!(history[0].error.as_deref().unwrap_or_default().contains("Delta"), "{history:?}");
+    assert_eq!(history[0].created, 0);
 
     let dry = AafRequest {
         dry_run: true,
@@ -424,7 +442,7 @@ async fn aaf_run_is_all_or_nothing(d: &impl AdminDirectory) {
 
 // ---- guide §7, the whole story -----------------------------------------------
 
-async fn guide_section_7_story(d: &impl AdminDirectory) {
+async fn guide_section_7_story(d: &impl Feed) {
     with_establishments(d, &[UAI]).await;
     // 1. September: the school imports its new teacher by CSV (no accent typed).
     let csv_file = csv(&[
@@ -508,7 +526,7 @@ async fn guide_section_7_story(d: &impl AdminDirectory) {
     assert_eq!(establishments_of(d, "vbarbier").await, (true, vec![UAI.to_string()]));
 }
 
-async fn reconcile_refuses_what_is_not_one_person(d: &impl AdminDirectory) {
+async fn reconcile_refuses_what_is_not_one_person(d: &impl Feed) {
     with_establishments(d, &[UAI]).await;
     import(d, &guide_teachers(), &teachers(UAI)).await;
     let pupils = csv(&["Nom;Prénom;Date de naissance;Classe", "PLATON;Francis;03/08/2012;6A"]);
@@ -558,7 +576,7 @@ async fn reconcile_refuses_what_is_not_one_person(d: &impl AdminDirectory) {
         .all(|a| a.action != "reconcile"));
 }
 
-async fn dismissed_pairs_are_never_proposed_again(d: &impl AdminDirectory) {
+async fn dismissed_pairs_are_never_proposed_again(d: &impl Feed) {
     with_establishments(d, &[UAI]).await;
     import(d, &guide_teachers(), &teachers(UAI)).await;
     run(
@@ -594,7 +612,7 @@ async fn dismissed_pairs_are_never_proposed_again(d: &impl AdminDirectory) {
     assert!(matches!(e, AdminError::UnknownKey(_)));
 }
 
-async fn users_add_creates_any_profile_by_hand(d: &impl AdminDirectory) {
+async fn users_add_creates_any_profile_by_hand(d: &impl Feed) {
     with_establishments(d, &[UAI]).await;
     let person = |profile, establishment: Option<&str>, first: &str, last: &str| ManualUser {
         profile,
