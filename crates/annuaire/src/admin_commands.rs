@@ -150,19 +150,10 @@ fn feed_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     for p in paths {
         let meta = std::fs::metadata(p).with_context(|| format!("lecture de {}", p.display()))?;
         if meta.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
-                .with_context(|| format!("lecture du dossier {}", p.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| {
-                    f.is_file()
-                        && f.extension()
-                            .is_some_and(|x| x.to_string_lossy().eq_ignore_ascii_case("xml"))
-                })
-                .collect();
+            let found = store::aaf::xml_files_in(p).with_context(|| format!("lecture du dossier {}", p.display()))?;
             if found.is_empty() {
                 bail!("le dossier {} ne contient aucun fichier .xml du flux AAF", p.display());
             }
-            found.sort();
             out.extend(found);
         } else {
             out.push(p.clone());
@@ -200,8 +191,10 @@ pub async fn aaf<D: web::Backend>(
         dry_run: args.dry_run,
     };
     let mut rng = domain::password::os_rng();
-    let outcome = store::aaf::run_aaf_import(d, &files, &request, clock, &mut rng).await?;
-    crate::commands::notify_import(d, notifier, outcome.report.import_id, clock).await;
+    let (outcome, import_id) = store::aaf::run_recorded_aaf_import(d, &files, &request, clock, &mut rng).await;
+    // Refused or failed feeds are notified too ([ERREUR]).
+    crate::commands::notify_import(d, notifier, import_id, clock).await;
+    let outcome = outcome?;
     let mut result_path = None;
     if let Some(bytes) = &outcome.result_file {
         let path = args.result.clone().unwrap_or_else(|| {

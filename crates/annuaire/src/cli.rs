@@ -111,6 +111,15 @@ pub struct ServeArgs {
     /// Jours pendant lesquels le fichier résultat (mots de passe) reste téléchargeable
     #[arg(long, default_value_t = store::service::DEFAULT_RESULT_RETENTION_DAYS)]
     pub result_retention_days: i64,
+    /// Dossier où arrivent les fichiers du flux AAF (*.xml), importés à chaque échéance de --aaf-schedule
+    #[arg(long, env = "ANNUAIRE_AAF_INBOX", requires = "aaf_schedule")]
+    pub aaf_inbox: Option<PathBuf>,
+    /// Échéances du flux AAF, au format cron en UTC (« 30 2 * * * » : chaque nuit à 2 h 30)
+    #[arg(long, env = "ANNUAIRE_AAF_SCHEDULE", requires = "aaf_inbox")]
+    pub aaf_schedule: Option<String>,
+    /// Destinataire de l'avis de fin de chaque flux AAF planifié
+    #[arg(long, env = "ANNUAIRE_AAF_NOTIFY")]
+    pub aaf_notify: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -15,6 +15,21 @@ use web::{AppState, Backend, WebConfig};
 
 pub async fn run<D: Backend>(directory: D, args: &ServeArgs, mail: &MailArgs) -> Result<ExitCode> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let aaf_schedule = match (&args.aaf_inbox, &args.aaf_schedule) {
+        (Some(inbox), Some(pattern)) => {
+            if !inbox.is_dir() {
+                bail!(
+                    "--aaf-inbox {} : ce dossier n'existe pas ; créez-le (c'est là que le flux AAF dépose ses fichiers .xml)",
+                    inbox.display()
+                );
+            }
+            Some(
+                web::schedule::AafSchedule::new(inbox.clone(), pattern, args.aaf_notify.clone())
+                    .map_err(anyhow::Error::msg)?,
+            )
+        }
+        _ => None,
+    };
     if args.demo {
         demo_accounts(&directory, clock.as_ref()).await?;
     }
@@ -45,7 +60,18 @@ pub async fn run<D: Backend>(directory: D, args: &ServeArgs, mail: &MailArgs) ->
         },
         notifier: Arc::new(notifier),
     };
-    web::serve(state, listener).await.context("serveur web")?;
+    if let Some(s) = &aaf_schedule {
+        let next = s
+            .next_after(state.clock.now())
+            .map(|t| t.format("%d/%m/%Y %H:%M UTC").to_string())
+            .unwrap_or_else(|| "aucune".into());
+        println!(
+            "Flux AAF : fichiers .xml de {} importés selon « {} » (prochaine échéance : {next})",
+            s.inbox.display(),
+            s.pattern()
+        );
+    }
+    web::serve(state, listener, aaf_schedule).await.context("serveur web")?;
     Ok(ExitCode::SUCCESS)
 }
 

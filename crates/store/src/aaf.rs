@@ -6,9 +6,9 @@
 
 use crate::admin::{self, AdminDirectory, AdminTx, NewAudit};
 use crate::history::History;
-use chrono::{DateTime, Utc};
 use crate::service::Clock;
 use crate::{fetch_snapshot, DirectoryTx, ImportRecord, NewUser, StoreError, UserUpdate};
+use chrono::{DateTime, Utc};
 use domain::aaf::plan::{self as aaf_plan, AafNotice, AafPlan, AafPlanOptions, CompletScope, FileRecord};
 use domain::aaf::{self, FeedError, FeedKind, FileInfo, Issue, Record, RequestKind, StructureRecord};
 use domain::duplicates::DuplicatePair;
@@ -26,6 +26,22 @@ use std::collections::{BTreeSet, HashMap};
 pub struct FeedFile {
     pub name: String,
     pub bytes: Vec<u8>,
+}
+
+/// The `*.xml` files of a folder (not its subfolders), sorted by name: the
+/// national naming (`ENT_<UAI>_Complet_<date>_<kind>_0000.xml`) then puts a
+/// day's files together. Used by `aaf import DIR` and the scheduled run.
+pub fn xml_files_in(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut found: Vec<std::path::PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|f| {
+            f.is_file()
+                && f.extension()
+                    .is_some_and(|x| x.to_string_lossy().eq_ignore_ascii_case("xml"))
+        })
+        .collect();
+    found.sort();
+    Ok(found)
 }
 
 #[derive(Debug, Clone)]
@@ -229,6 +245,7 @@ fn read_feed(files: &[FeedFile], today: chrono::NaiveDate) -> Result<ReadFeed, A
 /// Runs a feed: every file in one transaction. A feed that is refused (its
 /// plan, or a file that cannot be read) or that fails still gets its line in
 /// the history, with the reason, like a CSV import; a dry run gets none.
+/// See [`run_recorded_aaf_import`] for the line's number in every case.
 pub async fn run_aaf_import<D: AdminDirectory + History, R: RngCore + CryptoRng>(
     directory: &D,
     files: &[FeedFile],
@@ -236,24 +253,53 @@ pub async fn run_aaf_import<D: AdminDirectory + History, R: RngCore + CryptoRng>
     clock: &dyn Clock,
     rng: &mut R,
 ) -> Result<AafOutcome, AafError> {
+    run_recorded_aaf_import(directory, files, request, clock, rng).await.0
+}
+
+/// [`run_aaf_import`], with the number of the history line it left (also
+/// for an unreadable file, whose error carries none), to send its notice.
+pub async fn run_recorded_aaf_import<D: AdminDirectory + History, R: RngCore + CryptoRng>(
+    directory: &D,
+    files: &[FeedFile],
+    request: &AafRequest,
+    clock: &dyn Clock,
+    rng: &mut R,
+) -> (Result<AafOutcome, AafError>, Option<i64>) {
     let started_at = clock.now();
     let mut result = run_feed(directory, files, request, clock, rng).await;
     let (status, error) = match &result {
         Ok(o) if o.report.status == AafStatus::Rejected => ("rejected", o.report.rejection.clone()),
-        Ok(_) | Err(AafError::NoFiles) => return result,
+        Ok(o) => {
+            let id = o.report.import_id;
+            return (result, id);
+        }
+        Err(AafError::NoFiles) => return (result, None),
         Err(e @ AafError::Feed { .. }) => ("rejected", Some(e.to_string())),
         Err(e) => ("failed", Some(e.to_string())),
     };
     let report = result.as_ref().ok().map(|o| &o.report);
     let complet = report.is_some_and(|r| r.files.iter().any(|f| f.complet));
-    let record = feed_record(files, request, started_at, clock.now(), report, Vec::new(), complet, status, error);
+    let record = feed_record(
+        files,
+        request,
+        started_at,
+        clock.now(),
+        report,
+        Vec::new(),
+        complet,
+        status,
+        error,
+    );
     match (directory.record_import(&record).await, &mut result) {
-        (Ok(id), Ok(outcome)) => outcome.report.import_id = Some(id),
-        (Err(e), Ok(_)) => return Err(e.into()),
+        (Ok(id), Ok(outcome)) => {
+            outcome.report.import_id = Some(id);
+            (result, Some(id))
+        }
+        (Ok(id), Err(_)) => (result, Some(id)),
+        (Err(e), Ok(_)) => (Err(e.into()), None),
         // The run's own error says more than a failure to record it.
-        (_, Err(_)) => {}
+        (Err(_), Err(_)) => (result, None),
     }
-    result
 }
 
 /// The history line of a feed run.

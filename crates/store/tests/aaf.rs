@@ -367,7 +367,11 @@ async fn aaf_complet_deactivates_only_absent_aaf_accounts(d: &impl Feed) {
         .unwrap();
     assert_eq!(line.status, "rejected");
     assert!(line.complet);
-    assert!(line.error.as_deref().unwrap_or_default().contains("--confirm-deletions 2"));
+    assert!(line
+        .error
+        .as_deref()
+        .unwrap_or_default()
+        .contains("--confirm-deletions 2"));
 
     let confirmed = AafRequest {
         confirm_deletions: Some(2),
@@ -423,8 +427,14 @@ async fn aaf_run_is_all_or_nothing(d: &impl Feed) {
     // Refused, yet in the history with its reason.
     let history = d.list_imports(&HistoryFilter::everything()).await.unwrap();
     assert_eq!(history.len(), 1);
-    assert_eq!((history[0].source.as_str(), history[0].status.as_str()), ("aaf", "rejected"));
-    assert!(history[0].error.as_deref().unwrap_or_default().contains("Delta"), "{history:?}");
+    assert_eq!(
+        (history[0].source.as_str(), history[0].status.as_str()),
+        ("aaf", "rejected")
+    );
+    assert!(
+        history[0].error.as_deref().unwrap_or_default().contains("Delta"),
+        "{history:?}"
+    );
     assert_eq!(history[0].created, 0);
 
     let dry = AafRequest {

@@ -13,6 +13,7 @@ mod error;
 mod history;
 mod jobs;
 mod pages;
+pub mod schedule;
 mod wizard;
 
 pub use api::openapi_document;
@@ -154,9 +155,18 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
         .with_state(state)
 }
 
-/// Serves until the process stops, with the job worker in the background.
-pub async fn serve<D: Backend>(state: AppState<D>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+/// Serves until the process stops, with the job worker in the background,
+/// and the scheduled AAF run when one is configured.
+pub async fn serve<D: Backend>(
+    state: AppState<D>,
+    listener: tokio::net::TcpListener,
+    aaf_schedule: Option<schedule::AafSchedule>,
+) -> std::io::Result<()> {
     let worker_state = state.clone();
     tokio::spawn(async move { run_worker(worker_state).await });
+    if let Some(s) = aaf_schedule {
+        let schedule_state = state.clone();
+        tokio::spawn(async move { schedule::run_schedule(schedule_state, s).await });
+    }
     axum::serve(listener, router(state)).await
 }

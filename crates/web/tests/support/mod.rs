@@ -20,6 +20,8 @@ pub struct App {
     pub state: AppState<SqliteDirectory>,
     /// Where the app's notices land as `.eml` files.
     pub outbox: std::path::PathBuf,
+    /// Where the AAF feed files wait for the scheduled run.
+    pub inbox: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -42,7 +44,17 @@ pub fn uai(s: &str) -> Uai {
 }
 
 pub async fn start() -> App {
+    start_with_schedule(None).await
+}
+
+/// The app, with the scheduled AAF run when a cron pattern is given
+/// (its inbox is [`App::inbox`], with notices to [`ADMIN_A_EMAIL`]).
+pub async fn start_with_schedule(pattern: Option<&str>) -> App {
     let dir = tempfile::tempdir().unwrap();
+    let inbox = dir.path().join("flux");
+    std::fs::create_dir(&inbox).unwrap();
+    let schedule =
+        pattern.map(|p| web::schedule::AafSchedule::new(inbox.clone(), p, Some(ADMIN_A_EMAIL.into())).unwrap());
     let directory = SqliteDirectory::open(&format!("sqlite://{}/annuaire.db", dir.path().display()))
         .await
         .unwrap();
@@ -92,11 +104,12 @@ pub async fn start() -> App {
         notifier: Arc::new(notifier),
     };
     let serving = state.clone();
-    tokio::spawn(async move { web::serve(serving, listener).await });
+    tokio::spawn(async move { web::serve(serving, listener, schedule).await });
     App {
         url,
         state,
         outbox,
+        inbox,
         _dir: dir,
     }
 }
