@@ -17,13 +17,16 @@ use serde::Deserialize;
 use store::admin;
 
 /// The pairs this admin may see: those in their establishments.
-async fn visible_pairs<D: Backend>(state: &AppState<D>, auth: &Auth) -> Result<Vec<DuplicatePair>, AppError> {
+pub(crate) async fn visible_pairs<D: Backend>(
+    state: &AppState<D>,
+    admin: &store::web::Admin,
+) -> Result<Vec<DuplicatePair>, AppError> {
     let d = state.directory.as_ref();
-    if auth.admin.system {
+    if admin.system {
         return Ok(admin::duplicates(d, None).await?);
     }
     let mut pairs: Vec<DuplicatePair> = Vec::new();
-    for uai in &auth.admin.establishments {
+    for uai in &admin.establishments {
         for pair in admin::duplicates(d, Some(uai)).await? {
             if !pairs
                 .iter()
@@ -84,7 +87,7 @@ pub async fn duplicates<D: Backend>(
     auth: Auth,
     Query(q): Query<DuplicatesQuery>,
 ) -> Result<DuplicatesPage, AppError> {
-    let pairs = visible_pairs(&state, &auth).await?;
+    let pairs = visible_pairs(&state, &auth.admin).await?;
     Ok(DuplicatesPage {
         layout: Layout::of(&state, &auth),
         pairs: pairs
@@ -114,13 +117,27 @@ pub struct PairForm {
     aaf: String,
 }
 
-/// Only a pair the admin sees listed can be acted on: that is the scope check.
 async fn listed_pair<D: Backend>(state: &AppState<D>, auth: &Auth, form: &PairForm) -> Result<(), AppError> {
     auth.check_csrf(&form.csrf)?;
-    let listed = visible_pairs(state, auth)
+    may_act_on_pair(state, &auth.admin, &form.local, &form.aaf).await
+}
+
+/// The scope check of reconciliation and dismissal, for every door: an
+/// establishment admin acts only on a pair listed for them; a system admin
+/// on any two keys (the action's own rules then refuse what is not a pair).
+pub(crate) async fn may_act_on_pair<D: Backend>(
+    state: &AppState<D>,
+    admin: &store::web::Admin,
+    local: &str,
+    aaf: &str,
+) -> Result<(), AppError> {
+    if admin.system {
+        return Ok(());
+    }
+    let listed = visible_pairs(state, admin)
         .await?
         .iter()
-        .any(|p| p.local.key.as_str() == form.local && p.aaf.key.as_str() == form.aaf);
+        .any(|p| p.local.key.as_str() == local.trim() && p.aaf.key.as_str() == aaf.trim());
     if listed {
         Ok(())
     } else {

@@ -475,6 +475,40 @@ pub async fn import<D: Backend>(
     Ok(Json(json!(entry)))
 }
 
+/// GET /api/v1/duplicates: probable duplicates in the admin's establishments, best score first.
+pub async fn duplicates<D: Backend>(
+    State(state): State<AppState<D>>,
+    ApiAdmin(admin): ApiAdmin,
+) -> ApiResult<Json<Value>> {
+    let pairs = crate::admin_pages::visible_pairs(&state, &admin).await?;
+    Ok(Json(json!({ "pairs": pairs })))
+}
+
+#[derive(Deserialize)]
+pub struct ReconcileBody {
+    csv_key: String,
+    aaf_key: String,
+}
+
+/// POST /api/v1/reconcile: the guide's three steps in one audited action.
+pub async fn reconcile<D: Backend>(
+    State(state): State<AppState<D>>,
+    ApiAdmin(admin): ApiAdmin,
+    Json(body): Json<ReconcileBody>,
+) -> ApiResult<Json<Value>> {
+    crate::admin_pages::may_act_on_pair(&state, &admin, &body.csv_key, &body.aaf_key).await?;
+    let done = store::admin::reconcile(
+        state.directory.as_ref(),
+        &body.csv_key,
+        &body.aaf_key,
+        &admin.login,
+        state.clock.now(),
+    )
+    .await
+    .map_err(AppError::from)?;
+    Ok(Json(json!(done)))
+}
+
 /// The OpenAPI 3.1 description of the routes above.
 pub async fn openapi() -> Json<Value> {
     Json(openapi_document())
@@ -547,7 +581,13 @@ pub fn openapi_document() -> Value {
                     {"name": "offset", "in": "query", "schema": {"type": "integer"}}],
                 "responses": {"200": {"description": "liste des imports"}, "400": error}}},
             "/api/v1/imports/{id}": {"get": {"summary": "Un import du suivi", "parameters": [id],
-                "responses": {"200": {"description": "import"}, "404": error}}}
+                "responses": {"200": {"description": "import"}, "404": error}}},
+            "/api/v1/duplicates": {"get": {"summary": "Doublons probables (CSV / AAF) des établissements de l'administrateur",
+                "responses": {"200": {"description": "paires avec score et indices"}}}},
+            "/api/v1/reconcile": {"post": {"summary": "Réconcilier un compte CSV avec un compte AAF (guide §7, en une action)",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["csv_key", "aaf_key"],
+                    "properties": {"csv_key": {"type": "string"}, "aaf_key": {"type": "string"}}}}}},
+                "responses": {"200": {"description": "compte gardé (login, nouvelle clé) et compte AAF supprimé"}, "404": error, "422": error}}}
         }
     })
 }

@@ -151,6 +151,8 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
         .route("/api/v1/jobs/{id}/result", get(api::job_result::<D>))
         .route("/api/v1/imports", get(api::imports::<D>))
         .route("/api/v1/imports/{id}", get(api::import::<D>))
+        .route("/api/v1/duplicates", get(api::duplicates::<D>))
+        .route("/api/v1/reconcile", post(api::reconcile::<D>))
         .layer(DefaultBodyLimit::max(upload_limit))
         .with_state(state)
 }

@@ -275,7 +275,7 @@ async fn the_openapi_document_matches_the_routes() {
     assert_eq!(doc["openapi"], "3.1.0");
     let t = token(&app, "admin-a").await;
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 10);
+    assert_eq!(paths.len(), 12);
     for (path, operations) in paths {
         for method in operations.as_object().unwrap().keys() {
             let uri = path.replace("{id}", "999").replace("{line}", "2");
@@ -287,4 +287,76 @@ async fn the_openapi_document_matches_the_routes() {
             assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_and_reconciliation_through_the_api() {
+    let app = start().await;
+    csv_and_aaf_twins(&app).await;
+    // admin-b sees no pair of establishment A and cannot reconcile it.
+    let b = token(&app, "admin-b").await;
+    let (status, body) = call(&app, Some(&b), Method::GET, "/api/v1/duplicates", Body::empty(), true).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(parse(&body)["pairs"].as_array().unwrap().len(), 0);
+    let pair = serde_json::json!({"csv_key": "PERSON.m-mmeveroniquebarbier", "aaf_key": "PERSON.3248023"}).to_string();
+    let (status, _) = call(
+        &app,
+        Some(&b),
+        Method::POST,
+        "/api/v1/reconcile",
+        Body::from(pair.clone()),
+        true,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let a = token(&app, "admin-a").await;
+    let (_, body) = call(&app, Some(&a), Method::GET, "/api/v1/duplicates", Body::empty(), true).await;
+    let pairs = parse(&body)["pairs"].clone();
+    assert_eq!(pairs.as_array().unwrap().len(), 1, "{pairs}");
+    assert_eq!(pairs[0]["aaf"]["key"], "PERSON.3248023");
+    // Swapped keys: refused with the command to run instead.
+    let swapped =
+        serde_json::json!({"csv_key": "PERSON.3248023", "aaf_key": "PERSON.m-mmeveroniquebarbier"}).to_string();
+    let s = token(&app, "systeme").await;
+    let (status, body) = call(
+        &app,
+        Some(&s),
+        Method::POST,
+        "/api/v1/reconcile",
+        Body::from(swapped),
+        true,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(parse(&body)["error"].as_str().unwrap().contains("ordre inversé"));
+
+    let (status, body) = call(
+        &app,
+        Some(&a),
+        Method::POST,
+        "/api/v1/reconcile",
+        Body::from(pair.clone()),
+        true,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let done = parse(&body);
+    assert_eq!(
+        (done["login"].as_str(), done["key"].as_str()),
+        (Some("vbarbier"), Some("PERSON.3248023"))
+    );
+    let (_, body) = call(&app, Some(&a), Method::GET, "/api/v1/duplicates", Body::empty(), true).await;
+    assert_eq!(parse(&body)["pairs"].as_array().unwrap().len(), 0, "no pair left");
+    // Done once: the same call now names a key that no longer exists.
+    let (status, _) = call(
+        &app,
+        Some(&a),
+        Method::POST,
+        "/api/v1/reconcile",
+        Body::from(pair),
+        true,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

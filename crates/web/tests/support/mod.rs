@@ -125,3 +125,38 @@ pub fn csv_file(dir: &std::path::Path, name: &str, lines: &[&str]) -> std::path:
     std::fs::write(&path, bytes).unwrap();
     path
 }
+
+/// A teacher created by CSV in establishment A, and the same person arriving
+/// from the academic feed (guide §7).
+pub async fn csv_and_aaf_twins(app: &App) {
+    let d = app.state.directory.as_ref();
+    let mut request = store::service::ImportRequest::new(domain::Profile::Enseignant, Some(uai(UAI_A)));
+    request.file_name = "enseignants.csv".into();
+    let file = "Civilité enseignant;Nom enseignant;Prénom enseignant;Matière enseignant\r\nMadame;BARBIER;Véronique;Anglais\r\n".to_string();
+    let mut rng = domain::password::os_rng();
+    store::service::run_import(
+        d,
+        file.as_bytes(),
+        &request,
+        &store::service::SystemClock,
+        &mut rng,
+        &store::service::NoProgress,
+    )
+    .await
+    .unwrap();
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ficAlimMENESR><addRequest><operationalAttributes><attr name=\"categoriePersonne\"><value>PersEducNat</value></attr></operationalAttributes><identifier><id>3248023</id></identifier><attributes><attr name=\"ENTPersonJointure\"><value>3248023</value></attr><attr name=\"personalTitle\"><value>Mme</value></attr><attr name=\"sn\"><value>BARBIER</value></attr><attr name=\"givenName\"><value>Véronique</value></attr><attr name=\"ENTPersonFonctions\"><value>{UAI_A}$ENS$ENSEIGNEMENT$L0422$ANGLAIS</value></attr></attributes></addRequest></ficAlimMENESR>"
+    );
+    store::aaf::run_aaf_import(
+        d,
+        &[store::aaf::FeedFile {
+            name: format!("ENT_{UAI_A}_Delta_20261125_PersEducNat_0000.xml"),
+            bytes: xml.into_bytes(),
+        }],
+        &store::aaf::AafRequest::default(),
+        &store::service::SystemClock,
+        &mut rng,
+    )
+    .await
+    .unwrap();
+}
