@@ -28,15 +28,12 @@ impl AafSchedule {
     /// `pattern` is a cron pattern of 5 fields (minute hour day month
     /// weekday), or 6 with seconds first; times are UTC.
     pub fn new(inbox: PathBuf, pattern: &str, notify: Option<String>) -> Result<AafSchedule, String> {
-        let cron = Cron::new(pattern.trim())
-            .with_seconds_optional()
-            .parse()
-            .map_err(|e| {
-                format!(
-                    "planification « {pattern} » illisible ({e}) : écrivez 5 champs « minute heure jour mois jour-de-semaine », \
+        let cron = Cron::new(pattern.trim()).with_seconds_optional().parse().map_err(|_| {
+            format!(
+                "planification « {pattern} » illisible : écrivez 5 champs « minute heure jour mois jour-de-semaine », \
                      par exemple « 30 2 * * * » pour chaque nuit à 2 h 30 UTC"
-                )
-            })?;
+            )
+        })?;
         Ok(AafSchedule { inbox, cron, notify })
     }
 
