@@ -7,7 +7,7 @@ use anyhow::{anyhow, Result};
 use domain::account::AccountChange;
 use serde::Serialize;
 use std::process::ExitCode;
-use store::accounts::{self, AccountDetail, AccountError, Accounts};
+use store::accounts::{self, when, AccountDetail, AccountError, Accounts};
 use store::service::Clock;
 use store::web::Admin;
 
@@ -37,11 +37,6 @@ struct ShownAccount<'a> {
     created_at: chrono::DateTime<chrono::Utc>,
     last_login_at: Option<chrono::DateTime<chrono::Utc>>,
     memberships: &'a [store::accounts::MembershipLine],
-}
-
-fn when(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    at.map(|t| t.format("%d/%m/%Y %H:%M UTC").to_string())
-        .unwrap_or_else(|| "jamais".into())
 }
 
 pub async fn show<D: Accounts>(d: &D, args: &UserShowArgs) -> Result<ExitCode> {
@@ -136,7 +131,7 @@ pub async fn set<D: Accounts>(d: &D, args: &UserSetArgs, clock: &dyn Clock) -> R
         establishments: Vec::new(),
         email: None,
     };
-    let saved = accounts::save_account(d, account.user.id, None, &change, &admin, clock.now())
+    let saved = accounts::save_account(d, &account, None, &change, &admin, clock.now())
         .await
         .map_err(|e| match e {
             AccountError::Store(e) => anyhow!(e),

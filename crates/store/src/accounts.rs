@@ -97,18 +97,18 @@ pub struct SavedAccount {
     pub changes: Vec<FieldChange>,
 }
 
-/// Applies an admin's change to the account `id`, audited, all or nothing.
-/// `version` is the `updated_at` the admin's page was built from (`None`:
-/// the current one, for the CLI which reads and writes in one go).
+/// Applies an admin's change to an account the caller has just read,
+/// audited, all or nothing. `version` is the `updated_at` the admin's page
+/// was built from (`None`: the one of `detail`, for the CLI which reads and
+/// writes in one go); the write is refused if the account changed since.
 pub async fn save_account<D: Accounts>(
     d: &D,
-    id: i64,
+    detail: &AccountDetail,
     version: Option<DateTime<Utc>>,
     change: &AccountChange,
     admin: &Admin,
     now: DateTime<Utc>,
 ) -> Result<SavedAccount, AccountError> {
-    let detail = d.account(id).await?.ok_or(AccountError::NotFound)?;
     if !detail.managed_by(admin) {
         return Err(AccountError::NotFound);
     }
@@ -129,7 +129,7 @@ pub async fn save_account<D: Accounts>(
         details: serde_json::json!({ "login": detail.user.login, "changes": saved.changes }),
     };
     let version = version.unwrap_or(detail.updated_at);
-    if d.write_account(id, version, &next, &audit, now).await? {
+    if d.write_account(detail.user.id, version, &next, &audit, now).await? {
         Ok(saved)
     } else {
         Err(AccountError::Stale)
@@ -168,6 +168,12 @@ pub enum SignInFailure {
     Refused(SignInRefusal),
 }
 
+/// An instant as the pages and the CLI show it; `None` is "jamais".
+pub fn when(at: Option<DateTime<Utc>>) -> String {
+    at.map(|t| t.format("%d/%m/%Y %H:%M UTC").to_string())
+        .unwrap_or_else(|| "jamais".to_string())
+}
+
 fn settings_of(
     protected: bool,
     expires_at: Option<DateTime<Utc>>,
@@ -182,7 +188,24 @@ fn settings_of(
 }
 
 macro_rules! impl_accounts {
-    ($store:ty, $sql:path) => {
+    ($store:ty, $conn:ty, $sql:path) => {
+        impl $store {
+            /// The one INSERT of an audit row, inside any transaction.
+            pub(crate) async fn write_audit(conn: &mut $conn, audit: &NewAudit) -> Result<()> {
+                sqlx::query(&$sql(
+                    "INSERT INTO audit_log (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)",
+                ))
+                .bind(audit.at)
+                .bind(&audit.actor)
+                .bind(&audit.action)
+                .bind(&audit.target)
+                .bind(audit.details.to_string())
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+        }
+
         impl Accounts for $store {
             async fn account(&self, id: i64) -> Result<Option<AccountDetail>> {
                 use sqlx::Row;
@@ -295,16 +318,7 @@ macro_rules! impl_accounts {
                 if written != 1 {
                     return Ok(false);
                 }
-                sqlx::query(&$sql(
-                    "INSERT INTO audit_log (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)",
-                ))
-                .bind(audit.at)
-                .bind(&audit.actor)
-                .bind(&audit.action)
-                .bind(&audit.target)
-                .bind(audit.details.to_string())
-                .execute(&mut *tx)
-                .await?;
+                Self::write_audit(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -342,5 +356,5 @@ macro_rules! impl_accounts {
     };
 }
 
-impl_accounts!(crate::sqlite::SqliteDirectory, same);
-impl_accounts!(crate::postgres::PgDirectory, numbered);
+impl_accounts!(crate::sqlite::SqliteDirectory, sqlx::SqliteConnection, same);
+impl_accounts!(crate::postgres::PgDirectory, sqlx::PgConnection, numbered);

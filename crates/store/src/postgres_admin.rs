@@ -163,15 +163,7 @@ impl AdminTx for PgTx {
     }
 
     async fn insert_audit(&mut self, e: &NewAudit) -> Result<()> {
-        sqlx::query("INSERT INTO audit_log (at, actor, action, target, details) VALUES ($1, $2, $3, $4, $5)")
-            .bind(e.at)
-            .bind(&e.actor)
-            .bind(&e.action)
-            .bind(&e.target)
-            .bind(e.details.to_string())
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+        crate::postgres::PgDirectory::write_audit(&mut self.tx, e).await
     }
 
     async fn audit_entries(&mut self, limit: i64) -> Result<Vec<AuditEntry>> {

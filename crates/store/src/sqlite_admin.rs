@@ -151,15 +151,7 @@ impl AdminTx for SqliteTx {
     }
 
     async fn insert_audit(&mut self, e: &NewAudit) -> Result<()> {
-        sqlx::query("INSERT INTO audit_log (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)")
-            .bind(e.at)
-            .bind(&e.actor)
-            .bind(&e.action)
-            .bind(&e.target)
-            .bind(e.details.to_string())
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+        crate::sqlite::SqliteDirectory::write_audit(&mut self.tx, e).await
     }
 
     async fn audit_entries(&mut self, limit: i64) -> Result<Vec<AuditEntry>> {

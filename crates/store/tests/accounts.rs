@@ -52,6 +52,10 @@ async fn teacher(d: &impl Full) -> i64 {
     d.account_id_by_key(&found[0].sync_key).await.unwrap().expect("by key")
 }
 
+async fn current(d: &impl Full, id: i64) -> store::accounts::AccountDetail {
+    d.account(id).await.unwrap().expect("account")
+}
+
 async fn account_page_reads_and_saves_settings_with_audit(d: &impl Full) {
     let id = teacher(d).await;
     let detail = d.account(id).await.unwrap().unwrap();
@@ -78,13 +82,28 @@ async fn account_page_reads_and_saves_settings_with_audit(d: &impl Full) {
         ..AccountChange::default()
     };
     let later = now() + Duration::hours(1);
-    let refused = accounts::save_account(d, id, Some(detail.updated_at), &change, &stranger, later).await;
+    let refused = accounts::save_account(
+        d,
+        &current(d, id).await,
+        Some(detail.updated_at),
+        &change,
+        &stranger,
+        later,
+    )
+    .await;
     assert!(matches!(refused, Err(AccountError::NotFound)), "{refused:?}");
 
     let admin = admin_of(&[UAI]);
-    let saved = accounts::save_account(d, id, Some(detail.updated_at), &change, &admin, later)
-        .await
-        .unwrap();
+    let saved = accounts::save_account(
+        d,
+        &current(d, id).await,
+        Some(detail.updated_at),
+        &change,
+        &admin,
+        later,
+    )
+    .await
+    .unwrap();
     let fields: Vec<_> = saved.changes.iter().map(|c| c.field).collect();
     assert_eq!(fields, ["expiration", "plages IP", "nom"]);
     let after = d.account(id).await.unwrap().unwrap();
@@ -118,7 +137,7 @@ async fn account_page_reads_and_saves_settings_with_audit(d: &impl Full) {
         networks: Some(String::new()),
         ..AccountChange::default()
     };
-    let stale = accounts::save_account(d, id, Some(detail.updated_at), &again, &admin, later).await;
+    let stale = accounts::save_account(d, &current(d, id).await, Some(detail.updated_at), &again, &admin, later).await;
     assert!(matches!(stale, Err(AccountError::Stale)), "{stale:?}");
     assert!(!d.account(id).await.unwrap().unwrap().state.settings.networks.is_empty());
     let audits = admin::audit_log(d, 10).await.unwrap();
@@ -129,14 +148,14 @@ async fn account_page_reads_and_saves_settings_with_audit(d: &impl Full) {
         protected: Some(true),
         ..AccountChange::default()
     };
-    accounts::save_account(d, id, None, &protect, &admin, later)
+    accounts::save_account(d, &current(d, id).await, None, &protect, &admin, later)
         .await
         .unwrap();
     let rename = AccountChange {
         first_name: Some("Nicolette".into()),
         ..AccountChange::default()
     };
-    match accounts::save_account(d, id, None, &rename, &admin, later).await {
+    match accounts::save_account(d, &current(d, id).await, None, &rename, &admin, later).await {
         Err(AccountError::Invalid(e)) => assert_eq!(e.code, "protected_identity"),
         other => panic!("{other:?}"),
     }
@@ -150,7 +169,7 @@ async fn account_page_reads_and_saves_settings_with_audit(d: &impl Full) {
         networks: Some("10.0.0.0/33".into()),
         ..AccountChange::default()
     };
-    match accounts::save_account(d, id, None, &bad, &admin, later).await {
+    match accounts::save_account(d, &current(d, id).await, None, &bad, &admin, later).await {
         Err(AccountError::Invalid(e)) => assert!(e.message.contains("10.0.0.0/33"), "{}", e.message),
         other => panic!("{other:?}"),
     }
@@ -164,7 +183,7 @@ async fn sign_in_checks_password_expiry_and_networks(d: &impl Full) {
         networks: Some("10.0.0.0/8".into()),
         ..AccountChange::default()
     };
-    accounts::save_account(d, id, None, &change, &admin, now())
+    accounts::save_account(d, &current(d, id).await, None, &change, &admin, now())
         .await
         .unwrap();
     let inside = "10.20.30.40".parse().unwrap();

@@ -13,7 +13,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use domain::account::{AccountChange, FieldChange};
 use domain::person::Source;
 use serde::Deserialize;
-use store::accounts::{self, AccountDetail, AccountError};
+use store::accounts::{self, when, AccountDetail, AccountError};
 
 /// What the settings form shows and sends back, as typed.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -94,11 +94,6 @@ pub struct AccountPage {
     form: AccountForm,
     error: Option<String>,
     saved: Option<Vec<FieldChange>>,
-}
-
-fn when(at: Option<DateTime<Utc>>) -> String {
-    at.map(|t| t.format("%d/%m/%Y %H:%M UTC").to_string())
-        .unwrap_or_else(|| "jamais".to_string())
 }
 
 async fn managed<D: Backend>(state: &AppState<D>, auth: &Auth, id: i64) -> Result<AccountDetail, AppError> {
@@ -190,7 +185,7 @@ pub async fn save<D: Backend>(
         .with_timezone(&Utc);
     let result = accounts::save_account(
         state.directory.as_ref(),
-        id,
+        &detail,
         Some(version),
         &form.change(),
         &auth.admin,

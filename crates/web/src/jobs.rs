@@ -90,13 +90,19 @@ pub async fn run_job<D: Backend>(state: &AppState<D>, job: Job) {
     // The notice goes out after the job is marked finished: a slow or
     // unreachable mail server never holds the import's page in "en cours".
     if let Some(import_id) = end.import_id {
-        if let Err(e) = state
-            .notifier
-            .import_finished(state.directory.as_ref(), import_id, state.now())
-            .await
-        {
-            eprintln!("avis de fin de l'import {import_id} non envoyé : {e}");
-        }
+        notify_finished(state, import_id).await;
+    }
+}
+
+/// Queues and tries to send the end-of-import notice; a failure is logged,
+/// the queue retries it later.
+pub(crate) async fn notify_finished<D: Backend>(state: &AppState<D>, import_id: i64) {
+    if let Err(e) = state
+        .notifier
+        .import_finished(state.directory.as_ref(), import_id, state.now())
+        .await
+    {
+        eprintln!("avis de fin de l'import {import_id} non envoyé : {e}");
     }
 }
 

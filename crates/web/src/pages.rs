@@ -38,18 +38,29 @@ impl Layout {
     }
 }
 
-/// The establishments this admin acts on, for a `<select>`: (UAI, name, selected).
-pub async fn establishment_choices<D: Backend>(
+/// The establishments this admin acts on.
+pub async fn visible_establishments<D: Backend>(
     state: &AppState<D>,
     auth: &Auth,
-    selected: Option<&str>,
-) -> Result<Vec<(String, String, bool)>, AppError> {
+) -> Result<Vec<domain::Establishment>, AppError> {
     Ok(state
         .directory
         .list_establishments()
         .await?
         .into_iter()
         .filter(|e| auth.admin.may_act_on(&e.uai))
+        .collect())
+}
+
+/// The establishments this admin acts on, for a `<select>`: (UAI, name, selected).
+pub async fn establishment_choices<D: Backend>(
+    state: &AppState<D>,
+    auth: &Auth,
+    selected: Option<&str>,
+) -> Result<Vec<(String, String, bool)>, AppError> {
+    Ok(visible_establishments(state, auth)
+        .await?
+        .into_iter()
         .map(|e| {
             let chosen = selected == Some(e.uai.as_str());
             (e.uai.to_string(), e.name, chosen)
@@ -196,13 +207,7 @@ pub async fn users<D: Backend>(
     RawQuery(raw): RawQuery,
 ) -> Result<UsersPage, AppError> {
     let query = UsersQuery::parse(raw.as_deref());
-    let visible: Vec<_> = state
-        .directory
-        .list_establishments()
-        .await?
-        .into_iter()
-        .filter(|e| auth.admin.may_act_on(&e.uai))
-        .collect();
+    let visible = visible_establishments(&state, &auth).await?;
     let wanted = filled(&query.establishment)
         .map(|u| domain::Uai::parse(&u))
         .transpose()

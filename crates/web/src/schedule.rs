@@ -147,13 +147,7 @@ pub async fn run_inbox<D: Backend>(state: &AppState<D>, schedule: &AafSchedule) 
         Err(e) => return InboxRun::Failed { reason: e.to_string() },
     };
     if let Some(id) = import_id {
-        if let Err(e) = state
-            .notifier
-            .import_finished(state.directory.as_ref(), id, state.now())
-            .await
-        {
-            eprintln!("avis de fin du flux AAF n° {id} non envoyé : {e}");
-        }
+        crate::jobs::notify_finished(state, id).await;
     }
     let folder = match (&refused, import_id) {
         (None, Some(id)) => schedule.inbox.join("traites").join(format!("{stamp}-n{id}")),

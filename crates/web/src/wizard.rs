@@ -135,13 +135,7 @@ pub struct Step1Page {
 }
 
 async fn step1<D: Backend>(state: &AppState<D>, auth: &Auth, error: Option<String>) -> Result<Step1Page, AppError> {
-    let establishments = state
-        .directory
-        .list_establishments()
-        .await?
-        .into_iter()
-        .filter(|e| auth.admin.may_act_on(&e.uai))
-        .collect();
+    let establishments = crate::pages::visible_establishments(state, auth).await?;
     Ok(Step1Page {
         layout: Layout::of(state, auth),
         error,
