@@ -24,6 +24,31 @@ const IMPORT_LOCK: i64 = 0x616e_6e75_6169_7265;
 /// rather than one lock each (PostgreSQL's lock table is finite).
 const MAX_FINE_LOCKS: usize = 2_000;
 
+/// Appends one line of COPY's text format: fields separated by tabs, `\N`
+/// for NULL, and the format's four special characters escaped.
+fn push_copy_line(line: &mut String, fields: &[Option<&str>]) {
+    for (i, field) in fields.iter().enumerate() {
+        if i > 0 {
+            line.push('\t');
+        }
+        match field {
+            None => line.push_str("\\N"),
+            Some(value) => {
+                for c in value.chars() {
+                    match c {
+                        '\\' => line.push_str("\\\\"),
+                        '\t' => line.push_str("\\t"),
+                        '\n' => line.push_str("\\n"),
+                        '\r' => line.push_str("\\r"),
+                        c => line.push(c),
+                    }
+                }
+            }
+        }
+    }
+    line.push('\n');
+}
+
 pub struct PgDirectory {
     pool: PgPool,
 }
@@ -274,57 +299,70 @@ impl DirectoryTx for PgTx {
     }
 
     async fn insert_users(&mut self, users: &[NewUser<'_>], now: DateTime<Utc>) -> Result<Vec<i64>> {
-        let mut ids = Vec::with_capacity(users.len());
-        for chunk in users.chunks(CHUNK) {
-            let mut a = AttrArrays::default();
-            for u in chunk {
-                a.push(AttrColumns::of(u.attrs));
-            }
-            let keys: Vec<String> = chunk.iter().map(|u| u.key.as_str().to_string()).collect();
-            let rows = sqlx::query(
-                "INSERT INTO users (sync_key, profile, source, protected, civility, last_name, first_name, last_name_fold, first_name_fold, birth_date, subject, function_code, class_name, address, postal_code, city, landline, mobile, email, login, password_hash, must_change_password, created_at, updated_at) \
-                 SELECT t.*, $23, $23 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bool[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::date[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::bool[]) AS t \
-                 RETURNING id, sync_key",
-            )
-            .bind(&keys)
-            .bind(chunk.iter().map(|u| u.profile.id().to_string()).collect::<Vec<_>>())
-            .bind(chunk.iter().map(|u| u.source.id().to_string()).collect::<Vec<_>>())
-            .bind(chunk.iter().map(|u| u.protected).collect::<Vec<_>>())
-            .bind(a.civility)
-            .bind(a.last_name)
-            .bind(a.first_name)
-            .bind(a.last_name_fold)
-            .bind(a.first_name_fold)
-            .bind(a.birth_date)
-            .bind(a.subject)
-            .bind(a.function_code)
-            .bind(a.class_name)
-            .bind(a.address)
-            .bind(a.postal_code)
-            .bind(a.city)
-            .bind(a.landline)
-            .bind(a.mobile)
-            .bind(a.email)
-            .bind(chunk.iter().map(|u| u.login.as_str().to_string()).collect::<Vec<_>>())
-            .bind(chunk.iter().map(|u| u.password_hash.clone()).collect::<Vec<_>>())
-            .bind(chunk.iter().map(|u| u.must_change_password).collect::<Vec<_>>())
-            .bind(now)
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(StoreError::from_sqlx)?;
-            // RETURNING order is not guaranteed: map ids back by key.
-            let mut by_key: HashMap<String, i64> = HashMap::with_capacity(rows.len());
-            for r in &rows {
-                by_key.insert(r.try_get("sync_key")?, r.try_get("id")?);
-            }
-            for k in &keys {
-                ids.push(
-                    *by_key
-                        .get(k)
-                        .ok_or_else(|| StoreError::Corrupt(format!("identifiant non renvoyé pour {k}")))?,
-                );
-            }
+        if users.is_empty() {
+            return Ok(Vec::new());
         }
+        // The ids first, so that COPY (PostgreSQL's bulk path, which has no
+        // RETURNING) writes them with the rows.
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('users', 'id')) FROM generate_series(1, $1)")
+                .bind(users.len() as i64)
+                .fetch_all(&mut *self.tx)
+                .await?;
+        if ids.len() != users.len() {
+            return Err(StoreError::Corrupt(format!(
+                "{} identifiants réservés pour {} comptes",
+                ids.len(),
+                users.len()
+            )));
+        }
+        let now = now.to_rfc3339();
+        let mut copy = self
+            .tx
+            .copy_in_raw(
+                "COPY users (id, sync_key, profile, source, protected, civility, last_name, first_name, last_name_fold, first_name_fold, birth_date, subject, function_code, class_name, address, postal_code, city, landline, mobile, email, login, password_hash, must_change_password, created_at, updated_at) FROM STDIN",
+            )
+            .await?;
+        let mut lines = String::new();
+        for (chunk, chunk_ids) in users.chunks(CHUNK).zip(ids.chunks(CHUNK)) {
+            lines.clear();
+            for (u, id) in chunk.iter().zip(chunk_ids) {
+                let a = AttrColumns::of(u.attrs);
+                let birth_date = a.birth_date.map(|d| d.to_string());
+                let bool_text = |b: bool| if b { "t" } else { "f" };
+                let id = id.to_string();
+                let fields = [
+                    Some(id.as_str()),
+                    Some(u.key.as_str()),
+                    Some(u.profile.id()),
+                    Some(u.source.id()),
+                    Some(bool_text(u.protected)),
+                    a.civility,
+                    Some(a.last_name.as_str()),
+                    Some(a.first_name.as_str()),
+                    Some(a.last_name_fold.as_str()),
+                    Some(a.first_name_fold.as_str()),
+                    birth_date.as_deref(),
+                    a.subject.as_deref(),
+                    a.function_code.as_deref(),
+                    a.class_name.as_deref(),
+                    a.address.as_deref(),
+                    a.postal_code.as_deref(),
+                    a.city.as_deref(),
+                    a.landline.as_deref(),
+                    a.mobile.as_deref(),
+                    a.email.as_deref(),
+                    Some(u.login.as_str()),
+                    Some(u.password_hash.as_str()),
+                    Some(bool_text(u.must_change_password)),
+                    Some(now.as_str()),
+                    Some(now.as_str()),
+                ];
+                push_copy_line(&mut lines, &fields);
+            }
+            copy.send(lines.as_bytes()).await.map_err(StoreError::from_sqlx)?;
+        }
+        copy.finish().await.map_err(StoreError::from_sqlx)?;
         Ok(ids)
     }
 
@@ -571,5 +609,17 @@ impl Directory for PgDirectory {
         Ok(sqlx::query_scalar("SELECT count(*) FROM users")
             .fetch_one(&self.pool)
             .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_copy_line;
+
+    #[test]
+    fn copy_line_escapes_the_text_format() {
+        let mut line = String::new();
+        push_copy_line(&mut line, &[Some("a\tb"), None, Some("c:\\d\r\ne"), Some("")]);
+        assert_eq!(line, "a\\tb\t\\N\tc:\\\\d\\r\\ne\t\n");
     }
 }

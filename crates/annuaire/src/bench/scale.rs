@@ -9,8 +9,8 @@
 //! subject groups across [`ESTABLISHMENTS`] establishments) in seconds.
 
 use super::{
-    copy_in, generate_csv_with, new_person_within, timed_apply, timed_plan, Bench, Figure, ScratchDir, Table, SEED,
-    SUBJECTS,
+    copy_in, generate_csv_with, new_person_within, sqlite_users_insert, timed_apply, timed_plan, Bench, Figure,
+    RawUserColumns, ScratchDir, Table, SEED, SUBJECTS,
 };
 use anyhow::{bail, Result};
 use chrono::Utc;
@@ -409,30 +409,25 @@ async fn fill_sqlite(pool: &sqlx::SqlitePool, input: &ScaleInput, users: usize, 
         // Multi-row INSERTs (one prepared statement per full batch): one
         // round trip to SQLite's thread per batch rather than per row.
         for batch in chunk.chunks(SQLITE_BATCH) {
-            let mut b = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO users (id, sync_key, profile, source, protected, civility, last_name, first_name, last_name_fold, first_name_fold, subject, postal_code, mobile, email, login, password_hash, must_change_password, created_at, updated_at) ",
+            let mut b = sqlite_users_insert(
+                batch.iter().map(|u| RawUserColumns {
+                    id: u.id,
+                    sync_key: &u.sync_key,
+                    profile: u.profile,
+                    civility: Some(u.civility),
+                    last_name: &u.last_name,
+                    first_name: &u.first_name,
+                    last_name_fold: &u.last_name_fold,
+                    first_name_fold: &u.first_name_fold,
+                    subject: u.subject,
+                    postal_code: u.postal_code.as_deref(),
+                    mobile: u.mobile.as_deref(),
+                    email: u.email.as_deref(),
+                    login: &u.login,
+                }),
+                password_hash,
+                now,
             );
-            b.push_values(batch, |mut row, u| {
-                row.push_bind(u.id)
-                    .push_bind(u.sync_key.as_str())
-                    .push_bind(u.profile)
-                    .push_bind("csv")
-                    .push_bind(false)
-                    .push_bind(u.civility)
-                    .push_bind(u.last_name.as_str())
-                    .push_bind(u.first_name.as_str())
-                    .push_bind(u.last_name_fold.as_str())
-                    .push_bind(u.first_name_fold.as_str())
-                    .push_bind(u.subject)
-                    .push_bind(u.postal_code.as_deref())
-                    .push_bind(u.mobile.as_deref())
-                    .push_bind(u.email.as_deref())
-                    .push_bind(u.login.as_str())
-                    .push_bind(password_hash)
-                    .push_bind(true)
-                    .push_bind(now)
-                    .push_bind(now);
-            });
             b.build().execute(&mut *tx).await?;
             let links: Vec<(i64, usize, Option<&str>)> = batch
                 .iter()
