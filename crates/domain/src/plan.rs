@@ -248,8 +248,10 @@ pub fn lookup_for(checked: &Checked, mapping: &Mapping, options: &PlanOptions) -
             }
         }
         for uai in targets(row, options) {
-            establishments.insert(uai.clone());
-            groups.extend(groups_for(row, &uai, mapping.profile));
+            if !establishments.contains(uai) {
+                establishments.insert(uai.clone());
+            }
+            groups.extend(groups_for(row, uai, mapping.profile));
         }
     }
     let complet_scope = options
@@ -265,11 +267,12 @@ pub fn lookup_for(checked: &Checked, mapping: &Mapping, options: &PlanOptions) -
     }
 }
 
-fn targets(row: &CheckedRow, options: &PlanOptions) -> Vec<Uai> {
+/// The establishments a line goes to: borrowed, as this runs for every line.
+fn targets<'a>(row: &'a CheckedRow, options: &'a PlanOptions) -> &'a [Uai] {
     if options.establishments_from_file {
-        row.uai.iter().cloned().collect()
+        row.uai.as_slice()
     } else {
-        options.establishment.iter().cloned().collect()
+        options.establishment.as_slice()
     }
 }
 
@@ -340,8 +343,10 @@ struct Pending<'s> {
     line: u64,
     key: SyncKey,
     attrs: Attributes,
-    memberships: BTreeSet<Membership>,
-    groups: BTreeSet<GroupRef>,
+    /// Small vectors rather than sets (most lines have one establishment);
+    /// sorted and deduplicated once, when the pending line is planned.
+    memberships: Vec<Membership>,
+    groups: Vec<GroupRef>,
     target: PendingTarget<'s>,
 }
 
@@ -386,7 +391,7 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
     for row in &checked.rows {
         let mut row_conflicts = Vec::new();
         let row_targets = targets(row, options);
-        for uai in &row_targets {
+        for uai in row_targets {
             if !snapshot.establishments.contains(uai) {
                 row_conflicts.push(conflict(
                     row,
@@ -408,14 +413,14 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
             continue;
         }
         let role = role_for(profile, row.attrs.function_code.as_deref());
-        let memberships: BTreeSet<Membership> = row_targets
+        let memberships: Vec<Membership> = row_targets
             .iter()
             .map(|uai| Membership {
                 uai: uai.clone(),
                 role: role.to_string(),
             })
             .collect();
-        let groups: BTreeSet<GroupRef> = row_targets.iter().filter_map(|u| groups_for(row, u, profile)).collect();
+        let groups: Vec<GroupRef> = row_targets.iter().filter_map(|u| groups_for(row, u, profile)).collect();
 
         if let Some(&first) = by_key.get(&row.key) {
             let target = &mut pending[first];
@@ -550,7 +555,7 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
                     imposed_password: password,
                     attrs: p.attrs,
                     memberships: one_role_per_establishment(p.memberships),
-                    groups: p.groups.into_iter().collect(),
+                    groups: sorted_unique(p.groups),
                 });
             }
             PendingTarget::Existing(existing) => {
@@ -582,7 +587,10 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
                             .any(|e| e.active && e.uai == m.uai && e.role == m.role)
                     })
                     .collect();
-                let groups: Vec<GroupRef> = p.groups.into_iter().filter(|g| !existing.groups.contains(g)).collect();
+                let groups: Vec<GroupRef> = sorted_unique(p.groups)
+                    .into_iter()
+                    .filter(|g| !existing.groups.contains(g))
+                    .collect();
                 let reactivate = !existing.active;
                 if changes.is_empty() && memberships.is_empty() && groups.is_empty() && !reactivate {
                     unchanged.push(Unchanged {
@@ -701,15 +709,27 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
 
 /// Two lines of one person in one establishment with different functions
 /// (DIR and EDU) give one membership: the administrateur role wins.
-fn one_role_per_establishment(memberships: BTreeSet<Membership>) -> Vec<Membership> {
+fn one_role_per_establishment(memberships: Vec<Membership>) -> Vec<Membership> {
+    if memberships.len() < 2 {
+        return memberships;
+    }
     let mut by_uai: std::collections::BTreeMap<Uai, String> = std::collections::BTreeMap::new();
-    for m in memberships {
+    for m in sorted_unique(memberships) {
         let keep_existing = by_uai.get(&m.uai).is_some_and(|r| r == "administrateur");
         if !keep_existing {
             by_uai.insert(m.uai, m.role);
         }
     }
     by_uai.into_iter().map(|(uai, role)| Membership { uai, role }).collect()
+}
+
+/// In order, each once: what a set gave, built only when a line was merged.
+fn sorted_unique<T: Ord>(mut items: Vec<T>) -> Vec<T> {
+    if items.len() > 1 {
+        items.sort_unstable();
+        items.dedup();
+    }
+    items
 }
 
 /// Logins from the directory that a base can collide with (for stores that
