@@ -73,13 +73,16 @@ pub struct ValidateOptions {
     pub limits: Limits,
 }
 
+/// One line checked: the row or its conflicts, and its notices.
+type LineOutcome = (Result<CheckedRow, Vec<Conflict>>, Vec<RowNotice>);
+
 /// Lines per rayon task: enough work per task that splitting costs nothing.
 const LINES_PER_TASK: usize = 512;
 
 /// Checks every line. Lines are independent, so they are checked on every
 /// core; the result is in file order, as if checked one after another.
 pub fn validate(parsed: &ParsedFile, mapping: &Mapping, options: &ValidateOptions) -> Checked {
-    let outcomes: Vec<(Result<CheckedRow, Vec<Conflict>>, Vec<RowNotice>)> = parsed
+    let outcomes: Vec<LineOutcome> = parsed
         .records
         .par_iter()
         .with_min_len(LINES_PER_TASK)
