@@ -1,6 +1,7 @@
-//! PostgreSQL backend: lists are bound as arrays (`= ANY($1)`, `UNNEST`), and
-//! writes go in bulk statements of up to [`CHUNK`] rows, close to what COPY
-//! achieves while keeping `ON CONFLICT` and `RETURNING`.
+//! PostgreSQL backend: lists are bound as arrays (`= ANY($1)`, `UNNEST`).
+//! New accounts are written with COPY (their ids reserved first); the other
+//! writes go in bulk statements of up to [`CHUNK`] rows, which keep
+//! `ON CONFLICT`.
 
 use crate::{
     AttrColumns, Directory, DirectoryTx, ImportRecord, NewUser, Result, StoreError, UserQuery, UserRow, UserSummary,
