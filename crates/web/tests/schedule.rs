@@ -134,24 +134,34 @@ async fn the_inbox_is_imported_recorded_notified_and_filed_away() {
 async fn the_server_runs_the_inbox_at_the_times_of_its_schedule() {
     // Every second (six fields: seconds first).
     let app = start_with_schedule(Some("* * * * * *")).await;
-    std::fs::write(app.inbox.join(name("PersEducNat")), feed("4100002", "MARTIN")).unwrap();
-    for _ in 0..100 {
-        let history = app
-            .state
+    let dropped = app.inbox.join(name("PersEducNat"));
+    // Dropped whole, as the README asks: a run every second would otherwise
+    // catch the file half written.
+    let partial = app.inbox.join("PersEducNat.xml.part");
+    std::fs::write(&partial, feed("4100002", "MARTIN")).unwrap();
+    std::fs::rename(&partial, &dropped).unwrap();
+    let imports = || async {
+        app.state
             .directory
             .list_imports(&HistoryFilter::everything())
             .await
-            .unwrap();
-        if let Some(entry) = history.first() {
-            assert_eq!(
-                (entry.channel.as_str(), entry.status.as_str()),
-                ("schedule", "succeeded")
-            );
-            assert!(!app.inbox.join(name("PersEducNat")).exists(), "filed away");
-            assert_eq!(history.len(), 1, "imported once");
-            return;
-        }
+            .unwrap()
+    };
+    // The history line is committed before the file is filed away: wait for both.
+    let mut waited = 0;
+    while imports().await.is_empty() || dropped.exists() {
+        waited += 1;
+        assert!(waited < 100, "the scheduled run did not happen within 10 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("the scheduled run did not happen within 10 s");
+    let history = imports().await;
+    assert_eq!(
+        (history[0].channel.as_str(), history[0].status.as_str()),
+        ("schedule", "succeeded")
+    );
+    let filed: Vec<_> = std::fs::read_dir(app.inbox.join("traites")).unwrap().collect();
+    assert_eq!(filed.len(), 1, "filed under traites/");
+    // The next ticks find an empty inbox.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(imports().await.len(), 1, "imported once");
 }
