@@ -939,6 +939,28 @@ pub(crate) fn sqlite_users_insert<'a>(
     insert
 }
 
+/// One multi-row INSERT of active memberships: (user id, UAI, role).
+pub(crate) fn sqlite_memberships_insert<'a>(
+    rows: impl IntoIterator<Item = (i64, &'a str, &'a str)>,
+) -> sqlx::QueryBuilder<'a, sqlx::Sqlite> {
+    let mut insert = sqlx::QueryBuilder::new("INSERT INTO memberships (user_id, uai, role, active) ");
+    insert.push_values(rows, |mut row, (user_id, uai, role)| {
+        row.push_bind(user_id).push_bind(uai).push_bind(role).push_bind(true);
+    });
+    insert
+}
+
+/// One multi-row INSERT of group links: (group id, user id).
+pub(crate) fn sqlite_group_members_insert<'a>(
+    rows: impl IntoIterator<Item = (i64, i64)>,
+) -> sqlx::QueryBuilder<'a, sqlx::Sqlite> {
+    let mut insert = sqlx::QueryBuilder::new("INSERT INTO group_members (group_id, user_id) ");
+    insert.push_values(rows, |mut row, (group_id, user_id)| {
+        row.push_bind(group_id).push_bind(user_id);
+    });
+    insert
+}
+
 /// Rows per multi-row INSERT in the raw SQLite baseline, as the engine's own.
 const SQLITE_ROWS_PER_INSERT: usize = 400;
 
@@ -989,21 +1011,16 @@ async fn raw_sqlite(pool: &sqlx::SqlitePool, data: &RawData) -> Result<RawTimes>
         insert.build().execute(&mut *tx).await?;
     }
     for chunk in data.memberships.chunks(SQLITE_ROWS_PER_INSERT) {
-        let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO memberships (user_id, uai, role, active) ");
-        insert.push_values(chunk, |mut row, (user_id, uai, role)| {
-            row.push_bind(*user_id)
-                .push_bind(uai.as_str())
-                .push_bind(role.as_str())
-                .push_bind(true);
-        });
-        insert.build().execute(&mut *tx).await?;
+        sqlite_memberships_insert(chunk.iter().map(|(id, uai, role)| (*id, uai.as_str(), role.as_str())))
+            .build()
+            .execute(&mut *tx)
+            .await?;
     }
     for chunk in data.group_members.chunks(SQLITE_ROWS_PER_INSERT) {
-        let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO group_members (group_id, user_id) ");
-        insert.push_values(chunk, |mut row, (group_id, user_id)| {
-            row.push_bind(*group_id).push_bind(*user_id);
-        });
-        insert.build().execute(&mut *tx).await?;
+        sqlite_group_members_insert(chunk.iter().copied())
+            .build()
+            .execute(&mut *tx)
+            .await?;
     }
     tx.commit().await?;
     Ok(RawTimes {

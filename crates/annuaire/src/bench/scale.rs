@@ -9,8 +9,8 @@
 //! subject groups across [`ESTABLISHMENTS`] establishments) in seconds.
 
 use super::{
-    copy_in, generate_csv_with, new_person_within, sqlite_users_insert, timed_apply, timed_plan, Bench, Figure,
-    RawUserColumns, ScratchDir, Table, SEED, SUBJECTS,
+    copy_in, generate_csv_with, new_person_within, sqlite_group_members_insert, sqlite_memberships_insert,
+    sqlite_users_insert, timed_apply, timed_plan, Bench, Figure, RawUserColumns, ScratchDir, Table, SEED, SUBJECTS,
 };
 use anyhow::{bail, Result};
 use chrono::Utc;
@@ -433,25 +433,20 @@ async fn fill_sqlite(pool: &sqlx::SqlitePool, input: &ScaleInput, users: usize, 
                 .iter()
                 .flat_map(|u| u.establishments.iter().map(move |e| (u.id, *e, u.subject)))
                 .collect();
-            let mut b =
-                sqlx::QueryBuilder::<sqlx::Sqlite>::new("INSERT INTO memberships (user_id, uai, role, active) ");
-            b.push_values(&links, |mut row, (id, e, _)| {
-                row.push_bind(*id)
-                    .push_bind(input.uais[*e].as_str())
-                    .push_bind("enseignant")
-                    .push_bind(true);
-            });
-            b.build().execute(&mut *tx).await?;
+            sqlite_memberships_insert(
+                links
+                    .iter()
+                    .map(|(id, e, _)| (*id, input.uais[*e].as_str(), "enseignant")),
+            )
+            .build()
+            .execute(&mut *tx)
+            .await?;
             let members: Vec<(i64, i64)> = links
                 .iter()
                 .filter_map(|(id, e, subject)| subject.map(|s| (group_id(*e, s), *id)))
                 .collect();
             if !members.is_empty() {
-                let mut b = sqlx::QueryBuilder::<sqlx::Sqlite>::new("INSERT INTO group_members (group_id, user_id) ");
-                b.push_values(&members, |mut row, (g, id)| {
-                    row.push_bind(*g).push_bind(*id);
-                });
-                b.build().execute(&mut *tx).await?;
+                sqlite_group_members_insert(members).build().execute(&mut *tx).await?;
             }
         }
     }
