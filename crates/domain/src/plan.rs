@@ -12,6 +12,7 @@ use crate::profile::Profile;
 use crate::validate::{Checked, CheckedRow, Conflict, RowNotice};
 use crate::values::Login;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Which establishments the person running the import may touch.
@@ -227,6 +228,38 @@ impl Plan {
                 .iter()
                 .map(|u| u.memberships.len() + u.groups.len())
                 .sum::<usize>()
+    }
+
+    /// A digest of every decision of the plan (who is created with which
+    /// login, what changes, who is merged, deactivated or in conflict; not
+    /// the rejection, which the admin's confirmation lifts): a
+    /// preview hands it to the real run, which re-plans under its locks and
+    /// refuses to write when the directory changed in between.
+    pub fn fingerprint(&self) -> String {
+        #[derive(Serialize)]
+        struct Decisions<'a> {
+            creates: &'a [Create],
+            updates: &'a [Update],
+            unchanged: &'a [Unchanged],
+            merges: &'a [Merge],
+            deactivations: &'a [Deactivation],
+            conflict_lines: &'a BTreeSet<u64>,
+            new_groups: &'a [GroupRef],
+        }
+        let decisions = Decisions {
+            creates: &self.creates,
+            updates: &self.updates,
+            unchanged: &self.unchanged,
+            merges: &self.merges,
+            deactivations: &self.deactivations,
+            conflict_lines: &self.conflict_lines,
+            new_groups: &self.new_groups,
+        };
+        // Structs, sequences and string-keyed values only: serialising them
+        // into a Vec cannot fail.
+        let bytes = serde_json::to_vec(&decisions).unwrap_or_default();
+        let digest = Sha256::digest(&bytes);
+        digest.iter().map(|b| format!("{b:02x}")).collect()
     }
 }
 

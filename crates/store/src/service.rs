@@ -90,7 +90,12 @@ pub struct ImportRequest {
     pub login_pattern: LoginPattern,
     pub min_password_len: usize,
     pub scope: AdminScope,
+    /// A preview: plans against a snapshot read without any lock, so it
+    /// answers at once even while another import writes.
     pub dry_run: bool,
+    /// The [`Plan::fingerprint`] the admin saw in the preview: the real run
+    /// re-plans under its locks and refuses if the plan is no longer this one.
+    pub expected_plan: Option<String>,
     /// Who runs it, for the history.
     pub actor: String,
     /// How it came in, for the history: `cli`, `web` or `api`.
@@ -122,6 +127,7 @@ impl ImportRequest {
             min_password_len: password::DEFAULT_MIN_LEN,
             scope: AdminScope::All,
             dry_run: false,
+            expected_plan: None,
             actor: "cli".to_string(),
             channel: "cli".to_string(),
             admin_id: None,
@@ -152,6 +158,8 @@ pub enum ImportError {
     Hash(#[from] HashError),
     #[error("calcul des mots de passe interrompu : {0}")]
     Join(String),
+    #[error("l'annuaire a changé depuis l'aperçu (un autre import ou une modification de compte) : rien n'a été écrit ; revoyez le résumé et relancez l'import")]
+    PlanChanged,
 }
 
 impl ImportError {
@@ -225,10 +233,15 @@ pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
     let lookup = plan::lookup_for(&checked, &read.mapping, &options);
 
     let mut tx = directory.begin().await?;
-    tx.lock_establishments(&lookup.establishments).await?;
-    let keys: Vec<String> = lookup.keys.iter().map(|k| k.as_str().to_string()).collect();
-    let logins: Vec<String> = lookup.logins.iter().chain(&lookup.login_bases).cloned().collect();
-    tx.lock_identities(&keys, &logins).await?;
+    if !request.dry_run {
+        // Only the real run locks: a preview reads what is committed (SQLite's
+        // WAL and PostgreSQL's MVCC let readers pass a writer), and the real
+        // run re-plans under these locks before writing.
+        tx.lock_establishments(&lookup.establishments).await?;
+        let keys: Vec<String> = lookup.keys.iter().map(|k| k.as_str().to_string()).collect();
+        let logins: Vec<String> = lookup.logins.iter().chain(&lookup.login_bases).cloned().collect();
+        tx.lock_identities(&keys, &logins).await?;
+    }
     let snapshot = fetch_snapshot(&mut tx, &lookup).await?;
     if let Some(chosen) = &request.establishment {
         if !snapshot.establishments.contains(chosen) {
@@ -258,6 +271,13 @@ pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
         });
     }
 
+    if request
+        .expected_plan
+        .as_ref()
+        .is_some_and(|seen| *seen != plan.fingerprint())
+    {
+        return Err(ImportError::PlanChanged);
+    }
     let secrets = hash_passwords(&plan, rng, progress).await?;
     let now = clock.now();
     let report = Report::from_plan(&plan, Status::Imported);

@@ -21,6 +21,8 @@ conformance!(
     keys_of_other_profiles_and_aaf_accounts_are_conflicts,
     conflicts_reject_the_import_unless_skipped,
     dry_run_writes_nothing,
+    a_preview_answers_while_an_import_holds_the_lock,
+    a_real_run_refuses_a_plan_changed_since_its_preview,
     complet_threshold_confirmation_and_restore,
     complet_spares_aaf_manual_and_other_establishments,
     complet_refuses_files_with_conflicts,
@@ -352,6 +354,67 @@ fn teachers_file(names: &[&str]) -> Vec<u8> {
     lines.extend(names.iter().map(|n| format!("M.;{n};Jean;Anglais")));
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     csv(&refs)
+}
+
+/// The wizard's steps 3–4 and the API's check/plan are dry runs: they read
+/// what is committed and take no lock, so they answer while a long import
+/// holds the establishment (before, they waited for SQLite's busy timeout or
+/// PostgreSQL's row lock).
+async fn a_preview_answers_while_an_import_holds_the_lock(d: &impl Directory) {
+    with_establishments(d, &[UAI]).await;
+    import(d, &guide_teachers(), &teachers(UAI)).await;
+    let mut writer = d.begin().await.unwrap();
+    writer.lock_establishments(&[uai(UAI)]).await.unwrap();
+    writer.lock_identities(&[], &[]).await.unwrap();
+
+    let phone_changed = String::from_utf8(guide_teachers())
+        .unwrap()
+        .replace("06 12 34 56 78", "07 98 76 54 32");
+    let mut preview = teachers(UAI);
+    preview.dry_run = true;
+    let outcome = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        try_import(d, phone_changed.as_bytes(), &preview),
+    )
+    .await
+    .expect("the preview waited for the running import's lock")
+    .unwrap();
+    assert_eq!(outcome.report.status, Status::DryRun);
+    assert_eq!(counts(&outcome), (0, 1, 4, 0, 0, 0));
+    drop(writer);
+}
+
+/// Step 4 shows a plan; the real run re-plans under its locks and writes
+/// nothing if what it would do is no longer what the admin approved.
+async fn a_real_run_refuses_a_plan_changed_since_its_preview(d: &impl Directory) {
+    with_establishments(d, &[UAI]).await;
+    let mut preview = teachers(UAI);
+    preview.dry_run = true;
+    let seen = import(d, &guide_teachers(), &preview).await.plan.fingerprint();
+    assert_eq!(
+        import(d, &guide_teachers(), &preview).await.plan.fingerprint(),
+        seen,
+        "the same directory gives the same plan"
+    );
+
+    // Someone imports the same people between the summary and the start.
+    import(d, &guide_teachers(), &teachers(UAI)).await;
+    let imports_before = d.count_users().await.unwrap();
+    let mut run = teachers(UAI);
+    run.expected_plan = Some(seen);
+    match try_import(d, &guide_teachers(), &run).await {
+        Err(service::ImportError::PlanChanged) => {}
+        Err(e) => panic!("expected PlanChanged, got {e}"),
+        Ok(o) => panic!("a changed plan was written: {:?}", o.report.status),
+    }
+    assert_eq!(d.count_users().await.unwrap(), imports_before);
+
+    // With the summary read again, the run goes through (and changes nothing).
+    let seen_again = import(d, &guide_teachers(), &preview).await.plan.fingerprint();
+    run.expected_plan = Some(seen_again);
+    let applied = import(d, &guide_teachers(), &run).await;
+    assert_eq!(applied.report.status, Status::Imported);
+    assert_eq!(counts(&applied), (0, 0, 5, 0, 0, 0));
 }
 
 async fn complet_threshold_confirmation_and_restore(d: &impl Directory) {

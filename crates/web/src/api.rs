@@ -6,7 +6,7 @@
 
 use crate::auth::{hash_token, Auth};
 use crate::error::AppError;
-use crate::wizard::{dry_run, load_draft_for, DraftSettings};
+use crate::wizard::{dry_run, load_draft_for, start_job, DraftSettings, NotStarted};
 use crate::{AppState, Backend};
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -201,6 +201,7 @@ pub async fn create_draft<D: Backend>(
         skip_conflicts: false,
         confirm_deletions: None,
         via_api: true,
+        expected_plan: None,
     };
     let json = serde_json::to_string(&settings).map_err(|e| bad(e.to_string()))?;
     let name = q.file_name.unwrap_or_else(|| "api.csv".to_string());
@@ -312,6 +313,7 @@ pub async fn plan<D: Backend>(
     let p = &outcome.plan;
     Ok(Json(json!({
         "report": report_json(&outcome.report),
+        "plan": p.fingerprint(),
         "creates": p.creates,
         "updates": p.updates,
         "unchanged": p.unchanged,
@@ -327,6 +329,10 @@ pub struct StartBody {
     skip_conflicts: bool,
     #[serde(default)]
     confirm_deletions: Option<usize>,
+    /// The `plan` fingerprint read from the plan endpoint: the start is
+    /// refused (409) if the plan is no longer that one.
+    #[serde(default)]
+    plan: Option<String>,
 }
 
 /// POST /api/v1/drafts/{id}/start: step 4's "Démarrer l'importation".
@@ -340,16 +346,19 @@ pub async fn start<D: Backend>(
     let (draft, mut settings) = load_draft_for(&state, &admin, id).await?;
     settings.skip_conflicts = body.skip_conflicts;
     settings.confirm_deletions = body.confirm_deletions;
-    crate::wizard::save_settings(&state, id, &settings).await?;
-    let outcome = dry_run(&state, &admin, &draft, &settings).await?;
-    if outcome.plan.rejection.is_some() {
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(report_json(&outcome.report))).into_response());
-    }
-    let job = state
-        .directory
-        .create_job(id, admin.id, state.now())
-        .await
-        .map_err(AppError::from)?;
+    let job = match start_job(&state, &admin, &draft, settings, body.plan).await? {
+        Ok(job) => job,
+        Err(NotStarted::Rejected(outcome)) => {
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(report_json(&outcome.report))).into_response())
+        }
+        Err(NotStarted::PlanChanged) => {
+            return Ok((
+                StatusCode::CONFLICT,
+                Json(json!({ "error": "l'annuaire a changé depuis le plan lu (champ « plan ») : relisez GET /api/v1/drafts/{id}/plan, puis démarrez avec le nouveau" })),
+            )
+                .into_response())
+        }
+    };
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "job": job, "url": format!("/api/v1/jobs/{job}") })),
@@ -539,7 +548,8 @@ pub fn openapi_document() -> Value {
                     "conflict_details": {"type": "array", "items": {"type": "object", "properties": {
                         "line": {"type": "integer"}, "column": {"type": ["string", "null"]}, "field": {"type": ["string", "null"]},
                         "code": {"type": "string"}, "message": {"type": "string"}}}}}},
-                "Start": {"type": "object", "properties": {"skip_conflicts": {"type": "boolean"}, "confirm_deletions": {"type": ["integer", "null"]}}}
+                "Start": {"type": "object", "properties": {"skip_conflicts": {"type": "boolean"}, "confirm_deletions": {"type": ["integer", "null"]},
+                    "plan": {"type": ["string", "null"], "description": "le champ « plan » lu à l'étape 4 : refus (409) si l'annuaire a changé depuis"}}}
             }
         },
         "security": [{"bearer": []}, {"session": []}],
@@ -565,10 +575,10 @@ pub fn openapi_document() -> Value {
             "/api/v1/drafts/{id}/plan": {"get": {"summary": "Étape 4 : le plan", "parameters": [id,
                 {"name": "skip_conflicts", "in": "query", "schema": {"type": "boolean"}},
                 {"name": "confirm_deletions", "in": "query", "schema": {"type": "integer"}}],
-                "responses": {"200": {"description": "compte rendu et listes"}, "404": error}}},
+                "responses": {"200": {"description": "compte rendu, listes, et « plan » : l'empreinte du plan à renvoyer au démarrage"}, "404": error}}},
             "/api/v1/drafts/{id}/start": {"post": {"summary": "Étape 4 : démarrer l'importation", "parameters": [id],
                 "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Start"}}}},
-                "responses": {"202": {"description": "tâche créée"}, "422": report, "404": error}}},
+                "responses": {"202": {"description": "tâche créée"}, "409": error, "422": report, "404": error}}},
             "/api/v1/jobs/{id}": {"get": {"summary": "Étape 5 : suivi", "parameters": [id], "responses": {"200": {"description": "état de la tâche"}, "404": error}}},
             "/api/v1/jobs/{id}/result": {"get": {"summary": "Étape 5 : fichier résultat", "parameters": [id],
                 "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}, "404": error}}},

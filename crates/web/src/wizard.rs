@@ -42,6 +42,10 @@ pub struct DraftSettings {
     /// Started through the JSON API rather than the pages (for the history).
     #[serde(default)]
     pub via_api: bool,
+    /// The plan the admin approved at step 4 ([`domain::plan::Plan::fingerprint`]):
+    /// the job refuses to write if it finds another.
+    #[serde(default)]
+    pub expected_plan: Option<String>,
 }
 
 impl DraftSettings {
@@ -58,6 +62,7 @@ impl DraftSettings {
         r.complet = self.complet;
         r.skip_conflicts = self.skip_conflicts;
         r.confirm_deletions = self.confirm_deletions;
+        r.expected_plan = self.expected_plan.clone();
         r.scope = admin.scope();
         r.actor = admin.login.clone();
         r.channel = if self.via_api { "api" } else { "web" }.to_string();
@@ -225,6 +230,7 @@ pub async fn step1_submit<D: Backend>(
         skip_conflicts: false,
         confirm_deletions: None,
         via_api: false,
+        expected_plan: None,
     };
     let json = serde_json::to_string(&settings).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let id = state
@@ -692,6 +698,8 @@ pub struct Step4Page {
     deactivations: Vec<String>,
     needs_confirmation: bool,
     threshold: u32,
+    /// The plan's fingerprint, sent back with "Démarrer l'importation".
+    plan: String,
     error: Option<String>,
 }
 
@@ -841,6 +849,7 @@ async fn step4<D: Backend>(
         deactivations,
         needs_confirmation,
         threshold: 10,
+        plan: plan.fingerprint(),
         error,
     }
     .into_response())
@@ -859,6 +868,40 @@ pub async fn step4_page<D: Backend>(
 pub struct StartForm {
     csrf: String,
     confirmation: Option<String>,
+    /// The fingerprint of the plan step 4 showed.
+    plan: Option<String>,
+}
+
+/// Why an import could not be started from step 4.
+pub enum NotStarted {
+    /// The plan is refused (conflicts, Complet threshold…).
+    Rejected(Box<ImportOutcome>),
+    /// The directory changed since the summary the admin approved.
+    PlanChanged,
+}
+
+/// Step 4's "Démarrer l'importation", for the pages and the API: a preview
+/// (no lock) checks the plan is accepted and is the one the admin saw, then a
+/// job runs it; the job re-plans under its locks and refuses to write if the
+/// plan changed again in between.
+pub async fn start_job<D: Backend>(
+    state: &AppState<D>,
+    admin: &store::web::Admin,
+    draft: &Draft,
+    mut settings: DraftSettings,
+    seen_plan: Option<String>,
+) -> Result<Result<i64, NotStarted>, AppError> {
+    let outcome = dry_run(state, admin, draft, &settings).await?;
+    if outcome.plan.rejection.is_some() {
+        return Ok(Err(NotStarted::Rejected(Box::new(outcome))));
+    }
+    let current = outcome.plan.fingerprint();
+    if seen_plan.as_ref().is_some_and(|seen| *seen != current) {
+        return Ok(Err(NotStarted::PlanChanged));
+    }
+    settings.expected_plan = Some(current);
+    save_settings(state, draft.id, &settings).await?;
+    Ok(Ok(state.directory.create_job(draft.id, admin.id, state.now()).await?))
 }
 
 pub async fn start<D: Backend>(
@@ -876,14 +919,21 @@ pub async fn start<D: Backend>(
         ),
         None => None,
     };
-    save_settings(&state, id, &settings).await?;
-    let outcome = dry_run(&state, &auth.admin, &draft, &settings).await?;
-    if let Some(rejection) = &outcome.plan.rejection {
-        let page = step4(&state, &auth, &draft, &settings, Some(rejection.message())).await?;
-        return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    let seen_plan = form.plan.filter(|p| !p.is_empty());
+    match start_job(&state, &auth.admin, &draft, settings.clone(), seen_plan).await? {
+        Ok(job) => Ok(Redirect::to(&format!("/taches/{job}")).into_response()),
+        Err(refusal) => {
+            let message = match refusal {
+                NotStarted::Rejected(outcome) => outcome.plan.rejection.map(|r| r.message()),
+                NotStarted::PlanChanged => Some(
+                    "L'annuaire a changé depuis ce résumé (un autre import ou une modification de compte) : voici le résumé à jour ; vérifiez-le, puis démarrez de nouveau.".to_string(),
+                ),
+            };
+            save_settings(&state, id, &settings).await?;
+            let page = step4(&state, &auth, &draft, &settings, message).await?;
+            Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
     }
-    let job = state.directory.create_job(id, auth.admin.id, state.now()).await?;
-    Ok(Redirect::to(&format!("/taches/{job}")).into_response())
 }
 
 // ---------------------------------------------------------------- step 5

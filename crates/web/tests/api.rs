@@ -360,3 +360,106 @@ async fn duplicates_and_reconciliation_through_the_api() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// Step 3 (page and API check) and step 4 (API plan) are previews: they answer
+/// while another import holds the establishment's write lock. A start with a
+/// plan the directory no longer gives is refused (409) and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn previews_pass_a_running_import_and_a_stale_plan_is_refused() {
+    use store::{Directory, DirectoryTx};
+    let app = start().await;
+    let t = token(&app, "admin-a").await;
+    let file = "Civilité enseignant;Nom enseignant;Prénom enseignant;Matière enseignant\r\nM.;PLATON;Francis;Philosophie\r\nMme;LAVOISIER;Nicole;Chimie\r\n";
+    let (status, body) = call(
+        &app,
+        Some(&t),
+        Method::POST,
+        &format!("/api/v1/drafts?profile=enseignant&establishment={UAI_A}&file_name=f.csv"),
+        Body::from(file),
+        false,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
+    let id = parse(&body)["draft"].as_i64().unwrap();
+    let plan_uri = format!("/api/v1/drafts/{id}/plan");
+    let (_, body) = call(&app, Some(&t), Method::GET, &plan_uri, Body::empty(), true).await;
+    let plan_body = parse(&body);
+    let seen = plan_body["plan"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{plan_body}"))
+        .to_string();
+    assert_eq!(seen.len(), 64, "a SHA-256 in hex");
+
+    let admin = session(&app, "admin-a").await;
+
+    // A long import holds establishment A.
+    let mut writer = app.state.directory.begin().await.unwrap();
+    writer.lock_establishments(&[uai(UAI_A)]).await.unwrap();
+    let within_a_second = Duration::from_secs(1);
+    let check = tokio::time::timeout(
+        within_a_second,
+        call(
+            &app,
+            Some(&t),
+            Method::GET,
+            &format!("/api/v1/drafts/{id}/check"),
+            Body::empty(),
+            true,
+        ),
+    )
+    .await
+    .expect("the API check waited for the running import");
+    assert_eq!(check.0, StatusCode::OK);
+    assert_eq!(parse(&check.1)["rows"], 2);
+    let plan = tokio::time::timeout(
+        within_a_second,
+        call(&app, Some(&t), Method::GET, &plan_uri, Body::empty(), true),
+    )
+    .await
+    .expect("the API plan waited for the running import");
+    assert_eq!(parse(&plan.1)["plan"], seen.as_str());
+    let page = tokio::time::timeout(
+        within_a_second,
+        send(
+            &app,
+            Some(&admin),
+            Method::GET,
+            &format!("/imports/{id}/verification"),
+            None,
+        ),
+    )
+    .await
+    .expect("step 3 waited for the running import");
+    assert_eq!(page.0, StatusCode::OK, "{}", page.1);
+    assert!(page.1.contains(r#"<strong id="nb-valides">2</strong>"#), "{}", page.1);
+    drop(writer);
+
+    // Meanwhile someone imports the same two people: the plan seen is stale.
+    let mut request = store::service::ImportRequest::new(domain::Profile::Enseignant, Some(uai(UAI_A)));
+    request.file_name = "autre.csv".into();
+    store::service::run_import(
+        app.state.directory.as_ref(),
+        file.as_bytes(),
+        &request,
+        &store::service::SystemClock,
+        &mut domain::password::os_rng(),
+        &store::service::NoProgress,
+    )
+    .await
+    .unwrap();
+    let users_before = app.state.directory.count_users().await.unwrap();
+    let start_uri = format!("/api/v1/drafts/{id}/start");
+    let stale = json!({ "plan": seen }).to_string();
+    let (status, body) = call(&app, Some(&t), Method::POST, &start_uri, Body::from(stale), true).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{}", String::from_utf8_lossy(&body));
+    assert!(parse(&body)["error"].as_str().unwrap().contains("a changé"));
+    assert_eq!(app.state.directory.count_users().await.unwrap(), users_before);
+
+    let (_, body) = call(&app, Some(&t), Method::GET, &plan_uri, Body::empty(), true).await;
+    let fresh = parse(&body);
+    assert_ne!(fresh["plan"], seen.as_str());
+    assert_eq!(fresh["report"]["unchanged"], 2, "{fresh}");
+    let body = json!({ "plan": fresh["plan"] }).to_string();
+    let (status, body) = call(&app, Some(&t), Method::POST, &start_uri, Body::from(body), true).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{}", String::from_utf8_lossy(&body));
+}

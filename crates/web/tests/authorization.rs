@@ -12,48 +12,6 @@ use store::web::WebDirectory;
 use support::*;
 use tower::ServiceExt;
 
-struct Session {
-    cookie: String,
-    csrf: String,
-}
-
-async fn session(app: &App, login: &str) -> Session {
-    let (admin, _) = app.state.directory.admin_by_login(login).await.unwrap().unwrap();
-    let token = web::new_token();
-    let csrf = web::new_token();
-    let now = chrono::Utc::now().timestamp();
-    app.state
-        .directory
-        .create_session(&web::hash_token(&token), admin.id, &csrf, now, now + 3600)
-        .await
-        .unwrap();
-    Session {
-        cookie: format!("annuaire_session={token}"),
-        csrf,
-    }
-}
-
-async fn send(app: &App, s: Option<&Session>, method: Method, uri: &str, form: Option<String>) -> (StatusCode, String) {
-    let mut req = Request::builder().method(method).uri(uri);
-    if let Some(s) = s {
-        req = req.header(header::COOKIE, &s.cookie);
-    }
-    let body = match form {
-        Some(f) => {
-            req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-            Body::from(f)
-        }
-        None => Body::empty(),
-    };
-    let response = web::router(app.state.clone())
-        .oneshot(req.body(body).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 10 << 20).await.unwrap();
-    (status, String::from_utf8_lossy(&bytes).into_owned())
-}
-
 /// The history id of a finished job.
 /// The account id of the teacher PLATON imported by admin-a.
 async fn platon(app: &App) -> i64 {

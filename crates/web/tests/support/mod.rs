@@ -2,6 +2,8 @@
 //! directory, accounts made through the same store functions as the CLI.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
 use domain::password::{self, SecretOrigin};
 use domain::{Establishment, Uai};
 use std::sync::Arc;
@@ -9,6 +11,7 @@ use store::service::SystemClock;
 use store::sqlite::SqliteDirectory;
 use store::web::WebDirectory;
 use store::Directory;
+use tower::ServiceExt;
 use web::{AppState, WebConfig};
 
 pub const UAI_A: &str = "0750654D";
@@ -159,4 +162,54 @@ pub async fn csv_and_aaf_twins(app: &App) {
     )
     .await
     .unwrap();
+}
+
+/// A signed-in admin's cookie and CSRF token, made as the login page makes them.
+pub struct Session {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+pub async fn session(app: &App, login: &str) -> Session {
+    let (admin, _) = app.state.directory.admin_by_login(login).await.unwrap().unwrap();
+    let token = web::new_token();
+    let csrf = web::new_token();
+    let now = chrono::Utc::now().timestamp();
+    app.state
+        .directory
+        .create_session(&web::hash_token(&token), admin.id, &csrf, now, now + 3600)
+        .await
+        .unwrap();
+    Session {
+        cookie: format!("annuaire_session={token}"),
+        csrf,
+    }
+}
+
+/// One request to the pages, with the session's cookie and a form body if any.
+pub async fn send(
+    app: &App,
+    s: Option<&Session>,
+    method: Method,
+    uri: &str,
+    form: Option<String>,
+) -> (StatusCode, String) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(s) = s {
+        req = req.header(header::COOKIE, &s.cookie);
+    }
+    let body = match form {
+        Some(f) => {
+            req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            Body::from(f)
+        }
+        None => Body::empty(),
+    };
+    let response = web::router(app.state.clone())
+        .oneshot(req.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 10 << 20).await.unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
 }
