@@ -85,8 +85,6 @@ pub enum Command {
     Mail(MailCommand),
     /// Démonstration : crée l'établissement 0750654D et y importe les cinq enseignants du guide
     Demo,
-    /// Mesures de débit : plan, écriture, hachage
-    Bench(BenchArgs),
     /// Serveur web : assistant d'import en cinq étapes
     Serve(ServeArgs),
     /// Comptes administrateurs du web et de l'API
@@ -343,28 +341,4 @@ pub struct SearchArgs {
     pub offset: i64,
     #[arg(long)]
     pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// Lignes du fichier généré
-    #[arg(long, default_value_t = 100_000)]
-    pub rows: usize,
-    /// Mots de passe à hacher pour la mesure de hachage
-    #[arg(long, default_value_t = 200)]
-    pub hashes: usize,
-    /// Base PostgreSQL à mesurer aussi (une base jetable est créée dedans)
-    #[arg(long, env = "ANNUAIRE_BENCH_POSTGRES_URL")]
-    pub postgres: Option<String>,
-    /// Fichier JSON où écrire les mesures
-    #[arg(long)]
-    pub json: Option<PathBuf>,
-    /// Comptes du grand annuaire où mesurer un import de 500 lignes et la recherche
-    /// (indépendance à la taille ; 1000000 ou 5000000 pour la mesure de référence)
-    #[arg(long, default_value_t = 20_000)]
-    pub directory_users: usize,
-    /// Lignes de l'import de bout en bout (vraie commande « annuaire import »,
-    /// SQLite, mots de passe générés et hachés) ; 0 pour l'omettre
-    #[arg(long, default_value_t = 1_000)]
-    pub end_to_end_rows: usize,
 }

@@ -36,9 +36,6 @@ pub const DEMO_UAI: &str = "0750654D";
 pub const DEMO_NAME: &str = "Collège de démonstration";
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
-    if let Command::Bench(args) = &cli.command {
-        return crate::bench::run(args).await.map(|()| ExitCode::SUCCESS);
-    }
     let directory = AnyDirectory::open(&cli.database)
         .await
         .with_context(|| format!("ouverture de la base {}", redact(&cli.database)))?;
@@ -178,7 +175,7 @@ async fn dispatch<D: web::Backend>(d: &D, command: Command, notifier: &Notifier)
         Command::Audit(args) => crate::admin_commands::audit(d, args).await,
         Command::Demo => demo(d, &clock).await,
         Command::Admin(command) => crate::serve::admin(d, command, &clock).await,
-        Command::Bench(_) | Command::Serve(_) => Ok(ExitCode::SUCCESS),
+        Command::Serve(_) => Ok(ExitCode::SUCCESS),
     }
 }
 

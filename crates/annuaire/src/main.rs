@@ -5,7 +5,6 @@
 
 mod account_commands;
 mod admin_commands;
-mod bench;
 mod cli;
 mod commands;
 mod history_commands;

@@ -1,13 +1,13 @@
-//! `annuaire bench`: throughput of the import engine next to the raw cost of
+//! `annuaire-bench`: throughput of the import engine next to the raw cost of
 //! the same work (a bare CSV read, a bulk insert), all measured in one run so
 //! that the ratios hold on a noisy shared machine. A benchmark, not a test: it
 //! prints figures and asserts nothing about them.
 //!
 //! Progress goes to stderr; stdout carries only the table.
 
-use crate::cli::BenchArgs;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
+use clap::{Args, Parser};
 use domain::keys::SyncKey;
 use domain::password::{self, SecretOrigin};
 use domain::person::GroupRef;
@@ -38,7 +38,59 @@ const DUPLICATE_SHARE: f64 = 0.01;
 const COPY_CHUNK: usize = 10_000;
 const CSV_BASELINE: &str = "csv ByteRecord read";
 
-pub async fn run(args: &BenchArgs) -> Result<()> {
+/// mimalloc, as in the `annuaire` binary whose engine is measured.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Mesures de débit d'annuaire : plan, écriture, hachage, grand annuaire, bout en bout
+#[derive(Debug, Parser)]
+#[command(name = "annuaire-bench", version)]
+struct Cli {
+    #[command(flatten)]
+    args: BenchArgs,
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Lignes du fichier généré
+    #[arg(long, default_value_t = 100_000)]
+    rows: usize,
+    /// Mots de passe à hacher pour la mesure de hachage
+    #[arg(long, default_value_t = 200)]
+    hashes: usize,
+    /// Base PostgreSQL à mesurer aussi (une base jetable est créée dedans)
+    #[arg(long, env = "ANNUAIRE_BENCH_POSTGRES_URL")]
+    postgres: Option<String>,
+    /// Fichier JSON où écrire les mesures
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Comptes du grand annuaire où mesurer un import de 500 lignes et la recherche
+    /// (indépendance à la taille ; 1000000 ou 5000000 pour la mesure de référence)
+    #[arg(long, default_value_t = 20_000)]
+    directory_users: usize,
+    /// Lignes de l'import de bout en bout (vraie commande « annuaire import »,
+    /// SQLite, mots de passe générés et hachés) ; 0 pour l'omettre
+    #[arg(long, default_value_t = 1_000)]
+    end_to_end_rows: usize,
+    /// Le programme « annuaire » à lancer pour la mesure de bout en bout
+    /// (par défaut, celui construit à côté de ce programme, même profil)
+    #[arg(long)]
+    annuaire: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(&cli.args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("erreur : {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: &BenchArgs) -> Result<()> {
     if args.rows == 0 {
         bail!("--rows doit être au moins 1");
     }
@@ -82,7 +134,13 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
 
     if args.end_to_end_rows > 0 {
         eprintln!("de bout en bout : annuaire import de {} lignes…", args.end_to_end_rows);
-        table.push(end_to_end::measure(args.end_to_end_rows).await?);
+        table.push(
+            end_to_end::measure(
+                &end_to_end::annuaire_program(args.annuaire.as_deref())?,
+                args.end_to_end_rows,
+            )
+            .await?,
+        );
     }
 
     table.print();
@@ -182,7 +240,7 @@ impl Table {
     }
 
     fn print(&self) {
-        println!("annuaire bench: {} core(s) available", self.cores);
+        println!("annuaire-bench: {} core(s) available", self.cores);
         let header = [
             "measure", "backend", "rows", "seconds", "rows/s", "ratio", "against", "note",
         ];

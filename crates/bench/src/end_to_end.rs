@@ -8,25 +8,44 @@
 
 use super::{generate_csv, Figure, ScratchDir, BENCH_UAI};
 use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub async fn measure(rows: usize) -> Result<Figure> {
-    tokio::task::spawn_blocking(move || run(rows))
+/// The `annuaire` program to measure: the one given, or the one cargo built
+/// next to this benchmark (same profile: `cargo build --release -p annuaire`).
+pub fn annuaire_program(given: Option<&Path>) -> Result<PathBuf> {
+    let program = match given {
+        Some(p) => p.to_path_buf(),
+        None => std::env::current_exe()
+            .context("chemin du programme annuaire-bench")?
+            .with_file_name(format!("annuaire{}", std::env::consts::EXE_SUFFIX)),
+    };
+    if !program.is_file() {
+        bail!(
+            "programme annuaire introuvable ({}) : construisez-le avec le même profil (cargo build --release -p annuaire), indiquez-le avec --annuaire, ou omettez la mesure avec --end-to-end-rows 0",
+            program.display()
+        );
+    }
+    Ok(program)
+}
+
+pub async fn measure(program: &Path, rows: usize) -> Result<Figure> {
+    let program = program.to_path_buf();
+    tokio::task::spawn_blocking(move || run(&program, rows))
         .await
         .context("mesure de bout en bout interrompue")?
 }
 
-fn run(rows: usize) -> Result<Figure> {
+fn run(exe: &Path, rows: usize) -> Result<Figure> {
     let scratch = ScratchDir::new()?;
     let csv_path = scratch.0.join("enseignants.csv");
     let bytes = generate_csv(rows)?;
     std::fs::write(&csv_path, &bytes).with_context(|| format!("écriture de {}", csv_path.display()))?;
-    let exe = std::env::current_exe().context("chemin du programme annuaire")?;
     let url = scratch.sqlite_url("e2e.db");
     let result = scratch.0.join("resultat.csv");
 
-    let status = Command::new(&exe)
+    let status = Command::new(exe)
         .args([
             "--database",
             &url,
@@ -43,7 +62,7 @@ fn run(rows: usize) -> Result<Figure> {
     }
 
     let start = Instant::now();
-    let mut child = Command::new(&exe)
+    let mut child = Command::new(exe)
         .arg("--database")
         .arg(&url)
         .arg("import")
