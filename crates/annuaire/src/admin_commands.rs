@@ -46,7 +46,7 @@ pub struct AafImportArgs {
     #[arg(long, value_name = "N")]
     pub confirm_deletions: Option<usize>,
     /// Seuil de désactivations sans confirmation, en % des comptes AAF concernés
-    #[arg(long, default_value_t = 10, value_name = "POURCENT")]
+    #[arg(long, default_value_t = domain::vocabulary::DEFAULT_DELETION_THRESHOLD_PERCENT, value_name = "POURCENT")]
     pub deletion_threshold: u32,
 }
 
@@ -182,7 +182,7 @@ pub async fn aaf<D: web::Backend>(
     }
     let request = AafRequest {
         actor: actor(),
-        channel: "cli".into(),
+        channel: domain::vocabulary::Channel::Cli,
         notify: args.notify.clone(),
         result_retention_seconds: store::service::DEFAULT_RESULT_RETENTION_DAYS * 86_400,
         login_pattern: args.login_pattern.parse::<LoginPattern>().map_err(|e| anyhow!(e))?,

@@ -191,7 +191,7 @@ pub struct ImportArgs {
     #[arg(long, value_name = "N")]
     pub confirm_deletions: Option<usize>,
     /// Seuil de désactivations sans confirmation, en % des comptes concernés
-    #[arg(long, default_value_t = 10, value_name = "POURCENT")]
+    #[arg(long, default_value_t = domain::vocabulary::DEFAULT_DELETION_THRESHOLD_PERCENT, value_name = "POURCENT")]
     pub deletion_threshold: u32,
     /// Vérifier et afficher le plan sans rien écrire
     #[arg(long)]

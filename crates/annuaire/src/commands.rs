@@ -85,7 +85,7 @@ pub async fn notify_import<D: web::Backend>(d: &D, notifier: &Notifier, import_i
                 .ok()
                 .and_then(|m| m.into_iter().find(|m| m.id == mail));
             match status {
-                Some(m) if m.status == "sent" => eprintln!("Avis de fin d'import envoyé à {}.", m.recipients.join(", ")),
+                Some(m) if m.status == domain::vocabulary::MailStatus::Sent => eprintln!("Avis de fin d'import envoyé à {}.", m.recipients.join(", ")),
                 Some(m) => eprintln!(
                     "attention : avis de fin d'import non envoyé ({}) ; nouvel essai par « annuaire mail send » ou le serveur",
                     m.last_error.unwrap_or_default()
@@ -211,7 +211,7 @@ fn build_request(args: &ImportArgs) -> Result<ImportRequest> {
     request.min_password_len = args.min_password_length;
     request.dry_run = args.dry_run;
     request.actor = format!("cli:{}", whoami());
-    request.channel = "cli".into();
+    request.channel = domain::vocabulary::Channel::Cli;
     request.notify = args.notify.clone();
     Ok(request)
 }

@@ -4,6 +4,7 @@
 use crate::cli::ImportsListArgs;
 use anyhow::{bail, Result};
 use chrono::NaiveDate;
+use domain::vocabulary::ImportStatus;
 use domain::Uai;
 use mail::Notifier;
 use std::process::ExitCode;
@@ -53,7 +54,7 @@ fn print_entry(e: &ImportEntry) {
         "n° {}  {}  {}  {} ({})  {}  {}{}  « {} »",
         e.id,
         e.started_at.format("%Y-%m-%d %H:%M"),
-        e.status_label(),
+        e.status.label(),
         e.actor,
         e.channel,
         if establishments.is_empty() {
@@ -68,7 +69,7 @@ fn print_entry(e: &ImportEntry) {
     println!(
         "      lignes {} → résultat {} : {} créé(s), {} modifié(s), {} inchangé(s), {} fusionné(s), {} désactivé(s), {} ignorée(s) ; durée {} ; courriel {}",
         e.rows,
-        if e.status == "succeeded" { e.result_rows().to_string() } else { "-".into() },
+        if e.status == ImportStatus::Succeeded { e.result_rows().to_string() } else { "-".into() },
         e.created,
         e.updated,
         e.unchanged,
@@ -76,7 +77,7 @@ fn print_entry(e: &ImportEntry) {
         e.deactivated,
         e.skipped,
         e.duration_seconds().map(|s| format!("{s} s")).unwrap_or_else(|| "-".into()),
-        mail_label(e.mail_status.as_deref())
+        mail_label(e.mail_status)
     );
     if let Some(error) = &e.error {
         println!("      {error}");

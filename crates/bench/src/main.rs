@@ -770,8 +770,8 @@ async fn timed_apply<D: Directory>(d: &D, bench: &Bench<'_>, plan: &Plan) -> Res
     let record = ImportRecord {
         started_at: now,
         finished_at: now,
-        source: "csv".to_string(),
-        channel: "cli".to_string(),
+        source: domain::vocabulary::ImportSource::Csv,
+        channel: domain::vocabulary::Channel::Cli,
         actor: bench.request.actor.clone(),
         admin_id: None,
         profile: bench.request.profile.id().to_string(),
@@ -787,7 +787,7 @@ async fn timed_apply<D: Directory>(d: &D, bench: &Bench<'_>, plan: &Plan) -> Res
         merged: report.merged as i64,
         deactivated: report.deactivated as i64,
         skipped: report.skipped as i64,
-        status: "succeeded".to_string(),
+        status: domain::vocabulary::ImportStatus::Succeeded,
         error: None,
         notify: None,
     };

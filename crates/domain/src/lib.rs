@@ -28,6 +28,7 @@ pub mod result_file;
 pub mod text;
 pub mod validate;
 pub mod values;
+pub mod vocabulary;
 
 pub use establishment::{Establishment, Uai};
 pub use field::Field;

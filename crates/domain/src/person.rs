@@ -7,53 +7,15 @@ use crate::profile::Profile;
 use crate::values::{Civility, Email, Login, Phone, PostalCode};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::str::FromStr;
 
-/// Where an account comes from: only `csv` accounts are ever deactivated by a
-/// Complet CSV import, and `aaf` ones are owned by the academic feed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Source {
-    Csv,
-    Aaf,
-    Manual,
-}
-
-impl Source {
-    pub fn id(self) -> &'static str {
-        match self {
-            Source::Csv => "csv",
-            Source::Aaf => "aaf",
-            Source::Manual => "manual",
-        }
-    }
-
-    /// As the pages say it.
-    pub fn label(self) -> &'static str {
-        match self {
-            Source::Csv => "import CSV",
-            Source::Aaf => "flux académique (AAF)",
-            Source::Manual => "création manuelle",
-        }
-    }
-}
-
-impl FromStr for Source {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "csv" => Ok(Source::Csv),
-            "aaf" => Ok(Source::Aaf),
-            "manual" => Ok(Source::Manual),
-            other => Err(format!("source « {other} » inconnue")),
-        }
-    }
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.id())
+crate::vocabulary::stored_enum! {
+    /// Where an account comes from: only `csv` accounts are ever deactivated by a
+    /// Complet CSV import, and `aaf` ones are owned by the academic feed.
+    pub enum Source {
+        Csv = "csv" => "import CSV",
+        Aaf = "aaf" => "flux académique (AAF)",
+        Manual = "manual" => "création manuelle",
     }
 }
 

@@ -13,6 +13,7 @@
 
 use askama::Template;
 use chrono::{DateTime, Utc};
+use domain::vocabulary::{ImportSource, ImportStatus};
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -170,7 +171,7 @@ impl Notifier {
         let Some(entry) = history.import_entry(import_id).await? else {
             return Ok(None);
         };
-        let attachment = if self.settings.attach_results && entry.status == "succeeded" {
+        let attachment = if self.settings.attach_results && entry.status == ImportStatus::Succeeded {
             history.import_result(import_id, now).await?
         } else {
             None
@@ -267,8 +268,11 @@ pub fn compose(
     let Some(recipient) = entry.notify.clone().filter(|r| !r.trim().is_empty()) else {
         return Ok(None);
     };
-    let succeeded = entry.status == "succeeded";
-    let kind = if entry.source == "aaf" { "AAF" } else { "CSV" };
+    let succeeded = entry.status == ImportStatus::Succeeded;
+    let kind = match entry.source {
+        ImportSource::Aaf => "AAF",
+        ImportSource::Csv => "CSV",
+    };
     let subject = format!(
         "[{}] Import {kind}-{}",
         if succeeded { "SUCCES" } else { "ERREUR" },

@@ -16,6 +16,7 @@ use domain::keys::{LoginPattern, SyncKey};
 use domain::password::{self, HashError, SecretOrigin};
 use domain::person::{GroupRef, Source};
 use domain::plan::Lookup;
+use domain::vocabulary::{Channel, ImportSource, ImportStatus, DEFAULT_DELETION_THRESHOLD_PERCENT};
 use domain::{Establishment, Uai};
 use rand::{CryptoRng, RngCore};
 use serde::Serialize;
@@ -48,7 +49,7 @@ pub fn xml_files_in(dir: &std::path::Path) -> std::io::Result<Vec<std::path::Pat
 pub struct AafRequest {
     pub actor: String,
     /// How the feed came in: `cli` or `schedule`.
-    pub channel: String,
+    pub channel: Channel,
     /// Where the end-of-feed notice goes.
     pub notify: Option<String>,
     /// How long the result file is kept for download.
@@ -63,11 +64,11 @@ impl Default for AafRequest {
     fn default() -> Self {
         AafRequest {
             actor: "cli".into(),
-            channel: "cli".into(),
+            channel: Channel::Cli,
             notify: None,
             result_retention_seconds: crate::service::DEFAULT_RESULT_RETENTION_DAYS * 86_400,
             login_pattern: LoginPattern::default(),
-            deletion_threshold_percent: 10,
+            deletion_threshold_percent: DEFAULT_DELETION_THRESHOLD_PERCENT,
             confirm_deletions: None,
             dry_run: false,
         }
@@ -268,14 +269,14 @@ pub async fn run_recorded_aaf_import<D: AdminDirectory + History, R: RngCore + C
     let started_at = clock.now();
     let mut result = run_feed(directory, files, request, clock, rng).await;
     let (status, error) = match &result {
-        Ok(o) if o.report.status == AafStatus::Rejected => ("rejected", o.report.rejection.clone()),
+        Ok(o) if o.report.status == AafStatus::Rejected => (ImportStatus::Rejected, o.report.rejection.clone()),
         Ok(o) => {
             let id = o.report.import_id;
             return (result, id);
         }
         Err(AafError::NoFiles) => return (result, None),
-        Err(e @ AafError::Feed { .. }) => ("rejected", Some(e.to_string())),
-        Err(e) => ("failed", Some(e.to_string())),
+        Err(e @ AafError::Feed { .. }) => (ImportStatus::Rejected, Some(e.to_string())),
+        Err(e) => (ImportStatus::Failed, Some(e.to_string())),
     };
     let report = result.as_ref().ok().map(|o| &o.report);
     let complet = report.is_some_and(|r| r.files.iter().any(|f| f.complet));
@@ -312,15 +313,15 @@ fn feed_record(
     report: Option<&AafReport>,
     establishments: Vec<Uai>,
     complet: bool,
-    status: &str,
+    status: ImportStatus,
     error: Option<String>,
 ) -> ImportRecord {
     let count = |f: fn(&AafReport) -> usize| report.map(f).unwrap_or(0) as i64;
     ImportRecord {
         started_at,
         finished_at,
-        source: "aaf".into(),
-        channel: request.channel.clone(),
+        source: ImportSource::Aaf,
+        channel: request.channel,
         actor: request.actor.clone(),
         admin_id: None,
         profile: "aaf".into(),
@@ -340,7 +341,7 @@ fn feed_record(
         merged: 0,
         deactivated: count(|r| r.deactivated),
         skipped: count(|r| r.skipped),
-        status: status.into(),
+        status,
         error,
         notify: request.notify.clone(),
     }
@@ -478,7 +479,7 @@ async fn run_feed<D: AdminDirectory, R: RngCore + CryptoRng>(
         Some(&report),
         all_uais.clone(),
         !feed.scopes.is_empty(),
-        "succeeded",
+        ImportStatus::Succeeded,
         None,
     );
     let import_id = tx.insert_import(&record).await?;

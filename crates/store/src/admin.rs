@@ -69,7 +69,7 @@ impl CandidateRow {
                 .profile
                 .parse()
                 .map_err(|_| StoreError::Corrupt(format!("profil {}", self.profile)))?,
-            source: self.source.parse().map_err(StoreError::Corrupt)?,
+            source: crate::stored_word(&self.source)?,
             last_name: self.last_name,
             first_name: self.first_name,
             birth_date: self.birth_date,

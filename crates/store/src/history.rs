@@ -5,9 +5,10 @@
 //! expands the same code for SQLite and PostgreSQL (`?` renumbered to `$n`).
 
 use crate::web::{numbered, same};
-use crate::{ImportRecord, Result, StoreError};
+use crate::{stored_word, ImportRecord, Result, StoreError};
 use chrono::{DateTime, Utc};
 use domain::result_file::Slip;
+use domain::vocabulary::{Channel, ImportSource, ImportStatus, MailStatus};
 use domain::Uai;
 use serde::Serialize;
 use std::future::Future;
@@ -18,8 +19,8 @@ pub struct ImportEntry {
     pub id: i64,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
-    pub source: String,
-    pub channel: String,
+    pub source: ImportSource,
+    pub channel: Channel,
     pub actor: String,
     pub admin_id: Option<i64>,
     pub profile: String,
@@ -35,11 +36,11 @@ pub struct ImportEntry {
     pub merged: i64,
     pub deactivated: i64,
     pub skipped: i64,
-    pub status: String,
+    pub status: ImportStatus,
     pub error: Option<String>,
     pub notify: Option<String>,
-    /// Status of the latest notice: pending, sent or failed (none: no notice).
-    pub mail_status: Option<String>,
+    /// The latest notice's status (none: no notice).
+    pub mail_status: Option<MailStatus>,
     /// Until when the result file can be downloaded (unix seconds), if kept.
     pub result_expires_at: Option<i64>,
 }
@@ -55,18 +56,9 @@ impl ImportEntry {
         self.created + self.updated + self.unchanged + self.merged
     }
 
-    /// The status as every door shows it.
-    pub fn status_label(&self) -> &'static str {
-        match self.status.as_str() {
-            "succeeded" => "réussi",
-            "rejected" => "refusé",
-            _ => "échec",
-        }
-    }
-
     /// The profile's name, or "flux AAF" for a feed (it holds several).
     pub fn profile_label(&self) -> String {
-        if self.source == "aaf" {
+        if self.source == ImportSource::Aaf {
             return "flux AAF".into();
         }
         self.profile
@@ -77,13 +69,8 @@ impl ImportEntry {
 }
 
 /// A notice's state as every door shows it (`None`: no notice).
-pub fn mail_label(status: Option<&str>) -> &'static str {
-    match status {
-        Some("sent") => "envoyé",
-        Some("pending") => "en attente (nouvel essai prévu)",
-        Some("failed") => "échec d'envoi",
-        _ => "—",
-    }
+pub fn mail_label(status: Option<MailStatus>) -> &'static str {
+    status.map_or("—", MailStatus::label)
 }
 
 /// Who is looking: a system admin sees everything; an establishment admin
@@ -151,7 +138,7 @@ pub struct QueuedMail {
     pub body_text: String,
     pub body_html: String,
     pub attachment: Option<(String, Vec<u8>)>,
-    pub status: String,
+    pub status: MailStatus,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
@@ -229,8 +216,8 @@ macro_rules! impl_history {
                 ))
                 .bind(r.started_at)
                 .bind(r.finished_at)
-                .bind(&r.source)
-                .bind(&r.channel)
+                .bind(r.source.id())
+                .bind(r.channel.id())
                 .bind(&r.actor)
                 .bind(r.admin_id)
                 .bind(&r.profile)
@@ -246,7 +233,7 @@ macro_rules! impl_history {
                 .bind(r.merged)
                 .bind(r.deactivated)
                 .bind(r.skipped)
-                .bind(&r.status)
+                .bind(r.status.id())
                 .bind(&r.error)
                 .bind(&r.notify)
                 .fetch_one(&mut *conn)
@@ -278,12 +265,16 @@ macro_rules! impl_history {
             fn entry_from_row(r: &$row) -> Result<ImportEntry> {
                 use sqlx::Row;
                 let establishments: String = r.try_get("establishments")?;
+                let source: String = r.try_get("source")?;
+                let channel: String = r.try_get("channel")?;
+                let status: String = r.try_get("status")?;
+                let mail_status: Option<String> = r.try_get("mail_status")?;
                 Ok(ImportEntry {
                     id: r.try_get("id")?,
                     started_at: r.try_get("started_at")?,
                     finished_at: r.try_get("finished_at")?,
-                    source: r.try_get("source")?,
-                    channel: r.try_get("channel")?,
+                    source: stored_word(&source)?,
+                    channel: stored_word(&channel)?,
                     actor: r.try_get("actor")?,
                     admin_id: r.try_get("admin_id")?,
                     profile: r.try_get("profile")?,
@@ -299,10 +290,10 @@ macro_rules! impl_history {
                     merged: r.try_get("merged")?,
                     deactivated: r.try_get("deactivated")?,
                     skipped: r.try_get("skipped")?,
-                    status: r.try_get("status")?,
+                    status: stored_word(&status)?,
                     error: r.try_get("error")?,
                     notify: r.try_get("notify")?,
-                    mail_status: r.try_get("mail_status")?,
+                    mail_status: mail_status.as_deref().map(stored_word).transpose()?,
                     result_expires_at: r.try_get("result_expires_at")?,
                 })
             }
@@ -313,6 +304,7 @@ macro_rules! impl_history {
                 let cc: String = r.try_get("cc")?;
                 let name: Option<String> = r.try_get("attachment_name")?;
                 let content: Option<Vec<u8>> = r.try_get("attachment")?;
+                let status: String = r.try_get("status")?;
                 Ok(QueuedMail {
                     id: r.try_get("id")?,
                     import_id: r.try_get("import_id")?,
@@ -322,7 +314,7 @@ macro_rules! impl_history {
                     body_text: r.try_get("body_text")?,
                     body_html: r.try_get("body_html")?,
                     attachment: name.zip(content),
-                    status: r.try_get("status")?,
+                    status: stored_word(&status)?,
                     attempts: r.try_get("attempts")?,
                     next_attempt_at: r.try_get("next_attempt_at")?,
                     last_error: r.try_get("last_error")?,

@@ -9,6 +9,7 @@ use domain::keys::SyncKey;
 use domain::person::{Attributes, ExistingMembership, GroupRef, Membership, Source};
 use domain::plan::Snapshot;
 use domain::values::Login;
+use domain::vocabulary::{Channel, ImportSource, ImportStatus};
 use domain::{Establishment, Profile, Uai};
 use serde::Serialize;
 use sqlx::Row;
@@ -182,7 +183,7 @@ impl UserRow {
     }
 
     pub fn source(&self) -> Result<Source> {
-        self.source.parse().map_err(StoreError::Corrupt)
+        stored_word(&self.source)
     }
 }
 
@@ -213,10 +214,8 @@ pub struct UserUpdate<'a> {
 pub struct ImportRecord {
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
-    /// What was imported: `csv` or `aaf`.
-    pub source: String,
-    /// How it came in: `cli`, `web`, `api` or `schedule`.
-    pub channel: String,
+    pub source: ImportSource,
+    pub channel: Channel,
     pub actor: String,
     /// The web admin who ran it (owner of its result file).
     pub admin_id: Option<i64>,
@@ -235,8 +234,7 @@ pub struct ImportRecord {
     pub merged: i64,
     pub deactivated: i64,
     pub skipped: i64,
-    /// succeeded, rejected or failed.
-    pub status: String,
+    pub status: ImportStatus,
     pub error: Option<String>,
     /// Where the end-of-import notice goes.
     pub notify: Option<String>,
@@ -516,10 +514,21 @@ where
         last_name: r.try_get("last_name")?,
         first_name: r.try_get("first_name")?,
         profile: profile.parse().map_err(|_| StoreError::Corrupt(profile.clone()))?,
-        source: source.parse().map_err(StoreError::Corrupt)?,
+        source: stored_word(&source)?,
         establishments: establishments.remove(&id).unwrap_or_default(),
         active: r.try_get("active")?,
         created_at: r.try_get("created_at")?,
         last_login_at: r.try_get("last_login_at")?,
     })
+}
+
+/// A stored word (status, source, channel) read back into its enum; any other
+/// value is a corrupt row.
+pub(crate) fn stored_word<T>(value: &str) -> Result<T>
+where
+    T: std::str::FromStr<Err = domain::vocabulary::UnknownWord>,
+{
+    value
+        .parse()
+        .map_err(|e: domain::vocabulary::UnknownWord| StoreError::Corrupt(e.to_string()))
 }

@@ -12,6 +12,7 @@ use domain::person::{GroupRef, Source};
 use domain::pipeline::{self, FileOptions, ReadError, ReadFile, Report, Status};
 use domain::plan::{self, AdminScope, Plan, PlanOptions};
 use domain::validate::{self, Checked, ValidateOptions};
+use domain::vocabulary::{Channel, ImportSource, ImportStatus, DEFAULT_DELETION_THRESHOLD_PERCENT};
 use domain::{Profile, Uai};
 use rand::{CryptoRng, RngCore};
 use std::collections::HashMap;
@@ -98,8 +99,8 @@ pub struct ImportRequest {
     pub expected_plan: Option<String>,
     /// Who runs it, for the history.
     pub actor: String,
-    /// How it came in, for the history: `cli`, `web` or `api`.
-    pub channel: String,
+    /// How it came in, for the history.
+    pub channel: Channel,
     /// The web admin who runs it: the only one who may download its result.
     pub admin_id: Option<i64>,
     /// Where the end-of-import notice goes.
@@ -122,14 +123,14 @@ impl ImportRequest {
             complet: false,
             skip_conflicts: false,
             confirm_deletions: None,
-            deletion_threshold_percent: 10,
+            deletion_threshold_percent: DEFAULT_DELETION_THRESHOLD_PERCENT,
             login_pattern: LoginPattern::default(),
             min_password_len: password::DEFAULT_MIN_LEN,
             scope: AdminScope::All,
             dry_run: false,
             expected_plan: None,
             actor: "cli".to_string(),
-            channel: "cli".to_string(),
+            channel: Channel::Cli,
             admin_id: None,
             notify: None,
             result_retention_seconds: DEFAULT_RESULT_RETENTION_DAYS * 86_400,
@@ -284,7 +285,7 @@ pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
     let mut record = history_record(request, bytes.len(), started_at, now, Some(&read));
     record.establishments = lookup.establishments.clone();
     record.count(&report);
-    record.status = "succeeded".to_string();
+    record.status = ImportStatus::Succeeded;
     let import_id = tx.insert_import(&record).await?;
     apply(&mut tx, &plan, &secrets, import_id, now, progress).await?;
 
@@ -336,8 +337,8 @@ fn history_record(
     ImportRecord {
         started_at,
         finished_at: now,
-        source: "csv".to_string(),
-        channel: request.channel.clone(),
+        source: ImportSource::Csv,
+        channel: request.channel,
         actor: request.actor.clone(),
         admin_id: request.admin_id,
         profile: request.profile.id().to_string(),
@@ -353,7 +354,8 @@ fn history_record(
         merged: 0,
         deactivated: 0,
         skipped: 0,
-        status: String::new(),
+        // Set by the caller once the outcome is known.
+        status: ImportStatus::Failed,
         error: None,
         notify: request.notify.clone(),
     }
@@ -423,11 +425,15 @@ pub async fn run_recorded_import<
         Ok(outcome) => {
             // Nothing was written: only the file's row count, the reason says the rest.
             record.rows = outcome.report.rows as i64;
-            record.status = "rejected".to_string();
+            record.status = ImportStatus::Rejected;
             record.error = outcome.report.rejection.clone();
         }
         Err(e) => {
-            record.status = if e.is_rejection() { "rejected" } else { "failed" }.to_string();
+            record.status = if e.is_rejection() {
+                ImportStatus::Rejected
+            } else {
+                ImportStatus::Failed
+            };
             record.error = Some(e.to_string());
         }
     }

@@ -9,6 +9,7 @@
 //! PostgreSQL (`?` placeholders renumbered to `$n`).
 
 use crate::{Result, StoreError};
+use domain::vocabulary::JobStatus;
 use domain::Uai;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
@@ -71,8 +72,7 @@ pub struct Job {
     pub id: i64,
     pub draft_id: i64,
     pub admin_id: i64,
-    /// queued, running, succeeded, rejected or failed.
-    pub status: String,
+    pub status: JobStatus,
     /// JSON: per-operation progress.
     pub progress: String,
     /// JSON: the import report.
@@ -88,7 +88,7 @@ pub struct Job {
 /// How a job ended.
 #[derive(Debug, Clone)]
 pub struct JobEnd {
-    pub status: &'static str,
+    pub status: JobStatus,
     pub report: Option<String>,
     pub import_id: Option<i64>,
     pub error: Option<String>,
@@ -189,11 +189,12 @@ macro_rules! impl_web_directory {
 
             fn job_from_row(r: &$row) -> Result<Job> {
                 use sqlx::Row;
+                let status: String = r.try_get("status")?;
                 Ok(Job {
                     id: r.try_get("id")?,
                     draft_id: r.try_get("draft_id")?,
                     admin_id: r.try_get("admin_id")?,
-                    status: r.try_get("status")?,
+                    status: crate::stored_word(&status)?,
                     progress: r.try_get("progress")?,
                     report: r.try_get("report")?,
                     import_id: r.try_get("import_id")?,
@@ -484,7 +485,7 @@ macro_rules! impl_web_directory {
                 sqlx::query(&$sql(
                     "UPDATE jobs SET status = ?, report = ?, import_id = ?, error = ?, finished_at = ? WHERE id = ?",
                 ))
-                .bind(end.status)
+                .bind(end.status.id())
                 .bind(&end.report)
                 .bind(end.import_id)
                 .bind(&end.error)

@@ -365,7 +365,7 @@ async fn aaf_complet_deactivates_only_absent_aaf_accounts(d: &impl Feed) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(line.status, "rejected");
+    assert_eq!(line.status.id(), "rejected");
     assert!(line.complet);
     assert!(line
         .error
@@ -427,10 +427,7 @@ async fn aaf_run_is_all_or_nothing(d: &impl Feed) {
     // Refused, yet in the history with its reason.
     let history = d.list_imports(&HistoryFilter::everything()).await.unwrap();
     assert_eq!(history.len(), 1);
-    assert_eq!(
-        (history[0].source.as_str(), history[0].status.as_str()),
-        ("aaf", "rejected")
-    );
+    assert_eq!((history[0].source.id(), history[0].status.id()), ("aaf", "rejected"));
     assert!(
         history[0].error.as_deref().unwrap_or_default().contains("Delta"),
         "{history:?}"

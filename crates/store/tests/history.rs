@@ -47,7 +47,7 @@ fn teachers_file(names: &[&str]) -> Vec<u8> {
 async fn every_import_has_a_history_line_with_its_counts(d: &impl Full) {
     with_establishments(d, &[UAI]).await;
     let mut request = teachers(UAI);
-    request.channel = "web".into();
+    request.channel = domain::vocabulary::Channel::Web;
     request.actor = "admin-a".into();
     let (_, ok) = recorded(d, &teachers_file(&["DUPONT", "MARTIN", "BERNARD"]), &request, now()).await;
     // A conflict (bad birth date) without "skip conflicts": refused, nothing written.
@@ -81,7 +81,7 @@ async fn every_import_has_a_history_line_with_its_counts(d: &impl Full) {
     );
     let first = &all[2];
     assert_eq!(
-        (first.status.as_str(), first.channel.as_str(), first.actor.as_str()),
+        (first.status.id(), first.channel.id(), first.actor.as_str()),
         ("succeeded", "web", "admin-a")
     );
     assert_eq!(
@@ -95,7 +95,7 @@ async fn every_import_has_a_history_line_with_its_counts(d: &impl Full) {
     assert!(first.file_size > 0);
     assert_eq!(first.duration_seconds(), Some(0));
     let second = &all[1];
-    assert_eq!(second.status, "rejected", "{:?}", second.error);
+    assert_eq!(second.status.id(), "rejected", "{:?}", second.error);
     assert_eq!((second.rows, second.created), (2, 0), "{:?}", second.error);
     assert!(
         second.error.as_deref().unwrap().contains("conflit"),
@@ -104,7 +104,7 @@ async fn every_import_has_a_history_line_with_its_counts(d: &impl Full) {
     );
     assert_eq!(second.result_expires_at, None, "no result file for a refused import");
     let third = &all[0];
-    assert_eq!(third.status, "rejected");
+    assert_eq!(third.status.id(), "rejected");
     assert!(third.error.as_deref().unwrap().contains("Nom"), "{:?}", third.error);
     assert_eq!(d.count_users().await.unwrap(), 3);
 
@@ -270,7 +270,7 @@ async fn mail_queue_sends_each_mail_once_with_backoff(d: &impl Full) {
     };
     let mail_id = d.enqueue_mail(&mail, t).await.unwrap();
     assert_eq!(
-        d.import_entry(id).await.unwrap().unwrap().mail_status.as_deref(),
+        d.import_entry(id).await.unwrap().unwrap().mail_status.map(|s| s.id()),
         Some("pending")
     );
 
@@ -292,11 +292,11 @@ async fn mail_queue_sends_each_mail_once_with_backoff(d: &impl Full) {
     assert_eq!(again[0].last_error.as_deref(), Some("connexion refusée"));
     d.mail_sent(mail_id, t + 61).await.unwrap();
     let stored = d.mails_of_import(id).await.unwrap();
-    assert_eq!((stored[0].status.as_str(), stored[0].sent_at), ("sent", Some(t + 61)));
+    assert_eq!((stored[0].status.id(), stored[0].sent_at), ("sent", Some(t + 61)));
     assert_eq!(stored[0].attachment, None, "passwords forgotten once sent");
     assert!(d.claim_due_mails(t + 100_000, 120, 10).await.unwrap().is_empty());
     assert_eq!(
-        d.import_entry(id).await.unwrap().unwrap().mail_status.as_deref(),
+        d.import_entry(id).await.unwrap().unwrap().mail_status.map(|s| s.id()),
         Some("sent")
     );
 }

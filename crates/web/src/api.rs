@@ -393,7 +393,9 @@ pub async fn job<D: Backend>(
         .and_then(|r| serde_json::from_str(r).ok())
         .unwrap_or(Value::Null);
     let retained = match job.import_id {
-        Some(import_id) if job.status == "succeeded" => crate::wizard::result_retained(&state, import_id).await?,
+        Some(import_id) if job.status == domain::vocabulary::JobStatus::Succeeded => {
+            crate::wizard::result_retained(&state, import_id).await?
+        }
         _ => false,
     };
     let result = retained.then(|| format!("/api/v1/jobs/{id}/result"));

@@ -15,6 +15,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::result_file::Slip;
+use domain::vocabulary::ImportSource;
 use domain::{Profile, Uai};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -50,7 +51,7 @@ impl Row {
             id: e.id,
             started: when(e.started_at),
             actor: e.actor.clone(),
-            channel: e.channel.clone(),
+            channel: e.channel.id().to_string(),
             establishments: join(&e.establishments),
             profile: e.profile_label(),
             complet: e.complet,
@@ -61,9 +62,9 @@ impl Row {
                 "{} créé(s), {} modifié(s), {} inchangé(s), {} fusionné(s), {} désactivé(s), {} ignorée(s)",
                 e.created, e.updated, e.unchanged, e.merged, e.deactivated, e.skipped
             ),
-            status: e.status.clone(),
-            status_label: e.status_label(),
-            mail: mail_label(e.mail_status.as_deref()),
+            status: e.status.id().to_string(),
+            status_label: e.status.label(),
+            mail: mail_label(e.mail_status),
         }
     }
 }
@@ -245,7 +246,7 @@ pub async fn detail<D: Backend>(
         .map(when);
     Ok(ImportPage {
         layout: Layout::of(&state, &auth),
-        source: if entry.source == "aaf" {
+        source: if entry.source == ImportSource::Aaf {
             "flux AAF"
         } else {
             "fichier CSV"
@@ -266,7 +267,7 @@ pub async fn detail<D: Backend>(
                     DateTime::from_timestamp(m.sent_at.unwrap_or(m.created_at), 0)
                         .map(when)
                         .unwrap_or_default(),
-                    mail_label(Some(m.status.as_str())),
+                    mail_label(Some(m.status)),
                     m.attempts,
                     m.last_error.clone().unwrap_or_default(),
                 )

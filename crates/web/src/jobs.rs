@@ -5,6 +5,7 @@
 
 use crate::wizard::{job_status, DraftSettings};
 use crate::{AppState, Backend};
+use domain::vocabulary::JobStatus;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -77,7 +78,7 @@ pub async fn run_job<D: Backend>(state: &AppState<D>, job: Job) {
     let end = match execute(state, &job).await {
         Ok(end) => end,
         Err(message) => JobEnd {
-            status: "failed",
+            status: JobStatus::Failed,
             report: None,
             import_id: None,
             error: Some(message),
@@ -159,7 +160,7 @@ async fn execute<D: Backend>(state: &AppState<D>, job: &Job) -> Result<JobEnd, S
             finished_at: now,
         },
         Err(e) => JobEnd {
-            status: "failed",
+            status: JobStatus::Failed,
             report: None,
             import_id,
             error: Some(e.to_string()),

@@ -125,7 +125,7 @@ pub async fn run_inbox<D: Backend>(state: &AppState<D>, schedule: &AafSchedule) 
     }
     let request = AafRequest {
         actor: "planificateur".into(),
-        channel: "schedule".into(),
+        channel: domain::vocabulary::Channel::Schedule,
         notify: schedule.notify.clone(),
         result_retention_seconds: state.config.result_retention_days * 86_400,
         ..AafRequest::default()

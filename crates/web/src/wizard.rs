@@ -18,6 +18,7 @@ use domain::mapping::{auto_map, ColumnRef, Mapping, Override};
 use domain::parse::{parse, ParsedFile};
 use domain::pipeline::Status;
 use domain::plan::{Plan, Rejection};
+use domain::vocabulary::{Channel, JobStatus, DEFAULT_DELETION_THRESHOLD_PERCENT};
 use domain::{Profile, Uai};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -65,7 +66,7 @@ impl DraftSettings {
         r.expected_plan = self.expected_plan.clone();
         r.scope = admin.scope();
         r.actor = admin.login.clone();
-        r.channel = if self.via_api { "api" } else { "web" }.to_string();
+        r.channel = if self.via_api { Channel::Api } else { Channel::Web };
         r.admin_id = Some(admin.id);
         r.notify = admin.email.clone();
         r
@@ -848,7 +849,7 @@ async fn step4<D: Backend>(
         merges,
         deactivations,
         needs_confirmation,
-        threshold: 10,
+        threshold: DEFAULT_DELETION_THRESHOLD_PERCENT,
         plan: plan.fingerprint(),
         error,
     }
@@ -975,7 +976,7 @@ pub async fn job_page<D: Backend>(
 ) -> Result<JobPage, AppError> {
     let job = own_job(&state, &auth, id).await?;
     let progress: BTreeMap<String, (usize, usize)> = serde_json::from_str(&job.progress).unwrap_or_default();
-    let finished = matches!(job.status.as_str(), "succeeded");
+    let finished = job.status == JobStatus::Succeeded;
     let operations = ["Groupes", "Utilisateurs", "Appartenances aux groupes"]
         .iter()
         .map(|label| {
@@ -1009,22 +1010,15 @@ pub async fn job_page<D: Backend>(
             r["created"], r["updated"], r["unchanged"], r["merged"], r["deactivated"], r["skipped"]
         )
     });
-    let status_label = match job.status.as_str() {
-        "queued" => "en attente de démarrage",
-        "running" => "en cours",
-        "succeeded" => "terminé avec succès",
-        "rejected" => "refusé, rien n'a été modifié",
-        _ => "échec, rien n'a été modifié",
-    }
-    .to_string();
+    let status_label = job.status.label().to_string();
     let result_available = match job.import_id {
-        Some(import_id) if job.status == "succeeded" => result_retained(&state, import_id).await?,
+        Some(import_id) if job.status == JobStatus::Succeeded => result_retained(&state, import_id).await?,
         _ => false,
     };
     Ok(JobPage {
         layout: Layout::of(&state, &auth),
-        running: matches!(job.status.as_str(), "queued" | "running"),
-        status: job.status.clone(),
+        running: job.status.is_running(),
+        status: job.status.id().to_string(),
         status_label,
         error: job.error.clone(),
         operations,
@@ -1076,10 +1070,11 @@ pub async fn result_download<D: Backend>(state: &AppState<D>, import_id: i64) ->
 }
 
 /// Status of a finished import job, as stored.
-pub fn job_status(status: Status) -> &'static str {
+pub fn job_status(status: Status) -> JobStatus {
     match status {
-        Status::Imported => "succeeded",
-        Status::Rejected => "rejected",
-        Status::DryRun => "failed",
+        Status::Imported => JobStatus::Succeeded,
+        Status::Rejected => JobStatus::Rejected,
+        // A job never runs a dry run: if one did, nothing was imported.
+        Status::DryRun => JobStatus::Failed,
     }
 }

@@ -77,10 +77,10 @@ async fn the_inbox_is_imported_recorded_notified_and_filed_away() {
     let entry = app.state.directory.import_entry(id).await.unwrap().unwrap();
     assert_eq!(
         (
-            entry.source.as_str(),
-            entry.channel.as_str(),
+            entry.source.id(),
+            entry.channel.id(),
             entry.actor.as_str(),
-            entry.status.as_str()
+            entry.status.id()
         ),
         ("aaf", "schedule", "planificateur", "succeeded")
     );
@@ -112,10 +112,10 @@ async fn the_inbox_is_imported_recorded_notified_and_filed_away() {
         .await
         .unwrap();
     assert_eq!(
-        history.iter().map(|e| e.status.as_str()).collect::<Vec<_>>(),
+        history.iter().map(|e| e.status.id()).collect::<Vec<_>>(),
         ["rejected", "succeeded"]
     );
-    assert_eq!(history[0].channel, "schedule");
+    assert_eq!(history[0].channel.id(), "schedule");
 
     let mails = app.mails();
     assert!(
@@ -156,7 +156,7 @@ async fn the_server_runs_the_inbox_at_the_times_of_its_schedule() {
     }
     let history = imports().await;
     assert_eq!(
-        (history[0].channel.as_str(), history[0].status.as_str()),
+        (history[0].channel.id(), history[0].status.id()),
         ("schedule", "succeeded")
     );
     let filed: Vec<_> = std::fs::read_dir(app.inbox.join("traites")).unwrap().collect();

@@ -47,7 +47,7 @@ impl Default for AafPlanOptions {
     fn default() -> Self {
         AafPlanOptions {
             login_pattern: LoginPattern::default(),
-            deletion_threshold_percent: 10,
+            deletion_threshold_percent: crate::vocabulary::DEFAULT_DELETION_THRESHOLD_PERCENT,
             confirm_deletions: None,
         }
     }
