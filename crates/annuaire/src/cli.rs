@@ -18,8 +18,18 @@ pub struct Cli {
     pub database: String,
     #[command(flatten)]
     pub mail: MailArgs,
+    /// Format du journal sur la sortie d'erreur : text (lisible) ou json (une ligne JSON par
+    /// évènement, pour un collecteur) ; le niveau se règle avec RUST_LOG (défaut : info)
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "ANNUAIRE_LOG_FORMAT")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Where end-of-import notices go (README, "Courriels").

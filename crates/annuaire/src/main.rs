@@ -20,6 +20,25 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The journal of what happens out of the admin's sight (background jobs, the
+/// scheduled feed, a history line that could not be written) goes to stderr
+/// through `tracing`, with structured fields; the commands' own messages stay
+/// plain French lines. RUST_LOG overrides the level (default `info`; sqlx's
+/// slow-statement warnings only with RUST_LOG=sqlx=warn).
+fn init_logging(format: cli::LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=error"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    // A second initialisation (none here) would be the only error: ignore it.
+    let _ = match format {
+        cli::LogFormat::Text => builder.try_init(),
+        cli::LogFormat::Json => builder.json().try_init(),
+    };
+}
+
 /// Exit statuses of the CLI.
 pub const EXIT_REJECTED: u8 = 2;
 
@@ -33,6 +52,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
         }
     };
+    init_logging(args.log_format);
     match commands::run(args).await {
         Ok(code) => code,
         Err(e) => {

@@ -48,6 +48,7 @@ pub async fn run<D: Backend>(directory: D, args: &ServeArgs, mail: &MailArgs) ->
         "annuaire écoute sur http://{address}/ (base {}) — Ctrl+C pour arrêter",
         directory.backend()
     );
+    tracing::info!(%address, backend = directory.backend(), "serveur démarré");
     let state = AppState {
         directory: Arc::new(directory),
         clock,

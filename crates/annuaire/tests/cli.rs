@@ -3,86 +3,11 @@
 //! exit 1 or 2, never a panic, and write nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        let env = Env {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let out = env.run(&["establishment", "add", "0750654D", "Collège test"]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        env
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let url = format!("sqlite://{}", self.path("annuaire.db").display());
-        Command::new(env!("CARGO_BIN_EXE_annuaire"))
-            .current_dir(self.dir.path())
-            .env_remove("ANNUAIRE_DATABASE_URL")
-            .arg("--database")
-            .arg(url)
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn write(&self, name: &str, bytes: &[u8]) -> String {
-        std::fs::write(self.path(name), bytes).unwrap();
-        self.path(name).display().to_string()
-    }
-
-    fn import_json(&self, file: &str, extra: &[&str]) -> (i32, Value) {
-        let mut args = vec![
-            "import",
-            file,
-            "--profile",
-            "enseignant",
-            "--establishment",
-            "0750654D",
-            "--report",
-            "json",
-        ];
-        args.extend_from_slice(extra);
-        let out = self.run(&args);
-        assert_no_panic(&out);
-        let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        (out.status.code().unwrap_or(-1), json)
-    }
-
-    fn users(&self) -> Vec<Value> {
-        let out = self.run(&["users", "search", "--json"]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap()
-    }
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn assert_no_panic(out: &Output) {
-    let err = stderr(out);
-    assert!(!err.contains("panicked"), "the binary panicked: {err}");
-}
-
-fn example(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples")
-        .join(name)
-        .display()
-        .to_string()
-}
+use support::*;
 
 #[test]
 fn guide_example_imports_then_is_unchanged_then_updated() {
@@ -644,4 +569,47 @@ fn an_unreachable_mail_server_never_fails_the_import() {
     let out = env.run(&["--smtp-url", &smtp, "mail", "send"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 courriel(s) envoyé(s), 0 à réessayer"));
+}
+
+/// `--log-format json`: the server's journal is one JSON object per event on
+/// stderr, with its fields, for a log collector.
+#[test]
+fn the_server_journal_can_be_json_lines() {
+    use std::io::{BufRead, BufReader};
+    let env = Env::new();
+    let mut child = env
+        .command(&["--log-format", "json", "serve", "--listen", "127.0.0.1:0", "--no-mail"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut started = None;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while started.is_none() && std::time::Instant::now() < deadline {
+        let Ok(line) = lines.recv_timeout(std::time::Duration::from_secs(1)) else {
+            continue;
+        };
+        let event: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("not a JSON line: {line}"));
+        if event["fields"]["message"] == "serveur démarré" {
+            started = Some(event);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let event = started.expect("no « serveur démarré » event within a minute");
+    assert_eq!(event["level"], "INFO", "{event}");
+    assert_eq!(event["fields"]["backend"], "sqlite", "{event}");
+    assert!(
+        event["fields"]["address"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{event}"
+    );
 }

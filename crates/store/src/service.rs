@@ -413,7 +413,7 @@ pub async fn run_recorded_import<
             }),
         };
         if let Err(e) = crate::admin::audit(directory, &audit).await {
-            eprintln!("journal d'audit : import n° {import_id} non consigné ({e})");
+            tracing::warn!(import_id, error = %e, "journal d'audit : import non consigné");
         }
     }
     if request.dry_run || applied.is_some() {
@@ -440,7 +440,7 @@ pub async fn run_recorded_import<
     match directory.record_import(&record).await {
         Ok(id) => (result, Some(id)),
         Err(e) => {
-            eprintln!("historique : import non enregistré ({e})");
+            tracing::warn!(error = %e, file = %request.file_name, "historique : import non enregistré");
             (result, None)
         }
     }

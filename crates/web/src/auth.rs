@@ -6,10 +6,10 @@ use crate::error::AppError;
 use crate::pages::LoginPage;
 use crate::{AppState, Backend};
 use axum::extract::{Form, FromRequestParts, State};
-use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use rand::RngCore;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -34,22 +34,21 @@ pub fn hash_token(token: &str) -> String {
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
+    CookieJar::from_headers(headers)
+        .get(name)
+        .map(|c| c.value().to_string())
 }
 
-fn set_cookie(name: &str, value: &str, max_age: i64, secure: bool) -> Option<HeaderValue> {
-    let secure = if secure { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
-    ))
-    .ok()
+/// Every cookie of the app: HttpOnly, SameSite=Strict, the whole site, `Secure`
+/// behind HTTPS; `max_age` 0 deletes it.
+fn app_cookie(name: &'static str, value: String, max_age: i64, secure: bool) -> Cookie<'static> {
+    Cookie::build((name, value))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .max_age(cookie::time::Duration::seconds(max_age))
+        .secure(secure)
+        .build()
 }
 
 /// Equal-time comparison, so the token cannot be guessed byte by byte.
@@ -106,11 +105,8 @@ fn login_form<D>(state: &AppState<D>, error: Option<String>, login: String) -> R
         error,
         login,
     };
-    let mut response = page.into_response();
-    if let Some(c) = set_cookie(LOGIN_CSRF_COOKIE, &csrf, 3600, state.config.secure_cookies) {
-        response.headers_mut().append(SET_COOKIE, c);
-    }
-    response
+    let jar = CookieJar::new().add(app_cookie(LOGIN_CSRF_COOKIE, csrf, 3600, state.config.secure_cookies));
+    (jar, page).into_response()
 }
 
 #[derive(Deserialize)]
@@ -171,19 +167,11 @@ pub async fn login<D: Backend>(
         now + state.config.session_seconds,
     )
     .await?;
-    let mut response = Redirect::to("/").into_response();
-    if let Some(c) = set_cookie(
-        SESSION_COOKIE,
-        &token,
-        state.config.session_seconds,
-        state.config.secure_cookies,
-    ) {
-        response.headers_mut().append(SET_COOKIE, c);
-    }
-    if let Some(c) = set_cookie(LOGIN_CSRF_COOKIE, "", 0, state.config.secure_cookies) {
-        response.headers_mut().append(SET_COOKIE, c);
-    }
-    Ok(response)
+    let secure = state.config.secure_cookies;
+    let jar = CookieJar::new()
+        .add(app_cookie(SESSION_COOKIE, token, state.config.session_seconds, secure))
+        .add(app_cookie(LOGIN_CSRF_COOKIE, String::new(), 0, secure));
+    Ok((jar, Redirect::to("/")).into_response())
 }
 
 /// An Argon2id hash of a random secret, verified against when the login is unknown.
@@ -202,9 +190,11 @@ pub async fn logout<D: Backend>(
 ) -> Result<Response, AppError> {
     auth.check_csrf(&form.csrf)?;
     state.directory.delete_session(&auth.token_hash).await?;
-    let mut response = Redirect::to("/connexion").into_response();
-    if let Some(c) = set_cookie(SESSION_COOKIE, "", 0, state.config.secure_cookies) {
-        response.headers_mut().append(SET_COOKIE, c);
-    }
-    Ok(response)
+    let jar = CookieJar::new().add(app_cookie(
+        SESSION_COOKIE,
+        String::new(),
+        0,
+        state.config.secure_cookies,
+    ));
+    Ok((jar, Redirect::to("/connexion")).into_response())
 }

@@ -38,7 +38,7 @@ impl JobProgress {
 pub async fn run_worker<D: Backend>(state: AppState<D>) {
     if let Ok(n) = state.directory.requeue_running_jobs().await {
         if n > 0 {
-            eprintln!("{n} import(s) interrompu(s) remis en file d'attente");
+            tracing::warn!(jobs = n, "imports interrompus remis en file d'attente");
         }
     }
     let mut last_housekeeping: Option<i64> = None;
@@ -50,7 +50,7 @@ pub async fn run_worker<D: Backend>(state: AppState<D>) {
             let _ = state.directory.purge_import_results(state.now()).await;
             checkpoint(&state).await;
             if let Err(e) = state.notifier.deliver_due(state.directory.as_ref(), state.now()).await {
-                eprintln!("envoi des courriels en attente impossible : {e}");
+                tracing::warn!(error = %e, "envoi des courriels en attente impossible");
             }
         }
         match state.directory.claim_next_job(state.now()).await {
@@ -60,7 +60,7 @@ pub async fn run_worker<D: Backend>(state: AppState<D>) {
             }
             Ok(None) => tokio::time::sleep(Duration::from_millis(300)).await,
             Err(e) => {
-                eprintln!("file des imports indisponible : {e}");
+                tracing::error!(error = %e, "file des imports indisponible");
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
         }
@@ -70,11 +70,17 @@ pub async fn run_worker<D: Backend>(state: AppState<D>) {
 /// Out of the imports' commits: see [`store::Directory::checkpoint`].
 async fn checkpoint<D: Backend>(state: &AppState<D>) {
     if let Err(e) = state.directory.checkpoint().await {
-        eprintln!("point de reprise du journal de la base non fait : {e}");
+        tracing::warn!(error = %e, "point de reprise du journal de la base non fait");
     }
 }
 
 pub async fn run_job<D: Backend>(state: &AppState<D>, job: Job) {
+    tracing::info!(
+        job = job.id,
+        draft = job.draft_id,
+        admin = job.admin_id,
+        "import démarré"
+    );
     let end = match execute(state, &job).await {
         Ok(end) => end,
         Err(message) => JobEnd {
@@ -85,8 +91,15 @@ pub async fn run_job<D: Backend>(state: &AppState<D>, job: Job) {
             finished_at: state.now(),
         },
     };
+    tracing::info!(
+        job = job.id,
+        import_id = end.import_id,
+        status = end.status.id(),
+        error = end.error.as_deref(),
+        "import terminé"
+    );
     if let Err(e) = state.directory.finish_job(job.id, &end).await {
-        eprintln!("fin de l'import {} non enregistrée : {e}", job.id);
+        tracing::error!(job = job.id, error = %e, "fin de l'import non enregistrée");
     }
     // The notice goes out after the job is marked finished: a slow or
     // unreachable mail server never holds the import's page in "en cours".
@@ -103,7 +116,7 @@ pub(crate) async fn notify_finished<D: Backend>(state: &AppState<D>, import_id: 
         .import_finished(state.directory.as_ref(), import_id, state.now())
         .await
     {
-        eprintln!("avis de fin de l'import {import_id} non envoyé : {e}");
+        tracing::warn!(import_id, error = %e, "avis de fin d'import non envoyé (nouvel essai prévu)");
     }
 }
 

@@ -69,9 +69,9 @@ pub async fn run_schedule<D: Backend>(state: AppState<D>, schedule: AafSchedule)
     loop {
         let now = state.clock.now();
         let Some(next) = schedule.next_after(now) else {
-            eprintln!(
-                "flux AAF : la planification « {} » n'a plus d'échéance ; arrêt",
-                schedule.pattern()
+            tracing::warn!(
+                pattern = schedule.pattern(),
+                "flux AAF : la planification n'a plus d'échéance ; arrêt"
             );
             return;
         };
@@ -79,18 +79,20 @@ pub async fn run_schedule<D: Backend>(state: AppState<D>, schedule: AafSchedule)
         tokio::time::sleep(wait).await;
         match run_inbox(&state, &schedule).await {
             InboxRun::Empty => {}
-            InboxRun::Imported { import_id, moved_to } => eprintln!(
-                "flux AAF planifié : import n° {} appliqué ; fichiers rangés dans {}",
-                import_id.unwrap_or_default(),
-                moved_to.display()
+            InboxRun::Imported { import_id, moved_to } => tracing::info!(
+                import_id,
+                moved_to = %moved_to.display(),
+                "flux AAF planifié appliqué ; fichiers rangés"
             ),
-            InboxRun::Refused { reason, moved_to, .. } => eprintln!(
-                "flux AAF planifié refusé : {reason} ; fichiers rangés dans {}",
-                moved_to.display()
+            InboxRun::Refused { reason, moved_to, .. } => tracing::warn!(
+                reason = %reason,
+                moved_to = %moved_to.display(),
+                "flux AAF planifié refusé ; fichiers rangés"
             ),
-            InboxRun::Failed { reason } => eprintln!(
-                "flux AAF planifié non exécuté : {reason} ; fichiers laissés dans {} pour la prochaine échéance",
-                schedule.inbox.display()
+            InboxRun::Failed { reason } => tracing::error!(
+                reason = %reason,
+                inbox = %schedule.inbox.display(),
+                "flux AAF planifié non exécuté ; fichiers laissés pour la prochaine échéance"
             ),
         }
     }
