@@ -459,16 +459,8 @@ fn outbox(env: &Env) -> Vec<String> {
 /// `before` are global options, `after` more import options.
 fn import_notified(env: &Env, before: &[&str], file: &str, after: &[&str]) -> Output {
     let mut args: Vec<&str> = before.to_vec();
-    args.extend_from_slice(&[
-        "import",
-        file,
-        "--profile",
-        "enseignant",
-        "--establishment",
-        "0750654D",
-        "--notify",
-        "admin@college.test",
-    ]);
+    args.extend_from_slice(&teachers_import(file));
+    args.extend_from_slice(&["--notify", "admin@college.test"]);
     args.extend_from_slice(after);
     env.run(&args)
 }

@@ -12,7 +12,7 @@ use domain::keys::SyncKey;
 use domain::password::{self, SecretOrigin};
 use domain::person::GroupRef;
 use domain::pipeline::{Report, Status};
-use domain::plan::{self, AdminScope, Plan, PlanOptions};
+use domain::plan::{self, Plan, PlanOptions};
 use domain::{Establishment, Profile, Uai};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -630,17 +630,8 @@ impl<'a> Bench<'a> {
         let limits_raised = bytes.len() > request.file.limits.max_bytes || rows > request.file.limits.max_rows;
         request.file.limits.max_bytes = request.file.limits.max_bytes.max(bytes.len());
         request.file.limits.max_rows = request.file.limits.max_rows.max(rows);
-        let options = PlanOptions {
-            profile: request.profile,
-            establishment: request.establishment.clone(),
-            establishments_from_file: request.establishments_from_file,
-            complet: request.complet,
-            skip_conflicts: request.skip_conflicts,
-            confirm_deletions: request.confirm_deletions,
-            deletion_threshold_percent: request.deletion_threshold_percent,
-            login_pattern: request.login_pattern,
-            scope: AdminScope::All,
-        };
+        // The request's scope is already AdminScope::All, as the bench's operator.
+        let options = request.plan_options();
         let mut rng = StdRng::seed_from_u64(SEED);
         let secret_hash = password::hash("bench-secret", SecretOrigin::Generated, &password::salt(&mut rng))?;
         Ok(Bench {

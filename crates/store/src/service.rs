@@ -139,6 +139,23 @@ impl ImportRequest {
     }
 }
 
+impl ImportRequest {
+    /// What the pure planner needs of the request.
+    pub fn plan_options(&self) -> PlanOptions {
+        PlanOptions {
+            profile: self.profile,
+            establishment: self.establishment.clone(),
+            establishments_from_file: self.establishments_from_file,
+            complet: self.complet,
+            skip_conflicts: self.skip_conflicts,
+            confirm_deletions: self.confirm_deletions,
+            deletion_threshold_percent: self.deletion_threshold_percent,
+            login_pattern: self.login_pattern,
+            scope: self.scope.clone(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error(transparent)]
@@ -220,17 +237,7 @@ pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
 ) -> Result<ImportOutcome, ImportError> {
     let started_at = clock.now();
     let (read, checked) = check_file(bytes, request, clock.today())?;
-    let options = PlanOptions {
-        profile: request.profile,
-        establishment: request.establishment.clone(),
-        establishments_from_file: request.establishments_from_file,
-        complet: request.complet,
-        skip_conflicts: request.skip_conflicts,
-        confirm_deletions: request.confirm_deletions,
-        deletion_threshold_percent: request.deletion_threshold_percent,
-        login_pattern: request.login_pattern,
-        scope: request.scope.clone(),
-    };
+    let options = request.plan_options();
     let lookup = plan::lookup_for(&checked, &read.mapping, &options);
 
     let mut tx = directory.begin().await?;

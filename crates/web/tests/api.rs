@@ -55,23 +55,28 @@ fn parse(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(bytes)))
 }
 
+/// Step 1: a teachers file for establishment A; answers the draft and its mapping.
+async fn new_teachers_draft(app: &App, token: &str, file: &str) -> Value {
+    let (status, body) = call(
+        app,
+        Some(token),
+        Method::POST,
+        &format!("/api/v1/drafts?profile=enseignant&establishment={UAI_A}&file_name=f.csv"),
+        Body::from(file.to_string()),
+        false,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
+    parse(&body)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_steps_through_the_api() {
     let app = start().await;
     let t = token(&app, "admin-a").await;
     let file = "Civ;Famille;Prénom;Matière\r\nM.;PLATON;Francis;Philosophie\r\nDocteur;ZOLA;Emile;Français\r\n";
 
-    let (status, body) = call(
-        &app,
-        Some(&t),
-        Method::POST,
-        &format!("/api/v1/drafts?profile=enseignant&establishment={UAI_A}&file_name=f.csv"),
-        Body::from(file),
-        false,
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
-    let draft = parse(&body);
+    let draft = new_teachers_draft(&app, &t, file).await;
     let id = draft["draft"].as_i64().unwrap();
     assert_eq!(draft["missing_required"], json!(["nom"]), "{draft}");
 
@@ -370,17 +375,7 @@ async fn previews_pass_a_running_import_and_a_stale_plan_is_refused() {
     let app = start().await;
     let t = token(&app, "admin-a").await;
     let file = "Civilité enseignant;Nom enseignant;Prénom enseignant;Matière enseignant\r\nM.;PLATON;Francis;Philosophie\r\nMme;LAVOISIER;Nicole;Chimie\r\n";
-    let (status, body) = call(
-        &app,
-        Some(&t),
-        Method::POST,
-        &format!("/api/v1/drafts?profile=enseignant&establishment={UAI_A}&file_name=f.csv"),
-        Body::from(file),
-        false,
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
-    let id = parse(&body)["draft"].as_i64().unwrap();
+    let id = new_teachers_draft(&app, &t, file).await["draft"].as_i64().unwrap();
     let plan_uri = format!("/api/v1/drafts/{id}/plan");
     let (_, body) = call(&app, Some(&t), Method::GET, &plan_uri, Body::empty(), true).await;
     let plan_body = parse(&body);

@@ -73,16 +73,8 @@ impl Env {
 
     /// A teacher import into 0750654D with its JSON report: (exit status, report).
     pub fn import_json(&self, file: &str, extra: &[&str]) -> (i32, Value) {
-        let mut args = vec![
-            "import",
-            file,
-            "--profile",
-            "enseignant",
-            "--establishment",
-            "0750654D",
-            "--report",
-            "json",
-        ];
+        let mut args = teachers_import(file).to_vec();
+        args.extend_from_slice(&["--report", "json"]);
         args.extend_from_slice(extra);
         let out = self.run(&args);
         let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
@@ -94,6 +86,11 @@ impl Env {
         assert!(out.status.success(), "{}", stderr(&out));
         serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap()
     }
+}
+
+/// `import FILE` of teachers into 0750654D, options to add after it.
+pub fn teachers_import(file: &str) -> [&str; 6] {
+    ["import", file, "--profile", "enseignant", "--establishment", "0750654D"]
 }
 
 pub fn stderr(out: &Output) -> String {
