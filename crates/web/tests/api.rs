@@ -458,3 +458,21 @@ async fn previews_pass_a_running_import_and_a_stale_plan_is_refused() {
     let (status, body) = call(&app, Some(&t), Method::POST, &start_uri, Body::from(body), true).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{}", String::from_utf8_lossy(&body));
 }
+
+/// The OpenAPI document is a contract with the ENT's automation: any change
+/// to it shows up in review as a diff of `tests/openapi.snapshot.json`.
+/// After a deliberate change: `ANNUAIRE_UPDATE_SNAPSHOTS=1 cargo test -p web --test api openapi`.
+#[test]
+fn the_openapi_document_matches_its_snapshot() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openapi.snapshot.json");
+    let current = serde_json::to_string_pretty(&web::openapi_document()).unwrap() + "\n";
+    if std::env::var("ANNUAIRE_UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, &current).unwrap();
+    }
+    let snapshot = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        snapshot == current,
+        "the OpenAPI document changed; if on purpose, run ANNUAIRE_UPDATE_SNAPSHOTS=1 cargo test -p web --test api openapi and commit {}",
+        path.display()
+    );
+}
