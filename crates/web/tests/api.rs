@@ -450,6 +450,21 @@ async fn previews_pass_a_running_import_and_a_stale_plan_is_refused() {
     assert!(parse(&body)["error"].as_str().unwrap().contains("a changé"));
     assert_eq!(app.state.directory.count_users().await.unwrap(), users_before);
 
+    // Step 4's page refuses the same way, and shows the summary as it is now.
+    let form = format!("csrf={}&plan={seen}", admin.csrf);
+    let (status, page) = send(
+        &app,
+        Some(&admin),
+        Method::POST,
+        &format!("/imports/{id}/demarrer"),
+        Some(form),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("a changé depuis ce résumé"), "{page}");
+    assert!(!page.contains(&seen), "the page offers the new plan, not the stale one");
+    assert_eq!(app.state.directory.count_users().await.unwrap(), users_before);
+
     let (_, body) = call(&app, Some(&t), Method::GET, &plan_uri, Body::empty(), true).await;
     let fresh = parse(&body);
     assert_ne!(fresh["plan"], seen.as_str());
