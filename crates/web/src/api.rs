@@ -351,12 +351,9 @@ pub async fn start<D: Backend>(
         Err(NotStarted::Rejected(outcome)) => {
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(report_json(&outcome.report))).into_response())
         }
-        Err(NotStarted::PlanChanged) => {
-            return Ok((
-                StatusCode::CONFLICT,
-                Json(json!({ "error": "l'annuaire a changé depuis le plan lu (champ « plan ») : relisez GET /api/v1/drafts/{id}/plan, puis démarrez avec le nouveau" })),
-            )
-                .into_response())
+        Err(NotStarted::PlanChanged(_)) => {
+            let error = format!("l'annuaire a changé depuis le plan lu (champ « plan ») : relisez GET /api/v1/drafts/{id}/plan, puis démarrez avec le nouveau");
+            return Ok((StatusCode::CONFLICT, Json(json!({ "error": error }))).into_response());
         }
     };
     Ok((

@@ -783,14 +783,20 @@ fn describe_plan(plan: &Plan) -> (Vec<String>, Vec<String>, Vec<String>, Vec<Str
     (creates, updates, merges, deactivations)
 }
 
+/// Step 4 for this preview of the draft: the one just made when a start was
+/// refused (a large file is not planned twice), else a new one.
 async fn step4<D: Backend>(
     state: &AppState<D>,
     auth: &Auth,
     draft: &Draft,
     settings: &DraftSettings,
+    preview: Option<ImportOutcome>,
     error: Option<String>,
 ) -> Result<Response, AppError> {
-    let outcome = dry_run(state, &auth.admin, draft, settings).await?;
+    let outcome = match preview {
+        Some(outcome) => outcome,
+        None => dry_run(state, &auth.admin, draft, settings).await?,
+    };
     let plan = &outcome.plan;
     if matches!(plan.rejection, Some(Rejection::Conflicts { .. })) {
         return Ok(Redirect::to(&format!("/imports/{}/verification", draft.id)).into_response());
@@ -862,7 +868,7 @@ pub async fn step4_page<D: Backend>(
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
     let (draft, settings) = load_draft(&state, &auth, id).await?;
-    step4(&state, &auth, &draft, &settings, None).await
+    step4(&state, &auth, &draft, &settings, None, None).await
 }
 
 #[derive(Deserialize)]
@@ -873,12 +879,13 @@ pub struct StartForm {
     plan: Option<String>,
 }
 
-/// Why an import could not be started from step 4.
+/// Why an import could not be started from step 4, with the preview that
+/// showed it (the summary as it is now).
 pub enum NotStarted {
     /// The plan is refused (conflicts, Complet threshold…).
     Rejected(Box<ImportOutcome>),
     /// The directory changed since the summary the admin approved.
-    PlanChanged,
+    PlanChanged(Box<ImportOutcome>),
 }
 
 /// Step 4's "Démarrer l'importation", for the pages and the API: a preview
@@ -898,7 +905,7 @@ pub async fn start_job<D: Backend>(
     }
     let current = outcome.plan.fingerprint();
     if seen_plan.as_ref().is_some_and(|seen| *seen != current) {
-        return Ok(Err(NotStarted::PlanChanged));
+        return Ok(Err(NotStarted::PlanChanged(Box::new(outcome))));
     }
     settings.expected_plan = Some(current);
     save_settings(state, draft.id, &settings).await?;
@@ -924,14 +931,18 @@ pub async fn start<D: Backend>(
     match start_job(&state, &auth.admin, &draft, settings.clone(), seen_plan).await? {
         Ok(job) => Ok(Redirect::to(&format!("/taches/{job}")).into_response()),
         Err(refusal) => {
-            let message = match refusal {
-                NotStarted::Rejected(outcome) => outcome.plan.rejection.map(|r| r.message()),
-                NotStarted::PlanChanged => Some(
-                    "L'annuaire a changé depuis ce résumé (un autre import ou une modification de compte) : voici le résumé à jour ; vérifiez-le, puis démarrez de nouveau.".to_string(),
+            let (outcome, message) = match refusal {
+                NotStarted::Rejected(outcome) => {
+                    let message = outcome.plan.rejection.as_ref().map(Rejection::message);
+                    (outcome, message)
+                }
+                NotStarted::PlanChanged(outcome) => (
+                    outcome,
+                    Some("L'annuaire a changé depuis ce résumé (un autre import ou une modification de compte) : voici le résumé à jour ; vérifiez-le, puis démarrez de nouveau.".to_string()),
                 ),
             };
             save_settings(&state, id, &settings).await?;
-            let page = step4(&state, &auth, &draft, &settings, message).await?;
+            let page = step4(&state, &auth, &draft, &settings, Some(*outcome), message).await?;
             Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
     }
