@@ -21,14 +21,18 @@ pub mod accounts;
 pub mod admin;
 pub mod history;
 pub mod postgres;
-mod postgres_admin;
 pub mod service;
 pub mod sqlite;
-mod sqlite_admin;
+mod statements;
 pub mod web;
 
 pub(crate) fn uai_strings(uais: &[Uai]) -> Vec<String> {
     uais.iter().map(|u| u.as_str().to_string()).collect()
+}
+
+/// A stored UAI read back; anything else is a corrupt row.
+pub(crate) fn stored_uai(uai: &str) -> Result<Uai> {
+    Uai::parse(uai).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -3,16 +3,12 @@
 //! writes go in bulk statements of up to [`CHUNK`] rows, which keep
 //! `ON CONFLICT`.
 
-use crate::{
-    AttrColumns, Directory, DirectoryTx, ImportRecord, NewUser, Result, StoreError, UserQuery, UserRow, UserSummary,
-    UserUpdate, USER_COLUMNS,
-};
+use crate::{uai_strings, AttrColumns, NewUser, Result, StoreError, UserQuery, UserUpdate};
 use chrono::{DateTime, NaiveDate, Utc};
-use domain::person::{ExistingMembership, GroupRef, Membership};
+use domain::person::{GroupRef, Membership};
 use domain::{Establishment, Profile, Uai};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres, Row, Transaction};
-use std::collections::HashMap;
+use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 use std::str::FromStr;
 
 /// Rows per bulk statement.
@@ -54,7 +50,23 @@ pub struct PgDirectory {
     pool: PgPool,
 }
 
-use crate::uai_strings;
+/// PostgreSQL numbers its placeholders: `?` becomes `$1, $2…`.
+pub(crate) use crate::web::numbered as sql;
+
+/// `column` is one of the values of an array bound with [`list`].
+pub(crate) fn in_list(column: &str) -> String {
+    format!("{column} = ANY(?)")
+}
+
+/// A list bound as one array.
+pub(crate) fn list<T>(items: &[T]) -> &[T] {
+    items
+}
+
+/// [`in_list`] in a `QueryBuilder`.
+pub(crate) fn push_in_list(b: &mut QueryBuilder<'static, Postgres>, column: &str, items: Vec<String>) {
+    b.push(format!("{column} = ANY(")).push_bind(items).push(")");
+}
 
 /// Per base: its highest-numbered login (index `users_login_base`, read
 /// backwards from the longest number) and the base itself (`users_login_ci`).
@@ -87,7 +99,7 @@ impl PgDirectory {
 
     /// `EXPLAIN` of the statement [`Directory::search_users`] runs for this query.
     pub async fn explain_search(&self, q: &UserQuery) -> Result<String> {
-        let lines: Vec<String> = search_query("EXPLAIN ", q)
+        let lines: Vec<String> = Self::search_query("EXPLAIN ", q)
             .build_query_scalar()
             .fetch_all(&self.pool)
             .await?;
@@ -139,8 +151,18 @@ impl AttrArrays {
     }
 }
 
-impl DirectoryTx for PgTx {
-    async fn lock_establishments(&mut self, uais: &[Uai]) -> Result<()> {
+crate::statements::impl_directory!(postgres, sqlx::Postgres, PgDirectory, PgTx, sqlx::postgres::PgRow);
+
+impl PgDirectory {
+    async fn checkpoint_log(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// What PostgreSQL does its own way: row and advisory locks, COPY and
+/// `UNNEST` bulk writes of up to [`CHUNK`] rows, collation-exact login ranges.
+impl PgTx {
+    async fn lock_establishments_for_writing(&mut self, uais: &[Uai]) -> Result<()> {
         sqlx::query("SELECT uai FROM establishments WHERE uai = ANY($1) ORDER BY uai FOR UPDATE")
             .bind(uai_strings(uais))
             .fetch_all(&mut *self.tx)
@@ -148,7 +170,7 @@ impl DirectoryTx for PgTx {
         Ok(())
     }
 
-    async fn lock_identities(&mut self, keys: &[String], logins: &[String]) -> Result<()> {
+    async fn lock_keys_and_logins(&mut self, keys: &[String], logins: &[String]) -> Result<()> {
         if keys.len() + logins.len() > MAX_FINE_LOCKS {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(IMPORT_LOCK)
@@ -175,62 +197,15 @@ impl DirectoryTx for PgTx {
         Ok(())
     }
 
-    async fn known_establishments(&mut self, uais: &[Uai]) -> Result<Vec<Uai>> {
-        let rows: Vec<String> = sqlx::query_scalar("SELECT uai FROM establishments WHERE uai = ANY($1)")
-            .bind(uai_strings(uais))
+    async fn lock_users_for_writing(&mut self, keys: &[String]) -> Result<()> {
+        sqlx::query("SELECT id FROM users WHERE sync_key = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(keys)
             .fetch_all(&mut *self.tx)
             .await?;
-        rows.into_iter()
-            .map(|u| Uai::parse(&u).map_err(|e| StoreError::Corrupt(e.to_string())))
-            .collect()
+        Ok(())
     }
 
-    async fn users_by_keys(&mut self, keys: &[String]) -> Result<Vec<UserRow>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.sync_key = ANY($1)");
-        Ok(sqlx::query_as(&sql).bind(keys).fetch_all(&mut *self.tx).await?)
-    }
-
-    async fn memberships_of(&mut self, user_ids: &[i64]) -> Result<Vec<(i64, ExistingMembership)>> {
-        let rows = sqlx::query("SELECT user_id, uai, role, active FROM memberships WHERE user_id = ANY($1)")
-            .bind(user_ids)
-            .fetch_all(&mut *self.tx)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                let uai: String = r.try_get("uai")?;
-                Ok((
-                    r.try_get("user_id")?,
-                    ExistingMembership {
-                        uai: Uai::parse(&uai).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                        role: r.try_get("role")?,
-                        active: r.try_get("active")?,
-                    },
-                ))
-            })
-            .collect()
-    }
-
-    async fn groups_of(&mut self, user_ids: &[i64]) -> Result<Vec<(i64, GroupRef)>> {
-        let rows = sqlx::query(
-            "SELECT gm.user_id AS id, g.uai, g.kind, g.name FROM group_members gm JOIN groups g ON g.id = gm.group_id WHERE gm.user_id = ANY($1)",
-        )
-        .bind(user_ids)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        rows.iter().map(crate::group_row).collect()
-    }
-
-    async fn login_owners(&mut self, logins: &[String]) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query("SELECT lower(login) AS login, sync_key FROM users WHERE lower(login) = ANY($1)")
-            .bind(logins)
-            .fetch_all(&mut *self.tx)
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("login")?, r.try_get("sync_key")?)))
-            .collect()
-    }
-
-    async fn logins_near(&mut self, bases: &[String]) -> Result<Vec<String>> {
+    async fn logins_in_base_ranges(&mut self, bases: &[String]) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT lower(u.login) FROM UNNEST($1::text[]) AS b(v) JOIN users u ON lower(u.login) >= (b.v COLLATE \"C\") AND lower(u.login) < (b.v || ':') COLLATE \"C\"",
         )
@@ -239,53 +214,7 @@ impl DirectoryTx for PgTx {
         .await?)
     }
 
-    async fn logins_highest(&mut self, bases: &[String]) -> Result<Vec<String>> {
-        let rows = sqlx::query(LOGINS_HIGHEST).bind(bases).fetch_all(&mut *self.tx).await?;
-        let mut logins = Vec::with_capacity(rows.len() * 2);
-        for r in &rows {
-            for column in ["highest", "exact"] {
-                if let Some(login) = r.try_get::<Option<String>, _>(column)? {
-                    logins.push(login);
-                }
-            }
-        }
-        Ok(logins)
-    }
-
-    async fn groups_in(&mut self, uais: &[Uai]) -> Result<Vec<(i64, GroupRef)>> {
-        let rows = sqlx::query("SELECT id, uai, kind, name FROM groups WHERE uai = ANY($1)")
-            .bind(uai_strings(uais))
-            .fetch_all(&mut *self.tx)
-            .await?;
-        rows.iter().map(crate::group_row).collect()
-    }
-
-    async fn complet_scope(&mut self, profile: Profile, uais: &[Uai]) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT u.sync_key FROM memberships m JOIN users u ON u.id = m.user_id \
-             WHERE m.uai = ANY($1) AND m.active AND u.profile = $2 AND u.source = 'csv' AND u.deactivated_at IS NULL",
-        )
-        .bind(uai_strings(uais))
-        .bind(profile.id())
-        .fetch_all(&mut *self.tx)
-        .await?)
-    }
-
-    async fn insert_import(&mut self, r: &ImportRecord) -> Result<i64> {
-        PgDirectory::write_import(&mut self.tx, r).await
-    }
-
-    async fn insert_import_result(
-        &mut self,
-        import_id: i64,
-        content: &[u8],
-        slips: &str,
-        expires_at: i64,
-    ) -> Result<()> {
-        PgDirectory::write_import_result(&mut self.tx, import_id, content, slips, expires_at).await
-    }
-
-    async fn insert_groups(&mut self, groups: &[GroupRef]) -> Result<()> {
+    async fn write_groups(&mut self, groups: &[GroupRef]) -> Result<()> {
         for chunk in groups.chunks(CHUNK) {
             sqlx::query(
                 "INSERT INTO groups (uai, kind, name) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]) ON CONFLICT (uai, kind, name) DO NOTHING",
@@ -299,7 +228,7 @@ impl DirectoryTx for PgTx {
         Ok(())
     }
 
-    async fn insert_users(&mut self, users: &[NewUser<'_>], now: DateTime<Utc>) -> Result<Vec<i64>> {
+    async fn write_new_users(&mut self, users: &[NewUser<'_>], now: DateTime<Utc>) -> Result<Vec<i64>> {
         if users.is_empty() {
             return Ok(Vec::new());
         }
@@ -367,7 +296,7 @@ impl DirectoryTx for PgTx {
         Ok(ids)
     }
 
-    async fn update_users(&mut self, updates: &[UserUpdate<'_>], now: DateTime<Utc>) -> Result<()> {
+    async fn write_user_updates(&mut self, updates: &[UserUpdate<'_>], now: DateTime<Utc>) -> Result<()> {
         for chunk in updates.chunks(CHUNK) {
             let mut a = AttrArrays::default();
             for u in chunk {
@@ -406,7 +335,7 @@ impl DirectoryTx for PgTx {
         Ok(())
     }
 
-    async fn upsert_memberships(&mut self, rows: &[(i64, Membership)]) -> Result<()> {
+    async fn write_memberships(&mut self, rows: &[(i64, Membership)]) -> Result<()> {
         for chunk in rows.chunks(CHUNK) {
             sqlx::query(
                 "INSERT INTO memberships (user_id, uai, role, active) SELECT t.*, TRUE FROM UNNEST($1::bigint[], $2::text[], $3::text[]) AS t \
@@ -421,7 +350,7 @@ impl DirectoryTx for PgTx {
         Ok(())
     }
 
-    async fn add_group_members(&mut self, rows: &[(i64, i64)]) -> Result<()> {
+    async fn write_group_members(&mut self, rows: &[(i64, i64)]) -> Result<()> {
         for chunk in rows.chunks(CHUNK) {
             sqlx::query("INSERT INTO group_members (group_id, user_id) SELECT * FROM UNNEST($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING")
                 .bind(chunk.iter().map(|(g, _)| *g).collect::<Vec<_>>())
@@ -432,7 +361,12 @@ impl DirectoryTx for PgTx {
         Ok(())
     }
 
-    async fn deactivate_memberships(&mut self, rows: &[(i64, Uai)], import_id: i64, now: DateTime<Utc>) -> Result<()> {
+    async fn write_membership_deactivations(
+        &mut self,
+        rows: &[(i64, Uai)],
+        import_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         for chunk in rows.chunks(CHUNK) {
             sqlx::query(
                 "UPDATE memberships m SET active = FALSE, deactivated_at = $3, deactivated_by_import = $4 \
@@ -448,168 +382,35 @@ impl DirectoryTx for PgTx {
         Ok(())
     }
 
-    async fn deactivate_users(&mut self, ids: &[i64], import_id: i64, now: DateTime<Utc>) -> Result<()> {
-        sqlx::query("UPDATE users SET deactivated_at = $1, deactivated_by_import = $2 WHERE id = ANY($3)")
-            .bind(now)
-            .bind(import_id)
-            .bind(ids)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
-    }
-
-    async fn commit(self) -> Result<()> {
-        Ok(self.tx.commit().await?)
-    }
-}
-
-/// The search statement of [`Directory::search_users`], shared with
-/// [`PgDirectory::explain_search`] so that the plan shown is the plan run.
-fn search_query(prefix: &str, q: &UserQuery) -> sqlx::QueryBuilder<'static, Postgres> {
-    let mut b = sqlx::QueryBuilder::<Postgres>::new(format!(
-            "{prefix}SELECT u.id, u.sync_key, u.login, u.last_name, u.first_name, u.profile, u.source, (u.deactivated_at IS NULL) AS active, u.created_at, u.last_login_at FROM users u WHERE TRUE"
-        ));
-    for (column, value) in [
-        ("u.last_name_fold", &q.last_name),
-        ("u.first_name_fold", &q.first_name),
-        ("lower(u.login)", &q.login),
-    ] {
-        if let Some(v) = value {
-            let folded = crate::fold_for_search(v.trim());
-            b.push(format!(" AND {column} >= ")).push_bind(folded.clone());
-            b.push(format!(" AND {column} < "))
-                .push_bind(crate::prefix_end(&folded));
+    async fn write_establishments(&mut self, list: &[Establishment], now: DateTime<Utc>) -> Result<()> {
+        if list.is_empty() {
+            return Ok(());
         }
-    }
-    if let Some(uai) = &q.establishment {
-        b.push(" AND EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id AND m.uai = ")
-            .push_bind(uai.as_str().to_string())
-            .push(")");
-    }
-    if !q.profiles.is_empty() {
-        b.push(" AND u.profile = ANY(")
-            .push_bind(q.profiles.iter().map(|p| p.id().to_string()).collect::<Vec<_>>())
-            .push(")");
-    }
-    b.push(" ORDER BY u.last_name_fold, u.first_name_fold, u.id LIMIT ")
-        .push_bind(q.limit)
-        .push(" OFFSET ")
-        .push_bind(q.offset);
-    b
-}
-
-impl Directory for PgDirectory {
-    type Tx<'c> = PgTx;
-
-    async fn begin(&self) -> Result<PgTx> {
-        Ok(PgTx {
-            tx: self.pool.begin().await?,
-        })
-    }
-
-    fn backend(&self) -> &'static str {
-        "postgres"
-    }
-
-    async fn add_establishment(&self, e: &Establishment, now: DateTime<Utc>) -> Result<()> {
-        sqlx::query("INSERT INTO establishments (uai, name, created_at) VALUES ($1, $2, $3)")
-            .bind(e.uai.as_str())
-            .bind(&e.name)
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(StoreError::from_sqlx)?;
-        Ok(())
-    }
-
-    async fn list_establishments(&self) -> Result<Vec<Establishment>> {
-        let rows = sqlx::query("SELECT uai, name FROM establishments ORDER BY uai")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(crate::establishment_row).collect()
-    }
-
-    async fn export_users(&self, uai: &Uai, profile: Profile) -> Result<Vec<UserRow>> {
-        let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users u JOIN memberships m ON m.user_id = u.id \
-             WHERE m.uai = $1 AND m.active AND u.profile = $2 AND u.deactivated_at IS NULL ORDER BY u.last_name_fold, u.first_name_fold, u.id"
-        );
-        Ok(sqlx::query_as(&sql)
-            .bind(uai.as_str())
-            .bind(profile.id())
-            .fetch_all(&self.pool)
-            .await?)
-    }
-
-    async fn search_users(&self, q: &UserQuery) -> Result<Vec<UserSummary>> {
-        let mut b = search_query("", q);
-        let rows = b.build().fetch_all(&self.pool).await?;
-        let ids: Vec<i64> = rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
-        let memberships =
-            sqlx::query("SELECT user_id, uai FROM memberships WHERE active AND user_id = ANY($1) ORDER BY uai")
-                .bind(&ids)
-                .fetch_all(&self.pool)
-                .await?;
-        let mut by_user: HashMap<i64, Vec<String>> = HashMap::new();
-        for m in &memberships {
-            by_user
-                .entry(m.try_get("user_id")?)
-                .or_default()
-                .push(m.try_get("uai")?);
-        }
-        rows.iter().map(|r| crate::summary_row(r, &mut by_user)).collect()
-    }
-
-    async fn restore_import(&self, import_id: i64, _now: DateTime<Utc>) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
-        let users: Vec<i64> = sqlx::query_scalar(
-            "SELECT user_id FROM memberships WHERE deactivated_by_import = $1 UNION SELECT id FROM users WHERE deactivated_by_import = $1",
-        )
-        .bind(import_id)
-        .fetch_all(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE memberships SET active = TRUE, deactivated_at = NULL, deactivated_by_import = NULL WHERE deactivated_by_import = $1")
-            .bind(import_id)
-            .execute(&mut *tx)
-            .await?;
         sqlx::query(
-            "UPDATE users SET deactivated_at = NULL, deactivated_by_import = NULL WHERE deactivated_by_import = $1",
+            "INSERT INTO establishments (uai, name, created_at) SELECT t.uai, t.name, $3 FROM UNNEST($1::text[], $2::text[]) AS t(uai, name) \
+             ON CONFLICT (uai) DO UPDATE SET name = excluded.name",
         )
-        .bind(import_id)
-        .execute(&mut *tx)
+        .bind(list.iter().map(|e| e.uai.as_str().to_string()).collect::<Vec<_>>())
+        .bind(list.iter().map(|e| e.name.clone()).collect::<Vec<_>>())
+        .bind(now)
+        .execute(&mut *self.tx)
         .await?;
-        tx.commit().await?;
-        Ok(users.len() as u64)
+        Ok(())
     }
 
-    async fn purge_deactivated(&self, before: DateTime<Utc>) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM memberships WHERE NOT active AND deactivated_at < $1")
-            .bind(before)
-            .execute(&mut *tx)
-            .await?;
-        let deleted = sqlx::query("DELETE FROM users WHERE deactivated_at IS NOT NULL AND deactivated_at < $1")
-            .bind(before)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        Ok(deleted)
-    }
-
-    async fn password_hash(&self, login: &str) -> Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT password_hash FROM users WHERE lower(login) = lower($1)")
-                .bind(login)
-                .fetch_optional(&self.pool)
-                .await?,
+    async fn write_profiles(&mut self, rows: &[(i64, Profile)], now: DateTime<Utc>) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "UPDATE users u SET profile = t.profile, updated_at = $3 FROM UNNEST($1::bigint[], $2::text[]) AS t(id, profile) WHERE u.id = t.id",
         )
-    }
-
-    async fn count_users(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM users")
-            .fetch_one(&self.pool)
-            .await?)
+        .bind(rows.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+        .bind(rows.iter().map(|(_, p)| p.id().to_string()).collect::<Vec<_>>())
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
     }
 }
 

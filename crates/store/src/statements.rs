@@ -1,0 +1,527 @@
+//! The statements of imports, searches and administration, written once for
+//! both backends.
+//!
+//! [`impl_directory!`] expands them for SQLite and for PostgreSQL from the
+//! dialect module of each (`crate::sqlite`, `crate::postgres`), which gives:
+//! - `sql(text)`: the statement with `?` placeholders, as the backend wants it
+//!   (PostgreSQL renumbers them `$1, $2…`);
+//! - `in_list(column)` and `list(items)`: "column is one of a bound list"
+//!   (SQLite: a JSON array read with `json_each`; PostgreSQL: an array, `= ANY`);
+//! - `push_in_list(builder, column, items)`: the same for a `QueryBuilder`.
+//!
+//! What really differs stays in the backend's file, as inherent methods of its
+//! transaction that the expansion calls: locks (SQLite's single writer lock,
+//! PostgreSQL's row and advisory locks), bulk writes (multi-row INSERT, COPY,
+//! `UNNEST`) and the collation of login ranges.
+
+macro_rules! impl_directory {
+    ($dialect:ident, $db:ty, $store:ident, $tx:ident, $row:ty) => {
+        /// The statements of [`crate::statements`], expanded for this backend.
+        mod statements {
+        use super::{$store, $tx};
+        use crate::$dialect::{in_list, list, push_in_list, sql};
+        use crate::admin::{AdminDirectory, AdminTx, AuditEntry, CandidateRow, NewAudit};
+        use crate::{
+            uai_strings, Directory, DirectoryTx, ImportRecord, NewUser, Result, StoreError, UserQuery, UserRow,
+            UserSummary, UserUpdate, USER_COLUMNS,
+        };
+        use chrono::{DateTime, Utc};
+        use domain::keys::SyncKey;
+        use domain::person::{ExistingMembership, GroupRef, Membership, Source};
+        use domain::{Establishment, Profile, Uai};
+        use sqlx::Row;
+        use std::collections::HashMap;
+
+        impl $tx {
+            fn membership_from_row(r: &$row) -> Result<(i64, ExistingMembership)> {
+                let uai: String = r.try_get("uai")?;
+                Ok((
+                    r.try_get("user_id")?,
+                    ExistingMembership {
+                        uai: crate::stored_uai(&uai)?,
+                        role: r.try_get("role")?,
+                        active: r.try_get("active")?,
+                    },
+                ))
+            }
+        }
+
+        impl DirectoryTx for $tx {
+            async fn lock_establishments(&mut self, uais: &[Uai]) -> Result<()> {
+                self.lock_establishments_for_writing(uais).await
+            }
+
+            async fn lock_identities(&mut self, keys: &[String], logins: &[String]) -> Result<()> {
+                self.lock_keys_and_logins(keys, logins).await
+            }
+
+            async fn known_establishments(&mut self, uais: &[Uai]) -> Result<Vec<Uai>> {
+                let rows: Vec<String> = sqlx::query_scalar(&sql(&format!(
+                    "SELECT uai FROM establishments WHERE {}",
+                    in_list("uai")
+                )))
+                .bind(list(&uai_strings(uais)))
+                .fetch_all(&mut *self.tx)
+                .await?;
+                rows.iter().map(|u| crate::stored_uai(u)).collect()
+            }
+
+            async fn users_by_keys(&mut self, keys: &[String]) -> Result<Vec<UserRow>> {
+                let text = format!("SELECT {USER_COLUMNS} FROM users u WHERE {}", in_list("u.sync_key"));
+                Ok(sqlx::query_as(&sql(&text))
+                    .bind(list(keys))
+                    .fetch_all(&mut *self.tx)
+                    .await?)
+            }
+
+            async fn memberships_of(&mut self, user_ids: &[i64]) -> Result<Vec<(i64, ExistingMembership)>> {
+                let rows = sqlx::query(&sql(&format!(
+                    "SELECT user_id, uai, role, active FROM memberships WHERE {}",
+                    in_list("user_id")
+                )))
+                .bind(list(user_ids))
+                .fetch_all(&mut *self.tx)
+                .await?;
+                rows.iter().map(Self::membership_from_row).collect()
+            }
+
+            async fn groups_of(&mut self, user_ids: &[i64]) -> Result<Vec<(i64, GroupRef)>> {
+                let rows = sqlx::query(&sql(&format!(
+                    "SELECT gm.user_id AS id, g.uai, g.kind, g.name FROM group_members gm \
+                     JOIN groups g ON g.id = gm.group_id WHERE {}",
+                    in_list("gm.user_id")
+                )))
+                .bind(list(user_ids))
+                .fetch_all(&mut *self.tx)
+                .await?;
+                rows.iter().map(crate::group_row).collect()
+            }
+
+            async fn login_owners(&mut self, logins: &[String]) -> Result<Vec<(String, String)>> {
+                let rows = sqlx::query(&sql(&format!(
+                    "SELECT lower(login) AS login, sync_key FROM users WHERE {}",
+                    in_list("lower(login)")
+                )))
+                .bind(list(logins))
+                .fetch_all(&mut *self.tx)
+                .await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get("login")?, r.try_get("sync_key")?)))
+                    .collect()
+            }
+
+            async fn logins_near(&mut self, bases: &[String]) -> Result<Vec<String>> {
+                self.logins_in_base_ranges(bases).await
+            }
+
+            async fn logins_highest(&mut self, bases: &[String]) -> Result<Vec<String>> {
+                let rows = sqlx::query(crate::$dialect::LOGINS_HIGHEST)
+                    .bind(list(bases))
+                    .fetch_all(&mut *self.tx)
+                    .await?;
+                let mut logins = Vec::with_capacity(rows.len() * 2);
+                for r in &rows {
+                    for column in ["highest", "exact"] {
+                        if let Some(login) = r.try_get::<Option<String>, _>(column)? {
+                            logins.push(login);
+                        }
+                    }
+                }
+                Ok(logins)
+            }
+
+            async fn groups_in(&mut self, uais: &[Uai]) -> Result<Vec<(i64, GroupRef)>> {
+                let rows = sqlx::query(&sql(&format!(
+                    "SELECT id, uai, kind, name FROM groups WHERE {}",
+                    in_list("uai")
+                )))
+                .bind(list(&uai_strings(uais)))
+                .fetch_all(&mut *self.tx)
+                .await?;
+                rows.iter().map(crate::group_row).collect()
+            }
+
+            async fn complet_scope(&mut self, profile: Profile, uais: &[Uai]) -> Result<Vec<String>> {
+                Ok(sqlx::query_scalar(&sql(&format!(
+                    "SELECT DISTINCT u.sync_key FROM memberships m JOIN users u ON u.id = m.user_id \
+                     WHERE {} AND m.active AND u.profile = ? AND u.source = 'csv' AND u.deactivated_at IS NULL",
+                    in_list("m.uai")
+                )))
+                .bind(list(&uai_strings(uais)))
+                .bind(profile.id())
+                .fetch_all(&mut *self.tx)
+                .await?)
+            }
+
+            async fn insert_import(&mut self, r: &ImportRecord) -> Result<i64> {
+                $store::write_import(&mut self.tx, r).await
+            }
+
+            async fn insert_import_result(
+                &mut self,
+                import_id: i64,
+                content: &[u8],
+                slips: &str,
+                expires_at: i64,
+            ) -> Result<()> {
+                $store::write_import_result(&mut self.tx, import_id, content, slips, expires_at).await
+            }
+
+            async fn insert_groups(&mut self, groups: &[GroupRef]) -> Result<()> {
+                self.write_groups(groups).await
+            }
+
+            async fn insert_users(&mut self, users: &[NewUser<'_>], now: DateTime<Utc>) -> Result<Vec<i64>> {
+                self.write_new_users(users, now).await
+            }
+
+            async fn update_users(&mut self, updates: &[UserUpdate<'_>], now: DateTime<Utc>) -> Result<()> {
+                self.write_user_updates(updates, now).await
+            }
+
+            async fn upsert_memberships(&mut self, rows: &[(i64, Membership)]) -> Result<()> {
+                self.write_memberships(rows).await
+            }
+
+            async fn add_group_members(&mut self, rows: &[(i64, i64)]) -> Result<()> {
+                self.write_group_members(rows).await
+            }
+
+            async fn deactivate_memberships(
+                &mut self,
+                rows: &[(i64, Uai)],
+                import_id: i64,
+                now: DateTime<Utc>,
+            ) -> Result<()> {
+                self.write_membership_deactivations(rows, import_id, now).await
+            }
+
+            async fn deactivate_users(&mut self, ids: &[i64], import_id: i64, now: DateTime<Utc>) -> Result<()> {
+                sqlx::query(&sql(&format!(
+                    "UPDATE users SET deactivated_at = ?, deactivated_by_import = ? WHERE {}",
+                    in_list("id")
+                )))
+                .bind(now)
+                .bind(import_id)
+                .bind(list(ids))
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn commit(self) -> Result<()> {
+                Ok(self.tx.commit().await?)
+            }
+        }
+
+        impl $store {
+            /// The search statement of [`Directory::search_users`], shared with
+            /// `explain_search` so that the plan shown is the plan run.
+            pub(crate) fn search_query(prefix: &str, q: &UserQuery) -> sqlx::QueryBuilder<'static, $db> {
+                let mut b = sqlx::QueryBuilder::<$db>::new(format!(
+                    "{prefix}SELECT u.id, u.sync_key, u.login, u.last_name, u.first_name, u.profile, u.source, \
+                     (u.deactivated_at IS NULL) AS active, u.created_at, u.last_login_at FROM users u WHERE 1 = 1"
+                ));
+                for (column, value) in [
+                    ("u.last_name_fold", &q.last_name),
+                    ("u.first_name_fold", &q.first_name),
+                    ("lower(u.login)", &q.login),
+                ] {
+                    if let Some(v) = value {
+                        let folded = crate::fold_for_search(v.trim());
+                        b.push(format!(" AND {column} >= ")).push_bind(folded.clone());
+                        b.push(format!(" AND {column} < ")).push_bind(crate::prefix_end(&folded));
+                    }
+                }
+                if let Some(uai) = &q.establishment {
+                    b.push(" AND EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id AND m.uai = ")
+                        .push_bind(uai.as_str().to_string())
+                        .push(")");
+                }
+                if !q.profiles.is_empty() {
+                    b.push(" AND ");
+                    let ids: Vec<String> = q.profiles.iter().map(|p| p.id().to_string()).collect();
+                    push_in_list(&mut b, "u.profile", ids);
+                }
+                b.push(" ORDER BY u.last_name_fold, u.first_name_fold, u.id LIMIT ")
+                    .push_bind(q.limit)
+                    .push(" OFFSET ")
+                    .push_bind(q.offset);
+                b
+            }
+        }
+
+        impl Directory for $store {
+            type Tx<'c> = $tx;
+
+            async fn begin(&self) -> Result<$tx> {
+                Ok($tx {
+                    tx: self.pool().begin().await?,
+                })
+            }
+
+            fn backend(&self) -> &'static str {
+                stringify!($dialect)
+            }
+
+            async fn add_establishment(&self, e: &Establishment, now: DateTime<Utc>) -> Result<()> {
+                sqlx::query(&sql("INSERT INTO establishments (uai, name, created_at) VALUES (?, ?, ?)"))
+                    .bind(e.uai.as_str())
+                    .bind(&e.name)
+                    .bind(now)
+                    .execute(self.pool())
+                    .await
+                    .map_err(StoreError::from_sqlx)?;
+                Ok(())
+            }
+
+            async fn list_establishments(&self) -> Result<Vec<Establishment>> {
+                let rows = sqlx::query("SELECT uai, name FROM establishments ORDER BY uai")
+                    .fetch_all(self.pool())
+                    .await?;
+                rows.iter().map(crate::establishment_row).collect()
+            }
+
+            async fn export_users(&self, uai: &Uai, profile: Profile) -> Result<Vec<UserRow>> {
+                let text = format!(
+                    "SELECT {USER_COLUMNS} FROM users u JOIN memberships m ON m.user_id = u.id \
+                     WHERE m.uai = ? AND m.active AND u.profile = ? AND u.deactivated_at IS NULL \
+                     ORDER BY u.last_name_fold, u.first_name_fold, u.id"
+                );
+                Ok(sqlx::query_as(&sql(&text))
+                    .bind(uai.as_str())
+                    .bind(profile.id())
+                    .fetch_all(self.pool())
+                    .await?)
+            }
+
+            async fn search_users(&self, q: &UserQuery) -> Result<Vec<UserSummary>> {
+                let mut b = Self::search_query("", q);
+                let rows = b.build().fetch_all(self.pool()).await?;
+                let ids: Vec<i64> = rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
+                let memberships = sqlx::query(&sql(&format!(
+                    "SELECT user_id, uai FROM memberships WHERE active AND {} ORDER BY uai",
+                    in_list("user_id")
+                )))
+                .bind(list(&ids))
+                .fetch_all(self.pool())
+                .await?;
+                let mut by_user: HashMap<i64, Vec<String>> = HashMap::new();
+                for m in &memberships {
+                    by_user.entry(m.try_get("user_id")?).or_default().push(m.try_get("uai")?);
+                }
+                rows.iter().map(|r| crate::summary_row(r, &mut by_user)).collect()
+            }
+
+            async fn restore_import(&self, import_id: i64, _now: DateTime<Utc>) -> Result<u64> {
+                let mut tx = self.pool().begin().await?;
+                let users: Vec<i64> = sqlx::query_scalar(&sql(
+                    "SELECT user_id FROM memberships WHERE deactivated_by_import = ? \
+                     UNION SELECT id FROM users WHERE deactivated_by_import = ?",
+                ))
+                .bind(import_id)
+                .bind(import_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                sqlx::query(&sql(
+                    "UPDATE memberships SET active = TRUE, deactivated_at = NULL, deactivated_by_import = NULL \
+                     WHERE deactivated_by_import = ?",
+                ))
+                .bind(import_id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(&sql(
+                    "UPDATE users SET deactivated_at = NULL, deactivated_by_import = NULL WHERE deactivated_by_import = ?",
+                ))
+                .bind(import_id)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(users.len() as u64)
+            }
+
+            async fn purge_deactivated(&self, before: DateTime<Utc>) -> Result<u64> {
+                let mut tx = self.pool().begin().await?;
+                sqlx::query(&sql("DELETE FROM memberships WHERE NOT active AND deactivated_at < ?"))
+                    .bind(before)
+                    .execute(&mut *tx)
+                    .await?;
+                let deleted = sqlx::query(&sql(
+                    "DELETE FROM users WHERE deactivated_at IS NOT NULL AND deactivated_at < ?",
+                ))
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(deleted)
+            }
+
+            async fn password_hash(&self, login: &str) -> Result<Option<String>> {
+                Ok(sqlx::query_scalar(&sql("SELECT password_hash FROM users WHERE lower(login) = lower(?)"))
+                    .bind(login)
+                    .fetch_optional(self.pool())
+                    .await?)
+            }
+
+            async fn count_users(&self) -> Result<i64> {
+                Ok(sqlx::query_scalar("SELECT count(*) FROM users")
+                    .fetch_one(self.pool())
+                    .await?)
+            }
+
+            async fn checkpoint(&self) -> Result<()> {
+                self.checkpoint_log().await
+            }
+        }
+
+        impl AdminTx for $tx {
+            async fn lock_users(&mut self, keys: &[String]) -> Result<()> {
+                self.lock_users_for_writing(keys).await
+            }
+
+            async fn establishments_named(&mut self, uais: &[Uai]) -> Result<Vec<Establishment>> {
+                let rows = sqlx::query(&sql(&format!(
+                    "SELECT uai, name FROM establishments WHERE {}",
+                    in_list("uai")
+                )))
+                .bind(list(&uai_strings(uais)))
+                .fetch_all(&mut *self.tx)
+                .await?;
+                rows.iter().map(crate::establishment_row).collect()
+            }
+
+            async fn upsert_establishments(&mut self, list: &[Establishment], now: DateTime<Utc>) -> Result<()> {
+                self.write_establishments(list, now).await
+            }
+
+            async fn aaf_scope(&mut self, uais: &[Uai]) -> Result<Vec<String>> {
+                Ok(sqlx::query_scalar(&sql(&format!(
+                    "SELECT DISTINCT u.sync_key FROM memberships m JOIN users u ON u.id = m.user_id \
+                     WHERE {} AND m.active AND u.source = 'aaf' \
+                     AND u.profile IN ('enseignant', 'administratif') AND u.deactivated_at IS NULL",
+                    in_list("m.uai")
+                )))
+                .bind(list(&uai_strings(uais)))
+                .fetch_all(&mut *self.tx)
+                .await?)
+            }
+
+            async fn set_profiles(&mut self, rows: &[(i64, Profile)], now: DateTime<Utc>) -> Result<()> {
+                self.write_profiles(rows, now).await
+            }
+
+            async fn reassign_identity(
+                &mut self,
+                id: i64,
+                key: &SyncKey,
+                source: Source,
+                protected: bool,
+                profile: Profile,
+                now: DateTime<Utc>,
+            ) -> Result<()> {
+                sqlx::query(&sql(
+                    "UPDATE users SET sync_key = ?, source = ?, protected = ?, profile = ?, updated_at = ? WHERE id = ?",
+                ))
+                .bind(key.as_str())
+                .bind(source.id())
+                .bind(protected)
+                .bind(profile.id())
+                .bind(now)
+                .bind(id)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+                Ok(())
+            }
+
+            async fn delete_user(&mut self, id: i64) -> Result<()> {
+                sqlx::query(&sql("DELETE FROM users WHERE id = ?"))
+                    .bind(id)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn duplicate_candidates(&mut self, uais: Option<&[Uai]>) -> Result<Vec<CandidateRow>> {
+                const CANDIDATES: &str = "SELECT u.id, u.sync_key, u.login, u.profile, u.source, u.last_name, \
+                     u.first_name, u.birth_date, u.email, m.uai FROM memberships m JOIN users u ON u.id = m.user_id \
+                     WHERE m.active AND u.deactivated_at IS NULL AND ";
+                Ok(match uais {
+                    Some(uais) => {
+                        sqlx::query_as(&sql(&format!("{CANDIDATES}{}", in_list("m.uai"))))
+                            .bind(list(&uai_strings(uais)))
+                            .fetch_all(&mut *self.tx)
+                            .await?
+                    }
+                    None => {
+                        let text = format!(
+                            "{CANDIDATES}m.uai IN (SELECT DISTINCT m2.uai FROM users u2 \
+                             JOIN memberships m2 ON m2.user_id = u2.id WHERE u2.source = 'aaf' AND m2.active)"
+                        );
+                        sqlx::query_as(&text).fetch_all(&mut *self.tx).await?
+                    }
+                })
+            }
+
+            async fn user_establishments(&mut self, ids: &[i64]) -> Result<Vec<Uai>> {
+                let rows: Vec<String> = sqlx::query_scalar(&sql(&format!(
+                    "SELECT DISTINCT uai FROM memberships WHERE active AND {} ORDER BY uai",
+                    in_list("user_id")
+                )))
+                .bind(list(ids))
+                .fetch_all(&mut *self.tx)
+                .await?;
+                rows.iter().map(|u| crate::stored_uai(u)).collect()
+            }
+
+            async fn dismissals(&mut self) -> Result<Vec<(i64, i64)>> {
+                let rows = sqlx::query("SELECT user_a, user_b FROM duplicate_dismissals")
+                    .fetch_all(&mut *self.tx)
+                    .await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get("user_a")?, r.try_get("user_b")?)))
+                    .collect()
+            }
+
+            async fn dismiss(&mut self, pair: (i64, i64), actor: &str, now: DateTime<Utc>) -> Result<bool> {
+                let done = sqlx::query(&sql(
+                    "INSERT INTO duplicate_dismissals (user_a, user_b, dismissed_at, actor) VALUES (?, ?, ?, ?) \
+                     ON CONFLICT DO NOTHING",
+                ))
+                .bind(pair.0)
+                .bind(pair.1)
+                .bind(now)
+                .bind(actor)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn insert_audit(&mut self, e: &NewAudit) -> Result<()> {
+                $store::write_audit(&mut self.tx, e).await
+            }
+
+            async fn audit_entries(&mut self, limit: i64) -> Result<Vec<AuditEntry>> {
+                let rows = sqlx::query(&sql(
+                    "SELECT id, at, actor, action, target, details FROM audit_log ORDER BY at DESC, id DESC LIMIT ?",
+                ))
+                .bind(limit)
+                .fetch_all(&mut *self.tx)
+                .await?;
+                rows.iter().map(crate::admin::audit_row).collect()
+            }
+        }
+
+        impl AdminDirectory for $store {
+            type AdminTx<'c> = $tx;
+
+            async fn begin_admin(&self) -> Result<$tx> {
+                self.begin().await
+            }
+        }
+        }
+    };
+}
+
+pub(crate) use impl_directory;
