@@ -4,7 +4,7 @@
 //! transaction; it is generic over [`Directory`], so both backends share every
 //! rule and only the SQL differs.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use domain::keys::SyncKey;
 use domain::person::{Attributes, ExistingMembership, GroupRef, Membership, Source};
 use domain::plan::Snapshot;
@@ -24,6 +24,10 @@ pub mod postgres;
 pub mod service;
 pub mod sqlite;
 mod statements;
+mod users;
+
+pub use users::UserRow;
+pub(crate) use users::USER_COLUMNS;
 pub mod web;
 
 pub(crate) fn uai_strings(uais: &[Uai]) -> Vec<String> {
@@ -80,115 +84,9 @@ impl StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// One account as a user row stores it, for the snapshot and searches.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct UserRow {
-    pub id: i64,
-    pub sync_key: String,
-    pub profile: String,
-    pub source: String,
-    pub protected: bool,
-    pub active: bool,
-    pub login: String,
-    pub civility: Option<String>,
-    pub last_name: String,
-    pub first_name: String,
-    pub birth_date: Option<NaiveDate>,
-    pub subject: Option<String>,
-    pub function_code: Option<String>,
-    pub class_name: Option<String>,
-    pub address: Option<String>,
-    pub postal_code: Option<String>,
-    pub city: Option<String>,
-    pub landline: Option<String>,
-    pub mobile: Option<String>,
-    pub email: Option<String>,
-}
-
-/// Columns of [`UserRow`], in a form both dialects accept.
-/// The users table is always aliased `u`.
-pub(crate) const USER_COLUMNS: &str = "u.id, u.sync_key, u.profile, u.source, u.protected, (u.deactivated_at IS NULL) AS active, u.login, u.civility, u.last_name, u.first_name, u.birth_date, u.subject, u.function_code, u.class_name, u.address, u.postal_code, u.city, u.landline, u.mobile, u.email";
-
-/// Attribute columns as both backends bind them.
-pub(crate) struct AttrColumns {
-    pub civility: Option<&'static str>,
-    pub last_name: String,
-    pub first_name: String,
-    pub last_name_fold: String,
-    pub first_name_fold: String,
-    pub birth_date: Option<NaiveDate>,
-    pub subject: Option<String>,
-    pub function_code: Option<String>,
-    pub class_name: Option<String>,
-    pub address: Option<String>,
-    pub postal_code: Option<String>,
-    pub city: Option<String>,
-    pub landline: Option<String>,
-    pub mobile: Option<String>,
-    pub email: Option<String>,
-}
-
-impl AttrColumns {
-    pub fn of(a: &Attributes) -> AttrColumns {
-        AttrColumns {
-            civility: a.civility.map(|c| c.as_str()),
-            last_name: a.last_name.clone(),
-            first_name: a.first_name.clone(),
-            last_name_fold: fold_for_search(&a.last_name),
-            first_name_fold: fold_for_search(&a.first_name),
-            birth_date: a.birth_date,
-            subject: a.subject.clone(),
-            function_code: a.function_code.clone(),
-            class_name: a.class_name.clone(),
-            address: a.address.clone(),
-            postal_code: a.postal_code.as_ref().map(|p| p.as_str().to_string()),
-            city: a.city.clone(),
-            landline: a.landline.as_ref().map(|p| p.as_e164().to_string()),
-            mobile: a.mobile.as_ref().map(|p| p.as_e164().to_string()),
-            email: a.email.as_ref().map(|e| e.as_str().to_string()),
-        }
-    }
-}
-
 /// Upper bound of a prefix range over folded ASCII text.
 pub(crate) fn prefix_end(prefix: &str) -> String {
     format!("{prefix}\u{7f}")
-}
-
-impl UserRow {
-    pub fn attributes(&self) -> Result<Attributes> {
-        use domain::values::{Civility, Email, Phone, PostalCode};
-        Ok(Attributes {
-            civility: self
-                .civility
-                .as_deref()
-                .map(Civility::parse)
-                .transpose()
-                .map_err(|e| StoreError::Corrupt(e.message))?,
-            last_name: self.last_name.clone(),
-            first_name: self.first_name.clone(),
-            birth_date: self.birth_date,
-            subject: self.subject.clone(),
-            function_code: self.function_code.clone(),
-            class_name: self.class_name.clone(),
-            address: self.address.clone(),
-            postal_code: self.postal_code.clone().map(PostalCode::from_stored),
-            city: self.city.clone(),
-            landline: self.landline.clone().map(Phone::from_stored),
-            mobile: self.mobile.clone().map(Phone::from_stored),
-            email: self.email.clone().map(Email::from_stored),
-        })
-    }
-
-    pub fn profile(&self) -> Result<Profile> {
-        self.profile
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("profil {}", self.profile)))
-    }
-
-    pub fn source(&self) -> Result<Source> {
-        stored_word(&self.source)
-    }
 }
 
 /// A user to insert, with everything already decided by the plan.

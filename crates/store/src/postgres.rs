@@ -3,8 +3,9 @@
 //! writes go in bulk statements of up to [`CHUNK`] rows, which keep
 //! `ON CONFLICT`.
 
-use crate::{uai_strings, AttrColumns, NewUser, Result, StoreError, UserQuery, UserUpdate};
-use chrono::{DateTime, NaiveDate, Utc};
+use crate::users::{attribute_column_list, attribute_values, ATTRIBUTE_COLUMNS};
+use crate::{uai_strings, NewUser, Result, StoreError, UserQuery, UserUpdate};
+use chrono::{DateTime, Utc};
 use domain::person::{GroupRef, Membership};
 use domain::{Establishment, Profile, Uai};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -111,46 +112,6 @@ pub struct PgTx {
     pub(crate) tx: Transaction<'static, Postgres>,
 }
 
-/// Column vectors of a batch of attributes, for `UNNEST`.
-#[derive(Default)]
-struct AttrArrays {
-    civility: Vec<Option<String>>,
-    last_name: Vec<String>,
-    first_name: Vec<String>,
-    last_name_fold: Vec<String>,
-    first_name_fold: Vec<String>,
-    birth_date: Vec<Option<NaiveDate>>,
-    subject: Vec<Option<String>>,
-    function_code: Vec<Option<String>>,
-    class_name: Vec<Option<String>>,
-    address: Vec<Option<String>>,
-    postal_code: Vec<Option<String>>,
-    city: Vec<Option<String>>,
-    landline: Vec<Option<String>>,
-    mobile: Vec<Option<String>>,
-    email: Vec<Option<String>>,
-}
-
-impl AttrArrays {
-    fn push(&mut self, a: AttrColumns) {
-        self.civility.push(a.civility.map(str::to_string));
-        self.last_name.push(a.last_name);
-        self.first_name.push(a.first_name);
-        self.last_name_fold.push(a.last_name_fold);
-        self.first_name_fold.push(a.first_name_fold);
-        self.birth_date.push(a.birth_date);
-        self.subject.push(a.subject);
-        self.function_code.push(a.function_code);
-        self.class_name.push(a.class_name);
-        self.address.push(a.address);
-        self.postal_code.push(a.postal_code);
-        self.city.push(a.city);
-        self.landline.push(a.landline);
-        self.mobile.push(a.mobile);
-        self.email.push(a.email);
-    }
-}
-
 crate::statements::impl_directory!(postgres, sqlx::Postgres, PgDirectory, PgTx, sqlx::postgres::PgRow);
 
 impl PgDirectory {
@@ -247,47 +208,33 @@ impl PgTx {
             )));
         }
         let now = now.to_rfc3339();
-        let mut copy = self
-            .tx
-            .copy_in_raw(
-                "COPY users (id, sync_key, profile, source, protected, civility, last_name, first_name, last_name_fold, first_name_fold, birth_date, subject, function_code, class_name, address, postal_code, city, landline, mobile, email, login, password_hash, must_change_password, created_at, updated_at) FROM STDIN",
-            )
-            .await?;
+        let columns = format!(
+            "COPY users (id, sync_key, profile, source, protected, {}, login, password_hash, must_change_password, created_at, updated_at) FROM STDIN",
+            attribute_column_list()
+        );
+        let mut copy = self.tx.copy_in_raw(&columns).await?;
+        let bool_text = |b: bool| if b { "t" } else { "f" };
         let mut lines = String::new();
         for (chunk, chunk_ids) in users.chunks(CHUNK).zip(ids.chunks(CHUNK)) {
             lines.clear();
             for (u, id) in chunk.iter().zip(chunk_ids) {
-                let a = AttrColumns::of(u.attrs);
-                let birth_date = a.birth_date.map(|d| d.to_string());
-                let bool_text = |b: bool| if b { "t" } else { "f" };
                 let id = id.to_string();
-                let fields = [
+                let attributes = attribute_values(u.attrs);
+                let mut fields = vec![
                     Some(id.as_str()),
                     Some(u.key.as_str()),
                     Some(u.profile.id()),
                     Some(u.source.id()),
                     Some(bool_text(u.protected)),
-                    a.civility,
-                    Some(a.last_name.as_str()),
-                    Some(a.first_name.as_str()),
-                    Some(a.last_name_fold.as_str()),
-                    Some(a.first_name_fold.as_str()),
-                    birth_date.as_deref(),
-                    a.subject.as_deref(),
-                    a.function_code.as_deref(),
-                    a.class_name.as_deref(),
-                    a.address.as_deref(),
-                    a.postal_code.as_deref(),
-                    a.city.as_deref(),
-                    a.landline.as_deref(),
-                    a.mobile.as_deref(),
-                    a.email.as_deref(),
+                ];
+                fields.extend(attributes.iter().map(Option::as_deref));
+                fields.extend([
                     Some(u.login.as_str()),
                     Some(u.password_hash.as_str()),
                     Some(bool_text(u.must_change_password)),
                     Some(now.as_str()),
                     Some(now.as_str()),
-                ];
+                ]);
                 push_copy_line(&mut lines, &fields);
             }
             copy.send(lines.as_bytes()).await.map_err(StoreError::from_sqlx)?;
@@ -297,40 +244,38 @@ impl PgTx {
     }
 
     async fn write_user_updates(&mut self, updates: &[UserUpdate<'_>], now: DateTime<Utc>) -> Result<()> {
+        // One UPDATE per chunk from arrays: every attribute column bound as
+        // text[] and cast to its type.
+        let set: Vec<String> = ATTRIBUTE_COLUMNS
+            .iter()
+            .map(|(name, kind)| format!("{name} = t.{name}::{kind}"))
+            .collect();
+        let names = attribute_column_list();
+        let arrays = vec!["?::text[]"; ATTRIBUTE_COLUMNS.len()].join(", ");
+        let statement = sql(&format!(
+            "UPDATE users u SET {}, updated_at = ?, \
+             deactivated_at = CASE WHEN t.reactivate THEN NULL ELSE u.deactivated_at END, \
+             deactivated_by_import = CASE WHEN t.reactivate THEN NULL ELSE u.deactivated_by_import END \
+             FROM UNNEST(?::bigint[], {arrays}, ?::bool[]) AS t(id, {names}, reactivate) WHERE u.id = t.id",
+            set.join(", ")
+        ));
         for chunk in updates.chunks(CHUNK) {
-            let mut a = AttrArrays::default();
+            let mut columns: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(chunk.len()); ATTRIBUTE_COLUMNS.len()];
             for u in chunk {
-                a.push(AttrColumns::of(u.attrs));
+                for (column, value) in columns.iter_mut().zip(attribute_values(u.attrs)) {
+                    column.push(value);
+                }
             }
-            sqlx::query(
-                "UPDATE users u SET civility = t.civility, last_name = t.last_name, first_name = t.first_name, last_name_fold = t.last_name_fold, first_name_fold = t.first_name_fold, \
-                 birth_date = t.birth_date, subject = t.subject, function_code = t.function_code, class_name = t.class_name, address = t.address, postal_code = t.postal_code, city = t.city, \
-                 landline = t.landline, mobile = t.mobile, email = t.email, updated_at = $18, \
-                 deactivated_at = CASE WHEN t.reactivate THEN NULL ELSE u.deactivated_at END, deactivated_by_import = CASE WHEN t.reactivate THEN NULL ELSE u.deactivated_by_import END \
-                 FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::date[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::bool[]) \
-                 AS t(id, civility, last_name, first_name, last_name_fold, first_name_fold, birth_date, subject, function_code, class_name, address, postal_code, city, landline, mobile, email, reactivate) \
-                 WHERE u.id = t.id",
-            )
-            .bind(chunk.iter().map(|u| u.id).collect::<Vec<_>>())
-            .bind(a.civility)
-            .bind(a.last_name)
-            .bind(a.first_name)
-            .bind(a.last_name_fold)
-            .bind(a.first_name_fold)
-            .bind(a.birth_date)
-            .bind(a.subject)
-            .bind(a.function_code)
-            .bind(a.class_name)
-            .bind(a.address)
-            .bind(a.postal_code)
-            .bind(a.city)
-            .bind(a.landline)
-            .bind(a.mobile)
-            .bind(a.email)
-            .bind(chunk.iter().map(|u| u.reactivate).collect::<Vec<_>>())
-            .bind(now)
-            .execute(&mut *self.tx)
-            .await?;
+            let mut update = sqlx::query(&statement)
+                .bind(now)
+                .bind(chunk.iter().map(|u| u.id).collect::<Vec<_>>());
+            for column in columns {
+                update = update.bind(column);
+            }
+            update
+                .bind(chunk.iter().map(|u| u.reactivate).collect::<Vec<_>>())
+                .execute(&mut *self.tx)
+                .await?;
         }
         Ok(())
     }

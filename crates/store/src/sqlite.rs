@@ -2,7 +2,8 @@
 //! lists are bound as JSON arrays and read back with `json_each`, so every
 //! lookup is one indexed statement whatever the number of keys.
 
-use crate::{uai_strings, AttrColumns, NewUser, Result, StoreError, UserQuery, UserUpdate};
+use crate::users::{attribute_column_list, attribute_values, ATTRIBUTE_COLUMNS};
+use crate::{uai_strings, NewUser, Result, StoreError, UserQuery, UserUpdate};
 use chrono::{DateTime, Utc};
 use domain::person::{GroupRef, Membership};
 use domain::{Establishment, Profile, Uai};
@@ -190,33 +191,22 @@ impl SqliteTx {
     }
 
     async fn write_new_users(&mut self, users: &[NewUser<'_>], now: DateTime<Utc>) -> Result<Vec<i64>> {
+        let columns = format!(
+            "INSERT INTO users (sync_key, profile, source, protected, {}, login, password_hash, must_change_password, created_at, updated_at) ",
+            attribute_column_list()
+        );
         let mut ids = Vec::with_capacity(users.len());
         for chunk in users.chunks(ROWS_PER_INSERT) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO users (sync_key, profile, source, protected, civility, last_name, first_name, last_name_fold, first_name_fold, birth_date, subject, function_code, class_name, address, postal_code, city, landline, mobile, email, login, password_hash, must_change_password, created_at, updated_at) ",
-            );
+            let mut insert = QueryBuilder::<Sqlite>::new(&columns);
             insert.push_values(chunk, |mut row, u| {
-                let a = AttrColumns::of(u.attrs);
                 row.push_bind(u.key.as_str())
                     .push_bind(u.profile.id())
                     .push_bind(u.source.id())
-                    .push_bind(u.protected)
-                    .push_bind(a.civility)
-                    .push_bind(a.last_name)
-                    .push_bind(a.first_name)
-                    .push_bind(a.last_name_fold)
-                    .push_bind(a.first_name_fold)
-                    .push_bind(a.birth_date)
-                    .push_bind(a.subject)
-                    .push_bind(a.function_code)
-                    .push_bind(a.class_name)
-                    .push_bind(a.address)
-                    .push_bind(a.postal_code)
-                    .push_bind(a.city)
-                    .push_bind(a.landline)
-                    .push_bind(a.mobile)
-                    .push_bind(a.email)
-                    .push_bind(u.login.as_str())
+                    .push_bind(u.protected);
+                for value in attribute_values(u.attrs) {
+                    row.push_bind(value);
+                }
+                row.push_bind(u.login.as_str())
                     .push_bind(u.password_hash.as_str())
                     .push_bind(u.must_change_password)
                     .push_bind(now)
@@ -246,33 +236,28 @@ impl SqliteTx {
     }
 
     async fn write_user_updates(&mut self, updates: &[UserUpdate<'_>], now: DateTime<Utc>) -> Result<()> {
+        let set: Vec<String> = ATTRIBUTE_COLUMNS
+            .iter()
+            .map(|(name, _)| format!("{name} = ?"))
+            .collect();
+        let statement = format!(
+            "UPDATE users SET {}, updated_at = ?, \
+             deactivated_at = CASE WHEN ? THEN NULL ELSE deactivated_at END, \
+             deactivated_by_import = CASE WHEN ? THEN NULL ELSE deactivated_by_import END WHERE id = ?",
+            set.join(", ")
+        );
         for u in updates {
-            let a = AttrColumns::of(u.attrs);
-            sqlx::query(
-                "UPDATE users SET civility = ?, last_name = ?, first_name = ?, last_name_fold = ?, first_name_fold = ?, birth_date = ?, subject = ?, function_code = ?, class_name = ?, address = ?, postal_code = ?, city = ?, landline = ?, mobile = ?, email = ?, updated_at = ?, \
-                 deactivated_at = CASE WHEN ? THEN NULL ELSE deactivated_at END, deactivated_by_import = CASE WHEN ? THEN NULL ELSE deactivated_by_import END WHERE id = ?",
-            )
-            .bind(a.civility)
-            .bind(a.last_name)
-            .bind(a.first_name)
-            .bind(a.last_name_fold)
-            .bind(a.first_name_fold)
-            .bind(a.birth_date)
-            .bind(a.subject)
-            .bind(a.function_code)
-            .bind(a.class_name)
-            .bind(a.address)
-            .bind(a.postal_code)
-            .bind(a.city)
-            .bind(a.landline)
-            .bind(a.mobile)
-            .bind(a.email)
-            .bind(now)
-            .bind(u.reactivate)
-            .bind(u.reactivate)
-            .bind(u.id)
-            .execute(&mut *self.tx)
-            .await?;
+            let mut update = sqlx::query(&statement);
+            for value in attribute_values(u.attrs) {
+                update = update.bind(value);
+            }
+            update
+                .bind(now)
+                .bind(u.reactivate)
+                .bind(u.reactivate)
+                .bind(u.id)
+                .execute(&mut *self.tx)
+                .await?;
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ conformance!(
     guide_teachers_create_then_unchanged_then_updated,
     imposed_logins_are_unique_ignoring_case,
     database_enforces_unique_logins_and_keys,
+    every_attribute_is_written_and_read_back_by_insert_and_update,
     homonyms_get_numbered_logins_across_imports,
     same_key_twice_in_a_file_is_merged_and_adds_the_establishment,
     keys_of_other_profiles_and_aaf_accounts_are_conflicts,
@@ -164,6 +165,100 @@ async fn database_enforces_unique_logins_and_keys(d: &impl Directory) {
     assert!(err.to_string().contains("clé"), "{err}");
     drop(tx);
     assert_eq!(d.count_users().await.unwrap(), 1);
+}
+
+/// The one mapping of attributes to columns (`users.rs`) serves the inserts,
+/// the bulk writes (COPY on PostgreSQL) and the updates of both backends:
+/// every attribute reads back as it was written, and a second write replaces
+/// each one, down to the empty ones.
+async fn every_attribute_is_written_and_read_back_by_insert_and_update(d: &impl Directory) {
+    use domain::values::{Civility, Email, Phone, PostalCode};
+    with_establishments(d, &[UAI]).await;
+    let full = Attributes {
+        civility: Some(Civility::parse("Mme").unwrap()),
+        last_name: "D'ARTAGNAN-ÉLÉONORE".into(),
+        first_name: "Zoé\tab".into(),
+        birth_date: chrono::NaiveDate::from_ymd_opt(1967, 11, 7),
+        subject: Some("Mathématiques".into()),
+        function_code: Some("ENS".into()),
+        class_name: Some("3e B".into()),
+        address: Some("12, rue de l'École\nBât. A".into()),
+        postal_code: Some(PostalCode::from_stored("06000".into())),
+        city: Some("Nice".into()),
+        landline: Some(Phone::from_stored("+33123456789".into())),
+        mobile: Some(Phone::from_stored("+33612345678".into())),
+        email: Some(Email::from_stored("zoe@exemple.fr".into())),
+    };
+    let other = Attributes {
+        civility: Some(Civility::parse("M.").unwrap()),
+        last_name: "MARTIN".into(),
+        first_name: "Paul".into(),
+        birth_date: chrono::NaiveDate::from_ymd_opt(2001, 2, 28),
+        subject: None,
+        function_code: Some("DOC".into()),
+        class_name: None,
+        address: None,
+        postal_code: None,
+        city: Some("Paris".into()),
+        landline: None,
+        mobile: Some(Phone::from_stored("+33700000000".into())),
+        email: None,
+    };
+    let key = domain::keys::SyncKey::from_stored("PERSON.m-mmezoedartagnan".into());
+    let login = domain::values::Login::from_stored("zdartagnan".into());
+    let mut tx = d.begin().await.unwrap();
+    let ids = tx
+        .insert_users(
+            &[NewUser {
+                key: &key,
+                profile: Profile::Enseignant,
+                source: Source::Csv,
+                protected: false,
+                attrs: &full,
+                login: &login,
+                password_hash: "x".into(),
+                must_change_password: true,
+            }],
+            now(),
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let read = || async {
+        let mut tx = d.begin().await.unwrap();
+        let rows = tx
+            .users_by_keys(&["PERSON.m-mmezoedartagnan".to_string()])
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        rows[0].attributes().unwrap()
+    };
+    assert_eq!(read().await, full, "as inserted");
+
+    for (next, reactivate) in [(&other, false), (&full, true)] {
+        let mut tx = d.begin().await.unwrap();
+        tx.update_users(
+            &[store::UserUpdate {
+                id: ids[0],
+                attrs: next,
+                reactivate,
+            }],
+            now(),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(&read().await, next, "as updated");
+    }
+    let found = d
+        .search_users(&UserQuery {
+            last_name: Some("d'artagnan-ele".into()),
+            limit: 10,
+            ..UserQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1, "the folded name is written with the name");
 }
 
 async fn homonyms_get_numbered_logins_across_imports(d: &impl Directory) {
