@@ -6,15 +6,16 @@
 
 use crate::admin::{self, AdminDirectory, AdminTx, NewAudit};
 use crate::history::History;
-use crate::service::Clock;
+use crate::service::{Clock, NoProgress};
+use crate::write::{hash_secrets, write_changes, AccountChange, Changes, NewAccount, Secret, SecretsError};
 use crate::{fetch_snapshot, DirectoryTx, ImportRecord, NewUser, StoreError, UserUpdate};
 use chrono::{DateTime, Utc};
 use domain::aaf::plan::{self as aaf_plan, AafNotice, AafPlan, AafPlanOptions, CompletScope, FileRecord};
 use domain::aaf::{self, FeedError, FeedKind, FileInfo, Issue, Record, RequestKind, StructureRecord};
 use domain::duplicates::DuplicatePair;
 use domain::keys::{LoginPattern, SyncKey};
-use domain::password::{self, HashError, SecretOrigin};
-use domain::person::{GroupRef, Source};
+use domain::password::HashError;
+use domain::person::Source;
 use domain::plan::Lookup;
 use domain::vocabulary::{Channel, ImportSource, ImportStatus, DEFAULT_DELETION_THRESHOLD_PERCENT};
 use domain::{Establishment, Uai};
@@ -84,9 +85,18 @@ pub enum AafError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Hash(#[from] HashError),
+    Hash(HashError),
     #[error("calcul des mots de passe interrompu : {0}")]
     Join(String),
+}
+
+impl From<SecretsError> for AafError {
+    fn from(e: SecretsError) -> Self {
+        match e {
+            SecretsError::Hash(e) => AafError::Hash(e),
+            SecretsError::Join(e) => AafError::Join(e),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -469,7 +479,7 @@ async fn run_feed<D: AdminDirectory, R: RngCore + CryptoRng>(
         });
     }
 
-    let secrets = hash_new_passwords(&plan, rng).await?;
+    let secrets = hash_secrets(plan.creates.iter().map(|_| None), rng, &NoProgress).await?;
     let now = clock.now();
     let record = feed_record(
         files,
@@ -516,7 +526,7 @@ async fn run_feed<D: AdminDirectory, R: RngCore + CryptoRng>(
             .creates
             .iter()
             .zip(&secrets)
-            .map(|(c, (clear, _))| (c.key.clone(), clear.clone()))
+            .map(|(c, s)| (c.key.clone(), s.cleartext.clone()))
             .collect();
         aaf_plan::result_file(&plan, &passwords)
     });
@@ -583,126 +593,51 @@ async fn plan_structures<T: AdminTx>(
     Ok((writes, created, renamed))
 }
 
-/// Generated passwords for the accounts the run creates, hashed off the runtime.
-async fn hash_new_passwords<R: RngCore + CryptoRng>(
-    plan: &AafPlan,
-    rng: &mut R,
-) -> Result<Vec<(String, String)>, AafError> {
-    let jobs: Vec<(String, [u8; 16])> = plan
-        .creates
-        .iter()
-        .map(|_| (password::generate(rng), password::salt(rng)))
-        .collect();
-    tokio::task::spawn_blocking(move || {
-        let refs: Vec<(&str, SecretOrigin, [u8; 16])> = jobs
-            .iter()
-            .map(|(s, salt)| (s.as_str(), SecretOrigin::Generated, *salt))
-            .collect();
-        password::hash_all(&refs).map(|hashes| jobs.into_iter().map(|(s, _)| s).zip(hashes).collect())
-    })
-    .await
-    .map_err(|e| AafError::Join(e.to_string()))?
-    .map_err(AafError::from)
-}
-
 /// Writes a feed plan inside the open transaction; returns the created ids.
 async fn apply<T: AdminTx>(
     tx: &mut T,
     plan: &AafPlan,
-    secrets: &[(String, String)],
+    secrets: &[Secret],
     import_id: i64,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<i64>, StoreError> {
-    tx.insert_groups(&plan.new_groups).await?;
-    let group_uais: Vec<Uai> = plan
-        .creates
-        .iter()
-        .flat_map(|c| c.groups.iter())
-        .chain(plan.updates.iter().flat_map(|u| u.groups.iter()))
-        .map(|g| g.uai.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let group_ids: HashMap<GroupRef, i64> = tx
-        .groups_in(&group_uais)
-        .await?
-        .into_iter()
-        .map(|(id, g)| (g, id))
-        .collect();
-    let group_id = |g: &GroupRef| {
-        group_ids
-            .get(g)
-            .copied()
-            .ok_or_else(|| StoreError::Corrupt(format!("groupe {} absent après création", g.name)))
+    let changes = Changes {
+        new_groups: &plan.new_groups,
+        creations: plan
+            .creates
+            .iter()
+            .zip(secrets)
+            .map(|(c, s)| NewAccount {
+                user: NewUser {
+                    key: &c.key,
+                    profile: c.profile,
+                    source: Source::Aaf,
+                    protected: true,
+                    attrs: &c.attrs,
+                    login: &c.login,
+                    password_hash: s.hash.clone(),
+                    must_change_password: true,
+                },
+                memberships: &c.memberships,
+                groups: &c.groups,
+            })
+            .collect(),
+        changes: plan
+            .updates
+            .iter()
+            .map(|u| AccountChange {
+                update: UserUpdate {
+                    id: u.user_id,
+                    attrs: &u.attrs,
+                    reactivate: u.reactivate,
+                },
+                profile: u.profile,
+                memberships: &u.memberships,
+                groups: &u.groups,
+                left: &u.left,
+            })
+            .collect(),
+        deactivations: &plan.deactivations,
     };
-
-    let new_users: Vec<NewUser<'_>> = plan
-        .creates
-        .iter()
-        .zip(secrets)
-        .map(|(c, (_, hash))| NewUser {
-            key: &c.key,
-            profile: c.profile,
-            source: Source::Aaf,
-            protected: true,
-            attrs: &c.attrs,
-            login: &c.login,
-            password_hash: hash.clone(),
-            must_change_password: true,
-        })
-        .collect();
-    let ids = tx.insert_users(&new_users, now).await?;
-    let updates: Vec<UserUpdate<'_>> = plan
-        .updates
-        .iter()
-        .map(|u| UserUpdate {
-            id: u.user_id,
-            attrs: &u.attrs,
-            reactivate: u.reactivate,
-        })
-        .collect();
-    tx.update_users(&updates, now).await?;
-    let profiles: Vec<(i64, domain::Profile)> = plan
-        .updates
-        .iter()
-        .filter_map(|u| u.profile.map(|p| (u.user_id, p)))
-        .collect();
-    tx.set_profiles(&profiles, now).await?;
-
-    let mut memberships = Vec::new();
-    let mut members = Vec::new();
-    for (c, id) in plan.creates.iter().zip(&ids) {
-        memberships.extend(c.memberships.iter().map(|m| (*id, m.clone())));
-        for g in &c.groups {
-            members.push((group_id(g)?, *id));
-        }
-    }
-    for u in &plan.updates {
-        memberships.extend(u.memberships.iter().map(|m| (u.user_id, m.clone())));
-        for g in &u.groups {
-            members.push((group_id(g)?, u.user_id));
-        }
-    }
-    tx.upsert_memberships(&memberships).await?;
-    tx.add_group_members(&members).await?;
-
-    let ended: Vec<(i64, Uai)> = plan
-        .updates
-        .iter()
-        .flat_map(|u| u.left.iter().map(move |uai| (u.user_id, uai.clone())))
-        .chain(
-            plan.deactivations
-                .iter()
-                .flat_map(|d| d.establishments.iter().map(move |uai| (d.user_id, uai.clone()))),
-        )
-        .collect();
-    tx.deactivate_memberships(&ended, import_id, now).await?;
-    let whole: Vec<i64> = plan
-        .deactivations
-        .iter()
-        .filter(|d| d.whole_account)
-        .map(|d| d.user_id)
-        .collect();
-    tx.deactivate_users(&whole, import_id, now).await?;
-    Ok(ids)
+    write_changes(tx, changes, import_id, now, &NoProgress).await
 }

@@ -94,7 +94,6 @@ pub trait AdminTx: DirectoryTx {
     /// Keys of the active `aaf` teachers and staff with an active membership
     /// in these establishments (a Complet feed's scope).
     fn aaf_scope(&mut self, uais: &[Uai]) -> impl Future<Output = Result<Vec<String>>> + Send;
-    fn set_profiles(&mut self, rows: &[(i64, Profile)], now: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
     /// Gives an account another key, source, protection and profile (reconciliation).
     fn reassign_identity(
         &mut self,

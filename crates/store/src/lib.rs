@@ -25,6 +25,7 @@ pub mod service;
 pub mod sqlite;
 mod statements;
 mod users;
+pub mod write;
 
 pub use users::UserRow;
 pub(crate) use users::USER_COLUMNS;
@@ -221,6 +222,9 @@ pub trait DirectoryTx: Send {
         updates: &[UserUpdate<'_>],
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Gives accounts another profile (the AAF feed moves people between
+    /// teacher and staff).
+    fn set_profiles(&mut self, rows: &[(i64, Profile)], now: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
     fn upsert_memberships(&mut self, rows: &[(i64, Membership)]) -> impl Future<Output = Result<()>> + Send;
     fn add_group_members(&mut self, rows: &[(i64, i64)]) -> impl Future<Output = Result<()>> + Send;
     fn deactivate_memberships(

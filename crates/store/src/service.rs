@@ -3,12 +3,14 @@
 //! establishments), hash passwords on every core, write, commit. A rejected
 //! plan, a dry run or any error rolls back: nothing is half-written.
 
+pub use crate::write::Secret;
+use crate::write::{hash_secrets, write_changes, AccountChange, Changes, NewAccount, SecretsError};
 use crate::{fetch_snapshot, Directory, DirectoryTx, ImportRecord, NewUser, StoreError, UserUpdate};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::keys::{LoginPattern, SyncKey};
 use domain::mapping::Override;
-use domain::password::{self, HashError, SecretOrigin};
-use domain::person::{GroupRef, Source};
+use domain::password::{self, HashError};
+use domain::person::Source;
 use domain::pipeline::{self, FileOptions, ReadError, ReadFile, Report, Status};
 use domain::plan::{self, AdminScope, Plan, PlanOptions};
 use domain::validate::{self, Checked, ValidateOptions};
@@ -173,11 +175,20 @@ pub enum ImportError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Hash(#[from] HashError),
+    Hash(HashError),
     #[error("calcul des mots de passe interrompu : {0}")]
     Join(String),
     #[error("l'annuaire a changé depuis l'aperçu (un autre import ou une modification de compte) : rien n'a été écrit ; revoyez le résumé et relancez l'import")]
     PlanChanged,
+}
+
+impl From<SecretsError> for ImportError {
+    fn from(e: SecretsError) -> Self {
+        match e {
+            SecretsError::Hash(e) => ImportError::Hash(e),
+            SecretsError::Join(e) => ImportError::Join(e),
+        }
+    }
 }
 
 impl ImportError {
@@ -286,7 +297,7 @@ pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
     {
         return Err(ImportError::PlanChanged);
     }
-    let secrets = hash_passwords(&plan, rng, progress).await?;
+    let secrets = hash_secrets(plan.creates.iter().map(|c| c.imposed_password.clone()), rng, progress).await?;
     let now = clock.now();
     let report = Report::from_plan(&plan, Status::Imported);
     let mut record = history_record(request, bytes.len(), started_at, now, Some(&read));
@@ -497,57 +508,6 @@ pub async fn restore_import<D: Directory + crate::admin::AdminDirectory>(
     Ok(restored)
 }
 
-/// A created account's password: cleartext for the result file, hash for the base.
-pub struct Secret {
-    pub cleartext: String,
-    pub hash: String,
-    pub origin: SecretOrigin,
-}
-
-/// Generates the missing passwords and hashes all of them on every core, off
-/// the async runtime, in chunks so that progress can be shown.
-async fn hash_passwords<R: RngCore + CryptoRng>(
-    plan: &Plan,
-    rng: &mut R,
-    progress: &dyn Progress,
-) -> Result<Vec<Secret>, ImportError> {
-    let mut jobs: Vec<(String, SecretOrigin, [u8; 16])> = Vec::with_capacity(plan.creates.len());
-    for c in &plan.creates {
-        let (secret, origin) = match &c.imposed_password {
-            Some(p) => (p.clone(), SecretOrigin::Chosen),
-            None => (password::generate(rng), SecretOrigin::Generated),
-        };
-        jobs.push((secret, origin, password::salt(rng)));
-    }
-    let total = jobs.len();
-    let mut secrets = Vec::with_capacity(total);
-    let chunk_size = 2_000;
-    let mut remaining = jobs.into_iter();
-    loop {
-        let chunk: Vec<(String, SecretOrigin, [u8; 16])> = remaining.by_ref().take(chunk_size).collect();
-        if chunk.is_empty() {
-            break;
-        }
-        let hashed = tokio::task::spawn_blocking(move || {
-            let refs: Vec<(&str, SecretOrigin, [u8; 16])> =
-                chunk.iter().map(|(s, o, salt)| (s.as_str(), *o, *salt)).collect();
-            password::hash_all(&refs).map(|hashes| (chunk, hashes))
-        })
-        .await
-        .map_err(|e| ImportError::Join(e.to_string()))??;
-        let (chunk, hashes) = hashed;
-        for ((cleartext, origin, _), hash) in chunk.into_iter().zip(hashes) {
-            secrets.push(Secret {
-                cleartext,
-                hash,
-                origin,
-            });
-        }
-        progress.step(Operation::Passwords, secrets.len(), total);
-    }
-    Ok(secrets)
-}
-
 /// Writes a plan inside an open transaction.
 pub async fn apply<T: DirectoryTx>(
     tx: &mut T,
@@ -557,86 +517,44 @@ pub async fn apply<T: DirectoryTx>(
     now: DateTime<Utc>,
     progress: &dyn Progress,
 ) -> Result<(), StoreError> {
-    tx.insert_groups(&plan.new_groups).await?;
-    let uais: Vec<Uai> = {
-        let mut set: Vec<Uai> = plan
+    let changes = Changes {
+        new_groups: &plan.new_groups,
+        creations: plan
             .creates
             .iter()
-            .flat_map(|c| c.groups.iter().map(|g| g.uai.clone()))
-            .chain(plan.updates.iter().flat_map(|u| u.groups.iter().map(|g| g.uai.clone())))
-            .collect();
-        set.sort();
-        set.dedup();
-        set
+            .zip(secrets)
+            .map(|(c, s)| NewAccount {
+                user: NewUser {
+                    key: &c.key,
+                    profile: plan.profile,
+                    source: Source::Csv,
+                    protected: false,
+                    attrs: &c.attrs,
+                    login: &c.login,
+                    password_hash: s.hash.clone(),
+                    must_change_password: true,
+                },
+                memberships: &c.memberships,
+                groups: &c.groups,
+            })
+            .collect(),
+        changes: plan
+            .updates
+            .iter()
+            .map(|u| AccountChange {
+                update: UserUpdate {
+                    id: u.user_id,
+                    attrs: &u.attrs,
+                    reactivate: u.reactivate,
+                },
+                profile: None,
+                memberships: &u.memberships,
+                groups: &u.groups,
+                left: &[],
+            })
+            .collect(),
+        deactivations: &plan.deactivations,
     };
-    let group_ids: HashMap<GroupRef, i64> = tx.groups_in(&uais).await?.into_iter().map(|(id, g)| (g, id)).collect();
-    progress.step(Operation::Groups, plan.new_groups.len(), plan.new_groups.len());
-
-    let new_users: Vec<NewUser<'_>> = plan
-        .creates
-        .iter()
-        .zip(secrets)
-        .map(|(c, s)| NewUser {
-            key: &c.key,
-            profile: plan.profile,
-            source: Source::Csv,
-            protected: false,
-            attrs: &c.attrs,
-            login: &c.login,
-            password_hash: s.hash.clone(),
-            must_change_password: true,
-        })
-        .collect();
-    let ids = tx.insert_users(&new_users, now).await?;
-    let updates: Vec<UserUpdate<'_>> = plan
-        .updates
-        .iter()
-        .map(|u| UserUpdate {
-            id: u.user_id,
-            attrs: &u.attrs,
-            reactivate: u.reactivate,
-        })
-        .collect();
-    tx.update_users(&updates, now).await?;
-    let deactivated_accounts: Vec<i64> = plan
-        .deactivations
-        .iter()
-        .filter(|d| d.whole_account)
-        .map(|d| d.user_id)
-        .collect();
-    tx.deactivate_users(&deactivated_accounts, import_id, now).await?;
-    let user_ops = ids.len() + updates.len() + plan.deactivations.len();
-    progress.step(Operation::Users, user_ops, user_ops);
-
-    let mut memberships = Vec::new();
-    let mut group_members = Vec::new();
-    let group_id = |g: &GroupRef| {
-        group_ids
-            .get(g)
-            .copied()
-            .ok_or_else(|| StoreError::Corrupt(format!("groupe {} absent après création", g.name)))
-    };
-    for (c, id) in plan.creates.iter().zip(&ids) {
-        memberships.extend(c.memberships.iter().map(|m| (*id, m.clone())));
-        for g in &c.groups {
-            group_members.push((group_id(g)?, *id));
-        }
-    }
-    for u in &plan.updates {
-        memberships.extend(u.memberships.iter().map(|m| (u.user_id, m.clone())));
-        for g in &u.groups {
-            group_members.push((group_id(g)?, u.user_id));
-        }
-    }
-    tx.upsert_memberships(&memberships).await?;
-    tx.add_group_members(&group_members).await?;
-    let ended: Vec<(i64, Uai)> = plan
-        .deactivations
-        .iter()
-        .flat_map(|d| d.establishments.iter().map(move |u| (d.user_id, u.clone())))
-        .collect();
-    tx.deactivate_memberships(&ended, import_id, now).await?;
-    let membership_ops = memberships.len() + group_members.len() + ended.len();
-    progress.step(Operation::Memberships, membership_ops, membership_ops);
+    write_changes(tx, changes, import_id, now, progress).await?;
     Ok(())
 }

@@ -179,6 +179,10 @@ macro_rules! impl_directory {
                 self.write_user_updates(updates, now).await
             }
 
+            async fn set_profiles(&mut self, rows: &[(i64, Profile)], now: DateTime<Utc>) -> Result<()> {
+                self.write_profiles(rows, now).await
+            }
+
             async fn upsert_memberships(&mut self, rows: &[(i64, Membership)]) -> Result<()> {
                 self.write_memberships(rows).await
             }
@@ -405,10 +409,6 @@ macro_rules! impl_directory {
                 .bind(list(&uai_strings(uais)))
                 .fetch_all(&mut *self.tx)
                 .await?)
-            }
-
-            async fn set_profiles(&mut self, rows: &[(i64, Profile)], now: DateTime<Utc>) -> Result<()> {
-                self.write_profiles(rows, now).await
             }
 
             async fn reassign_identity(

@@ -699,6 +699,9 @@ impl<T: DirectoryTx> DirectoryTx for FailingTx<T> {
     ) -> store::Result<()> {
         self.0.update_users(u, n).await
     }
+    async fn set_profiles(&mut self, r: &[(i64, Profile)], n: chrono::DateTime<chrono::Utc>) -> store::Result<()> {
+        self.0.set_profiles(r, n).await
+    }
     async fn upsert_memberships(&mut self, r: &[(i64, Membership)]) -> store::Result<()> {
         self.0.upsert_memberships(r).await
     }

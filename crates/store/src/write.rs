@@ -1,0 +1,188 @@
+//! The one way an import writes, whatever planned it (a CSV file or an AAF
+//! run): passwords hashed off the runtime, then [`write_changes`] inside the
+//! import's transaction. Each planner only says what its plan means in these
+//! terms ([`Changes`]); the order of the writes, the group ids and the
+//! deactivations are decided here once.
+
+use crate::service::{Operation, Progress};
+use crate::{DirectoryTx, NewUser, StoreError, UserUpdate};
+use chrono::{DateTime, Utc};
+use domain::password::{self, HashError, SecretOrigin};
+use domain::person::{GroupRef, Membership};
+use domain::plan::Deactivation;
+use domain::{Profile, Uai};
+use rand::{CryptoRng, RngCore};
+use std::collections::{BTreeSet, HashMap};
+
+/// A created account's password: cleartext for the result file, hash for the base.
+pub struct Secret {
+    pub cleartext: String,
+    pub hash: String,
+    pub origin: SecretOrigin,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error("calcul des mots de passe interrompu : {0}")]
+    Join(String),
+}
+
+/// Hashes on every core, off the async runtime, in chunks so that progress
+/// shows: one secret per new account, the imposed password when there is one,
+/// a generated one otherwise.
+pub(crate) async fn hash_secrets<R: RngCore + CryptoRng>(
+    imposed: impl Iterator<Item = Option<String>>,
+    rng: &mut R,
+    progress: &dyn Progress,
+) -> Result<Vec<Secret>, SecretsError> {
+    let jobs: Vec<(String, SecretOrigin, [u8; 16])> = imposed
+        .map(|imposed| {
+            let (secret, origin) = match imposed {
+                Some(p) => (p, SecretOrigin::Chosen),
+                None => (password::generate(rng), SecretOrigin::Generated),
+            };
+            (secret, origin, password::salt(rng))
+        })
+        .collect();
+    let total = jobs.len();
+    let mut secrets = Vec::with_capacity(total);
+    let chunk_size = 2_000;
+    let mut remaining = jobs.into_iter();
+    loop {
+        let chunk: Vec<(String, SecretOrigin, [u8; 16])> = remaining.by_ref().take(chunk_size).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let (chunk, hashes) = tokio::task::spawn_blocking(move || {
+            let refs: Vec<(&str, SecretOrigin, [u8; 16])> =
+                chunk.iter().map(|(s, o, salt)| (s.as_str(), *o, *salt)).collect();
+            password::hash_all(&refs).map(|hashes| (chunk, hashes))
+        })
+        .await
+        .map_err(|e| SecretsError::Join(e.to_string()))??;
+        for ((cleartext, origin, _), hash) in chunk.into_iter().zip(hashes) {
+            secrets.push(Secret {
+                cleartext,
+                hash,
+                origin,
+            });
+        }
+        progress.step(Operation::Passwords, secrets.len(), total);
+    }
+    Ok(secrets)
+}
+
+/// A new account and where it belongs.
+pub struct NewAccount<'a> {
+    pub user: NewUser<'a>,
+    pub memberships: &'a [Membership],
+    pub groups: &'a [GroupRef],
+}
+
+/// What changes for an existing account.
+pub struct AccountChange<'a> {
+    pub update: UserUpdate<'a>,
+    /// A new profile (the AAF feed moves people between teacher and staff).
+    pub profile: Option<Profile>,
+    /// Memberships to add, reactivate or give another role.
+    pub memberships: &'a [Membership],
+    pub groups: &'a [GroupRef],
+    /// Establishments the person left: those memberships end.
+    pub left: &'a [Uai],
+}
+
+/// Everything one import writes.
+pub struct Changes<'a> {
+    pub new_groups: &'a [GroupRef],
+    pub creations: Vec<NewAccount<'a>>,
+    pub changes: Vec<AccountChange<'a>>,
+    pub deactivations: &'a [Deactivation],
+}
+
+/// Writes an import's changes inside its open transaction; returns the ids of
+/// the created accounts, in the order of [`Changes::creations`].
+pub async fn write_changes<T: DirectoryTx>(
+    tx: &mut T,
+    changes: Changes<'_>,
+    import_id: i64,
+    now: DateTime<Utc>,
+    progress: &dyn Progress,
+) -> Result<Vec<i64>, StoreError> {
+    tx.insert_groups(changes.new_groups).await?;
+    let group_uais: Vec<Uai> = changes
+        .creations
+        .iter()
+        .flat_map(|c| c.groups)
+        .chain(changes.changes.iter().flat_map(|c| c.groups))
+        .map(|g| g.uai.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let group_ids: HashMap<GroupRef, i64> = tx
+        .groups_in(&group_uais)
+        .await?
+        .into_iter()
+        .map(|(id, g)| (g, id))
+        .collect();
+    let group_id = |g: &GroupRef| {
+        group_ids
+            .get(g)
+            .copied()
+            .ok_or_else(|| StoreError::Corrupt(format!("groupe {} absent après création", g.name)))
+    };
+    progress.step(Operation::Groups, changes.new_groups.len(), changes.new_groups.len());
+
+    let new_users: Vec<NewUser<'_>> = changes.creations.iter().map(|c| c.user.clone()).collect();
+    let ids = tx.insert_users(&new_users, now).await?;
+    let updates: Vec<UserUpdate<'_>> = changes.changes.iter().map(|c| c.update.clone()).collect();
+    tx.update_users(&updates, now).await?;
+    let profiles: Vec<(i64, Profile)> = changes
+        .changes
+        .iter()
+        .filter_map(|c| c.profile.map(|p| (c.update.id, p)))
+        .collect();
+    tx.set_profiles(&profiles, now).await?;
+    let deactivated_accounts: Vec<i64> = changes
+        .deactivations
+        .iter()
+        .filter(|d| d.whole_account)
+        .map(|d| d.user_id)
+        .collect();
+    tx.deactivate_users(&deactivated_accounts, import_id, now).await?;
+    let user_ops = ids.len() + updates.len() + changes.deactivations.len();
+    progress.step(Operation::Users, user_ops, user_ops);
+
+    let mut memberships = Vec::new();
+    let mut group_members = Vec::new();
+    let accounts = changes
+        .creations
+        .iter()
+        .zip(&ids)
+        .map(|(c, id)| (*id, c.memberships, c.groups))
+        .chain(changes.changes.iter().map(|c| (c.update.id, c.memberships, c.groups)));
+    for (id, account_memberships, groups) in accounts {
+        memberships.extend(account_memberships.iter().map(|m| (id, m.clone())));
+        for g in groups {
+            group_members.push((group_id(g)?, id));
+        }
+    }
+    tx.upsert_memberships(&memberships).await?;
+    tx.add_group_members(&group_members).await?;
+    let ended: Vec<(i64, Uai)> = changes
+        .changes
+        .iter()
+        .flat_map(|c| c.left.iter().map(move |uai| (c.update.id, uai.clone())))
+        .chain(
+            changes
+                .deactivations
+                .iter()
+                .flat_map(|d| d.establishments.iter().map(move |uai| (d.user_id, uai.clone()))),
+        )
+        .collect();
+    tx.deactivate_memberships(&ended, import_id, now).await?;
+    let membership_ops = memberships.len() + group_members.len() + ended.len();
+    progress.step(Operation::Memberships, membership_ops, membership_ops);
+    Ok(ids)
+}
