@@ -105,7 +105,7 @@ pub fn print_import(outcome: &ImportOutcome, request: &ImportRequest, result_pat
                 ", réactivation"
             });
         }
-        println!("  mis à jour ligne {} ({}) : {what}", u.line, u.key);
+        println!("  mis à jour {} ({}) : {what}", u.origin, u.key);
     }
     for m in &plan.merges {
         println!(

@@ -9,6 +9,7 @@
 
 pub mod aaf;
 pub mod account;
+pub mod changeset;
 pub mod decode;
 pub mod duplicates;
 pub mod establishment;

@@ -3,6 +3,8 @@
 //! (SPEC §5–§8). Pure: the store fetches the [`Snapshot`] a [`Lookup`] asks for,
 //! and applies the plan in one transaction.
 
+use crate::changeset::{deletion_guard, Changeset};
+pub use crate::changeset::{Create, Deactivation, DeletionThreshold, FieldChange, Origin, Unchanged, Update};
 use crate::establishment::Uai;
 use crate::field::Field;
 use crate::keys::{is_base_or_numbered, LoginAllocator, LoginPattern, SyncKey};
@@ -75,67 +77,12 @@ pub struct Snapshot {
     pub scope_keys: Vec<SyncKey>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldChange {
-    pub field: Field,
-    pub before: String,
-    pub after: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Create {
-    pub line: u64,
-    pub key: SyncKey,
-    pub login: Login,
-    /// The imposed password; `None` means one is generated at apply time.
-    #[serde(skip)]
-    pub imposed_password: Option<String>,
-    pub attrs: Attributes,
-    pub memberships: Vec<Membership>,
-    pub groups: Vec<GroupRef>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Update {
-    pub line: u64,
-    pub user_id: i64,
-    pub key: SyncKey,
-    pub login: Login,
-    pub attrs: Attributes,
-    pub changes: Vec<FieldChange>,
-    /// Memberships to add, or to reactivate / change role.
-    pub memberships: Vec<Membership>,
-    pub groups: Vec<GroupRef>,
-    pub reactivate: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Unchanged {
-    pub line: u64,
-    pub user_id: i64,
-    pub key: SyncKey,
-    pub login: Login,
-}
-
 /// A second line with the same key: its assignment is added to the first (§4.1.A.C).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Merge {
     pub line: u64,
     pub into_line: u64,
     pub key: SyncKey,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Deactivation {
-    pub user_id: i64,
-    pub key: SyncKey,
-    pub login: Login,
-    pub last_name: String,
-    pub first_name: String,
-    /// Establishments whose membership is deactivated.
-    pub establishments: Vec<Uai>,
-    /// False when the person stays active in another establishment.
-    pub whole_account: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -151,12 +98,7 @@ pub enum Rejection {
     },
     CompletWithoutRows,
     /// More deletions than the threshold and no matching confirmation.
-    DeletionThreshold {
-        deletions: usize,
-        allowed: usize,
-        scope: usize,
-        confirmed: Option<usize>,
-    },
+    DeletionThreshold(DeletionThreshold),
 }
 
 impl Rejection {
@@ -171,15 +113,14 @@ impl Rejection {
             Rejection::CompletWithoutRows => {
                 "mode Complet refusé : le fichier ne contient aucune ligne valide, ce qui supprimerait tout le monde".to_string()
             }
-            Rejection::DeletionThreshold { deletions, allowed, scope, confirmed } => {
-                let confirmed = match confirmed {
-                    Some(n) => format!(" (vous avez confirmé {n}, le plan en prévoit {deletions})"),
-                    None => String::new(),
-                };
-                format!(
-                    "mode Complet : {deletions} compte(s) seraient désactivés sur {scope}, au-delà du seuil de {allowed}{confirmed} ; vérifiez la liste, puis confirmez avec --confirm-deletions {deletions}"
-                )
-            }
+            Rejection::DeletionThreshold(t) => format!(
+                "mode Complet : {} compte(s) seraient désactivés sur {}, au-delà du seuil de {}{} ; vérifiez la liste, puis confirmez avec --confirm-deletions {}",
+                t.deletions,
+                t.scope,
+                t.allowed,
+                t.wrong_confirmation(),
+                t.deletions
+            ),
         }
     }
 }
@@ -205,6 +146,16 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// What the store writes for this plan.
+    pub fn changeset(&self) -> Changeset<'_> {
+        Changeset {
+            creates: &self.creates,
+            updates: &self.updates,
+            deactivations: &self.deactivations,
+            new_groups: &self.new_groups,
+        }
+    }
+
     pub fn valid_rows(&self) -> usize {
         self.rows - self.conflict_lines.len()
     }
@@ -582,8 +533,9 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
                     allocator.allocate(&options.login_pattern.base(&p.attrs.first_name, &p.attrs.last_name))
                 });
                 creates.push(Create {
-                    line: p.line,
+                    origin: Origin::Line { line: p.line },
                     key: p.key,
+                    profile,
                     login,
                     imposed_password: password,
                     attrs: p.attrs,
@@ -627,20 +579,22 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
                 let reactivate = !existing.active;
                 if changes.is_empty() && memberships.is_empty() && groups.is_empty() && !reactivate {
                     unchanged.push(Unchanged {
-                        line: p.line,
+                        origin: Origin::Line { line: p.line },
                         user_id: existing.id,
                         key: p.key,
                         login: existing.login.clone(),
                     });
                 } else {
                     updates.push(Update {
-                        line: p.line,
+                        origin: Origin::Line { line: p.line },
                         user_id: existing.id,
                         key: p.key,
                         login: existing.login.clone(),
+                        profile: None,
                         attrs,
                         changes,
                         memberships,
+                        left: Vec::new(),
                         groups,
                         reactivate,
                     });
@@ -711,14 +665,13 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
     } else if options.complet && valid == 0 {
         Some(Rejection::CompletWithoutRows)
     } else {
-        let allowed = scope_size * options.deletion_threshold_percent as usize / 100;
-        let deletions = deactivations.len();
-        (deletions > allowed && options.confirm_deletions != Some(deletions)).then_some(Rejection::DeletionThreshold {
-            deletions,
-            allowed,
-            scope: scope_size,
-            confirmed: options.confirm_deletions,
-        })
+        deletion_guard(
+            deactivations.len(),
+            scope_size,
+            options.deletion_threshold_percent,
+            options.confirm_deletions,
+        )
+        .map(Rejection::DeletionThreshold)
     };
 
     conflicts.sort_by_key(|c| c.line);

@@ -7,8 +7,8 @@
 use crate::admin::{self, AdminDirectory, AdminTx, NewAudit};
 use crate::history::History;
 use crate::service::{Clock, NoProgress};
-use crate::write::{hash_secrets, write_changes, AccountChange, Changes, NewAccount, Secret, SecretsError};
-use crate::{fetch_snapshot, DirectoryTx, ImportRecord, NewUser, StoreError, UserUpdate};
+use crate::write::{hash_secrets, write_changes, Ownership, SecretsError};
+use crate::{fetch_snapshot, DirectoryTx, ImportRecord, StoreError};
 use chrono::{DateTime, Utc};
 use domain::aaf::plan::{self as aaf_plan, AafNotice, AafPlan, AafPlanOptions, CompletScope, FileRecord};
 use domain::aaf::{self, FeedError, FeedKind, FileInfo, Issue, Record, RequestKind, StructureRecord};
@@ -493,7 +493,11 @@ async fn run_feed<D: AdminDirectory, R: RngCore + CryptoRng>(
         None,
     );
     let import_id = tx.insert_import(&record).await?;
-    let created_ids = apply(&mut tx, &plan, &secrets, import_id, now).await?;
+    let owner = Ownership {
+        source: Source::Aaf,
+        protected: true,
+    };
+    let created_ids = write_changes(&mut tx, plan.changeset(), owner, &secrets, import_id, now, &NoProgress).await?;
 
     let touched: Vec<i64> = created_ids
         .iter()
@@ -591,53 +595,4 @@ async fn plan_structures<T: AdminTx>(
         }
     }
     Ok((writes, created, renamed))
-}
-
-/// Writes a feed plan inside the open transaction; returns the created ids.
-async fn apply<T: AdminTx>(
-    tx: &mut T,
-    plan: &AafPlan,
-    secrets: &[Secret],
-    import_id: i64,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<Vec<i64>, StoreError> {
-    let changes = Changes {
-        new_groups: &plan.new_groups,
-        creations: plan
-            .creates
-            .iter()
-            .zip(secrets)
-            .map(|(c, s)| NewAccount {
-                user: NewUser {
-                    key: &c.key,
-                    profile: c.profile,
-                    source: Source::Aaf,
-                    protected: true,
-                    attrs: &c.attrs,
-                    login: &c.login,
-                    password_hash: s.hash.clone(),
-                    must_change_password: true,
-                },
-                memberships: &c.memberships,
-                groups: &c.groups,
-            })
-            .collect(),
-        changes: plan
-            .updates
-            .iter()
-            .map(|u| AccountChange {
-                update: UserUpdate {
-                    id: u.user_id,
-                    attrs: &u.attrs,
-                    reactivate: u.reactivate,
-                },
-                profile: u.profile,
-                memberships: &u.memberships,
-                groups: &u.groups,
-                left: &u.left,
-            })
-            .collect(),
-        deactivations: &plan.deactivations,
-    };
-    write_changes(tx, changes, import_id, now, &NoProgress).await
 }

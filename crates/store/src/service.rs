@@ -4,8 +4,8 @@
 //! plan, a dry run or any error rolls back: nothing is half-written.
 
 pub use crate::write::Secret;
-use crate::write::{hash_secrets, write_changes, AccountChange, Changes, NewAccount, SecretsError};
-use crate::{fetch_snapshot, Directory, DirectoryTx, ImportRecord, NewUser, StoreError, UserUpdate};
+use crate::write::{hash_secrets, write_changes, Ownership, SecretsError};
+use crate::{fetch_snapshot, Directory, DirectoryTx, ImportRecord, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::keys::{LoginPattern, SyncKey};
 use domain::mapping::Override;
@@ -517,44 +517,10 @@ pub async fn apply<T: DirectoryTx>(
     now: DateTime<Utc>,
     progress: &dyn Progress,
 ) -> Result<(), StoreError> {
-    let changes = Changes {
-        new_groups: &plan.new_groups,
-        creations: plan
-            .creates
-            .iter()
-            .zip(secrets)
-            .map(|(c, s)| NewAccount {
-                user: NewUser {
-                    key: &c.key,
-                    profile: plan.profile,
-                    source: Source::Csv,
-                    protected: false,
-                    attrs: &c.attrs,
-                    login: &c.login,
-                    password_hash: s.hash.clone(),
-                    must_change_password: true,
-                },
-                memberships: &c.memberships,
-                groups: &c.groups,
-            })
-            .collect(),
-        changes: plan
-            .updates
-            .iter()
-            .map(|u| AccountChange {
-                update: UserUpdate {
-                    id: u.user_id,
-                    attrs: &u.attrs,
-                    reactivate: u.reactivate,
-                },
-                profile: None,
-                memberships: &u.memberships,
-                groups: &u.groups,
-                left: &[],
-            })
-            .collect(),
-        deactivations: &plan.deactivations,
+    let owner = Ownership {
+        source: Source::Csv,
+        protected: false,
     };
-    write_changes(tx, changes, import_id, now, progress).await?;
+    write_changes(tx, plan.changeset(), owner, secrets, import_id, now, progress).await?;
     Ok(())
 }

@@ -1,15 +1,15 @@
 //! The one way an import writes, whatever planned it (a CSV file or an AAF
 //! run): passwords hashed off the runtime, then [`write_changes`] inside the
-//! import's transaction. Each planner only says what its plan means in these
-//! terms ([`Changes`]); the order of the writes, the group ids and the
-//! deactivations are decided here once.
+//! import's transaction, from the [`Changeset`] both planners produce: the
+//! order of the writes, the group ids and the deactivations are decided here
+//! once.
 
 use crate::service::{Operation, Progress};
 use crate::{DirectoryTx, NewUser, StoreError, UserUpdate};
 use chrono::{DateTime, Utc};
+use domain::changeset::Changeset;
 use domain::password::{self, HashError, SecretOrigin};
-use domain::person::{GroupRef, Membership};
-use domain::plan::Deactivation;
+use domain::person::{GroupRef, Source};
 use domain::{Profile, Uai};
 use rand::{CryptoRng, RngCore};
 use std::collections::{BTreeSet, HashMap};
@@ -74,48 +74,39 @@ pub(crate) async fn hash_secrets<R: RngCore + CryptoRng>(
     Ok(secrets)
 }
 
-/// A new account and where it belongs.
-pub struct NewAccount<'a> {
-    pub user: NewUser<'a>,
-    pub memberships: &'a [Membership],
-    pub groups: &'a [GroupRef],
+/// Who the accounts an import creates belong to.
+#[derive(Debug, Clone, Copy)]
+pub struct Ownership {
+    pub source: Source,
+    /// AAF accounts are protected: only the feed changes their identity.
+    pub protected: bool,
 }
 
-/// What changes for an existing account.
-pub struct AccountChange<'a> {
-    pub update: UserUpdate<'a>,
-    /// A new profile (the AAF feed moves people between teacher and staff).
-    pub profile: Option<Profile>,
-    /// Memberships to add, reactivate or give another role.
-    pub memberships: &'a [Membership],
-    pub groups: &'a [GroupRef],
-    /// Establishments the person left: those memberships end.
-    pub left: &'a [Uai],
-}
-
-/// Everything one import writes.
-pub struct Changes<'a> {
-    pub new_groups: &'a [GroupRef],
-    pub creations: Vec<NewAccount<'a>>,
-    pub changes: Vec<AccountChange<'a>>,
-    pub deactivations: &'a [Deactivation],
-}
-
-/// Writes an import's changes inside its open transaction; returns the ids of
-/// the created accounts, in the order of [`Changes::creations`].
+/// Writes what a plan decided ([`Changeset`]) inside the import's open
+/// transaction; `secrets` holds one hashed password per creation, in order.
+/// Returns the ids of the created accounts, in the same order.
 pub async fn write_changes<T: DirectoryTx>(
     tx: &mut T,
-    changes: Changes<'_>,
+    changes: Changeset<'_>,
+    owner: Ownership,
+    secrets: &[Secret],
     import_id: i64,
     now: DateTime<Utc>,
     progress: &dyn Progress,
 ) -> Result<Vec<i64>, StoreError> {
+    if secrets.len() != changes.creates.len() {
+        return Err(StoreError::Corrupt(format!(
+            "{} mots de passe pour {} comptes à créer",
+            secrets.len(),
+            changes.creates.len()
+        )));
+    }
     tx.insert_groups(changes.new_groups).await?;
     let group_uais: Vec<Uai> = changes
-        .creations
+        .creates
         .iter()
-        .flat_map(|c| c.groups)
-        .chain(changes.changes.iter().flat_map(|c| c.groups))
+        .flat_map(|c| &c.groups)
+        .chain(changes.updates.iter().flat_map(|u| &u.groups))
         .map(|g| g.uai.clone())
         .collect::<BTreeSet<_>>()
         .into_iter()
@@ -134,14 +125,36 @@ pub async fn write_changes<T: DirectoryTx>(
     };
     progress.step(Operation::Groups, changes.new_groups.len(), changes.new_groups.len());
 
-    let new_users: Vec<NewUser<'_>> = changes.creations.iter().map(|c| c.user.clone()).collect();
+    let new_users: Vec<NewUser<'_>> = changes
+        .creates
+        .iter()
+        .zip(secrets)
+        .map(|(c, secret)| NewUser {
+            key: &c.key,
+            profile: c.profile,
+            source: owner.source,
+            protected: owner.protected,
+            attrs: &c.attrs,
+            login: &c.login,
+            password_hash: secret.hash.clone(),
+            must_change_password: true,
+        })
+        .collect();
     let ids = tx.insert_users(&new_users, now).await?;
-    let updates: Vec<UserUpdate<'_>> = changes.changes.iter().map(|c| c.update.clone()).collect();
+    let updates: Vec<UserUpdate<'_>> = changes
+        .updates
+        .iter()
+        .map(|u| UserUpdate {
+            id: u.user_id,
+            attrs: &u.attrs,
+            reactivate: u.reactivate,
+        })
+        .collect();
     tx.update_users(&updates, now).await?;
     let profiles: Vec<(i64, Profile)> = changes
-        .changes
+        .updates
         .iter()
-        .filter_map(|c| c.profile.map(|p| (c.update.id, p)))
+        .filter_map(|u| u.profile.map(|p| (u.user_id, p)))
         .collect();
     tx.set_profiles(&profiles, now).await?;
     let deactivated_accounts: Vec<i64> = changes
@@ -157,11 +170,11 @@ pub async fn write_changes<T: DirectoryTx>(
     let mut memberships = Vec::new();
     let mut group_members = Vec::new();
     let accounts = changes
-        .creations
+        .creates
         .iter()
         .zip(&ids)
-        .map(|(c, id)| (*id, c.memberships, c.groups))
-        .chain(changes.changes.iter().map(|c| (c.update.id, c.memberships, c.groups)));
+        .map(|(c, id)| (*id, &c.memberships, &c.groups))
+        .chain(changes.updates.iter().map(|u| (u.user_id, &u.memberships, &u.groups)));
     for (id, account_memberships, groups) in accounts {
         memberships.extend(account_memberships.iter().map(|m| (id, m.clone())));
         for g in groups {
@@ -171,9 +184,9 @@ pub async fn write_changes<T: DirectoryTx>(
     tx.upsert_memberships(&memberships).await?;
     tx.add_group_members(&group_members).await?;
     let ended: Vec<(i64, Uai)> = changes
-        .changes
+        .updates
         .iter()
-        .flat_map(|c| c.left.iter().map(move |uai| (c.update.id, uai.clone())))
+        .flat_map(|u| u.left.iter().map(move |uai| (u.user_id, uai.clone())))
         .chain(
             changes
                 .deactivations

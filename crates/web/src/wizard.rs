@@ -710,8 +710,8 @@ fn describe_plan(plan: &Plan) -> (Vec<String>, Vec<String>, Vec<String>, Vec<Str
         .iter()
         .map(|c| {
             format!(
-                "{} {} — login {} (ligne {})",
-                c.attrs.last_name, c.attrs.first_name, c.login, c.line
+                "{} {} — login {} ({})",
+                c.attrs.last_name, c.attrs.first_name, c.login, c.origin
             )
         })
         .collect();

@@ -9,12 +9,14 @@
 //! is respected and nobody is written twice.
 
 use super::{FunctionsChange, Issue, PersonRecord, RequestKind};
+use crate::changeset::{
+    deletion_guard, Changeset, Create, Deactivation, DeletionThreshold, FieldChange, Origin, Unchanged, Update,
+};
 use crate::establishment::Uai;
 use crate::keys::{LoginAllocator, LoginPattern, SyncKey};
 use crate::person::{role_for, Attributes, ExistingUser, GroupKind, GroupRef, Membership, Source};
-use crate::plan::{attribute_value, Deactivation, FieldChange, Snapshot};
+use crate::plan::{attribute_value, Snapshot};
 use crate::profile::Profile;
-use crate::values::Login;
 use crate::Field;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -53,70 +55,24 @@ impl Default for AafPlanOptions {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AafCreate {
-    pub file: String,
-    pub request: usize,
-    pub key: SyncKey,
-    pub profile: Profile,
-    pub login: Login,
-    pub attrs: Attributes,
-    pub memberships: Vec<Membership>,
-    pub groups: Vec<GroupRef>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AafUpdate {
-    pub user_id: i64,
-    pub key: SyncKey,
-    pub login: Login,
-    /// The new profile, when the functions moved the person between teacher and staff.
-    pub profile: Option<Profile>,
-    pub attrs: Attributes,
-    pub changes: Vec<FieldChange>,
-    /// Memberships to add, reactivate or give another role.
-    pub memberships: Vec<Membership>,
-    /// Establishments the person left (memberships deactivated).
-    pub left: Vec<Uai>,
-    pub groups: Vec<GroupRef>,
-    pub reactivate: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AafUnchanged {
-    pub user_id: i64,
-    pub key: SyncKey,
-}
-
 /// Why a run is refused as a whole (nothing written).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AafRejection {
-    DeletionThreshold {
-        deletions: usize,
-        allowed: usize,
-        scope: usize,
-        confirmed: Option<usize>,
-    },
+    DeletionThreshold(DeletionThreshold),
 }
 
 impl AafRejection {
     pub fn message(&self) -> String {
         match self {
-            AafRejection::DeletionThreshold {
-                deletions,
-                allowed,
-                scope,
-                confirmed,
-            } => {
-                let confirmed = match confirmed {
-                    Some(n) => format!(" (vous avez confirmé {n}, le plan en prévoit {deletions})"),
-                    None => String::new(),
-                };
-                format!(
-                    "flux Complet : {deletions} compte(s) AAF seraient désactivés sur {scope}, au-delà du seuil de {allowed}{confirmed} ; un fichier tronqué en est souvent la cause : vérifiez la liste, puis confirmez avec --confirm-deletions {deletions}"
-                )
-            }
+            AafRejection::DeletionThreshold(t) => format!(
+                "flux Complet : {} compte(s) AAF seraient désactivés sur {}, au-delà du seuil de {}{} ; un fichier tronqué en est souvent la cause : vérifiez la liste, puis confirmez avec --confirm-deletions {}",
+                t.deletions,
+                t.scope,
+                t.allowed,
+                t.wrong_confirmation(),
+                t.deletions
+            ),
         }
     }
 }
@@ -131,9 +87,9 @@ pub struct AafNotice {
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct AafPlan {
-    pub creates: Vec<AafCreate>,
-    pub updates: Vec<AafUpdate>,
-    pub unchanged: Vec<AafUnchanged>,
+    pub creates: Vec<Create>,
+    pub updates: Vec<Update>,
+    pub unchanged: Vec<Unchanged>,
     /// Accounts deactivated by a deleteRequest or a Complet file (whole
     /// account, or only the memberships of the Complet establishments).
     pub deactivations: Vec<Deactivation>,
@@ -143,6 +99,18 @@ pub struct AafPlan {
     /// AAF accounts in the Complet files' establishments before the run.
     pub scope_size: usize,
     pub rejection: Option<AafRejection>,
+}
+
+impl AafPlan {
+    /// What the store writes for this run.
+    pub fn changeset(&self) -> Changeset<'_> {
+        Changeset {
+            creates: &self.creates,
+            updates: &self.updates,
+            deactivations: &self.deactivations,
+            new_groups: &self.new_groups,
+        }
+    }
 }
 
 /// What the plan needs to fetch: keys, login bases, establishments, and the
@@ -542,12 +510,12 @@ pub fn plan(
                         .login_pattern
                         .base(&after.attrs.first_name, &after.attrs.last_name),
                 );
-                creates.push(AafCreate {
-                    file,
-                    request,
+                creates.push(Create {
+                    origin: Origin::Request { file, request },
                     key,
                     profile: after.profile,
                     login,
+                    imposed_password: None,
                     attrs: after.attrs,
                     memberships: after
                         .memberships
@@ -598,12 +566,15 @@ pub fn plan(
                     && profile.is_none()
                     && !reactivate
                 {
-                    unchanged.push(AafUnchanged {
+                    unchanged.push(Unchanged {
+                        origin: Origin::Request { file, request },
                         user_id: existing.id,
                         key,
+                        login: existing.login.clone(),
                     });
                 } else {
-                    updates.push(AafUpdate {
+                    updates.push(Update {
+                        origin: Origin::Request { file, request },
                         user_id: existing.id,
                         key,
                         login: existing.login.clone(),
@@ -629,14 +600,13 @@ pub fn plan(
         .collect();
 
     let scope_size = scope_keys.len();
-    let allowed = scope_size * options.deletion_threshold_percent as usize / 100;
-    let rejection = (complet_deactivations > allowed && options.confirm_deletions != Some(complet_deactivations))
-        .then_some(AafRejection::DeletionThreshold {
-            deletions: complet_deactivations,
-            allowed,
-            scope: scope_size,
-            confirmed: options.confirm_deletions,
-        });
+    let rejection = deletion_guard(
+        complet_deactivations,
+        scope_size,
+        options.deletion_threshold_percent,
+        options.confirm_deletions,
+    )
+    .map(AafRejection::DeletionThreshold);
     deactivations.sort_by(|a, b| (&a.last_name, &a.first_name, &a.key).cmp(&(&b.last_name, &b.first_name, &b.key)));
     AafPlan {
         creates,
@@ -718,6 +688,7 @@ mod tests {
     use super::*;
     use crate::aaf::{Function, PersonRecord};
     use crate::person::ExistingMembership;
+    use crate::values::Login;
 
     fn uai(s: &str) -> Uai {
         Uai::parse(s).unwrap_or_else(|_| panic!("uai"))
