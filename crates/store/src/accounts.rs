@@ -6,7 +6,7 @@
 //! One SQL text serves both backends, as in [`crate::history`].
 
 use crate::admin::NewAudit;
-use crate::web::{numbered, same, Admin};
+use crate::web::Admin;
 use crate::{Result, StoreError, UserRow, USER_COLUMNS};
 use chrono::{DateTime, Utc};
 use domain::account::{
@@ -356,5 +356,9 @@ macro_rules! impl_accounts {
     };
 }
 
-impl_accounts!(crate::sqlite::SqliteDirectory, sqlx::SqliteConnection, same);
-impl_accounts!(crate::postgres::PgDirectory, sqlx::PgConnection, numbered);
+impl_accounts!(
+    crate::sqlite::SqliteDirectory,
+    sqlx::SqliteConnection,
+    crate::sqlite::sql
+);
+impl_accounts!(crate::postgres::PgDirectory, sqlx::PgConnection, crate::postgres::sql);

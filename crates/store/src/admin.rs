@@ -332,6 +332,24 @@ async fn pairs_from<T: AdminTx>(
     Ok(duplicates::find_pairs(&candidates, &dismissed, only))
 }
 
+/// The pair (local account, AAF account) as this scope sees it: found among
+/// the duplicates of these two accounts only (read in their establishments,
+/// whatever the size of the directory), and listed in at least one
+/// establishment the scope covers. `None`: not a pair this admin may act on.
+pub async fn pair_in_scope<D: AdminDirectory>(
+    d: &D,
+    local_key: &str,
+    aaf_key: &str,
+    scope: &domain::plan::AdminScope,
+) -> Result<Option<DuplicatePair>> {
+    let keys = [local_key.trim().to_string(), aaf_key.trim().to_string()];
+    Ok(duplicates_for_keys(d, &keys).await?.into_iter().find(|p| {
+        p.local.key.as_str() == keys[0]
+            && p.aaf.key.as_str() == keys[1]
+            && p.establishments.iter().any(|uai| scope.allows(uai))
+    }))
+}
+
 /// "Pas un doublon": the pair is never proposed again.
 pub async fn dismiss<D: AdminDirectory>(
     d: &D,

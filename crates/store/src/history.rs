@@ -4,7 +4,6 @@
 //! One SQL text serves both backends, as in [`crate::web`]: the macro below
 //! expands the same code for SQLite and PostgreSQL (`?` renumbered to `$n`).
 
-use crate::web::{numbered, same};
 use crate::{stored_word, ImportRecord, Result, StoreError};
 use chrono::{DateTime, Utc};
 use domain::result_file::Slip;
@@ -535,11 +534,11 @@ impl_history!(
     crate::sqlite::SqliteDirectory,
     sqlx::sqlite::SqliteRow,
     sqlx::SqliteConnection,
-    same
+    crate::sqlite::sql
 );
 impl_history!(
     crate::postgres::PgDirectory,
     sqlx::postgres::PgRow,
     sqlx::PgConnection,
-    numbered
+    crate::postgres::sql
 );

@@ -51,8 +51,21 @@ pub struct PgDirectory {
     pool: PgPool,
 }
 
-/// PostgreSQL numbers its placeholders: `?` becomes `$1, $2…`.
-pub(crate) use crate::web::numbered as sql;
+/// PostgreSQL numbers its placeholders: every `?` becomes `$1, $2…`.
+pub(crate) fn sql(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut n = 0;
+    for c in text.chars() {
+        if c == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
 
 /// `column` is one of the values of an array bound with [`list`].
 pub(crate) fn in_list(column: &str) -> String {

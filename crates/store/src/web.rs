@@ -6,7 +6,7 @@
 //!
 //! These tables hold no dates, only unix seconds, so one SQL text serves both
 //! backends: [`impl_web_directory!`] expands the same code for SQLite and for
-//! PostgreSQL (`?` placeholders renumbered to `$n`).
+//! PostgreSQL, with each dialect's `sql` (`?` placeholders renumbered to `$n`).
 
 use crate::{Result, StoreError};
 use domain::vocabulary::JobStatus;
@@ -149,26 +149,6 @@ pub trait WebDirectory: Send + Sync {
 
 const JOB_COLUMNS: &str =
     "id, draft_id, admin_id, status, progress, report, import_id, error, attempts, created_at, started_at, finished_at";
-
-/// Renumbers `?` placeholders as `$1, $2…` for PostgreSQL.
-pub(crate) fn numbered(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len() + 16);
-    let mut n = 0;
-    for c in sql.chars() {
-        if c == '?' {
-            n += 1;
-            out.push('$');
-            out.push_str(&n.to_string());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-pub(crate) fn same(sql: &str) -> String {
-    sql.to_string()
-}
 
 fn parse_uais(rows: Vec<String>) -> Result<Vec<Uai>> {
     rows.iter()
@@ -506,5 +486,13 @@ macro_rules! impl_web_directory {
     };
 }
 
-impl_web_directory!(crate::sqlite::SqliteDirectory, sqlx::sqlite::SqliteRow, same);
-impl_web_directory!(crate::postgres::PgDirectory, sqlx::postgres::PgRow, numbered);
+impl_web_directory!(
+    crate::sqlite::SqliteDirectory,
+    sqlx::sqlite::SqliteRow,
+    crate::sqlite::sql
+);
+impl_web_directory!(
+    crate::postgres::PgDirectory,
+    sqlx::postgres::PgRow,
+    crate::postgres::sql
+);

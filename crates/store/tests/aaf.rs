@@ -491,6 +491,33 @@ async fn guide_section_7_story(d: &impl Feed) {
     assert!(pair.evidence.iter().any(|e| e.code == "same_names"));
     assert!(pair.evidence.iter().any(|e| e.code == "different_email"));
     assert_eq!(pair.score, 40);
+    // Who may act on it: the pair is read for these two accounts only, and
+    // an admin of another establishment does not see it.
+    use domain::plan::AdminScope;
+    let own = AdminScope::Establishments([uai(UAI)].into());
+    let other = AdminScope::Establishments([uai(OTHER_UAI)].into());
+    let found = admin::pair_in_scope(d, csv_key, " PERSON.3248023 ", &own)
+        .await
+        .unwrap();
+    assert_eq!(found.as_ref(), Some(pair));
+    assert_eq!(
+        admin::pair_in_scope(d, csv_key, "PERSON.3248023", &AdminScope::All)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(pair)
+    );
+    assert!(admin::pair_in_scope(d, csv_key, "PERSON.3248023", &other)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        admin::pair_in_scope(d, "PERSON.3248023", csv_key, &own)
+            .await
+            .unwrap()
+            .is_none(),
+        "keys swapped: not the listed pair"
+    );
 
     // 4. Reconciliation: one action instead of the guide's three steps.
     let done = admin::reconcile(d, csv_key, "PERSON.3248023", "test:admin", now())

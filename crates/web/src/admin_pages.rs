@@ -134,14 +134,9 @@ pub(crate) async fn may_act_on_pair<D: Backend>(
     if admin.system {
         return Ok(());
     }
-    let listed = visible_pairs(state, admin)
-        .await?
-        .iter()
-        .any(|p| p.local.key.as_str() == local.trim() && p.aaf.key.as_str() == aaf.trim());
-    if listed {
-        Ok(())
-    } else {
-        Err(AppError::NotFound)
+    match admin::pair_in_scope(state.directory.as_ref(), local, aaf, &admin.scope()).await? {
+        Some(_) => Ok(()),
+        None => Err(AppError::NotFound),
     }
 }
 
