@@ -4,6 +4,7 @@
 
 use crate::cli::ReportFormat;
 use crate::commands::{whoami, write_private};
+use crate::output::{print_deactivations, print_status, update_summary};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 use domain::duplicates::{DuplicatePair, Side};
@@ -12,7 +13,7 @@ use domain::{Profile, Uai};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use store::aaf::{AafOutcome, AafRequest, AafStatus, FeedFile};
+use store::aaf::{AafOutcome, AafRequest, FeedFile};
 use store::admin::{self, AdminDirectory, AdminError};
 use store::service::Clock;
 
@@ -209,8 +210,8 @@ pub async fn aaf<D: web::Backend>(
         ReportFormat::Text => print_aaf(&outcome, result_path.as_deref()),
     }
     Ok(match outcome.report.status {
-        AafStatus::Rejected => ExitCode::from(crate::EXIT_REJECTED),
-        AafStatus::Imported | AafStatus::DryRun => ExitCode::SUCCESS,
+        store::aaf::Status::Rejected => ExitCode::from(crate::EXIT_REJECTED),
+        store::aaf::Status::Imported | store::aaf::Status::DryRun => ExitCode::SUCCESS,
     })
 }
 
@@ -253,67 +254,19 @@ fn print_aaf(outcome: &AafOutcome, result_path: Option<&Path>) {
         );
     }
     for u in &outcome.plan.updates {
-        let mut what: Vec<String> = u
-            .changes
-            .iter()
-            .map(|c| format!("{} : « {} » → « {} »", c.field.id(), c.before, c.after))
-            .collect();
-        if let Some(p) = u.profile {
-            what.push(format!("profil → {}", p.label()));
-        }
-        if !u.memberships.is_empty() {
-            let uais: Vec<&str> = u.memberships.iter().map(|m| m.uai.as_str()).collect();
-            what.push(format!("rattachement {}", uais.join(", ")));
-        }
-        if !u.left.is_empty() {
-            let uais: Vec<&str> = u.left.iter().map(Uai::as_str).collect();
-            what.push(format!("quitte {}", uais.join(", ")));
-        }
-        if u.reactivate {
-            what.push("réactivation".into());
-        }
-        println!("  mis à jour {} ({}) : {}", u.key, u.login, what.join(", "));
+        println!("  mis à jour {} ({}) : {}", u.key, u.login, update_summary(u));
     }
-    if !outcome.plan.deactivations.is_empty() {
-        println!("Comptes désactivés :");
-        for d in &outcome.plan.deactivations {
-            println!(
-                "  {} {} ({}, {}){}",
-                d.last_name,
-                d.first_name,
-                d.login,
-                d.key,
-                if d.whole_account {
-                    ""
-                } else {
-                    " — rattachement seulement, le compte reste actif ailleurs"
-                }
-            );
-        }
-    }
+    print_deactivations("Comptes désactivés :", &outcome.plan.deactivations);
     if !r.duplicates.is_empty() {
         println!("Doublons probables touchés par ce flux :");
         print_pairs(&r.duplicates);
     }
-    match r.status {
-        AafStatus::Imported => {
-            println!(
-                "Résultat : importé{}.",
-                r.import_id.map(|id| format!(" (import n° {id})")).unwrap_or_default()
-            );
-            if let Some(path) = result_path {
-                println!(
-                    "Fichier résultat : {} — logins et mots de passe des comptes créés, à distribuer ; il contient des mots de passe, conservez-le en lieu sûr.",
-                    path.display()
-                );
-            }
-        }
-        AafStatus::DryRun => println!("Résultat : simulation (--dry-run), rien n'a été écrit."),
-        AafStatus::Rejected => println!(
-            "Résultat : refusé, rien n'a été écrit. {}",
-            r.rejection.clone().unwrap_or_default()
-        ),
-    }
+    print_status(
+        r.status,
+        r.import_id,
+        r.rejection.as_deref(),
+        result_path.map(|p| (p, "logins et mots de passe des comptes créés, à distribuer")),
+    );
 }
 
 fn side_line(label: &str, s: &Side) -> String {

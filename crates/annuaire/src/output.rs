@@ -1,6 +1,8 @@
 //! Human-readable output of the CLI, in French.
 
+use domain::changeset::{Deactivation, Update};
 use domain::pipeline::Status;
+use domain::Uai;
 use std::path::Path;
 use store::service::{ImportOutcome, ImportRequest};
 use store::UserSummary;
@@ -84,28 +86,7 @@ pub fn print_import(outcome: &ImportOutcome, request: &ImportRequest, result_pat
         }
     );
     for u in &plan.updates {
-        let changes: Vec<String> = u
-            .changes
-            .iter()
-            .map(|c| format!("{} : « {} » → « {} »", c.field.id(), c.before, c.after))
-            .collect();
-        let mut what = changes.join(", ");
-        if !u.memberships.is_empty() {
-            let uais: Vec<&str> = u.memberships.iter().map(|m| m.uai.as_str()).collect();
-            what.push_str(&format!(
-                "{}rattachement {}",
-                if what.is_empty() { "" } else { ", " },
-                uais.join(", ")
-            ));
-        }
-        if u.reactivate {
-            what.push_str(if what.is_empty() {
-                "réactivation"
-            } else {
-                ", réactivation"
-            });
-        }
-        println!("  mis à jour {} ({}) : {what}", u.origin, u.key);
+        println!("  mis à jour {} ({}) : {}", u.origin, u.key, update_summary(u));
     }
     for m in &plan.merges {
         println!(
@@ -113,35 +94,72 @@ pub fn print_import(outcome: &ImportOutcome, request: &ImportRequest, result_pat
             m.line, m.into_line, m.key
         );
     }
-    if !plan.deactivations.is_empty() {
-        println!("Comptes désactivés (mode Complet) :");
-        for d in &plan.deactivations {
-            println!(
-                "  {} {} ({}, {}){}",
-                d.last_name,
-                d.first_name,
-                d.login,
-                d.key,
-                if d.whole_account {
-                    ""
-                } else {
-                    " — rattachement seulement, le compte reste actif ailleurs"
-                }
-            );
-        }
+    print_deactivations("Comptes désactivés (mode Complet) :", &plan.deactivations);
+    print_status(
+        report.status,
+        outcome.import_id,
+        report.rejection.as_deref(),
+        result_path.map(|p| (p, "clés, logins et mots de passe à distribuer")),
+    );
+}
+
+/// What changes for one account, in a report line: fields, profile,
+/// establishments joined and left, reactivation.
+pub fn update_summary(u: &Update) -> String {
+    let mut what: Vec<String> = u
+        .changes
+        .iter()
+        .map(|c| format!("{} : « {} » → « {} »", c.field.id(), c.before, c.after))
+        .collect();
+    if let Some(p) = u.profile {
+        what.push(format!("profil → {}", p.label()));
     }
-    match report.status {
+    if !u.memberships.is_empty() {
+        let uais: Vec<&str> = u.memberships.iter().map(|m| m.uai.as_str()).collect();
+        what.push(format!("rattachement {}", uais.join(", ")));
+    }
+    if !u.left.is_empty() {
+        let uais: Vec<&str> = u.left.iter().map(Uai::as_str).collect();
+        what.push(format!("quitte {}", uais.join(", ")));
+    }
+    if u.reactivate {
+        what.push("réactivation".into());
+    }
+    what.join(", ")
+}
+
+pub fn print_deactivations(title: &str, deactivations: &[Deactivation]) {
+    if deactivations.is_empty() {
+        return;
+    }
+    println!("{title}");
+    for d in deactivations {
+        println!(
+            "  {} {} ({}, {}){}",
+            d.last_name,
+            d.first_name,
+            d.login,
+            d.key,
+            if d.whole_account {
+                ""
+            } else {
+                " — rattachement seulement, le compte reste actif ailleurs"
+            }
+        );
+    }
+}
+
+/// The last line of an import's report, and where its result file went.
+pub fn print_status(status: Status, import_id: Option<i64>, rejection: Option<&str>, result: Option<(&Path, &str)>) {
+    match status {
         Status::Imported => {
             println!(
                 "Résultat : importé{}.",
-                outcome
-                    .import_id
-                    .map(|id| format!(" (import n° {id})"))
-                    .unwrap_or_default()
+                import_id.map(|id| format!(" (import n° {id})")).unwrap_or_default()
             );
-            if let Some(path) = result_path {
+            if let Some((path, holds)) = result {
                 println!(
-                    "Fichier résultat : {} — clés, logins et mots de passe à distribuer ; il contient des mots de passe, conservez-le en lieu sûr.",
+                    "Fichier résultat : {} — {holds} ; il contient des mots de passe, conservez-le en lieu sûr.",
                     path.display()
                 );
             }
@@ -149,7 +167,7 @@ pub fn print_import(outcome: &ImportOutcome, request: &ImportRequest, result_pat
         Status::DryRun => println!("Résultat : simulation (--dry-run), rien n'a été écrit."),
         Status::Rejected => println!(
             "Résultat : refusé, rien n'a été écrit. {}",
-            report.rejection.clone().unwrap_or_default()
+            rejection.unwrap_or_default()
         ),
     }
 }

@@ -16,6 +16,7 @@ use domain::duplicates::DuplicatePair;
 use domain::keys::{LoginPattern, SyncKey};
 use domain::password::HashError;
 use domain::person::Source;
+pub use domain::pipeline::Status;
 use domain::plan::Lookup;
 use domain::vocabulary::{Channel, ImportSource, ImportStatus, DEFAULT_DELETION_THRESHOLD_PERCENT};
 use domain::{Establishment, Uai};
@@ -99,14 +100,6 @@ impl From<SecretsError> for AafError {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AafStatus {
-    Imported,
-    DryRun,
-    Rejected,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FileSummary {
     pub name: String,
@@ -118,7 +111,7 @@ pub struct FileSummary {
 /// The one JSON object of `aaf import --report json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AafReport {
-    pub status: AafStatus,
+    pub status: Status,
     pub files: Vec<FileSummary>,
     pub requests: usize,
     pub establishments_created: usize,
@@ -279,7 +272,7 @@ pub async fn run_recorded_aaf_import<D: AdminDirectory + History, R: RngCore + C
     let started_at = clock.now();
     let mut result = run_feed(directory, files, request, clock, rng).await;
     let (status, error) = match &result {
-        Ok(o) if o.report.status == AafStatus::Rejected => (ImportStatus::Rejected, o.report.rejection.clone()),
+        Ok(o) if o.report.status == Status::Rejected => (ImportStatus::Rejected, o.report.rejection.clone()),
         Ok(o) => {
             let id = o.report.import_id;
             return (result, id);
@@ -448,7 +441,7 @@ async fn run_feed<D: AdminDirectory, R: RngCore + CryptoRng>(
     plan.notices = notices;
 
     let mut report = AafReport {
-        status: AafStatus::Imported,
+        status: Status::Imported,
         files: feed.summaries.clone(),
         requests: feed.requests,
         establishments_created: created_uais.len(),
@@ -467,9 +460,9 @@ async fn run_feed<D: AdminDirectory, R: RngCore + CryptoRng>(
     };
     if plan.rejection.is_some() || request.dry_run {
         report.status = if plan.rejection.is_some() {
-            AafStatus::Rejected
+            Status::Rejected
         } else {
-            AafStatus::DryRun
+            Status::DryRun
         };
         // Dropping the transaction rolls it back, structures included.
         return Ok(AafOutcome {

@@ -12,7 +12,7 @@ use domain::manual::ManualUser;
 use domain::person::{Attributes, Source};
 use domain::Profile;
 use rand::SeedableRng;
-use store::aaf::{AafOutcome, AafRequest, AafStatus, FeedFile};
+use store::aaf::{AafOutcome, AafRequest, FeedFile, Status};
 use store::admin::{self, AdminDirectory, AdminError};
 use store::history::{History, HistoryFilter};
 use store::service::FixedClock;
@@ -196,7 +196,7 @@ async fn aaf_add_creates_establishments_and_protected_accounts(d: &impl Feed) {
         file(ETAB_FILE, feed(&[structure(OTHER_UAI, "Lycée Hélène Boucher")])),
     ];
     let o = run(d, &files, &AafRequest::default()).await;
-    assert_eq!(o.report.status, AafStatus::Imported, "{:?}", o.report);
+    assert_eq!(o.report.status, Status::Imported, "{:?}", o.report);
     assert_eq!(o.report.establishments_created, 1);
     assert_eq!((o.report.created, o.report.updated, o.report.skipped), (2, 0, 0));
     let names: Vec<String> = d
@@ -274,7 +274,7 @@ async fn aaf_modify_updates_and_delete_deactivates(d: &impl Feed) {
         modify("9999999", &[("sn", &["INCONNU"])]),
     ]);
     let o = run(d, &[file(STAFF_DELTA, delta)], &AafRequest::default()).await;
-    assert_eq!(o.report.status, AafStatus::Imported);
+    assert_eq!(o.report.status, Status::Imported);
     assert_eq!((o.report.updated, o.report.deactivated, o.report.skipped), (1, 1, 1));
     assert_eq!(o.report.issues[0].code, "unknown_account");
     let after = user(d, "PERSON.1000001").await.unwrap();
@@ -343,13 +343,13 @@ async fn aaf_complet_deactivates_only_absent_aaf_accounts(d: &impl Feed) {
     let o = run(d, &[file(STAFF_FILE, unreadable)], &AafRequest::default()).await;
     assert_eq!(
         (o.report.status, o.report.skipped, o.report.deactivated),
-        (AafStatus::Imported, 1, 0)
+        (Status::Imported, 1, 0)
     );
     assert!(user(d, "PERSON.2000002").await.unwrap().active);
 
     let next = full(&[("2000001", "UN")]);
     let refused = run(d, &[file(STAFF_FILE, next.clone())], &AafRequest::default()).await;
-    assert_eq!(refused.report.status, AafStatus::Rejected);
+    assert_eq!(refused.report.status, Status::Rejected);
     assert!(refused
         .report
         .rejection
@@ -378,7 +378,7 @@ async fn aaf_complet_deactivates_only_absent_aaf_accounts(d: &impl Feed) {
         ..AafRequest::default()
     };
     let o = run(d, &[file(STAFF_FILE, next)], &confirmed).await;
-    assert_eq!((o.report.status, o.report.deactivated), (AafStatus::Imported, 2));
+    assert_eq!((o.report.status, o.report.deactivated), (Status::Imported, 2));
     assert!(!user(d, "PERSON.2000002").await.unwrap().active);
     let trois = user(d, "PERSON.2000003").await.unwrap();
     assert!(trois.active, "still teaching elsewhere: only the membership ends");
@@ -388,10 +388,7 @@ async fn aaf_complet_deactivates_only_absent_aaf_accounts(d: &impl Feed) {
 
     // A Complet file without anybody (truncated?) deactivates nobody.
     let empty = run(d, &[file(STAFF_FILE, feed(&[]))], &AafRequest::default()).await;
-    assert_eq!(
-        (empty.report.status, empty.report.deactivated),
-        (AafStatus::Imported, 0)
-    );
+    assert_eq!((empty.report.status, empty.report.deactivated), (Status::Imported, 0));
     assert!(empty
         .report
         .notices
@@ -443,7 +440,7 @@ async fn aaf_run_is_all_or_nothing(d: &impl Feed) {
         feed(&[add(&teacher("3000001", "BON", "Jean", &["0750654D$ENS$ENSEIGNEMENT"]))]),
     );
     let o = run(d, &[good], &dry).await;
-    assert_eq!((o.report.status, o.report.created), (AafStatus::DryRun, 1));
+    assert_eq!((o.report.status, o.report.created), (Status::DryRun, 1));
     assert_eq!(d.count_users().await.unwrap(), 0);
 }
 

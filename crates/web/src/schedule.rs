@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use croner::Cron;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use store::aaf::{self, AafError, AafRequest, AafStatus, FeedFile};
+use store::aaf::{self, AafError, AafRequest, FeedFile, Status};
 
 /// Where the feed arrives and when to read it.
 #[derive(Debug, Clone)]
@@ -143,7 +143,7 @@ pub async fn run_inbox<D: Backend>(state: &AppState<D>, schedule: &AafSchedule) 
     .await;
     let stamp = state.clock.now().format("%Y%m%d-%H%M%S").to_string();
     let refused = match &result {
-        Ok(o) if o.report.status == AafStatus::Imported => None,
+        Ok(o) if o.report.status == Status::Imported => None,
         Ok(o) => Some(o.report.rejection.clone().unwrap_or_default()),
         Err(e @ AafError::Feed { .. }) => Some(e.to_string()),
         Err(e) => return InboxRun::Failed { reason: e.to_string() },
