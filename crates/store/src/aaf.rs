@@ -14,7 +14,6 @@ use domain::aaf::plan::{self as aaf_plan, AafNotice, AafPlan, AafPlanOptions, Co
 use domain::aaf::{self, FeedError, FeedKind, FileInfo, Issue, Record, RequestKind, StructureRecord};
 use domain::duplicates::DuplicatePair;
 use domain::keys::{LoginPattern, SyncKey};
-use domain::password::HashError;
 use domain::person::Source;
 pub use domain::pipeline::Status;
 use domain::plan::Lookup;
@@ -86,18 +85,7 @@ pub enum AafError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Hash(HashError),
-    #[error("calcul des mots de passe interrompu : {0}")]
-    Join(String),
-}
-
-impl From<SecretsError> for AafError {
-    fn from(e: SecretsError) -> Self {
-        match e {
-            SecretsError::Hash(e) => AafError::Hash(e),
-            SecretsError::Join(e) => AafError::Join(e),
-        }
-    }
+    Secrets(#[from] SecretsError),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -472,7 +460,7 @@ async fn run_feed<D: AdminDirectory, R: RngCore + CryptoRng>(
         });
     }
 
-    let secrets = hash_secrets(plan.creates.iter().map(|_| None), rng, &NoProgress).await?;
+    let secrets = hash_secrets(&plan.creates, rng, &NoProgress).await?;
     let now = clock.now();
     let record = feed_record(
         files,

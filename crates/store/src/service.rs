@@ -9,7 +9,7 @@ use crate::{fetch_snapshot, Directory, DirectoryTx, ImportRecord, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::keys::{LoginPattern, SyncKey};
 use domain::mapping::Override;
-use domain::password::{self, HashError};
+use domain::password;
 use domain::person::Source;
 use domain::pipeline::{self, FileOptions, ReadError, ReadFile, Report, Status};
 use domain::plan::{self, AdminScope, Plan, PlanOptions};
@@ -175,20 +175,9 @@ pub enum ImportError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Hash(HashError),
-    #[error("calcul des mots de passe interrompu : {0}")]
-    Join(String),
+    Secrets(#[from] SecretsError),
     #[error("l'annuaire a changé depuis l'aperçu (un autre import ou une modification de compte) : rien n'a été écrit ; revoyez le résumé et relancez l'import")]
     PlanChanged,
-}
-
-impl From<SecretsError> for ImportError {
-    fn from(e: SecretsError) -> Self {
-        match e {
-            SecretsError::Hash(e) => ImportError::Hash(e),
-            SecretsError::Join(e) => ImportError::Join(e),
-        }
-    }
 }
 
 impl ImportError {
@@ -297,7 +286,7 @@ pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
     {
         return Err(ImportError::PlanChanged);
     }
-    let secrets = hash_secrets(plan.creates.iter().map(|c| c.imposed_password.clone()), rng, progress).await?;
+    let secrets = hash_secrets(&plan.creates, rng, progress).await?;
     let now = clock.now();
     let report = Report::from_plan(&plan, Status::Imported);
     let mut record = history_record(request, bytes.len(), started_at, now, Some(&read));

@@ -7,7 +7,7 @@
 use crate::service::{Operation, Progress};
 use crate::{DirectoryTx, NewUser, StoreError, UserUpdate};
 use chrono::{DateTime, Utc};
-use domain::changeset::Changeset;
+use domain::changeset::{Changeset, Create};
 use domain::password::{self, HashError, SecretOrigin};
 use domain::person::{GroupRef, Source};
 use domain::{Profile, Uai};
@@ -30,17 +30,18 @@ pub enum SecretsError {
 }
 
 /// Hashes on every core, off the async runtime, in chunks so that progress
-/// shows: one secret per new account, the imposed password when there is one,
-/// a generated one otherwise.
+/// shows: one secret per account to create, its imposed password when there
+/// is one, a generated one otherwise.
 pub(crate) async fn hash_secrets<R: RngCore + CryptoRng>(
-    imposed: impl Iterator<Item = Option<String>>,
+    creates: &[Create],
     rng: &mut R,
     progress: &dyn Progress,
 ) -> Result<Vec<Secret>, SecretsError> {
-    let jobs: Vec<(String, SecretOrigin, [u8; 16])> = imposed
-        .map(|imposed| {
-            let (secret, origin) = match imposed {
-                Some(p) => (p, SecretOrigin::Chosen),
+    let jobs: Vec<(String, SecretOrigin, [u8; 16])> = creates
+        .iter()
+        .map(|c| {
+            let (secret, origin) = match &c.imposed_password {
+                Some(p) => (p.clone(), SecretOrigin::Chosen),
                 None => (password::generate(rng), SecretOrigin::Generated),
             };
             (secret, origin, password::salt(rng))
