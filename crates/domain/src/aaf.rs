@@ -435,7 +435,44 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<RawRequest>, FeedError> {
     }
 }
 
-/// One `ENTPersonFonctions` value: `<UAI>$<code>$<libellé>[$<code discipline>$<discipline>]`.
+/// How persons name structures. In the feeds academies send, the first `$`
+/// field of `ENTPersonFonctions`, `ENTPersonStructRattach`, `ENTEleveClasses`…
+/// is the structure's `ENTStructureJointure` (`4931`), which the run's
+/// `EtabEducNat` file, or an earlier run's, maps to its UAI; some feeds write
+/// the UAI itself, which works too.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StructureIndex {
+    by_jointure: std::collections::HashMap<String, Uai>,
+}
+
+impl StructureIndex {
+    pub fn insert(&mut self, jointure: &str, uai: Uai) {
+        self.by_jointure.insert(jointure.trim().to_string(), uai);
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_jointure.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_jointure.is_empty()
+    }
+
+    /// The UAI of a structure reference, or why there is none.
+    pub fn resolve(&self, reference: &str) -> Result<Uai, String> {
+        let reference = reference.trim();
+        if let Some(uai) = self.by_jointure.get(reference) {
+            return Ok(uai.clone());
+        }
+        Uai::parse(reference).map_err(|_| {
+            format!(
+                "structure « {reference} » inconnue : ce n'est ni la jointure (ENTStructureJointure) d'une structure du flux ou de l'annuaire, ni un code UAI ; joignez le fichier EtabEducNat de cet établissement au flux"
+            )
+        })
+    }
+}
+
+/// One `ENTPersonFonctions` value: `<structure>$<code>$<libellé>[$<code discipline>$<discipline>]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Function {
     pub uai: Uai,
@@ -445,11 +482,19 @@ pub struct Function {
 }
 
 impl Function {
-    pub fn parse(raw: &str) -> Option<Function> {
+    pub fn parse(raw: &str, structures: &StructureIndex) -> Result<Function, String> {
         let parts: Vec<&str> = raw.split('$').map(str::trim).collect();
-        let uai = Uai::parse(parts.first()?).ok()?;
-        let code = parts.get(1).filter(|c| !c.is_empty())?.to_ascii_uppercase();
-        Some(Function {
+        let unreadable = || format!("fonction « {raw} » illisible (attendu STRUCTURE$CODE$LIBELLÉ) : ignorée");
+        let structure = parts.first().filter(|s| !s.is_empty()).ok_or_else(unreadable)?;
+        let code = parts
+            .get(1)
+            .filter(|c| !c.is_empty())
+            .ok_or_else(unreadable)?
+            .to_ascii_uppercase();
+        let uai = structures
+            .resolve(structure)
+            .map_err(|why| format!("fonction « {raw} » ignorée : {why}"))?;
+        Ok(Function {
             uai,
             code,
             label: parts.get(2).map(|s| s.to_string()).unwrap_or_default(),
@@ -459,6 +504,11 @@ impl Function {
 
     pub fn is_teaching(&self) -> bool {
         self.code == "ENS"
+    }
+
+    /// `-` ("SANS OBJET"): a place in the structure without a function.
+    pub fn has_code(&self) -> bool {
+        self.code != "-"
     }
 }
 
@@ -472,13 +522,34 @@ pub enum FunctionsChange {
     Remove(Vec<Function>),
 }
 
-/// A structure (EtabEducNat) request.
+/// A structure (EtabEducNat) request. `None` fields are absent from the
+/// request and leave the stored value as it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StructureRecord {
     pub request: usize,
     pub kind: RequestKind,
     pub uai: Uai,
+    /// `ENTStructureJointure`: how the feed's persons name this structure.
+    pub jointure: Option<String>,
+    /// `ENTStructureNomCourant`, made readable ([`readable_structure_name`]).
     pub name: Option<String>,
+    /// `ENTStructureTypeStruct` (`COLLEGE`, `ECOLE ELEMENTAIRE PUBLIQUE`…).
+    pub structure_type: Option<String>,
+    /// `l`: the city.
+    pub city: Option<String>,
+    /// `ENTServAcAcademie`.
+    pub academy: Option<String>,
+}
+
+/// `ENTStructureNomCourant` separates its parts with `$` (`CLG$LES
+/// CLOSEAUX$RUNGIS`, `E.E.PU$$AUDEUX`): people read " - " between the
+/// non-empty parts, as entcore writes them.
+pub fn readable_structure_name(raw: &str) -> String {
+    raw.split('$')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(" - ")
 }
 
 /// A PersEducNat request in the directory's terms. `None` fields are absent
@@ -530,8 +601,14 @@ pub fn person_key(jointure: &str) -> Option<SyncKey> {
     (!j.is_empty() && j.bytes().all(|b| b.is_ascii_alphanumeric())).then(|| SyncKey::from_stored(format!("PERSON.{j}")))
 }
 
-/// Reads one request into a record. `file` only labels the issues.
-pub fn map_request(file: &str, raw: &RawRequest, today: NaiveDate) -> Result<Record, Issue> {
+/// Reads one request into a record. `file` only labels the issues;
+/// `structures` resolves the persons' structure references.
+pub fn map_request(
+    file: &str,
+    raw: &RawRequest,
+    today: NaiveDate,
+    structures: &StructureIndex,
+) -> Result<Record, Issue> {
     let issue = |key: Option<String>, code: &'static str, message: String| Issue {
         file: file.to_string(),
         request: raw.index,
@@ -545,7 +622,7 @@ pub fn map_request(file: &str, raw: &RawRequest, today: NaiveDate) -> Result<Rec
     let category = raw.category.clone().unwrap_or_default();
     let is_structure = raw.structure || category.eq_ignore_ascii_case("EtabEducNat");
     if is_structure {
-        return map_structure(raw, kind).map_err(|m| issue(raw.identifier.clone(), "bad_structure", m));
+        return map_structure(raw, kind, structures).map_err(|m| issue(raw.identifier.clone(), "bad_structure", m));
     }
     if !category.eq_ignore_ascii_case("PersEducNat") {
         return Ok(Record::Unsupported {
@@ -596,12 +673,18 @@ pub fn map_request(file: &str, raw: &RawRequest, today: NaiveDate) -> Result<Rec
     for (name, op, values) in changes {
         let first = values.iter().find(|v| !v.is_empty()).map(String::as_str);
         let cleared = op == ModOp::Delete || first.is_none();
+        // Second-degree files name people with the LDAP attributes (`sn`,
+        // `givenName`…), first-degree files with `ENTPerson*` ones.
         match name {
-            "sn" | "givenName" => {
-                let what = if name == "sn" { "nom" } else { "prénom" };
+            "sn" | "givenName" | "ENTPersonNom" | "ENTPersonPrenom" => {
+                let last = matches!(name, "sn" | "ENTPersonNom");
+                let what = if last { "nom" } else { "prénom" };
                 let value = match first.map(|v| parse_name(v, what)) {
                     Some(Ok(v)) if op != ModOp::Delete => v,
                     Some(Err(e)) => return Err(issue(key_text, "bad_name", e.message)),
+                    // An empty value in an addRequest may be the other
+                    // degree's spelling: the check after the loop decides.
+                    _ if kind == RequestKind::Add => continue,
                     _ => {
                         return Err(issue(
                             key_text,
@@ -610,13 +693,13 @@ pub fn map_request(file: &str, raw: &RawRequest, today: NaiveDate) -> Result<Rec
                         ))
                     }
                 };
-                if name == "sn" {
+                if last {
                     record.last_name = Some(value);
                 } else {
                     record.first_name = Some(value);
                 }
             }
-            "personalTitle" => {
+            "personalTitle" | "ENTPersonCivilite" => {
                 record.civility = Some(match first {
                     Some(v) if !cleared => match Civility::parse(v) {
                         Ok(c) => Some(c),
@@ -640,7 +723,7 @@ pub fn map_request(file: &str, raw: &RawRequest, today: NaiveDate) -> Result<Rec
                     _ => None,
                 });
             }
-            "mail" => {
+            "mail" | "ENTPersonMail" => {
                 record.email = Some(match first {
                     Some(v) if !cleared => match Email::parse(v) {
                         Ok(m) => Some(m),
@@ -655,11 +738,9 @@ pub fn map_request(file: &str, raw: &RawRequest, today: NaiveDate) -> Result<Rec
             "ENTPersonFonctions" => {
                 let mut functions = Vec::new();
                 for v in values.iter().filter(|v| !v.is_empty()) {
-                    match Function::parse(v) {
-                        Some(f) => functions.push(f),
-                        None => record.notices.push(format!(
-                            "fonction « {v} » illisible (attendu UAI$CODE$LIBELLÉ) : ignorée"
-                        )),
+                    match Function::parse(v, structures) {
+                        Ok(f) => functions.push(f),
+                        Err(why) => record.notices.push(why),
                     }
                 }
                 record.functions = Some(match op {
@@ -671,9 +752,9 @@ pub fn map_request(file: &str, raw: &RawRequest, today: NaiveDate) -> Result<Rec
             "ENTPersonStructRattach" => {
                 let mut uais = Vec::new();
                 for v in values.iter().filter(|v| !v.is_empty()) {
-                    match Uai::parse(v) {
+                    match structures.resolve(v) {
                         Ok(u) => uais.push(u),
-                        Err(e) => record.notices.push(format!("établissement de rattachement : {e}")),
+                        Err(why) => record.notices.push(format!("établissement de rattachement : {why}")),
                     }
                 }
                 record.attached = Some(uais);
@@ -685,7 +766,7 @@ pub fn map_request(file: &str, raw: &RawRequest, today: NaiveDate) -> Result<Rec
         return Err(issue(
             key_text,
             "missing_name",
-            "nom (sn) ou prénom (givenName) absent : la personne est ignorée (signalez-le à l'académie)".into(),
+            "nom (sn ou ENTPersonNom) ou prénom (givenName ou ENTPersonPrenom) absent : la personne est ignorée (signalez-le à l'académie)".into(),
         ));
     }
     Ok(Record::Person(Box::new(record)))
@@ -695,31 +776,40 @@ fn single(raw: &RawRequest, name: &str) -> Option<String> {
     raw.attribute(name)?.iter().find(|v| !v.is_empty()).cloned()
 }
 
-fn map_structure(raw: &RawRequest, kind: RequestKind) -> Result<Record, String> {
-    let uai_text = match kind {
-        RequestKind::Add => single(raw, "ENTStructureUAI"),
+/// The first non-empty value of an attribute, from an addRequest's
+/// attributes or a modifyRequest's `replace`/`add` modifications.
+fn value_of(raw: &RawRequest, kind: RequestKind, name: &str) -> Option<String> {
+    match kind {
+        RequestKind::Add => single(raw, name),
         _ => raw
             .modifications
             .iter()
-            .find(|m| m.name == "ENTStructureUAI")
-            .and_then(|m| m.values.first().cloned()),
+            .filter(|m| m.operation != ModOp::Delete && m.name.eq_ignore_ascii_case(name))
+            .find_map(|m| m.values.iter().find(|v| !v.is_empty()).cloned()),
     }
-    .or(raw.identifier.clone())
-    .unwrap_or_default();
-    let uai = Uai::parse(&uai_text).map_err(|e| format!("structure ignorée : {e}"))?;
-    let name = match kind {
-        RequestKind::Add => single(raw, "ENTStructureNomCourant"),
-        _ => raw
-            .modifications
-            .iter()
-            .find(|m| m.name == "ENTStructureNomCourant")
-            .and_then(|m| m.values.iter().find(|v| !v.is_empty()).cloned()),
+}
+
+fn map_structure(raw: &RawRequest, kind: RequestKind, structures: &StructureIndex) -> Result<Record, String> {
+    // The identifier of a structure request is its jointure; a modifyRequest
+    // or deleteRequest may name the structure by it alone.
+    let jointure = value_of(raw, kind, "ENTStructureJointure").or(raw.identifier.clone());
+    let uai = match value_of(raw, kind, "ENTStructureUAI") {
+        Some(text) => Uai::parse(&text).map_err(|e| format!("structure ignorée : {e}"))?,
+        None => structures
+            .resolve(jointure.as_deref().unwrap_or_default())
+            .map_err(|why| format!("structure ignorée : {why}"))?,
     };
     Ok(Record::Structure(StructureRecord {
         request: raw.index,
         kind,
         uai,
-        name,
+        jointure,
+        name: value_of(raw, kind, "ENTStructureNomCourant")
+            .map(|n| readable_structure_name(&n))
+            .filter(|n| !n.is_empty()),
+        structure_type: value_of(raw, kind, "ENTStructureTypeStruct"),
+        city: value_of(raw, kind, "l"),
+        academy: value_of(raw, kind, "ENTServAcAcademie"),
     }))
 }
 
@@ -792,7 +882,7 @@ mod tests {
     #[test]
     fn maps_a_teacher_with_two_establishments() {
         let requests = parse(PERSON.replace("ISO-8859-15", "UTF-8").as_bytes()).unwrap_or_default();
-        let Ok(Record::Person(p)) = map_request("f.xml", &requests[0], today()) else {
+        let Ok(Record::Person(p)) = map_request("f.xml", &requests[0], today(), &StructureIndex::default()) else {
             panic!("not a person");
         };
         assert_eq!(p.key.as_str(), "PERSON.1841028");
@@ -836,12 +926,101 @@ mod tests {
     fn missing_names_and_bad_jointures_are_issues() {
         let xml = PERSON.replace("<attr name=\"sn\"><value>BARBIER</value></attr>", "");
         let requests = parse(xml.as_bytes()).unwrap_or_default();
-        let err = map_request("f.xml", &requests[0], today()).err().map(|i| i.code);
+        let err = map_request("f.xml", &requests[0], today(), &StructureIndex::default())
+            .err()
+            .map(|i| i.code);
         assert_eq!(err, Some("missing_name"));
         assert!(person_key("12 34").is_none());
         assert_eq!(
             person_key("1234").map(|k| k.to_string()).as_deref(),
             Some("PERSON.1234")
         );
+    }
+
+    const JOINTURES: &str = r#"<ficAlimMENESR>
+<addRequest>
+<operationalAttributes><attr name="categorieStructure"><value>EtabEducNat</value></attr></operationalAttributes>
+<identifier><id>4931</id></identifier>
+<attributes>
+<attr name="ENTStructureJointure"><value>4931</value></attr>
+<attr name="ENTStructureUAI"><value>0940072T</value></attr>
+<attr name="ENTStructureNomCourant"><value>CLG$LES CLOSEAUX$$RUNGIS</value></attr>
+<attr name="ENTStructureTypeStruct"><value>COLLEGE</value></attr>
+<attr name="l"><value>RUNGIS</value></attr>
+<attr name="ENTServAcAcademie"><value>CRETEIL</value></attr>
+</attributes>
+</addRequest>
+<modifyRequest>
+<operationalAttributes><attr name="categorieStructure"><value>EtabEducNat</value></attr></operationalAttributes>
+<identifier><id>4931</id></identifier>
+<modifications><modification name="l" operation="replace"><value>RUNGIS CEDEX</value></modification></modifications>
+</modifyRequest>
+<addRequest>
+<operationalAttributes><attr name="categoriePersonne"><value>PersEducNat</value></attr></operationalAttributes>
+<identifier><id>5282</id></identifier>
+<attributes>
+<attr name="ENTPersonJointure"><value>5282</value></attr>
+<attr name="sn"><value/></attr>
+<attr name="ENTPersonCivilite"><value>M.</value></attr>
+<attr name="ENTPersonStructRattach"><value>4931</value></attr>
+<attr name="ENTPersonFonctions"><value>4931$ENS$ENSEIGNEMENT$L0202$LETTRES MODERNES</value><value>77$DIR$DIRECTION</value></attr>
+<attr name="ENTPersonNom"><value>&#201;GYPTIEN</value></attr>
+<attr name="ENTPersonPrenom"><value>Armin</value></attr>
+<attr name="ENTPersonMail"><value>armin.egyptien@ac-test.fr</value></attr>
+</attributes>
+</addRequest>
+</ficAlimMENESR>"#;
+
+    #[test]
+    fn structures_are_named_by_jointure_and_first_degree_names_are_read() {
+        let requests = parse(JOINTURES.as_bytes()).unwrap_or_default();
+        let mut index = StructureIndex::default();
+        let Ok(Record::Structure(s)) = map_request("e.xml", &requests[0], today(), &index) else {
+            panic!("not a structure");
+        };
+        assert_eq!(s.jointure.as_deref(), Some("4931"));
+        assert_eq!(s.name.as_deref(), Some("CLG - LES CLOSEAUX - RUNGIS"));
+        assert_eq!(s.structure_type.as_deref(), Some("COLLEGE"));
+        assert_eq!(s.academy.as_deref(), Some("CRETEIL"));
+        index.insert("4931", s.uai.clone());
+        // A modifyRequest names the structure by its jointure only.
+        let Ok(Record::Structure(m)) = map_request("e.xml", &requests[1], today(), &index) else {
+            panic!("not a structure");
+        };
+        assert_eq!(m.uai.as_str(), "0940072T");
+        assert_eq!((m.city.as_deref(), m.name), (Some("RUNGIS CEDEX"), None));
+
+        let Ok(Record::Person(p)) = map_request("p.xml", &requests[2], today(), &index) else {
+            panic!("not a person");
+        };
+        assert_eq!(p.last_name.as_deref(), Some("ÉGYPTIEN"));
+        assert_eq!(p.first_name.as_deref(), Some("Armin"));
+        assert_eq!(p.civility, Some(Some(Civility::Monsieur)));
+        assert!(p.email.is_some());
+        assert_eq!(p.attached.as_deref(), Some(&[s.uai.clone()][..]));
+        let Some(FunctionsChange::Replace(f)) = &p.functions else {
+            panic!("functions");
+        };
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].uai.as_str(), "0940072T");
+        // The unknown jointure 77 is said, not silently dropped.
+        assert!(
+            p.notices.iter().any(|n| n.contains("« 77 » inconnue")),
+            "{:?}",
+            p.notices
+        );
+
+        // Without the structure file, the same person has no known structure.
+        let Ok(Record::Person(alone)) = map_request("p.xml", &requests[2], today(), &StructureIndex::default()) else {
+            panic!("not a person");
+        };
+        assert_eq!(alone.attached.as_deref(), Some(&[][..]));
+    }
+
+    #[test]
+    fn readable_names_drop_the_dollar_separators() {
+        assert_eq!(readable_structure_name("E.E.PU$$AUDEUX"), "E.E.PU - AUDEUX");
+        assert_eq!(readable_structure_name("A.B.C-ABC-ac-TOTO"), "A.B.C-ABC-ac-TOTO");
+        assert_eq!(readable_structure_name("$$"), "");
     }
 }

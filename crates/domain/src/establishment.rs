@@ -72,6 +72,19 @@ pub struct Establishment {
     pub name: String,
 }
 
+/// An establishment as the academic feed describes it: besides its UAI and
+/// name, the jointure by which the feed's persons name it, its type, city and
+/// academy (all absent for an establishment created by hand).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Structure {
+    pub uai: Uai,
+    pub name: String,
+    pub jointure: Option<String>,
+    pub structure_type: Option<String>,
+    pub city: Option<String>,
+    pub academy: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,6 +31,6 @@ pub mod validate;
 pub mod values;
 pub mod vocabulary;
 
-pub use establishment::{Establishment, Uai};
+pub use establishment::{Establishment, Structure, Uai};
 pub use field::Field;
 pub use profile::Profile;

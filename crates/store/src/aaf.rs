@@ -11,14 +11,14 @@ use crate::write::{hash_secrets, write_changes, Ownership, SecretsError};
 use crate::{fetch_snapshot, DirectoryTx, ImportRecord, StoreError};
 use chrono::{DateTime, Utc};
 use domain::aaf::plan::{self as aaf_plan, AafNotice, AafPlan, AafPlanOptions, CompletScope, FileRecord};
-use domain::aaf::{self, FeedError, FeedKind, FileInfo, Issue, Record, RequestKind, StructureRecord};
+use domain::aaf::{self, FeedError, FeedKind, FileInfo, Issue, Record, RequestKind, StructureIndex, StructureRecord};
 use domain::duplicates::DuplicatePair;
 use domain::keys::{LoginPattern, SyncKey};
 use domain::person::Source;
 pub use domain::pipeline::Status;
 use domain::plan::Lookup;
 use domain::vocabulary::{Channel, ImportSource, ImportStatus, DEFAULT_DELETION_THRESHOLD_PERCENT};
-use domain::{Establishment, Uai};
+use domain::{Structure, Uai};
 use rand::{CryptoRng, RngCore};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
@@ -151,7 +151,14 @@ struct ReadFeed {
     bytes: usize,
 }
 
-fn read_feed(files: &[FeedFile], today: chrono::NaiveDate) -> Result<ReadFeed, AafError> {
+/// Reads every file in processing order. `structures` holds the stored
+/// establishments' jointures; the run's own structures are added as they are
+/// read (their files come first), so persons resolve against both.
+fn read_feed(
+    files: &[FeedFile],
+    today: chrono::NaiveDate,
+    mut structures: StructureIndex,
+) -> Result<ReadFeed, AafError> {
     let mut feed = ReadFeed {
         summaries: Vec::new(),
         structures: Vec::new(),
@@ -166,8 +173,13 @@ fn read_feed(files: &[FeedFile], today: chrono::NaiveDate) -> Result<ReadFeed, A
     for (file, info) in ordered(files) {
         let first_person = feed.persons.len();
         let count = aaf::read_requests(&file.bytes, |raw| {
-            match aaf::map_request(&file.name, &raw, today) {
-                Ok(Record::Structure(s)) => feed.structures.push((file.name.clone(), s)),
+            match aaf::map_request(&file.name, &raw, today, &structures) {
+                Ok(Record::Structure(s)) => {
+                    if let (Some(jointure), true) = (&s.jointure, s.kind != RequestKind::Delete) {
+                        structures.insert(jointure, s.uai.clone());
+                    }
+                    feed.structures.push((file.name.clone(), s));
+                }
                 Ok(Record::Person(p)) => feed.persons.push(FileRecord {
                     file: file.name.clone(),
                     record: *p,
@@ -349,7 +361,11 @@ async fn run_feed<D: AdminDirectory, R: RngCore + CryptoRng>(
         return Err(AafError::NoFiles);
     }
     let started_at = clock.now();
-    let mut feed = read_feed(files, clock.today())?;
+    let mut stored = StructureIndex::default();
+    for (jointure, uai) in directory.structure_jointures().await? {
+        stored.insert(&jointure, uai);
+    }
+    let mut feed = read_feed(files, clock.today(), stored)?;
     let lookup = aaf_plan::lookup_for(&feed.persons, &feed.scopes, request.login_pattern);
     let structure_uais: Vec<Uai> = feed
         .structures
@@ -372,7 +388,7 @@ async fn run_feed<D: AdminDirectory, R: RngCore + CryptoRng>(
     tx.lock_identities(&keys, &lookup.login_bases).await?;
 
     // Structures first: persons of this run may belong to a new establishment.
-    let (establishments, created_uais, renamed) = plan_structures(&mut tx, &feed, &structure_uais).await?;
+    let (establishments, created_uais, updated_uais) = plan_structures(&mut tx, &feed, &structure_uais).await?;
     for (file, s) in &feed.structures {
         if s.kind == RequestKind::Delete {
             feed.notices.push(AafNotice {
@@ -386,7 +402,7 @@ async fn run_feed<D: AdminDirectory, R: RngCore + CryptoRng>(
             });
         }
     }
-    tx.upsert_establishments(&establishments, started_at).await?;
+    tx.write_structures(&establishments, started_at).await?;
 
     let mut scopes = Vec::new();
     let mut all_keys: BTreeSet<SyncKey> = lookup.keys.iter().cloned().collect();
@@ -433,7 +449,7 @@ async fn run_feed<D: AdminDirectory, R: RngCore + CryptoRng>(
         files: feed.summaries.clone(),
         requests: feed.requests,
         establishments_created: created_uais.len(),
-        establishments_updated: renamed.len(),
+        establishments_updated: updated_uais.len(),
         created: plan.creates.len(),
         updated: plan.updates.len(),
         unchanged: plan.unchanged.len(),
@@ -534,46 +550,58 @@ async fn run_feed<D: AdminDirectory, R: RngCore + CryptoRng>(
     })
 }
 
-/// Establishments to create or rename: the last request of the run wins.
+/// Establishments to create or update: each request sets the values it
+/// carries, the last one of the run wins. Returns what to write, the UAIs
+/// created and the UAIs updated.
 async fn plan_structures<T: AdminTx>(
     tx: &mut T,
     feed: &ReadFeed,
     uais: &[Uai],
-) -> Result<(Vec<Establishment>, Vec<Uai>, Vec<Uai>), StoreError> {
-    let existing: HashMap<Uai, String> = tx
-        .establishments_named(uais)
+) -> Result<(Vec<Structure>, Vec<Uai>, Vec<Uai>), StoreError> {
+    let existing: HashMap<Uai, Structure> = tx
+        .structures(uais)
         .await?
         .into_iter()
-        .map(|e| (e.uai, e.name))
+        .map(|s| (s.uai.clone(), s))
         .collect();
-    let mut wanted: std::collections::BTreeMap<Uai, Option<String>> = std::collections::BTreeMap::new();
+    let mut wanted: std::collections::BTreeMap<Uai, Structure> = std::collections::BTreeMap::new();
     for (_, s) in &feed.structures {
         if s.kind == RequestKind::Delete {
             continue;
         }
-        let entry = wanted.entry(s.uai.clone()).or_default();
-        if s.name.is_some() {
-            entry.clone_from(&s.name);
+        let entry = wanted.entry(s.uai.clone()).or_insert_with(|| {
+            existing.get(&s.uai).cloned().unwrap_or_else(|| Structure {
+                uai: s.uai.clone(),
+                name: format!("Établissement {}", s.uai),
+                jointure: None,
+                structure_type: None,
+                city: None,
+                academy: None,
+            })
+        });
+        let set = |field: &mut Option<String>, value: &Option<String>| {
+            if value.is_some() {
+                field.clone_from(value);
+            }
+        };
+        if let Some(name) = &s.name {
+            entry.name.clone_from(name);
         }
+        set(&mut entry.jointure, &s.jointure);
+        set(&mut entry.structure_type, &s.structure_type);
+        set(&mut entry.city, &s.city);
+        set(&mut entry.academy, &s.academy);
     }
     let mut writes = Vec::new();
     let mut created = Vec::new();
-    let mut renamed = Vec::new();
-    for (uai, name) in wanted {
-        match (existing.get(&uai), name) {
-            (None, name) => {
-                created.push(uai.clone());
-                writes.push(Establishment {
-                    name: name.unwrap_or_else(|| format!("Établissement {uai}")),
-                    uai,
-                });
-            }
-            (Some(old), Some(new)) if *old != new => {
-                renamed.push(uai.clone());
-                writes.push(Establishment { uai, name: new });
-            }
-            _ => {}
+    let mut updated = Vec::new();
+    for (uai, structure) in wanted {
+        match existing.get(&uai) {
+            None => created.push(uai),
+            Some(old) if *old != structure => updated.push(uai),
+            Some(_) => continue,
         }
+        writes.push(structure);
     }
-    Ok((writes, created, renamed))
+    Ok((writes, created, updated))
 }

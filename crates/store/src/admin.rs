@@ -16,7 +16,7 @@ use domain::manual::ManualUser;
 use domain::password::{self, HashError, SecretOrigin};
 use domain::person::{ExistingMembership, GroupRef, Membership, Source};
 use domain::values::{Email, Login};
-use domain::{Establishment, Profile, Uai};
+use domain::{Profile, Structure, Uai};
 use rand::{CryptoRng, RngCore};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashSet};
@@ -84,13 +84,11 @@ pub trait AdminTx: DirectoryTx {
     /// Takes the write lock now (SQLite: one writer; PostgreSQL: the rows of
     /// these keys, `FOR UPDATE`), so that read-check-write cannot interleave.
     fn lock_users(&mut self, keys: &[String]) -> impl Future<Output = Result<()>> + Send;
-    fn establishments_named(&mut self, uais: &[Uai]) -> impl Future<Output = Result<Vec<Establishment>>> + Send;
-    /// Creates the missing establishments and renames the others.
-    fn upsert_establishments(
-        &mut self,
-        list: &[Establishment],
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<()>> + Send;
+    /// These establishments as the feed describes them (those that exist).
+    fn structures(&mut self, uais: &[Uai]) -> impl Future<Output = Result<Vec<Structure>>> + Send;
+    /// Creates the missing establishments and updates the others; a jointure
+    /// moves to the establishment that now holds it.
+    fn write_structures(&mut self, list: &[Structure], now: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
     /// Keys of the active `aaf` teachers and staff with an active membership
     /// in these establishments (a Complet feed's scope).
     fn aaf_scope(&mut self, uais: &[Uai]) -> impl Future<Output = Result<Vec<String>>> + Send;
@@ -128,6 +126,10 @@ pub trait AdminDirectory: Directory {
     where
         Self: 'c;
     fn begin_admin(&self) -> impl Future<Output = Result<Self::AdminTx<'_>>> + Send;
+    /// Every stored establishment's AAF jointure and UAI: how a feed without
+    /// its EtabEducNat file names them (one row per establishment, a few
+    /// thousand in an academy, never the accounts).
+    fn structure_jointures(&self) -> impl Future<Output = Result<Vec<(String, Uai)>>> + Send;
 }
 
 #[derive(Debug, thiserror::Error)]

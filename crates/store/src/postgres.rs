@@ -7,7 +7,7 @@ use crate::users::{attribute_column_list, attribute_values, ATTRIBUTE_COLUMNS};
 use crate::{uai_strings, NewUser, Result, StoreError, UserQuery, UserUpdate};
 use chrono::{DateTime, Utc};
 use domain::person::{GroupRef, Membership};
-use domain::{Establishment, Profile, Uai};
+use domain::{Profile, Uai};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 use std::str::FromStr;
@@ -337,22 +337,6 @@ impl PgTx {
             .execute(&mut *self.tx)
             .await?;
         }
-        Ok(())
-    }
-
-    async fn write_establishments(&mut self, list: &[Establishment], now: DateTime<Utc>) -> Result<()> {
-        if list.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(
-            "INSERT INTO establishments (uai, name, created_at) SELECT t.uai, t.name, $3 FROM UNNEST($1::text[], $2::text[]) AS t(uai, name) \
-             ON CONFLICT (uai) DO UPDATE SET name = excluded.name",
-        )
-        .bind(list.iter().map(|e| e.uai.as_str().to_string()).collect::<Vec<_>>())
-        .bind(list.iter().map(|e| e.name.clone()).collect::<Vec<_>>())
-        .bind(now)
-        .execute(&mut *self.tx)
-        .await?;
         Ok(())
     }
 

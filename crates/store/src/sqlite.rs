@@ -6,7 +6,7 @@ use crate::users::{attribute_column_list, attribute_values, ATTRIBUTE_COLUMNS};
 use crate::{uai_strings, NewUser, Result, StoreError, UserQuery, UserUpdate};
 use chrono::{DateTime, Utc};
 use domain::person::{GroupRef, Membership};
-use domain::{Establishment, Profile, Uai};
+use domain::{Profile, Uai};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use std::collections::HashMap;
@@ -305,20 +305,6 @@ impl SqliteTx {
                 .bind(uai.as_str())
                 .execute(&mut *self.tx)
                 .await?;
-        }
-        Ok(())
-    }
-
-    async fn write_establishments(&mut self, list: &[Establishment], now: DateTime<Utc>) -> Result<()> {
-        for e in list {
-            sqlx::query(
-                "INSERT INTO establishments (uai, name, created_at) VALUES (?, ?, ?) ON CONFLICT (uai) DO UPDATE SET name = excluded.name",
-            )
-            .bind(e.uai.as_str())
-            .bind(&e.name)
-            .bind(now)
-            .execute(&mut *self.tx)
-            .await?;
         }
         Ok(())
     }

@@ -28,7 +28,7 @@ macro_rules! impl_directory {
         use chrono::{DateTime, Utc};
         use domain::keys::SyncKey;
         use domain::person::{ExistingMembership, GroupRef, Membership, Source};
-        use domain::{Establishment, Profile, Uai};
+        use domain::{Establishment, Profile, Structure, Uai};
         use sqlx::Row;
         use std::collections::HashMap;
 
@@ -384,19 +384,57 @@ macro_rules! impl_directory {
                 self.lock_users_for_writing(keys).await
             }
 
-            async fn establishments_named(&mut self, uais: &[Uai]) -> Result<Vec<Establishment>> {
+            async fn structures(&mut self, uais: &[Uai]) -> Result<Vec<Structure>> {
                 let rows = sqlx::query(&sql(&format!(
-                    "SELECT uai, name FROM establishments WHERE {}",
+                    "SELECT uai, name, aaf_jointure, structure_type, city, academy FROM establishments WHERE {}",
                     in_list("uai")
                 )))
                 .bind(list(&uai_strings(uais)))
                 .fetch_all(&mut *self.tx)
                 .await?;
-                rows.iter().map(crate::establishment_row).collect()
+                rows.iter()
+                    .map(|r| {
+                        let e = crate::establishment_row(r)?;
+                        Ok(Structure {
+                            uai: e.uai,
+                            name: e.name,
+                            jointure: r.try_get("aaf_jointure")?,
+                            structure_type: r.try_get("structure_type")?,
+                            city: r.try_get("city")?,
+                            academy: r.try_get("academy")?,
+                        })
+                    })
+                    .collect()
             }
 
-            async fn upsert_establishments(&mut self, list: &[Establishment], now: DateTime<Utc>) -> Result<()> {
-                self.write_establishments(list, now).await
+            async fn write_structures(&mut self, list: &[Structure], now: DateTime<Utc>) -> Result<()> {
+                for s in list {
+                    if let Some(jointure) = &s.jointure {
+                        sqlx::query(&sql(
+                            "UPDATE establishments SET aaf_jointure = NULL WHERE aaf_jointure = ? AND uai <> ?",
+                        ))
+                        .bind(jointure)
+                        .bind(s.uai.as_str())
+                        .execute(&mut *self.tx)
+                        .await?;
+                    }
+                    sqlx::query(&sql(
+                        "INSERT INTO establishments (uai, name, created_at, aaf_jointure, structure_type, city, academy) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uai) DO UPDATE SET name = excluded.name, \
+                         aaf_jointure = excluded.aaf_jointure, structure_type = excluded.structure_type, \
+                         city = excluded.city, academy = excluded.academy",
+                    ))
+                    .bind(s.uai.as_str())
+                    .bind(&s.name)
+                    .bind(now)
+                    .bind(&s.jointure)
+                    .bind(&s.structure_type)
+                    .bind(&s.city)
+                    .bind(&s.academy)
+                    .execute(&mut *self.tx)
+                    .await?;
+                }
+                Ok(())
             }
 
             async fn aaf_scope(&mut self, uais: &[Uai]) -> Result<Vec<String>> {
@@ -518,6 +556,17 @@ macro_rules! impl_directory {
 
             async fn begin_admin(&self) -> Result<$tx> {
                 self.begin().await
+            }
+
+            async fn structure_jointures(&self) -> Result<Vec<(String, Uai)>> {
+                let rows: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT aaf_jointure, uai FROM establishments WHERE aaf_jointure IS NOT NULL",
+                )
+                .fetch_all(self.pool())
+                .await?;
+                rows.into_iter()
+                    .map(|(jointure, uai)| Ok((jointure, crate::stored_uai(&uai)?)))
+                    .collect()
             }
         }
         }

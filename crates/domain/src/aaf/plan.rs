@@ -372,7 +372,7 @@ fn apply(
                         let code = all
                             .iter()
                             .find(|f| f.code == "DIR")
-                            .or_else(|| all.iter().find(|f| !f.is_teaching()))
+                            .or_else(|| all.iter().find(|f| !f.is_teaching() && f.has_code()))
                             .map(|f| f.code.clone());
                         if code.is_some() {
                             s.attrs.function_code = code;
@@ -707,7 +707,10 @@ mod tests {
                 birth_date: None,
                 email: None,
                 functions: Some(FunctionsChange::Replace(
-                    functions.iter().filter_map(|f| Function::parse(f)).collect(),
+                    functions
+                        .iter()
+                        .filter_map(|f| Function::parse(f, &Default::default()).ok())
+                        .collect(),
                 )),
                 attached: None,
                 notices: vec![],

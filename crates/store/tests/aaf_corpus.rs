@@ -1,0 +1,355 @@
+//! Real AAF feeds written by other projects (`../shared/corpus-external/aaf`,
+//! origins in its `SOURCES.md`), run on both backends. What each feed must
+//! give is counted here from its XML by a plain text scan, independently of
+//! the importer's reader and planner: a person of `PersEducNat` with a name
+//! and at least one structure of the run with a valid UAI is an account.
+//!
+//! The corpus is other projects' data and is never copied into the
+//! repository: the tests read it where it lies (`ANNUAIRE_CORPUS_DIR`, or
+//! `shared/corpus-external` beside the checkout). Absent, they say SKIPPED,
+//! except under `CI=true` where its absence is a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use domain::Uai;
+use rand::SeedableRng;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use store::aaf::{AafOutcome, AafRequest, FeedFile, Status};
+use store::admin::AdminDirectory;
+use store::history::History;
+use store::service::FixedClock;
+use store::{Directory, DirectoryTx, UserQuery};
+
+trait Feed: AdminDirectory + History {}
+impl<T: AdminDirectory + History> Feed for T {}
+
+conformance!(
+    a_whole_college_feed_gives_its_staff_in_their_college,
+    a_first_degree_feed_gives_its_teachers_in_their_schools,
+    a_delta_feed_without_structures_resolves_stored_jointures,
+    malformed_feeds_are_refused_and_write_nothing,
+);
+
+/// The corpus folder, or `None` (skip) outside CI.
+fn corpus() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("ANNUAIRE_CORPUS_DIR").map(PathBuf::from),
+        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus-external")),
+        Some(PathBuf::from("/work/shared/corpus-external")),
+    ];
+    if let Some(found) = candidates.into_iter().flatten().find(|p| p.join("aaf").is_dir()) {
+        return Some(found.join("aaf"));
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true but the external corpus is absent: set ANNUAIRE_CORPUS_DIR to the corpus-external folder (its aaf/ feeds must run in CI)");
+    }
+    eprintln!("SKIPPED: external corpus not found (set ANNUAIRE_CORPUS_DIR to the corpus-external folder)");
+    None
+}
+
+fn files_of(dir: &Path) -> Vec<FeedFile> {
+    store::aaf::xml_files_in(dir)
+        .unwrap()
+        .into_iter()
+        .map(|p| FeedFile {
+            name: p.file_name().unwrap().to_string_lossy().into_owned(),
+            bytes: std::fs::read(&p).unwrap(),
+        })
+        .collect()
+}
+
+async fn run(d: &impl Feed, files: &[FeedFile]) -> AafOutcome {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    match store::aaf::run_aaf_import(d, files, &AafRequest::default(), &FixedClock(now()), &mut rng).await {
+        Ok(o) => o,
+        Err(e) => panic!("AAF import failed: {e}"),
+    }
+}
+
+// ---- what the XML says, read without the importer --------------------------
+
+/// The `<addRequest>` blocks of a file, as text (accents may be lost: only
+/// ASCII markup, identifiers and character references are read).
+fn add_requests(bytes: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(bytes);
+    text.split("<addRequest>")
+        .skip(1)
+        .filter_map(|b| b.split("</addRequest>").next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The values of `<attr name="NAME">` in a block.
+fn values(block: &str, name: &str) -> Vec<String> {
+    let open = format!("<attr name=\"{name}\">");
+    let Some(start) = block.find(&open) else {
+        return Vec::new();
+    };
+    let rest = &block[start + open.len()..];
+    let attr = &rest[..rest.find("</attr>").unwrap_or(rest.len())];
+    attr.split("<value>")
+        .skip(1)
+        .filter_map(|v| v.split("</value>").next())
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// `&#201;GYPTIEN` → `ÉGYPTIEN`, `&apos;` → `'`.
+fn decode_references(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let end = tail.find(';').unwrap_or(0);
+        let entity = &tail[1..end.max(1)];
+        let c = match entity {
+            "apos" => Some('\''),
+            "amp" => Some('&'),
+            "quot" => Some('"'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            e if e.starts_with('#') => e[1..].parse::<u32>().ok().and_then(char::from_u32),
+            _ => None,
+        };
+        match c {
+            Some(c) => {
+                out.push(c);
+                rest = &tail[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// One person the feed describes as an account: key, last name as written
+/// (references decoded, `None` when the file's accents are not ASCII-safe),
+/// and the UAIs of their structures.
+struct Expected {
+    key: String,
+    last_name: Option<String>,
+    /// The discipline of their first teaching function (`…$ENS$…$L0421$&#201;GYPTIEN`).
+    subject: Option<String>,
+    uais: BTreeSet<Uai>,
+}
+
+/// The staff accounts a folder's files describe, and the structures they
+/// resolve through (`known`: jointures stored by an earlier run).
+fn expected_staff(files: &[FeedFile], known: &HashMap<String, Uai>) -> Vec<Expected> {
+    let mut structures = known.clone();
+    for f in files.iter().filter(|f| f.name.contains("EtabEducNat")) {
+        for block in add_requests(&f.bytes) {
+            let (Some(jointure), Some(uai)) = (
+                values(&block, "ENTStructureJointure").into_iter().next(),
+                values(&block, "ENTStructureUAI").into_iter().next(),
+            ) else {
+                continue;
+            };
+            if let Ok(uai) = Uai::parse(&uai) {
+                structures.insert(jointure, uai);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for f in files.iter().filter(|f| f.name.contains("PersEducNat")) {
+        for block in add_requests(&f.bytes) {
+            let name = |a: &str, b: &str| values(&block, a).into_iter().chain(values(&block, b)).next();
+            let (Some(last), Some(_first)) = (name("sn", "ENTPersonNom"), name("givenName", "ENTPersonPrenom")) else {
+                continue;
+            };
+            let refs = values(&block, "ENTPersonFonctions")
+                .into_iter()
+                .chain(values(&block, "ENTPersonStructRattach"))
+                .filter_map(|v| v.split('$').next().map(str::to_string));
+            let uais: BTreeSet<Uai> = refs.filter_map(|r| structures.get(&r).cloned()).collect();
+            if uais.is_empty() {
+                continue;
+            }
+            let jointure = values(&block, "ENTPersonJointure").into_iter().next().unwrap();
+            let subject = values(&block, "ENTPersonFonctions").into_iter().find_map(|f| {
+                let parts: Vec<&str> = f.split('$').collect();
+                (parts.get(1) == Some(&"ENS"))
+                    .then(|| parts.get(4).map(|d| decode_references(d)))
+                    .flatten()
+            });
+            out.push(Expected {
+                key: format!("PERSON.{jointure}"),
+                last_name: last.is_ascii().then(|| decode_references(&last)),
+                subject,
+                uais,
+            });
+        }
+    }
+    out
+}
+
+async fn staff_accounts(d: &impl Directory, uai: &Uai) -> usize {
+    d.search_users(&UserQuery {
+        establishment: Some(uai.clone()),
+        limit: 100_000,
+        ..UserQuery::default()
+    })
+    .await
+    .unwrap()
+    .len()
+}
+
+/// Every expected account exists, active, with its name as written and a
+/// membership in each of its structures; nobody else was created.
+async fn check_accounts(d: &impl Directory, expected: &[Expected], created: usize) {
+    assert_eq!(created, expected.len(), "accounts created vs persons the XML describes");
+    let keys: Vec<String> = expected.iter().map(|e| e.key.clone()).collect();
+    let mut tx = d.begin().await.unwrap();
+    let rows: HashMap<String, _> = tx
+        .users_by_keys(&keys)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.sync_key.clone(), r))
+        .collect();
+    let memberships: BTreeMap<i64, BTreeSet<Uai>> = tx
+        .memberships_of(&rows.values().map(|r| r.id).collect::<Vec<_>>())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(_, m)| m.active)
+        .fold(BTreeMap::new(), |mut acc, (id, m)| {
+            acc.entry(id).or_default().insert(m.uai);
+            acc
+        });
+    for e in expected {
+        let row = rows.get(&e.key).unwrap_or_else(|| panic!("{} not created", e.key));
+        assert!(row.active && row.source == "aaf", "{}", e.key);
+        assert!(
+            row.profile == "enseignant" || row.profile == "administratif",
+            "{}: {}",
+            e.key,
+            row.profile
+        );
+        if let Some(name) = &e.last_name {
+            assert_eq!(&row.last_name, name, "{}", e.key);
+        }
+        if e.subject.is_some() {
+            assert_eq!(row.subject, e.subject, "{}", e.key);
+        }
+        assert_eq!(memberships.get(&row.id), Some(&e.uais), "{}", e.key);
+    }
+}
+
+// ---- the feeds ---------------------------------------------------------------
+
+/// EOLE's Complet feed of the collège 0940072T (jointure 4931): 125
+/// structures, 52 staff named by jointure, names with character references.
+async fn a_whole_college_feed_gives_its_staff_in_their_college(d: &impl Feed) {
+    let Some(corpus) = corpus() else { return };
+    let files = files_of(&corpus.join("eole-0940072T-2018"));
+    let expected = expected_staff(&files, &HashMap::new());
+    // The count the XML gives, and the one the corpus's SOURCES.md states.
+    assert_eq!(expected.len(), 52);
+    assert!(expected.iter().any(|e| e.subject.as_deref() == Some("ÉGYPTIEN")));
+    let outcome = run(d, &files).await;
+    assert_eq!(outcome.report.status, Status::Imported);
+    assert_eq!(outcome.report.establishments_created, 125);
+    check_accounts(d, &expected, outcome.report.created).await;
+    let college = Uai::parse("0940072T").unwrap();
+    assert_eq!(staff_accounts(d, &college).await, 52);
+    let names: HashMap<Uai, String> = d
+        .list_establishments()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.uai, e.name))
+        .collect();
+    assert_eq!(
+        names.get(&college).map(String::as_str),
+        Some("CLG - LES CLOSEAUX - RUNGIS")
+    );
+    assert!(
+        names.values().all(|n| !n.contains('$')),
+        "a name keeps the feed's separator"
+    );
+
+    // The same feed again changes nothing.
+    let again = run(d, &files).await;
+    assert_eq!((again.report.created, again.report.updated), (0, 0));
+    assert_eq!(
+        (again.report.establishments_created, again.report.establishments_updated),
+        (0, 0)
+    );
+    assert_eq!(again.report.unchanged, 52);
+}
+
+/// A first-degree (annexe 1D) feed: persons named by `ENTPersonNom` /
+/// `ENTPersonPrenom`, schools by jointure.
+async fn a_first_degree_feed_gives_its_teachers_in_their_schools(d: &impl Feed) {
+    let Some(corpus) = corpus() else { return };
+    let files = files_of(&corpus.join("eole-1d-besancon-2020"));
+    let expected = expected_staff(&files, &HashMap::new());
+    assert!(
+        expected.len() >= 70,
+        "the excerpt holds 80 persons, most in a school of the feed"
+    );
+    let outcome = run(d, &files).await;
+    assert_eq!(outcome.report.status, Status::Imported);
+    assert!(
+        !outcome.report.issues.iter().any(|i| i.code == "missing_name"),
+        "{:?}",
+        outcome.report.issues
+    );
+    check_accounts(d, &expected, outcome.report.created).await;
+}
+
+/// A delta run without its EtabEducNat file still resolves the jointures a
+/// previous run stored.
+async fn a_delta_feed_without_structures_resolves_stored_jointures(d: &impl Feed) {
+    let Some(corpus) = corpus() else { return };
+    let files = files_of(&corpus.join("eole-0940072T-2018"));
+    let (structures, persons): (Vec<FeedFile>, Vec<FeedFile>) =
+        files.into_iter().partition(|f| f.name.contains("EtabEducNat"));
+    let first = run(d, &structures).await;
+    assert_eq!((first.report.establishments_created, first.report.created), (125, 0));
+    let stored: HashMap<String, Uai> = d.structure_jointures().await.unwrap().into_iter().collect();
+    assert_eq!(stored.len(), 125);
+    let expected = expected_staff(&persons, &stored);
+    assert_eq!(expected.len(), 52);
+    let second = run(d, &persons).await;
+    check_accounts(d, &expected, second.report.created).await;
+}
+
+/// Files that are not well-formed feeds: one French line, nothing written.
+async fn malformed_feeds_are_refused_and_write_nothing(d: &impl Feed) {
+    let Some(corpus) = corpus() else { return };
+    for folder in ["laclasse-2013", "eole-scribe/badaaf"] {
+        for file in files_of(&corpus.join(folder)) {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+            let result = store::aaf::run_aaf_import(
+                d,
+                std::slice::from_ref(&file),
+                &AafRequest::default(),
+                &FixedClock(now()),
+                &mut rng,
+            )
+            .await;
+            match result {
+                Err(e) => {
+                    let message = e.to_string();
+                    assert!(!message.contains('\n'), "{message}");
+                    assert!(message.starts_with(&file.name), "{message}");
+                }
+                // An empty root is a valid, empty feed: it must write nothing either.
+                Ok(o) => assert_eq!(o.report.created + o.report.establishments_created, 0, "{}", file.name),
+            }
+        }
+    }
+    assert_eq!(d.count_users().await.unwrap(), 0);
+    assert!(d.list_establishments().await.unwrap().is_empty());
+}
