@@ -228,11 +228,11 @@ fn print_aaf(outcome: &AafOutcome, result_path: Option<&Path>) {
         );
     }
     println!(
-        "Établissements : {} créé(s), {} renommé(s)",
+        "Établissements : {} créé(s), {} mis à jour",
         r.establishments_created, r.establishments_updated
     );
     println!(
-        "Comptes : {} créé(s), {} mis à jour, {} inchangé(s), {} désactivé(s) ; {} requête(s) en erreur, {} non prise(s) en charge (élèves, parents, matières)",
+        "Comptes : {} créé(s), {} mis à jour, {} inchangé(s), {} désactivé(s) ; {} requête(s) en erreur, {} non prise(s) en charge (matières, MEF)",
         r.created, r.updated, r.unchanged, r.deactivated, r.skipped, r.ignored
     );
     for i in &r.issues {

@@ -13,7 +13,7 @@ pub mod plan;
 use crate::establishment::Uai;
 use crate::keys::SyncKey;
 use crate::text::clean_cell;
-use crate::values::{parse_birth_date, parse_name, Civility, Email};
+use crate::values::{parse_birth_date, parse_name, Civility, Email, Phone, PostalCode};
 use chrono::NaiveDate;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
@@ -552,12 +552,66 @@ pub fn readable_structure_name(raw: &str) -> String {
         .join(" - ")
 }
 
-/// A PersEducNat request in the directory's terms. `None` fields are absent
-/// from the request and leave the stored value as it is.
+/// The file a person comes from, which decides their profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PersonKind {
+    /// `PersEducNat`: teachers and staff.
+    Staff,
+    /// `Eleve`.
+    Pupil,
+    /// `PersRelEleve`: the persons in charge of pupils.
+    Parent,
+}
+
+impl PersonKind {
+    fn of_category(category: &str) -> Option<PersonKind> {
+        [
+            ("PersEducNat", PersonKind::Staff),
+            ("Eleve", PersonKind::Pupil),
+            ("PersRelEleve", PersonKind::Parent),
+        ]
+        .into_iter()
+        .find(|(c, _)| c.eq_ignore_ascii_case(category))
+        .map(|(_, k)| k)
+    }
+}
+
+/// A person linked to the record's person: for a pupil, a person in charge
+/// (`ENTElevePersRelEleve`: `jointure$lien$financier$légal$contact$paiement`);
+/// for a parent, a child (`ENTAuxPersRelEleveEleve`: the pupil's jointure).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Relative {
+    pub key: SyncKey,
+    /// The code of the family link (10 mother, 20 father, 50 guardian…), when known.
+    pub relation: Option<String>,
+    pub legal_guardian: bool,
+    pub financial: bool,
+    pub contact: bool,
+}
+
+impl Relative {
+    fn parse(raw: &str) -> Option<Relative> {
+        let parts: Vec<&str> = raw.split('$').map(str::trim).collect();
+        let flag = |i: usize| parts.get(i).is_some_and(|v| *v == "1");
+        Some(Relative {
+            key: person_key(parts.first()?)?,
+            relation: parts.get(1).filter(|r| !r.is_empty()).map(|r| r.to_string()),
+            financial: flag(2),
+            legal_guardian: flag(3),
+            contact: flag(4),
+        })
+    }
+}
+
+/// A person request (`PersEducNat`, `Eleve`, `PersRelEleve`) in the
+/// directory's terms. `None` fields are absent from the request and leave the
+/// stored value as it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PersonRecord {
     pub request: usize,
     pub kind: RequestKind,
+    pub person: PersonKind,
     pub key: SyncKey,
     pub last_name: Option<String>,
     pub first_name: Option<String>,
@@ -567,8 +621,50 @@ pub struct PersonRecord {
     pub functions: Option<FunctionsChange>,
     /// `ENTPersonStructRattach`: the administrative attachment.
     pub attached: Option<Vec<Uai>>,
+    /// A pupil's national identifier (`ENTEleveINE`).
+    pub ine: Option<Option<String>>,
+    /// A pupil's classes (`ENTEleveClasses`, `structure$label`).
+    pub classes: Option<Vec<(Uai, String)>>,
+    /// A pupil's teaching groups (`ENTEleveGroupes`, `structure$label`).
+    pub groups: Option<Vec<(Uai, String)>>,
+    /// A pupil's persons in charge, or a parent's children.
+    pub relatives: Option<Vec<Relative>>,
+    pub landline: Option<Option<Phone>>,
+    pub mobile: Option<Option<Phone>>,
+    pub address: Option<Option<String>>,
+    pub postal_code: Option<Option<PostalCode>>,
+    pub city: Option<Option<String>>,
     /// Values that could not be read and were left out.
     pub notices: Vec<String>,
+}
+
+impl PersonRecord {
+    /// A request that says nothing yet about the person.
+    pub fn new(request: usize, kind: RequestKind, person: PersonKind, key: SyncKey) -> PersonRecord {
+        PersonRecord {
+            request,
+            kind,
+            person,
+            key,
+            last_name: None,
+            first_name: None,
+            civility: None,
+            birth_date: None,
+            email: None,
+            functions: None,
+            attached: None,
+            ine: None,
+            classes: None,
+            groups: None,
+            relatives: None,
+            landline: None,
+            mobile: None,
+            address: None,
+            postal_code: None,
+            city: None,
+            notices: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -576,8 +672,8 @@ pub struct PersonRecord {
 pub enum Record {
     Structure(StructureRecord),
     Person(Box<PersonRecord>),
-    /// A request of a kind this directory does not import yet (pupils, parents,
-    /// subjects, MEF): counted, never an error.
+    /// A request of a kind this directory does not import (subjects, MEF):
+    /// counted, never an error.
     Unsupported {
         request: usize,
         category: String,
@@ -624,12 +720,12 @@ pub fn map_request(
     if is_structure {
         return map_structure(raw, kind, structures).map_err(|m| issue(raw.identifier.clone(), "bad_structure", m));
     }
-    if !category.eq_ignore_ascii_case("PersEducNat") {
+    let Some(person) = PersonKind::of_category(&category) else {
         return Ok(Record::Unsupported {
             request: raw.index,
             category: if category.is_empty() { "?".into() } else { category },
         });
-    }
+    };
     let jointure = single(raw, "ENTPersonJointure")
         .or(raw.identifier.clone())
         .unwrap_or_default();
@@ -641,19 +737,7 @@ pub fn map_request(
         ));
     };
     let key_text = Some(key.as_str().to_string());
-    let mut record = PersonRecord {
-        request: raw.index,
-        kind,
-        key,
-        last_name: None,
-        first_name: None,
-        civility: None,
-        birth_date: None,
-        email: None,
-        functions: None,
-        attached: None,
-        notices: Vec::new(),
-    };
+    let mut record = PersonRecord::new(raw.index, kind, person, key);
     if kind == RequestKind::Delete {
         return Ok(Record::Person(Box::new(record)));
     }
@@ -748,6 +832,79 @@ pub fn map_request(
                     ModOp::Add => FunctionsChange::Add(functions),
                     ModOp::Delete => FunctionsChange::Remove(functions),
                 });
+            }
+            "ENTEleveINE" => {
+                record.ine = Some(first.filter(|_| !cleared).map(str::to_string));
+            }
+            "ENTEleveClasses" | "ENTEleveGroupes" => {
+                let mut labelled = Vec::new();
+                for v in values.iter().filter(|v| !v.is_empty()) {
+                    match v.split_once('$') {
+                        Some((structure, label)) if !label.trim().is_empty() => match structures.resolve(structure) {
+                            Ok(uai) => labelled.push((uai, label.trim().to_string())),
+                            Err(why) => record.notices.push(format!("« {v} » ignoré : {why}")),
+                        },
+                        _ => record
+                            .notices
+                            .push(format!("« {v} » illisible (attendu STRUCTURE$LIBELLÉ) : ignoré")),
+                    }
+                }
+                let labelled = Some(labelled).filter(|_| op != ModOp::Delete).unwrap_or_default();
+                if name == "ENTEleveClasses" {
+                    record.classes = Some(labelled);
+                } else {
+                    record.groups = Some(labelled);
+                }
+            }
+            "ENTElevePersRelEleve" | "ENTAuxPersRelEleveEleve" => {
+                let mut relatives = Vec::new();
+                for v in values.iter().filter(|v| !v.is_empty()) {
+                    match Relative::parse(v) {
+                        Some(r) => relatives.push(r),
+                        None => record.notices.push(format!("lien « {v} » illisible : ignoré")),
+                    }
+                }
+                record.relatives = Some(if op == ModOp::Delete { Vec::new() } else { relatives });
+            }
+            "homePhone" | "mobile" => {
+                let phone = match first {
+                    Some(v) if !cleared => match Phone::parse(v) {
+                        Ok((p, _)) => Some(p),
+                        Err(e) => {
+                            record.notices.push(e.message);
+                            continue;
+                        }
+                    },
+                    _ => None,
+                };
+                if name == "mobile" {
+                    record.mobile = Some(phone);
+                } else {
+                    record.landline = Some(phone);
+                }
+            }
+            "ENTPersonAdresse" => {
+                record.address = Some(
+                    first
+                        .filter(|_| !cleared)
+                        .map(readable_structure_name)
+                        .filter(|a| !a.is_empty()),
+                );
+            }
+            "ENTPersonCodePostal" => {
+                record.postal_code = Some(match first {
+                    Some(v) if !cleared => match PostalCode::parse(v) {
+                        Ok((p, _)) => Some(p),
+                        Err(e) => {
+                            record.notices.push(e.message);
+                            continue;
+                        }
+                    },
+                    _ => None,
+                });
+            }
+            "ENTPersonVille" => {
+                record.city = Some(first.filter(|_| !cleared).map(str::to_string));
             }
             "ENTPersonStructRattach" => {
                 let mut uais = Vec::new();

@@ -110,6 +110,19 @@ pub struct Deactivation {
     pub whole_account: bool,
 }
 
+/// A pupil and a person in charge of them (the AAF feed's
+/// `ENTElevePersRelEleve` / `ENTAuxPersRelEleveEleve`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Link {
+    pub parent: SyncKey,
+    pub child: SyncKey,
+    /// The family link's code (10 mother, 20 father, 50 guardian…).
+    pub relation: Option<String>,
+    pub legal_guardian: bool,
+    pub financial: bool,
+    pub contact: bool,
+}
+
 /// What a plan writes, borrowed from it: the store's one write path takes this.
 #[derive(Debug, Clone, Copy)]
 pub struct Changeset<'a> {
@@ -117,6 +130,10 @@ pub struct Changeset<'a> {
     pub updates: &'a [Update],
     pub deactivations: &'a [Deactivation],
     pub new_groups: &'a [GroupRef],
+    /// Links to write (added, or their flags updated).
+    pub links: &'a [Link],
+    /// Persons whose stored links not in `links` end.
+    pub links_replaced: &'a [SyncKey],
 }
 
 /// More deactivations than the threshold allows, without the exact

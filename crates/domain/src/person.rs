@@ -35,6 +35,8 @@ pub struct Attributes {
     pub landline: Option<Phone>,
     pub mobile: Option<Phone>,
     pub email: Option<Email>,
+    /// A pupil's national identifier (INE), from the AAF feed only.
+    pub ine: Option<String>,
 }
 
 /// Kinds of groups an import fills (SPEC §2 "Hierarchy and groups").
@@ -45,6 +47,8 @@ pub enum GroupKind {
     Subject,
     /// A pupil's class.
     Class,
+    /// A teaching group (AAF `ENTEleveGroupes`: a half class, an option).
+    Group,
 }
 
 impl GroupKind {
@@ -52,6 +56,7 @@ impl GroupKind {
         match self {
             GroupKind::Subject => "subject",
             GroupKind::Class => "class",
+            GroupKind::Group => "group",
         }
     }
 }
@@ -62,6 +67,7 @@ impl FromStr for GroupKind {
         match s {
             "subject" => Ok(GroupKind::Subject),
             "class" => Ok(GroupKind::Class),
+            "group" => Ok(GroupKind::Group),
             other => Err(format!("type de groupe « {other} » inconnu")),
         }
     }

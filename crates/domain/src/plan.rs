@@ -153,6 +153,8 @@ impl Plan {
             updates: &self.updates,
             deactivations: &self.deactivations,
             new_groups: &self.new_groups,
+            links: &[],
+            links_replaced: &[],
         }
     }
 

@@ -18,7 +18,7 @@ use domain::person::Source;
 pub use domain::pipeline::Status;
 use domain::plan::Lookup;
 use domain::vocabulary::{Channel, ImportSource, ImportStatus, DEFAULT_DELETION_THRESHOLD_PERCENT};
-use domain::{Structure, Uai};
+use domain::{Profile, Structure, Uai};
 use rand::{CryptoRng, RngCore};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
@@ -208,16 +208,35 @@ fn read_feed(
         feed.requests += count;
         feed.bytes += file.bytes.len();
         let persons = &feed.persons[first_person..];
-        if info.complet && info.kind.is_none_or(|k| k == FeedKind::PersEducNat) {
+        let profiles = match info.kind {
+            None | Some(FeedKind::PersEducNat) => vec![Profile::Enseignant, Profile::Administratif],
+            Some(FeedKind::Eleve) => vec![Profile::Eleve],
+            Some(FeedKind::PersRelEleve) => vec![Profile::Parent],
+            Some(_) => Vec::new(),
+        };
+        if info.complet && !profiles.is_empty() {
+            // The file's establishment: the UAI in its name, otherwise the
+            // places its records name (a parents' file names none: without a
+            // UAI in its name it deactivates nobody).
             let establishments: Vec<Uai> = match &info.uai {
                 Some(uai) => vec![uai.clone()],
                 None => persons
                     .iter()
-                    .filter_map(|p| match &p.record.functions {
-                        Some(aaf::FunctionsChange::Replace(f)) => Some(f.iter().map(|f| f.uai.clone())),
-                        _ => None,
+                    .flat_map(|p| {
+                        let functions = match &p.record.functions {
+                            Some(aaf::FunctionsChange::Replace(f)) => f.as_slice(),
+                            _ => &[],
+                        };
+                        let pupil_places = match p.record.person {
+                            aaf::PersonKind::Pupil => p.record.attached.clone().unwrap_or_default(),
+                            _ => Vec::new(),
+                        };
+                        functions
+                            .iter()
+                            .map(|f| f.uai.clone())
+                            .chain(pupil_places)
+                            .chain(p.record.classes.iter().flatten().map(|(u, _)| u.clone()))
                     })
-                    .flatten()
                     .collect::<BTreeSet<_>>()
                     .into_iter()
                     .collect(),
@@ -233,6 +252,7 @@ fn read_feed(
                 feed.scopes.push(CompletScope {
                     file: file.name.clone(),
                     establishments,
+                    profiles,
                 });
             }
         }
@@ -411,7 +431,7 @@ async fn run_feed<D: AdminDirectory, R: RngCore + CryptoRng>(
     let unreadable: BTreeSet<&str> = feed.issues.iter().filter_map(|i| i.key.as_deref()).collect();
     for scope in &feed.scopes {
         let keys: Vec<SyncKey> = tx
-            .aaf_scope(&scope.establishments)
+            .aaf_scope(&scope.establishments, &scope.profiles)
             .await?
             .into_iter()
             .filter(|k| !unreadable.contains(k.as_str()))

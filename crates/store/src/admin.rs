@@ -89,9 +89,9 @@ pub trait AdminTx: DirectoryTx {
     /// Creates the missing establishments and updates the others; a jointure
     /// moves to the establishment that now holds it.
     fn write_structures(&mut self, list: &[Structure], now: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
-    /// Keys of the active `aaf` teachers and staff with an active membership
-    /// in these establishments (a Complet feed's scope).
-    fn aaf_scope(&mut self, uais: &[Uai]) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// Keys of the active `aaf` accounts of these profiles with an active
+    /// membership in these establishments (a Complet file's scope).
+    fn aaf_scope(&mut self, uais: &[Uai], profiles: &[Profile]) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// Gives an account another key, source, protection and profile (reconciliation).
     fn reassign_identity(
         &mut self,

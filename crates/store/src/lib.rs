@@ -158,6 +158,17 @@ pub struct UserSummary {
     pub last_login_at: Option<DateTime<Utc>>,
 }
 
+/// A pupil ↔ person in charge link, by account ids.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StoredLink {
+    pub parent_id: i64,
+    pub child_id: i64,
+    pub relation: Option<String>,
+    pub legal_guardian: bool,
+    pub financial: bool,
+    pub contact: bool,
+}
+
 /// Search filters (guide §7 prerequisite): prefixes, accents and case ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UserQuery {
@@ -239,6 +250,11 @@ pub trait DirectoryTx: Send {
         import_id: i64,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Ends the links of the `replaced` accounts, then writes `links`
+    /// (added, or their flags updated).
+    fn write_links(&mut self, replaced: &[i64], links: &[StoredLink]) -> impl Future<Output = Result<()>> + Send;
+    /// The links of these accounts, on either side.
+    fn links_of(&mut self, ids: &[i64]) -> impl Future<Output = Result<Vec<StoredLink>>> + Send;
     fn commit(self) -> impl Future<Output = Result<()>> + Send;
 }
 

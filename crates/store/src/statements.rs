@@ -22,8 +22,8 @@ macro_rules! impl_directory {
         use crate::$dialect::{in_list, list, push_in_list, sql};
         use crate::admin::{AdminDirectory, AdminTx, AuditEntry, CandidateRow, NewAudit};
         use crate::{
-            uai_strings, Directory, DirectoryTx, ImportRecord, NewUser, Result, StoreError, UserQuery, UserRow,
-            UserSummary, UserUpdate, USER_COLUMNS,
+            uai_strings, Directory, DirectoryTx, ImportRecord, NewUser, Result, StoreError, StoredLink, UserQuery,
+            UserRow, UserSummary, UserUpdate, USER_COLUMNS,
         };
         use chrono::{DateTime, Utc};
         use domain::keys::SyncKey;
@@ -198,6 +198,50 @@ macro_rules! impl_directory {
                 now: DateTime<Utc>,
             ) -> Result<()> {
                 self.write_membership_deactivations(rows, import_id, now).await
+            }
+
+            async fn links_of(&mut self, ids: &[i64]) -> Result<Vec<StoredLink>> {
+                Ok(sqlx::query_as(&sql(&format!(
+                    "SELECT parent_id, child_id, relation, legal_guardian, financial, contact FROM relationships \
+                     WHERE {} OR {} ORDER BY parent_id, child_id",
+                    in_list("parent_id"),
+                    in_list("child_id")
+                )))
+                .bind(list(ids))
+                .bind(list(ids))
+                .fetch_all(&mut *self.tx)
+                .await?)
+            }
+
+            async fn write_links(&mut self, replaced: &[i64], links: &[StoredLink]) -> Result<()> {
+                if !replaced.is_empty() {
+                    sqlx::query(&sql(&format!(
+                        "DELETE FROM relationships WHERE {} OR {}",
+                        in_list("parent_id"),
+                        in_list("child_id")
+                    )))
+                    .bind(list(replaced))
+                    .bind(list(replaced))
+                    .execute(&mut *self.tx)
+                    .await?;
+                }
+                for l in links {
+                    sqlx::query(&sql(
+                        "INSERT INTO relationships (parent_id, child_id, relation, legal_guardian, financial, contact) \
+                         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (parent_id, child_id) DO UPDATE SET \
+                         relation = excluded.relation, legal_guardian = excluded.legal_guardian, \
+                         financial = excluded.financial, contact = excluded.contact",
+                    ))
+                    .bind(l.parent_id)
+                    .bind(l.child_id)
+                    .bind(&l.relation)
+                    .bind(l.legal_guardian)
+                    .bind(l.financial)
+                    .bind(l.contact)
+                    .execute(&mut *self.tx)
+                    .await?;
+                }
+                Ok(())
             }
 
             async fn deactivate_users(&mut self, ids: &[i64], import_id: i64, now: DateTime<Utc>) -> Result<()> {
@@ -437,14 +481,17 @@ macro_rules! impl_directory {
                 Ok(())
             }
 
-            async fn aaf_scope(&mut self, uais: &[Uai]) -> Result<Vec<String>> {
+            async fn aaf_scope(&mut self, uais: &[Uai], profiles: &[Profile]) -> Result<Vec<String>> {
+                let profiles: Vec<String> = profiles.iter().map(|p| p.id().to_string()).collect();
                 Ok(sqlx::query_scalar(&sql(&format!(
                     "SELECT DISTINCT u.sync_key FROM memberships m JOIN users u ON u.id = m.user_id \
                      WHERE {} AND m.active AND u.source = 'aaf' \
-                     AND u.profile IN ('enseignant', 'administratif') AND u.deactivated_at IS NULL",
-                    in_list("m.uai")
+                     AND {} AND u.deactivated_at IS NULL",
+                    in_list("m.uai"),
+                    in_list("u.profile")
                 )))
                 .bind(list(&uai_strings(uais)))
+                .bind(list(&profiles))
                 .fetch_all(&mut *self.tx)
                 .await?)
             }

@@ -5,7 +5,7 @@
 //! once.
 
 use crate::service::{Operation, Progress};
-use crate::{DirectoryTx, NewUser, StoreError, UserUpdate};
+use crate::{DirectoryTx, NewUser, StoreError, StoredLink, UserUpdate};
 use chrono::{DateTime, Utc};
 use domain::changeset::{Changeset, Create};
 use domain::password::{self, HashError, SecretOrigin};
@@ -196,7 +196,48 @@ pub async fn write_changes<T: DirectoryTx>(
         )
         .collect();
     tx.deactivate_memberships(&ended, import_id, now).await?;
+    write_links(tx, &changes).await?;
     let membership_ops = memberships.len() + group_members.len() + ended.len();
     progress.step(Operation::Memberships, membership_ops, membership_ops);
     Ok(ids)
+}
+
+/// The plan names linked persons by key; created accounts have their ids only
+/// now, so every end is read back by key (one query for the run's links).
+async fn write_links<T: DirectoryTx>(tx: &mut T, changes: &Changeset<'_>) -> Result<(), StoreError> {
+    if changes.links.is_empty() && changes.links_replaced.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<String> = changes
+        .links
+        .iter()
+        .flat_map(|l| [&l.parent, &l.child])
+        .chain(changes.links_replaced)
+        .map(|k| k.as_str().to_string())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let ids: HashMap<String, i64> = tx
+        .users_by_keys(&keys)
+        .await?
+        .into_iter()
+        .map(|r| (r.sync_key, r.id))
+        .collect();
+    let id = |k: &domain::keys::SyncKey| ids.get(k.as_str()).copied();
+    let replaced: Vec<i64> = changes.links_replaced.iter().filter_map(id).collect();
+    let links: Vec<StoredLink> = changes
+        .links
+        .iter()
+        .filter_map(|l| {
+            Some(StoredLink {
+                parent_id: id(&l.parent)?,
+                child_id: id(&l.child)?,
+                relation: l.relation.clone(),
+                legal_guardian: l.legal_guardian,
+                financial: l.financial,
+                contact: l.contact,
+            })
+        })
+        .collect();
+    tx.write_links(&replaced, &links).await
 }

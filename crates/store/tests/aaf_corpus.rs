@@ -192,7 +192,142 @@ fn expected_staff(files: &[FeedFile], known: &HashMap<String, Uai>) -> Vec<Expec
     out
 }
 
-async fn staff_accounts(d: &impl Directory, uai: &Uai) -> usize {
+/// The structures of a folder's EtabEducNat files, by jointure.
+fn structures_of(files: &[FeedFile], known: &HashMap<String, Uai>) -> HashMap<String, Uai> {
+    let mut structures = known.clone();
+    for f in files.iter().filter(|f| f.name.contains("EtabEducNat")) {
+        for block in add_requests(&f.bytes) {
+            let (Some(jointure), Some(uai)) = (
+                values(&block, "ENTStructureJointure").into_iter().next(),
+                values(&block, "ENTStructureUAI").into_iter().next(),
+            ) else {
+                continue;
+            };
+            if let Ok(uai) = Uai::parse(&uai) {
+                structures.insert(jointure, uai);
+            }
+        }
+    }
+    structures
+}
+
+fn has_names(block: &str) -> bool {
+    let name = |a: &str, b: &str| !values(block, a).is_empty() || !values(block, b).is_empty();
+    name("sn", "ENTPersonNom") && name("givenName", "ENTPersonPrenom")
+}
+
+fn key_of(block: &str) -> String {
+    format!(
+        "PERSON.{}",
+        values(block, "ENTPersonJointure").into_iter().next().unwrap()
+    )
+}
+
+/// Pupils (with their first class) and parents a folder describes, and the
+/// links between them that both ends make real.
+struct Families {
+    pupils: BTreeMap<String, (BTreeSet<Uai>, Option<String>)>,
+    parents: BTreeMap<String, BTreeSet<Uai>>,
+    links: BTreeSet<(String, String)>,
+}
+
+fn expected_families(files: &[FeedFile], structures: &HashMap<String, Uai>) -> Families {
+    let mut pupils = BTreeMap::new();
+    let mut stated: BTreeSet<(String, String)> = BTreeSet::new();
+    for f in files.iter().filter(|f| f.name.contains("_Eleve_")) {
+        for block in add_requests(&f.bytes).iter().filter(|b| has_names(b)) {
+            let key = key_of(block);
+            let classes = values(block, "ENTEleveClasses");
+            let places: BTreeSet<Uai> = values(block, "ENTPersonStructRattach")
+                .into_iter()
+                .chain(
+                    classes
+                        .iter()
+                        .chain(&values(block, "ENTEleveGroupes"))
+                        .filter_map(|c| c.split('$').next().map(str::to_string)),
+                )
+                .filter_map(|r| structures.get(&r).cloned())
+                .collect();
+            for relative in values(block, "ENTElevePersRelEleve") {
+                stated.insert((format!("PERSON.{}", relative.split('$').next().unwrap()), key.clone()));
+            }
+            if !places.is_empty() {
+                let class = classes
+                    .first()
+                    .and_then(|c| c.split_once('$'))
+                    .map(|(_, l)| decode_references(l));
+                pupils.insert(key, (places, class));
+            }
+        }
+    }
+    let mut parent_keys = Vec::new();
+    for f in files.iter().filter(|f| f.name.contains("PersRelEleve")) {
+        for block in add_requests(&f.bytes).into_iter().filter(|b| has_names(b)) {
+            let key = key_of(&block);
+            for child in values(&block, "ENTAuxPersRelEleveEleve") {
+                stated.insert((key.clone(), format!("PERSON.{child}")));
+            }
+            parent_keys.push(key);
+        }
+    }
+    let mut parents = BTreeMap::new();
+    for key in parent_keys {
+        let places: BTreeSet<Uai> = stated
+            .iter()
+            .filter(|(p, _)| *p == key)
+            .filter_map(|(_, c)| pupils.get(c).map(|(places, _)| places.clone()))
+            .flatten()
+            .collect();
+        if !places.is_empty() {
+            parents.insert(key, places);
+        }
+    }
+    let links = stated
+        .into_iter()
+        .filter(|(p, c)| parents.contains_key(p) && pupils.contains_key(c))
+        .collect();
+    Families { pupils, parents, links }
+}
+
+/// Every pupil and parent exists with their places (and a pupil's class and
+/// INE); the stored links are exactly the expected ones.
+async fn check_families(d: &impl Directory, expected: &Families) {
+    let keys: Vec<String> = expected.pupils.keys().chain(expected.parents.keys()).cloned().collect();
+    let mut tx = d.begin().await.unwrap();
+    let rows = tx.users_by_keys(&keys).await.unwrap();
+    assert_eq!(rows.len(), keys.len(), "pupils and parents found by key");
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let key_of_id: HashMap<i64, String> = rows.iter().map(|r| (r.id, r.sync_key.clone())).collect();
+    let mut places: BTreeMap<i64, BTreeSet<Uai>> = BTreeMap::new();
+    for (id, m) in tx.memberships_of(&ids).await.unwrap() {
+        if m.active {
+            places.entry(id).or_default().insert(m.uai);
+        }
+    }
+    for row in &rows {
+        let (want_profile, want_places) = match expected.pupils.get(&row.sync_key) {
+            Some((p, class)) => {
+                assert_eq!(&row.class_name, class, "{}", row.sync_key);
+                assert!(row.ine.is_some(), "{} has no INE", row.sync_key);
+                ("eleve", p)
+            }
+            None => ("parent", &expected.parents[&row.sync_key]),
+        };
+        assert!(row.active, "{}", row.sync_key);
+        assert_eq!(row.profile, want_profile, "{}", row.sync_key);
+        assert_eq!(places.get(&row.id), Some(want_places), "{}", row.sync_key);
+    }
+    let stored: BTreeSet<(String, String)> = tx
+        .links_of(&ids)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| (key_of_id[&l.parent_id].clone(), key_of_id[&l.child_id].clone()))
+        .collect();
+    assert_eq!(stored, expected.links);
+}
+
+async fn accounts_in(d: &impl Directory, uai: &Uai) -> usize {
     d.search_users(&UserQuery {
         establishment: Some(uai.clone()),
         limit: 100_000,
@@ -201,6 +336,15 @@ async fn staff_accounts(d: &impl Directory, uai: &Uai) -> usize {
     .await
     .unwrap()
     .len()
+}
+
+fn staff_created(outcome: &AafOutcome) -> usize {
+    outcome
+        .plan
+        .creates
+        .iter()
+        .filter(|c| c.profile.is_staff_family())
+        .count()
 }
 
 /// Every expected account exists, active, with its name as written and a
@@ -256,12 +400,18 @@ async fn a_whole_college_feed_gives_its_staff_in_their_college(d: &impl Feed) {
     // The count the XML gives, and the one the corpus's SOURCES.md states.
     assert_eq!(expected.len(), 52);
     assert!(expected.iter().any(|e| e.subject.as_deref() == Some("ÉGYPTIEN")));
+    let families = expected_families(&files, &structures_of(&files, &HashMap::new()));
+    // The counts EOLE's own importer gives for this feed.
+    assert_eq!((families.pupils.len(), families.parents.len()), (277, 550));
+    assert!(families.links.len() >= 550, "every parent has a child");
     let outcome = run(d, &files).await;
     assert_eq!(outcome.report.status, Status::Imported);
     assert_eq!(outcome.report.establishments_created, 125);
-    check_accounts(d, &expected, outcome.report.created).await;
+    assert_eq!(outcome.report.created, 52 + 277 + 550);
+    check_accounts(d, &expected, staff_created(&outcome)).await;
+    check_families(d, &families).await;
     let college = Uai::parse("0940072T").unwrap();
-    assert_eq!(staff_accounts(d, &college).await, 52);
+    assert_eq!(accounts_in(d, &college).await, 52 + 277 + 550);
     let names: HashMap<Uai, String> = d
         .list_establishments()
         .await
@@ -280,12 +430,18 @@ async fn a_whole_college_feed_gives_its_staff_in_their_college(d: &impl Feed) {
 
     // The same feed again changes nothing.
     let again = run(d, &files).await;
-    assert_eq!((again.report.created, again.report.updated), (0, 0));
+    assert_eq!(
+        (again.report.created, again.report.updated),
+        (0, 0),
+        "{:?}",
+        again.plan.updates.first()
+    );
     assert_eq!(
         (again.report.establishments_created, again.report.establishments_updated),
         (0, 0)
     );
-    assert_eq!(again.report.unchanged, 52);
+    assert_eq!(again.report.unchanged, 52 + 277 + 550);
+    check_families(d, &families).await;
 }
 
 /// A first-degree (annexe 1D) feed: persons named by `ENTPersonNom` /
@@ -322,7 +478,7 @@ async fn a_delta_feed_without_structures_resolves_stored_jointures(d: &impl Feed
     let expected = expected_staff(&persons, &stored);
     assert_eq!(expected.len(), 52);
     let second = run(d, &persons).await;
-    check_accounts(d, &expected, second.report.created).await;
+    check_accounts(d, &expected, staff_created(&second)).await;
 }
 
 /// Files that are not well-formed feeds: one French line, nothing written.

@@ -188,6 +188,7 @@ async fn every_attribute_is_written_and_read_back_by_insert_and_update(d: &impl 
         landline: Some(Phone::from_stored("+33123456789".into())),
         mobile: Some(Phone::from_stored("+33612345678".into())),
         email: Some(Email::from_stored("zoe@exemple.fr".into())),
+        ine: Some("123456789AB".into()),
     };
     let other = Attributes {
         civility: Some(Civility::parse("M.").unwrap()),
@@ -203,6 +204,7 @@ async fn every_attribute_is_written_and_read_back_by_insert_and_update(d: &impl 
         landline: None,
         mobile: Some(Phone::from_stored("+33700000000".into())),
         email: None,
+        ine: None,
     };
     let key = domain::keys::SyncKey::from_stored("PERSON.m-mmezoedartagnan".into());
     let login = domain::values::Login::from_stored("zdartagnan".into());
@@ -718,6 +720,12 @@ impl<T: DirectoryTx> DirectoryTx for FailingTx<T> {
     }
     async fn deactivate_users(&mut self, r: &[i64], i: i64, n: chrono::DateTime<chrono::Utc>) -> store::Result<()> {
         self.0.deactivate_users(r, i, n).await
+    }
+    async fn write_links(&mut self, r: &[i64], l: &[store::StoredLink]) -> store::Result<()> {
+        self.0.write_links(r, l).await
+    }
+    async fn links_of(&mut self, ids: &[i64]) -> store::Result<Vec<store::StoredLink>> {
+        self.0.links_of(ids).await
     }
     async fn commit(self) -> store::Result<()> {
         self.0.commit().await

@@ -8,9 +8,9 @@
 //! difference between the first and the last state. So the order of requests
 //! is respected and nobody is written twice.
 
-use super::{FunctionsChange, Issue, PersonRecord, RequestKind};
+use super::{FunctionsChange, Issue, PersonKind, PersonRecord, RequestKind};
 use crate::changeset::{
-    deletion_guard, Changeset, Create, Deactivation, DeletionThreshold, FieldChange, Origin, Unchanged, Update,
+    deletion_guard, Changeset, Create, Deactivation, DeletionThreshold, FieldChange, Link, Origin, Unchanged, Update,
 };
 use crate::establishment::Uai;
 use crate::keys::{LoginAllocator, LoginPattern, SyncKey};
@@ -34,6 +34,8 @@ pub struct FileRecord {
 pub struct CompletScope {
     pub file: String,
     pub establishments: Vec<Uai>,
+    /// The profiles of the file's kind (teachers and staff, pupils, parents).
+    pub profiles: Vec<Profile>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +98,13 @@ pub struct AafPlan {
     pub issues: Vec<Issue>,
     pub notices: Vec<AafNotice>,
     pub new_groups: Vec<GroupRef>,
+    /// Pupil ↔ person in charge links stated by the run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
+    /// Persons whose whole record (addRequest) is in the run: their stored
+    /// links that the run does not state end.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links_replaced: Vec<SyncKey>,
     /// AAF accounts in the Complet files' establishments before the run.
     pub scope_size: usize,
     pub rejection: Option<AafRejection>,
@@ -109,6 +118,8 @@ impl AafPlan {
             updates: &self.updates,
             deactivations: &self.deactivations,
             new_groups: &self.new_groups,
+            links: &self.links,
+            links_replaced: &self.links_replaced,
         }
     }
 }
@@ -139,6 +150,11 @@ pub fn lookup_for(records: &[FileRecord], scopes: &[CompletScope], pattern: Logi
         if let Some(a) = &r.record.attached {
             establishments.extend(a.iter().cloned());
         }
+        for (uai, _) in r.record.classes.iter().chain(&r.record.groups).flatten() {
+            establishments.insert(uai.clone());
+        }
+        // Linked persons: a parent's memberships follow their children.
+        keys.extend(r.record.relatives.iter().flatten().map(|rel| rel.key.clone()));
     }
     for s in scopes {
         establishments.extend(s.establishments.iter().cloned());
@@ -147,6 +163,27 @@ pub fn lookup_for(records: &[FileRecord], scopes: &[CompletScope], pattern: Logi
         keys: keys.into_iter().collect(),
         login_bases: bases.into_iter().collect(),
         establishments: establishments.into_iter().collect(),
+    }
+}
+
+/// What the run says of one pupil ↔ person in charge link (the pupil's file
+/// carries the flags, the parent's file only the link).
+#[derive(Debug, Clone, Default)]
+struct LinkFlags {
+    relation: Option<String>,
+    legal_guardian: bool,
+    financial: bool,
+    contact: bool,
+}
+
+impl LinkFlags {
+    fn merge(&mut self, relative: &super::Relative, from_pupil: bool) {
+        if from_pupil {
+            self.relation.clone_from(&relative.relation);
+            self.legal_guardian = relative.legal_guardian;
+            self.financial = relative.financial;
+            self.contact = relative.contact;
+        }
     }
 }
 
@@ -176,6 +213,14 @@ impl State {
         }
     }
 
+    fn active_places(&self) -> BTreeSet<Uai> {
+        self.memberships
+            .iter()
+            .filter(|(_, (_, active))| *active && self.active)
+            .map(|(u, _)| u.clone())
+            .collect()
+    }
+
     fn active_memberships(&self) -> BTreeMap<&Uai, &str> {
         self.memberships
             .iter()
@@ -197,10 +242,13 @@ fn role_in(functions: &[&super::Function]) -> String {
 
 /// Applies one record to a person's state. Returns false when the record was
 /// skipped (an issue or a notice has been pushed).
+/// `children_places`: for a parent, the establishments where their children
+/// are (the parent's memberships follow them).
 fn apply(
     state: &mut Option<State>,
     r: &FileRecord,
     known: &HashSet<Uai>,
+    children_places: &BTreeSet<Uai>,
     issues: &mut Vec<Issue>,
     notices: &mut Vec<AafNotice>,
 ) {
@@ -268,33 +316,88 @@ fn apply(
         .filter(|u| keep_known(u))
         .cloned()
         .collect();
+    // A pupil's classes and groups in known establishments.
+    let labelled = |list: &Option<Vec<(Uai, String)>>, kind: GroupKind| -> Vec<GroupRef> {
+        list.iter()
+            .flatten()
+            .filter(|(u, _)| known.contains(u))
+            .map(|(uai, name)| GroupRef {
+                uai: uai.clone(),
+                kind,
+                name: name.clone(),
+            })
+            .collect()
+    };
+    let pupil_groups: Vec<GroupRef> = labelled(&rec.classes, GroupKind::Class)
+        .into_iter()
+        .chain(labelled(&rec.groups, GroupKind::Group))
+        .collect();
+    for (uai, _) in rec.classes.iter().chain(&rec.groups).flatten() {
+        keep_known(uai);
+    }
     for uai in &unknown {
         notices.push(notice(format!(
             "établissement {uai} inconnu de l'annuaire (absent des structures du flux) : rattachement ignoré ; importez d'abord le fichier EtabEducNat"
         )));
     }
 
-    let new_profile = match &functions {
-        Some((FunctionsChange::Replace(_) | FunctionsChange::Add(_), list)) if list.iter().any(|f| f.is_teaching()) => {
-            Some(Profile::Enseignant)
-        }
-        Some((FunctionsChange::Replace(_), list)) if !list.is_empty() => Some(Profile::Administratif),
-        _ => None,
+    let new_profile = match rec.person {
+        PersonKind::Pupil => Some(Profile::Eleve),
+        PersonKind::Parent => Some(Profile::Parent),
+        PersonKind::Staff => match &functions {
+            Some((FunctionsChange::Replace(_) | FunctionsChange::Add(_), list))
+                if list.iter().any(|f| f.is_teaching()) =>
+            {
+                Some(Profile::Enseignant)
+            }
+            Some((FunctionsChange::Replace(_), list)) if !list.is_empty() => Some(Profile::Administratif),
+            _ => None,
+        },
+    };
+    // Where a pupil or a parent is, when the record says it; staff places
+    // come from their functions below.
+    let places: Option<BTreeSet<Uai>> = match rec.person {
+        PersonKind::Staff => None,
+        PersonKind::Pupil => (rec.attached.is_some() || rec.classes.is_some() || rec.groups.is_some()).then(|| {
+            attached
+                .iter()
+                .cloned()
+                .chain(pupil_groups.iter().map(|g| g.uai.clone()))
+                .collect()
+        }),
+        PersonKind::Parent => (rec.relatives.is_some() || !children_places.is_empty()).then(|| children_places.clone()),
     };
 
     let creating = state.is_none();
     if creating {
-        let has_place = functions.as_ref().is_some_and(|(_, l)| !l.is_empty()) || !attached.is_empty();
+        let has_place = match &places {
+            None => functions.as_ref().is_some_and(|(_, l)| !l.is_empty()) || !attached.is_empty(),
+            Some(places) => !places.is_empty(),
+        };
         if !has_place {
+            let (code, message) = if rec.person == PersonKind::Parent {
+                (
+                    "no_child",
+                    format!(
+                        "{} n'est lié(e) à aucun élève connu de l'annuaire : compte non créé ; importez le fichier Eleve de ses enfants avec ce fichier",
+                        rec.key
+                    ),
+                )
+            } else {
+                (
+                    "no_establishment",
+                    format!(
+                        "{} n'est rattaché(e) à aucun établissement connu de l'annuaire : compte non créé ; importez le fichier EtabEducNat de ses établissements avec ce fichier",
+                        rec.key
+                    ),
+                )
+            };
             issues.push(Issue {
                 file: r.file.clone(),
                 request: rec.request,
                 key: Some(rec.key.to_string()),
-                code: "no_establishment",
-                message: format!(
-                    "{} n'est rattaché(e) à aucun établissement connu de l'annuaire : compte non créé ; importez le fichier EtabEducNat de ses établissements avec ce fichier",
-                    rec.key
-                ),
+                code,
+                message,
             });
             return;
         }
@@ -328,6 +431,42 @@ fn apply(
     }
     if let Some(v) = &rec.email {
         s.attrs.email.clone_from(v);
+    }
+    if let Some(v) = &rec.ine {
+        s.attrs.ine.clone_from(v);
+    }
+    if let Some(v) = &rec.landline {
+        s.attrs.landline.clone_from(v);
+    }
+    if let Some(v) = &rec.mobile {
+        s.attrs.mobile.clone_from(v);
+    }
+    if let Some(v) = &rec.address {
+        s.attrs.address.clone_from(v);
+    }
+    if let Some(v) = &rec.postal_code {
+        s.attrs.postal_code.clone_from(v);
+    }
+    if let Some(v) = &rec.city {
+        s.attrs.city.clone_from(v);
+    }
+    if let Some(classes) = &rec.classes {
+        s.attrs.class_name = classes.first().map(|(_, label)| label.clone());
+    }
+    s.groups.extend(pupil_groups);
+    if let Some(places) = &places {
+        let role = role_for(s.profile, None).to_string();
+        if rec.kind == RequestKind::Add || !places.is_empty() {
+            // The record's places are the complete list: others are left.
+            for (uai, (_, active)) in s.memberships.iter_mut() {
+                if !places.contains(uai) {
+                    *active = false;
+                }
+            }
+        }
+        for uai in places {
+            s.memberships.insert(uai.clone(), (role.clone(), true));
+        }
     }
 
     if let Some((change, list)) = &functions {
@@ -409,6 +548,8 @@ pub fn plan(
     let mut notices = Vec::new();
     let mut states: HashMap<SyncKey, Option<State>> = HashMap::new();
     let mut order: Vec<(SyncKey, String, usize)> = Vec::new();
+    let mut links: BTreeMap<(SyncKey, SyncKey), LinkFlags> = BTreeMap::new();
+    let mut links_replaced: BTreeSet<SyncKey> = BTreeSet::new();
 
     for r in records {
         let key = &r.record.key;
@@ -426,14 +567,19 @@ pub fn plan(
                 });
                 continue;
             }
-            if !existing.profile.is_staff_family() {
+            let (same_family, file_kind) = match r.record.person {
+                PersonKind::Staff => (existing.profile.is_staff_family(), "PersEducNat"),
+                PersonKind::Pupil => (existing.profile == Profile::Eleve, "Eleve"),
+                PersonKind::Parent => (existing.profile == Profile::Parent, "PersRelEleve"),
+            };
+            if !same_family {
                 issues.push(Issue {
                     file: r.file.clone(),
                     request: r.record.request,
                     key: Some(key.to_string()),
                     code: "key_other_profile",
                     message: format!(
-                        "la clé {key} appartient à un compte {} : une fiche PersEducNat ne peut pas le modifier",
+                        "la clé {key} appartient à un compte {} : une fiche {file_kind} ne peut pas le modifier",
                         existing.profile.label()
                     ),
                 });
@@ -443,10 +589,45 @@ pub fn plan(
         if !states.contains_key(key) {
             order.push((key.clone(), r.file.clone(), r.record.request));
         }
+        let rec = &r.record;
+        // The links both files state, whichever comes first: a pupil's
+        // persons in charge, a parent's children.
+        for relative in rec.relatives.iter().flatten() {
+            let (parent, child) = match rec.person {
+                PersonKind::Pupil => (relative.key.clone(), key.clone()),
+                PersonKind::Parent => (key.clone(), relative.key.clone()),
+                PersonKind::Staff => continue,
+            };
+            let link = links.entry((parent, child)).or_default();
+            link.merge(relative, rec.person == PersonKind::Pupil);
+        }
+        if rec.kind == RequestKind::Add && rec.relatives.is_some() {
+            links_replaced.insert(key.clone());
+        }
+        let children_places: BTreeSet<Uai> = if rec.person == PersonKind::Parent {
+            links
+                .keys()
+                .filter(|(parent, _)| parent == key)
+                .filter_map(|(_, child)| match states.get(child) {
+                    Some(state) => state.as_ref().map(|s| s.active_places()),
+                    None => snapshot.users.get(child).map(|u| State::of(u).active_places()),
+                })
+                .flatten()
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
         let state = states
             .entry(key.clone())
             .or_insert_with(|| snapshot.users.get(key).map(State::of));
-        apply(state, r, &snapshot.establishments, &mut issues, &mut notices);
+        apply(
+            state,
+            r,
+            &snapshot.establishments,
+            &children_places,
+            &mut issues,
+            &mut notices,
+        );
     }
 
     // Complet: AAF accounts of the files' establishments that the run never mentions.
@@ -491,6 +672,35 @@ pub fn plan(
         });
     }
     let complet_deactivations = deactivations.len();
+
+    // Links between two persons who are in the directory after the run.
+    let exists = |k: &SyncKey| {
+        snapshot.users.contains_key(k) || states.get(k).is_some_and(|s| s.as_ref().is_some_and(|s| s.active))
+    };
+    let total_links = links.len();
+    let links: Vec<Link> = links
+        .into_iter()
+        .filter(|((parent, child), _)| exists(parent) && exists(child))
+        .map(|((parent, child), f)| Link {
+            parent,
+            child,
+            relation: f.relation,
+            legal_guardian: f.legal_guardian,
+            financial: f.financial,
+            contact: f.contact,
+        })
+        .collect();
+    if links.len() < total_links {
+        notices.push(AafNotice {
+            file: String::new(),
+            request: None,
+            key: None,
+            message: format!(
+                "{} lien(s) entre un élève et une personne en charge ignoré(s) : l'un des deux n'est ni dans l'annuaire ni dans le flux",
+                total_links - links.len()
+            ),
+        });
+    }
 
     let mut allocator = LoginAllocator::new(snapshot.taken_logins.iter().cloned());
     let mut creates = Vec::new();
@@ -616,6 +826,8 @@ pub fn plan(
         issues,
         notices,
         new_groups: new_groups.into_iter().collect(),
+        links,
+        links_replaced: links_replaced.into_iter().collect(),
         scope_size,
         rejection,
     }
@@ -698,22 +910,20 @@ mod tests {
         FileRecord {
             file: "f.xml".into(),
             record: PersonRecord {
-                request: 1,
-                kind,
-                key: SyncKey::from_stored(format!("PERSON.{jointure}")),
                 last_name: Some(last.into()),
                 first_name: Some("Anne".into()),
-                civility: None,
-                birth_date: None,
-                email: None,
                 functions: Some(FunctionsChange::Replace(
                     functions
                         .iter()
                         .filter_map(|f| Function::parse(f, &Default::default()).ok())
                         .collect(),
                 )),
-                attached: None,
-                notices: vec![],
+                ..PersonRecord::new(
+                    1,
+                    kind,
+                    PersonKind::Staff,
+                    SyncKey::from_stored(format!("PERSON.{jointure}")),
+                )
             },
         }
     }
@@ -808,6 +1018,7 @@ mod tests {
         let scope = CompletScope {
             file: "f".into(),
             establishments: vec![uai("0750654D")],
+            profiles: vec![Profile::Enseignant, Profile::Administratif],
         };
         let keys = vec![
             SyncKey::from_stored("PERSON.1".into()),
