@@ -5,6 +5,7 @@ use crate::admin_commands::{actor, Refused};
 use crate::cli::{UserSetArgs, UserShowArgs};
 use anyhow::{anyhow, Result};
 use domain::account::AccountChange;
+use domain::person::relation_label;
 use serde::Serialize;
 use std::process::ExitCode;
 use store::accounts::{self, when, AccountDetail, AccountError, Accounts};
@@ -37,6 +38,9 @@ struct ShownAccount<'a> {
     created_at: chrono::DateTime<chrono::Utc>,
     last_login_at: Option<chrono::DateTime<chrono::Utc>>,
     memberships: &'a [store::accounts::MembershipLine],
+    /// A pupil's persons in charge or a parent's children (AAF feed).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    relatives: &'a [store::accounts::RelativeLine],
 }
 
 pub async fn show<D: Accounts>(d: &D, args: &UserShowArgs) -> Result<ExitCode> {
@@ -57,6 +61,7 @@ pub async fn show<D: Accounts>(d: &D, args: &UserShowArgs) -> Result<ExitCode> {
             created_at: a.created_at,
             last_login_at: a.last_login_at,
             memberships: &a.memberships,
+            relatives: &a.relatives,
         };
         println!("{}", serde_json::to_string_pretty(&shown)?);
         return Ok(ExitCode::SUCCESS);
@@ -93,6 +98,27 @@ pub async fn show<D: Accounts>(d: &D, args: &UserShowArgs) -> Result<ExitCode> {
             m.uai,
             m.role,
             if m.active { "actif" } else { "désactivé" }
+        );
+    }
+    for r in &a.relatives {
+        let (side, link) = if r.is_child {
+            ("enfant", String::new())
+        } else {
+            (
+                "responsable",
+                format!(
+                    " — {}{}",
+                    r.relation.as_deref().map(relation_label).unwrap_or("autre lien"),
+                    if r.legal_guardian { ", responsable légal" } else { "" }
+                ),
+            )
+        };
+        println!(
+            "  {side} : {} {} ({}){link}{}",
+            r.last_name.to_uppercase(),
+            r.first_name,
+            r.sync_key,
+            if r.active { "" } else { " — désactivé" }
         );
     }
     Ok(ExitCode::SUCCESS)

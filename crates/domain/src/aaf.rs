@@ -623,9 +623,11 @@ pub struct PersonRecord {
     pub attached: Option<Vec<Uai>>,
     /// A pupil's national identifier (`ENTEleveINE`).
     pub ine: Option<Option<String>>,
-    /// A pupil's classes (`ENTEleveClasses`, `structure$label`).
+    /// A pupil's classes (`ENTEleveClasses`, `structure$label`), or the
+    /// classes a teacher teaches (`ENTAuxEnsClasses`).
     pub classes: Option<Vec<(Uai, String)>>,
-    /// A pupil's teaching groups (`ENTEleveGroupes`, `structure$label`).
+    /// A pupil's teaching groups (`ENTEleveGroupes`), or a teacher's
+    /// (`ENTAuxEnsGroupes`).
     pub groups: Option<Vec<(Uai, String)>>,
     /// A pupil's persons in charge, or a parent's children.
     pub relatives: Option<Vec<Relative>>,
@@ -836,7 +838,8 @@ pub fn map_request(
             "ENTEleveINE" => {
                 record.ine = Some(first.filter(|_| !cleared).map(str::to_string));
             }
-            "ENTEleveClasses" | "ENTEleveGroupes" => {
+            // A pupil's classes and groups, and the ones a teacher teaches.
+            "ENTEleveClasses" | "ENTEleveGroupes" | "ENTAuxEnsClasses" | "ENTAuxEnsGroupes" => {
                 let mut labelled = Vec::new();
                 for v in values.iter().filter(|v| !v.is_empty()) {
                     match v.split_once('$') {
@@ -850,7 +853,7 @@ pub fn map_request(
                     }
                 }
                 let labelled = Some(labelled).filter(|_| op != ModOp::Delete).unwrap_or_default();
-                if name == "ENTEleveClasses" {
+                if name.ends_with("Classes") {
                     record.classes = Some(labelled);
                 } else {
                     record.groups = Some(labelled);

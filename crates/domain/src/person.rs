@@ -39,6 +39,20 @@ pub struct Attributes {
     pub ine: Option<String>,
 }
 
+/// The family link of a person in charge, from its AAF code
+/// (`ENTElevePersRelEleve`'s second field), in the words the pages use.
+pub fn relation_label(code: &str) -> &'static str {
+    match code.trim() {
+        "10" => "mère",
+        "20" => "père",
+        "37" | "38" | "39" => "autre membre de la famille",
+        "50" => "tuteur ou tutrice",
+        "51" | "52" => "aide sociale à l'enfance",
+        "70" => "l'élève lui-même",
+        _ => "autre lien",
+    }
+}
+
 /// Kinds of groups an import fills (SPEC §2 "Hierarchy and groups").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

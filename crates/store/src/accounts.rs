@@ -28,6 +28,24 @@ pub struct MembershipLine {
     pub active: bool,
 }
 
+/// The other person of a pupil ↔ person in charge link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RelativeLine {
+    pub id: i64,
+    pub sync_key: String,
+    pub last_name: String,
+    pub first_name: String,
+    /// True when this person is the account's child (the account is the
+    /// person in charge), false when they are in charge of the account.
+    pub is_child: bool,
+    /// The family link's code (10 mother, 20 father…).
+    pub relation: Option<String>,
+    pub legal_guardian: bool,
+    pub financial: bool,
+    pub contact: bool,
+    pub active: bool,
+}
+
 /// Everything the account page shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountDetail {
@@ -42,6 +60,8 @@ pub struct AccountDetail {
     pub deactivated_at: Option<DateTime<Utc>>,
     pub memberships: Vec<MembershipLine>,
     pub groups: Vec<GroupRef>,
+    /// A pupil's persons in charge, or a parent's children.
+    pub relatives: Vec<RelativeLine>,
 }
 
 impl AccountDetail {
@@ -261,7 +281,37 @@ macro_rules! impl_accounts {
                 .iter()
                 .map(|g| crate::group_row(g).map(|(_, g)| g))
                 .collect::<Result<Vec<_>>>()?;
+                let relatives = sqlx::query(&$sql(
+                    "SELECT u.id, u.sync_key, u.last_name, u.first_name, (r.parent_id = ?) AS is_child, \
+                     r.relation, r.legal_guardian, r.financial, r.contact, (u.deactivated_at IS NULL) AS active \
+                     FROM relationships r JOIN users u \
+                     ON u.id = CASE WHEN r.parent_id = ? THEN r.child_id ELSE r.parent_id END \
+                     WHERE r.parent_id = ? OR r.child_id = ? ORDER BY u.last_name_fold, u.first_name_fold, u.id",
+                ))
+                .bind(id)
+                .bind(id)
+                .bind(id)
+                .bind(id)
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(RelativeLine {
+                        id: r.try_get("id")?,
+                        sync_key: r.try_get("sync_key")?,
+                        last_name: r.try_get("last_name")?,
+                        first_name: r.try_get("first_name")?,
+                        is_child: r.try_get("is_child")?,
+                        relation: r.try_get("relation")?,
+                        legal_guardian: r.try_get("legal_guardian")?,
+                        financial: r.try_get("financial")?,
+                        contact: r.try_get("contact")?,
+                        active: r.try_get("active")?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
                 Ok(Some(AccountDetail {
+                    relatives,
                     profile: user.profile()?,
                     source: user.source()?,
                     state,

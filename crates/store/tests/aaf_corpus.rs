@@ -140,25 +140,14 @@ struct Expected {
     /// The discipline of their first teaching function (`…$ENS$…$L0421$&#201;GYPTIEN`).
     subject: Option<String>,
     uais: BTreeSet<Uai>,
+    /// The classes they teach (`ENTAuxEnsClasses`: `structure$label`).
+    classes: BTreeSet<(Uai, String)>,
 }
 
 /// The staff accounts a folder's files describe, and the structures they
 /// resolve through (`known`: jointures stored by an earlier run).
 fn expected_staff(files: &[FeedFile], known: &HashMap<String, Uai>) -> Vec<Expected> {
-    let mut structures = known.clone();
-    for f in files.iter().filter(|f| f.name.contains("EtabEducNat")) {
-        for block in add_requests(&f.bytes) {
-            let (Some(jointure), Some(uai)) = (
-                values(&block, "ENTStructureJointure").into_iter().next(),
-                values(&block, "ENTStructureUAI").into_iter().next(),
-            ) else {
-                continue;
-            };
-            if let Ok(uai) = Uai::parse(&uai) {
-                structures.insert(jointure, uai);
-            }
-        }
-    }
+    let structures = structures_of(files, known);
     let mut out = Vec::new();
     for f in files.iter().filter(|f| f.name.contains("PersEducNat")) {
         for block in add_requests(&f.bytes) {
@@ -186,6 +175,11 @@ fn expected_staff(files: &[FeedFile], known: &HashMap<String, Uai>) -> Vec<Expec
                 last_name: last.is_ascii().then(|| decode_references(&last)),
                 subject,
                 uais,
+                classes: values(&block, "ENTAuxEnsClasses")
+                    .iter()
+                    .filter_map(|c| c.split_once('$'))
+                    .filter_map(|(s, label)| Some((structures.get(s)?.clone(), decode_references(label))))
+                    .collect(),
             });
         }
     }
@@ -360,6 +354,16 @@ async fn check_accounts(d: &impl Directory, expected: &[Expected], created: usiz
         .into_iter()
         .map(|r| (r.sync_key.clone(), r))
         .collect();
+    let mut classes: BTreeMap<i64, BTreeSet<(Uai, String)>> = BTreeMap::new();
+    for (id, g) in tx
+        .groups_of(&rows.values().map(|r| r.id).collect::<Vec<_>>())
+        .await
+        .unwrap()
+    {
+        if g.kind == domain::person::GroupKind::Class {
+            classes.entry(id).or_default().insert((g.uai, g.name));
+        }
+    }
     let memberships: BTreeMap<i64, BTreeSet<Uai>> = tx
         .memberships_of(&rows.values().map(|r| r.id).collect::<Vec<_>>())
         .await
@@ -386,6 +390,7 @@ async fn check_accounts(d: &impl Directory, expected: &[Expected], created: usiz
             assert_eq!(row.subject, e.subject, "{}", e.key);
         }
         assert_eq!(memberships.get(&row.id), Some(&e.uais), "{}", e.key);
+        assert_eq!(classes.remove(&row.id).unwrap_or_default(), e.classes, "{}", e.key);
     }
 }
 
@@ -399,6 +404,7 @@ async fn a_whole_college_feed_gives_its_staff_in_their_college(d: &impl Feed) {
     let expected = expected_staff(&files, &HashMap::new());
     // The count the XML gives, and the one the corpus's SOURCES.md states.
     assert_eq!(expected.len(), 52);
+    assert!(expected.iter().any(|e| !e.classes.is_empty()), "teachers with classes");
     assert!(expected.iter().any(|e| e.subject.as_deref() == Some("ÉGYPTIEN")));
     let families = expected_families(&files, &structures_of(&files, &HashMap::new()));
     // The counts EOLE's own importer gives for this feed.

@@ -11,7 +11,7 @@ use askama_web::WebTemplate;
 use axum::extract::{Form, Path, State};
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::account::{AccountChange, FieldChange};
-use domain::person::Source;
+use domain::person::{relation_label, Source};
 use serde::Deserialize;
 use store::accounts::{self, when, AccountDetail, AccountError};
 
@@ -90,6 +90,10 @@ pub struct AccountPage {
     /// (establishment, UAI, role, active)
     memberships: Vec<(String, String, String, bool)>,
     groups: Vec<String>,
+    /// "Responsables" for a pupil, "Enfants" for a parent (None: no link).
+    relatives_title: Option<&'static str>,
+    /// (id, name, link, state) of the persons linked to the account.
+    relatives: Vec<(i64, String, String, &'static str)>,
     protected: bool,
     form: AccountForm,
     error: Option<String>,
@@ -125,6 +129,7 @@ fn page<D>(
         ("Matière", optional(&u.subject)),
         ("Fonction", optional(&u.function_code)),
         ("Classe", optional(&u.class_name)),
+        ("INE", optional(&u.ine)),
         ("Adresse", optional(&u.address)),
         ("Code postal", optional(&u.postal_code)),
         ("Ville", optional(&u.city)),
@@ -154,6 +159,39 @@ fn page<D>(
             .groups
             .iter()
             .map(|g| format!("{} ({})", g.name, g.uai))
+            .collect(),
+        relatives_title: detail.relatives.first().map(|r| {
+            if r.is_child {
+                "Enfants"
+            } else {
+                "Responsables de l'élève"
+            }
+        }),
+        relatives: detail
+            .relatives
+            .iter()
+            .map(|r| {
+                let mut link = vec![if r.is_child {
+                    "enfant"
+                } else {
+                    r.relation.as_deref().map(relation_label).unwrap_or("autre lien")
+                }];
+                if r.legal_guardian {
+                    link.push("responsable légal");
+                }
+                if r.financial {
+                    link.push("responsable financier");
+                }
+                if r.contact {
+                    link.push("à contacter");
+                }
+                (
+                    r.id,
+                    format!("{} {}", r.last_name.to_uppercase(), r.first_name),
+                    link.join(", "),
+                    if r.active { "actif" } else { "désactivé" },
+                )
+            })
             .collect(),
         protected: detail.state.settings.protected,
         form,

@@ -316,3 +316,127 @@ async fn login_is_throttled_and_cookies_are_safe() {
     let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
     assert!(String::from_utf8_lossy(&body).contains("Trop de tentatives"));
 }
+
+/// The academic feed's pupil ↔ person in charge links, on both account
+/// pages, and only for the admins of the pupil's establishment.
+#[tokio::test]
+async fn a_pupil_page_shows_the_persons_in_charge_and_a_parent_page_the_children() {
+    let app = start().await;
+    let attr = |name: &str, value: &str| format!("<attr name=\"{name}\"><value>{value}</value></attr>");
+    let request = |category: &str, id: &str, attrs: String| {
+        let kind = if category == "EtabEducNat" {
+            "categorieStructure"
+        } else {
+            "categoriePersonne"
+        };
+        format!(
+            "<addRequest><operationalAttributes>{}</operationalAttributes><identifier><id>{id}</id></identifier><attributes>{attrs}</attributes></addRequest>",
+            attr(kind, category)
+        )
+    };
+    let file = |kind: &str, body: String| store::aaf::FeedFile {
+        name: format!("ENT_{UAI_A}_Complet_20261125_{kind}_0000.xml"),
+        bytes: format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><ficAlimMENESR>{body}</ficAlimMENESR>").into_bytes(),
+    };
+    // The persons name the collège by its jointure (4931), as real feeds do.
+    let files = [
+        file(
+            "EtabEducNat",
+            request(
+                "EtabEducNat",
+                "4931",
+                [
+                    attr("ENTStructureJointure", "4931"),
+                    attr("ENTStructureUAI", UAI_A),
+                    attr("ENTStructureNomCourant", "CLG$JEAN MOULIN$PARIS"),
+                ]
+                .concat(),
+            ),
+        ),
+        file(
+            "Eleve",
+            request(
+                "Eleve",
+                "111",
+                [
+                    attr("ENTPersonJointure", "111"),
+                    attr("sn", "LUCAS"),
+                    attr("givenName", "Léa"),
+                    attr("ENTEleveINE", "123456789AB"),
+                    attr("ENTPersonStructRattach", "4931"),
+                    attr("ENTEleveClasses", "4931$3C"),
+                    attr("ENTElevePersRelEleve", "222$20$1$1$0$1"),
+                ]
+                .concat(),
+            ),
+        ),
+        file(
+            "PersRelEleve",
+            request(
+                "PersRelEleve",
+                "222",
+                [
+                    attr("ENTPersonJointure", "222"),
+                    attr("sn", "LUCAS"),
+                    attr("givenName", "Marc"),
+                    attr("mobile", "06 12 34 56 78"),
+                    attr("ENTAuxPersRelEleveEleve", "111"),
+                ]
+                .concat(),
+            ),
+        ),
+    ];
+    let mut rng = domain::password::os_rng();
+    let outcome = store::aaf::run_aaf_import(
+        app.state.directory.as_ref(),
+        &files,
+        &store::aaf::AafRequest::default(),
+        &store::service::SystemClock,
+        &mut rng,
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.report.created, 2, "{:?}", outcome.report.issues);
+    let id_of = |key: &'static str| {
+        let app = &app;
+        async move {
+            use store::accounts::Accounts;
+            app.state.directory.account_id_by_key(key).await.unwrap().unwrap()
+        }
+    };
+    let (pupil, parent) = (id_of("PERSON.111").await, id_of("PERSON.222").await);
+
+    let a = session(&app, "admin-a").await;
+    let (status, body) = send(&app, Some(&a), Method::GET, &format!("/utilisateurs/{pupil}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("<h2>Responsables de l&#39;élève</h2>"), "{body}");
+    assert!(
+        body.contains(&format!("href=\"/utilisateurs/{parent}\">LUCAS Marc</a>")),
+        "{body}"
+    );
+    assert!(
+        body.contains("père, responsable légal, responsable financier"),
+        "{body}"
+    );
+    assert!(
+        body.contains("123456789AB") && body.contains("3C"),
+        "INE and class: {body}"
+    );
+    let (status, body) = send(&app, Some(&a), Method::GET, &format!("/utilisateurs/{parent}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("<h2>Enfants</h2>"), "{body}");
+    assert!(
+        body.contains(&format!("href=\"/utilisateurs/{pupil}\">LUCAS Léa</a>")),
+        "{body}"
+    );
+    assert!(
+        body.contains("CLG - JEAN MOULIN - PARIS"),
+        "the parent is in the child's collège: {body}"
+    );
+
+    let b = session(&app, "admin-b").await;
+    for id in [pupil, parent] {
+        let (status, _) = send(&app, Some(&b), Method::GET, &format!("/utilisateurs/{id}"), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+}

@@ -450,7 +450,7 @@ fn apply(
     if let Some(v) = &rec.city {
         s.attrs.city.clone_from(v);
     }
-    if let Some(classes) = &rec.classes {
+    if let (Some(classes), PersonKind::Pupil) = (&rec.classes, rec.person) {
         s.attrs.class_name = classes.first().map(|(_, label)| label.clone());
     }
     s.groups.extend(pupil_groups);
