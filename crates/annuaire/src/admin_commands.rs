@@ -235,6 +235,17 @@ fn print_aaf(outcome: &AafOutcome, result_path: Option<&Path>) {
         "Comptes : {} créé(s), {} mis à jour, {} inchangé(s), {} désactivé(s) ; {} requête(s) en erreur, {} non prise(s) en charge (matières, MEF)",
         r.created, r.updated, r.unchanged, r.deactivated, r.skipped, r.ignored
     );
+    if !r.created_by_profile.is_empty() {
+        let counts: Vec<String> = r
+            .created_by_profile
+            .iter()
+            .map(|(id, n)| {
+                let label = id.parse::<domain::Profile>().map(|p| p.label()).unwrap_or(id);
+                format!("{label} {n}")
+            })
+            .collect();
+        println!("  créés par profil : {}", counts.join(", "));
+    }
     for i in &r.issues {
         println!(
             "  erreur {} requête {}{} : {}",

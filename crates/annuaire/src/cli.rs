@@ -342,6 +342,9 @@ pub struct SearchArgs {
     pub login: Option<String>,
     #[arg(long)]
     pub establishment: Option<String>,
+    /// Classe (ex. 3C) : ses élèves et, venant du flux AAF, ses enseignants
+    #[arg(long)]
+    pub class: Option<String>,
     /// Profil(s) : enseignant, administratif, eleve, parent, administrateur, administrateur-systeme, invite
     #[arg(long = "profile")]
     pub profiles: Vec<String>,

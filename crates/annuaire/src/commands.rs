@@ -378,6 +378,7 @@ async fn search<D: Directory>(d: &D, args: &SearchArgs) -> Result<ExitCode> {
         first_name: args.first_name.clone(),
         login: args.login.clone(),
         establishment: args.establishment.as_deref().map(Uai::parse).transpose()?,
+        class: args.class.clone(),
         profiles: args.profiles.iter().map(|p| p.parse()).collect::<Result<_, _>>()?,
         limit: args.limit.clamp(1, 10_000),
         offset: args.offset.max(0),

@@ -21,7 +21,7 @@ use domain::vocabulary::{Channel, ImportSource, ImportStatus, DEFAULT_DELETION_T
 use domain::{Profile, Structure, Uai};
 use rand::{CryptoRng, RngCore};
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// One file of the feed, already read by the caller.
 #[derive(Debug, Clone)]
@@ -105,10 +105,13 @@ pub struct AafReport {
     pub establishments_created: usize,
     pub establishments_updated: usize,
     pub created: usize,
+    /// The accounts created, per profile (`eleve`: 277…), for a first run.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub created_by_profile: BTreeMap<&'static str, usize>,
     pub updated: usize,
     pub unchanged: usize,
     pub deactivated: usize,
-    /// Requests of kinds not imported yet (pupils, parents, subjects).
+    /// Requests of kinds not imported (subjects, MEF).
     pub ignored: usize,
     /// Requests skipped because of an issue.
     pub skipped: usize,
@@ -471,6 +474,10 @@ async fn run_feed<D: AdminDirectory, R: RngCore + CryptoRng>(
         establishments_created: created_uais.len(),
         establishments_updated: updated_uais.len(),
         created: plan.creates.len(),
+        created_by_profile: plan.creates.iter().fold(BTreeMap::new(), |mut counts, c| {
+            *counts.entry(c.profile.id()).or_default() += 1;
+            counts
+        }),
         updated: plan.updates.len(),
         unchanged: plan.unchanged.len(),
         deactivated: plan.deactivations.len(),
@@ -533,6 +540,7 @@ async fn run_feed<D: AdminDirectory, R: RngCore + CryptoRng>(
             "establishments_created": report.establishments_created,
             "establishments_updated": report.establishments_updated,
             "created": report.created,
+            "created_by_profile": report.created_by_profile,
             "updated": report.updated,
             "unchanged": report.unchanged,
             "deactivated": report.deactivated,

@@ -176,6 +176,9 @@ pub struct UserQuery {
     pub first_name: Option<String>,
     pub login: Option<String>,
     pub establishment: Option<Uai>,
+    /// Members of the class of this name (pupils, and the teachers the feed
+    /// gives it), in the establishment above when one is given.
+    pub class: Option<String>,
     pub profiles: Vec<Profile>,
     pub limit: i64,
     pub offset: i64,

@@ -286,6 +286,17 @@ macro_rules! impl_directory {
                         .push_bind(uai.as_str().to_string())
                         .push(")");
                 }
+                if let Some(class) = &q.class {
+                    b.push(
+                        " AND u.id IN (SELECT gm.user_id FROM group_members gm JOIN groups g ON g.id = gm.group_id \
+                         WHERE g.kind = 'class' AND g.name = ",
+                    )
+                    .push_bind(class.trim().to_string());
+                    if let Some(uai) = &q.establishment {
+                        b.push(" AND g.uai = ").push_bind(uai.as_str().to_string());
+                    }
+                    b.push(")");
+                }
                 if !q.profiles.is_empty() {
                     b.push(" AND ");
                     let ids: Vec<String> = q.profiles.iter().map(|p| p.id().to_string()).collect();

@@ -30,6 +30,7 @@ conformance!(
     a_whole_college_feed_gives_its_staff_in_their_college,
     a_first_degree_feed_gives_its_teachers_in_their_schools,
     a_delta_feed_without_structures_resolves_stored_jointures,
+    the_delta_series_creates_moves_adds_and_deletes,
     malformed_feeds_are_refused_and_write_nothing,
 );
 
@@ -414,6 +415,9 @@ async fn a_whole_college_feed_gives_its_staff_in_their_college(d: &impl Feed) {
     assert_eq!(outcome.report.status, Status::Imported);
     assert_eq!(outcome.report.establishments_created, 125);
     assert_eq!(outcome.report.created, 52 + 277 + 550);
+    let by_profile = &outcome.report.created_by_profile;
+    assert_eq!((by_profile["eleve"], by_profile["parent"]), (277, 550));
+    assert_eq!(by_profile["enseignant"] + by_profile["administratif"], 52);
     check_accounts(d, &expected, staff_created(&outcome)).await;
     check_families(d, &families).await;
     let college = Uai::parse("0940072T").unwrap();
@@ -433,6 +437,31 @@ async fn a_whole_college_feed_gives_its_staff_in_their_college(d: &impl Feed) {
         names.values().all(|n| !n.contains('$')),
         "a name keeps the feed's separator"
     );
+
+    // A class's members: its pupils and the teachers the feed gives it.
+    let in_3c = d
+        .search_users(&UserQuery {
+            establishment: Some(college.clone()),
+            class: Some("3C".into()),
+            limit: 1000,
+            ..UserQuery::default()
+        })
+        .await
+        .unwrap();
+    let pupils_3c = families
+        .pupils
+        .values()
+        .filter(|(_, c)| c.as_deref() == Some("3C"))
+        .count();
+    let teachers_3c = expected
+        .iter()
+        .filter(|e| e.classes.contains(&(college.clone(), "3C".to_string())))
+        .count();
+    assert!(
+        pupils_3c >= 20 && teachers_3c > 0,
+        "{pupils_3c} pupils, {teachers_3c} teachers"
+    );
+    assert_eq!(in_3c.len(), pupils_3c + teachers_3c);
 
     // The same feed again changes nothing.
     let again = run(d, &files).await;
@@ -514,4 +543,95 @@ async fn malformed_feeds_are_refused_and_write_nothing(d: &impl Feed) {
     }
     assert_eq!(d.count_users().await.unwrap(), 0);
     assert!(d.list_establishments().await.unwrap().is_empty());
+}
+
+/// EOLE's delta series (`eole-delta-2014/`, run in order): a Complet file
+/// creates 370009, a delta modifyRequest moves them, another adds 1447165, a
+/// deleteRequest ends 370009. Their structures (2310, 2091, 2148) are not in
+/// the series' EtabEducNat files, so without them nobody is created (the
+/// issue says which structure is missing); this test first gives them, in a
+/// structure file of its own, as the academy's full EtabEducNat would.
+async fn the_delta_series_creates_moves_adds_and_deletes(d: &impl Feed) {
+    let Some(corpus) = corpus() else { return };
+    let series = corpus.join("eole-delta-2014");
+    let step = |name: &str| files_of(&series.join(name));
+
+    // Without the structures: the persons are refused, each with the reason.
+    let alone = run(d, &step("1-complet")).await;
+    assert_eq!(alone.report.created, 0);
+    assert!(
+        alone.report.issues.iter().any(|i| i.code == "no_establishment"),
+        "{:?}",
+        alone.report.issues
+    );
+    assert!(
+        alone
+            .report
+            .notices
+            .iter()
+            .any(|n| n.message.contains("« 2310 » inconnue")),
+        "{:?}",
+        alone.report.notices
+    );
+
+    let attr = |name: &str, value: &str| format!("<attr name=\"{name}\"><value>{value}</value></attr>");
+    let structures: String = [("2310", "0750654D"), ("2091", "0750655E"), ("2148", "0750656F")]
+        .iter()
+        .map(|(jointure, uai)| {
+            format!(
+                "<addRequest><operationalAttributes>{}</operationalAttributes><identifier><id>{jointure}</id></identifier><attributes>{}{}{}</attributes></addRequest>",
+                attr("categorieStructure", "EtabEducNat"),
+                attr("ENTStructureJointure", jointure),
+                attr("ENTStructureUAI", uai),
+                attr("ENTStructureNomCourant", &format!("CLG${jointure}$DIJON")),
+            )
+        })
+        .collect();
+    let mut first = step("1-complet");
+    first.push(FeedFile {
+        name: "ENT_TEST_Complet_20140129_EtabEducNat_0001.xml".into(),
+        bytes: format!("<ficAlimMENESR>{structures}</ficAlimMENESR>").into_bytes(),
+    });
+    let created = run(d, &first).await;
+    assert_eq!(created.report.created, 1, "{:?}", created.report.issues);
+    assert_eq!(
+        state_of(d, "PERSON.370009").await,
+        (true, BTreeSet::from(["0750654D".to_string()]))
+    );
+
+    let moved = run(d, &step("2-delta")).await;
+    assert_eq!((moved.report.updated, moved.report.establishments_updated), (1, 1));
+    assert_eq!(
+        state_of(d, "PERSON.370009").await,
+        (true, BTreeSet::from(["0750655E".to_string()]))
+    );
+
+    let added = run(d, &step("3-delta-add")).await;
+    assert_eq!(added.report.created, 1, "{:?}", added.report.issues);
+
+    let deleted = run(d, &step("4-delta-delete")).await;
+    assert_eq!(deleted.report.deactivated, 1);
+    assert_eq!(state_of(d, "PERSON.370009").await, (false, BTreeSet::new()));
+    assert_eq!(d.count_users().await.unwrap(), 2, "deactivated, not deleted");
+}
+
+/// Whether an account is active, and the establishments of its active memberships.
+async fn state_of(d: &impl Directory, key: &str) -> (bool, BTreeSet<String>) {
+    let mut tx = d.begin().await.unwrap();
+    let row = tx
+        .users_by_keys(&[key.to_string()])
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap();
+    let places = tx
+        .memberships_of(&[row.id])
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(_, m)| m.active)
+        .map(|(_, m)| m.uai.to_string())
+        .collect();
+    (row.active, places)
 }

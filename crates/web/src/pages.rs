@@ -127,6 +127,7 @@ pub struct UsersQuery {
     first_name: String,
     login: String,
     establishment: String,
+    class: String,
     profiles: Vec<String>,
     page: i64,
 }
@@ -141,6 +142,7 @@ impl UsersQuery {
                 "prenom" => q.first_name = value,
                 "login" => q.login = value,
                 "etablissement" => q.establishment = value,
+                "classe" => q.class = value,
                 "profil" => q.profiles.push(value),
                 "page" => q.page = value.parse().unwrap_or(1),
                 _ => {}
@@ -156,7 +158,8 @@ impl UsersQuery {
         link.append_pair("nom", &self.last_name)
             .append_pair("prenom", &self.first_name)
             .append_pair("login", &self.login)
-            .append_pair("etablissement", &self.establishment);
+            .append_pair("etablissement", &self.establishment)
+            .append_pair("classe", &self.class);
         for p in &self.profiles {
             link.append_pair("profil", p);
         }
@@ -232,6 +235,7 @@ pub async fn users<D: Backend>(
                 first_name: filled(&query.first_name),
                 login: filled(&query.login),
                 establishment: establishment.clone(),
+                class: filled(&query.class),
                 profiles: profiles.clone(),
                 // One more than shown tells whether a next page exists.
                 limit: USERS_PER_PAGE + 1,
