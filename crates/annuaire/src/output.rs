@@ -122,6 +122,14 @@ pub fn update_summary(u: &Update) -> String {
         let uais: Vec<&str> = u.left.iter().map(Uai::as_str).collect();
         what.push(format!("quitte {}", uais.join(", ")));
     }
+    let names =
+        |groups: &[domain::person::GroupRef]| groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(", ");
+    if !u.groups.is_empty() {
+        what.push(format!("groupes + {}", names(&u.groups)));
+    }
+    if !u.groups_left.is_empty() {
+        what.push(format!("groupes − {}", names(&u.groups_left)));
+    }
     if u.reactivate {
         what.push("réactivation".into());
     }

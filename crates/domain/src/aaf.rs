@@ -759,6 +759,8 @@ pub fn map_request(
     for (name, op, values) in changes {
         let first = values.iter().find(|v| !v.is_empty()).map(String::as_str);
         let cleared = op == ModOp::Delete || first.is_none();
+        // The value an optional attribute sets: `None` when deleted or empty.
+        let value = first.filter(|_| !cleared);
         // Second-degree files name people with the LDAP attributes (`sn`,
         // `givenName`…), first-degree files with `ENTPerson*` ones.
         match name {
@@ -786,40 +788,14 @@ pub fn map_request(
                 }
             }
             "personalTitle" | "ENTPersonCivilite" => {
-                record.civility = Some(match first {
-                    Some(v) if !cleared => match Civility::parse(v) {
-                        Ok(c) => Some(c),
-                        Err(e) => {
-                            record.notices.push(e.message);
-                            continue;
-                        }
-                    },
-                    _ => None,
-                });
+                record.civility = optional(value, Civility::parse, &mut record.notices).or(record.civility);
             }
             "ENTPersonDateNaissance" => {
-                record.birth_date = Some(match first {
-                    Some(v) if !cleared => match parse_birth_date(v, today) {
-                        Ok(d) => Some(d),
-                        Err(e) => {
-                            record.notices.push(e.message);
-                            continue;
-                        }
-                    },
-                    _ => None,
-                });
+                let parse = |v: &str| parse_birth_date(v, today);
+                record.birth_date = optional(value, parse, &mut record.notices).or(record.birth_date);
             }
             "mail" | "ENTPersonMail" => {
-                record.email = Some(match first {
-                    Some(v) if !cleared => match Email::parse(v) {
-                        Ok(m) => Some(m),
-                        Err(e) => {
-                            record.notices.push(e.message);
-                            continue;
-                        }
-                    },
-                    _ => None,
-                });
+                record.email = optional(value, Email::parse, &mut record.notices).or(record.email.take());
             }
             "ENTPersonFonctions" => {
                 let mut functions = Vec::new();
@@ -836,7 +812,7 @@ pub fn map_request(
                 });
             }
             "ENTEleveINE" => {
-                record.ine = Some(first.filter(|_| !cleared).map(str::to_string));
+                record.ine = Some(value.map(str::to_string));
             }
             // A pupil's classes and groups, and the ones a teacher teaches.
             "ENTEleveClasses" | "ENTEleveGroupes" | "ENTAuxEnsClasses" | "ENTAuxEnsGroupes" => {
@@ -870,44 +846,23 @@ pub fn map_request(
                 record.relatives = Some(if op == ModOp::Delete { Vec::new() } else { relatives });
             }
             "homePhone" | "mobile" => {
-                let phone = match first {
-                    Some(v) if !cleared => match Phone::parse(v) {
-                        Ok((p, _)) => Some(p),
-                        Err(e) => {
-                            record.notices.push(e.message);
-                            continue;
-                        }
-                    },
-                    _ => None,
-                };
-                if name == "mobile" {
-                    record.mobile = Some(phone);
+                let phone = |v: &str| Phone::parse(v).map(|(p, _)| p);
+                let field = if name == "mobile" {
+                    &mut record.mobile
                 } else {
-                    record.landline = Some(phone);
-                }
+                    &mut record.landline
+                };
+                *field = optional(value, phone, &mut record.notices).or(field.take());
             }
             "ENTPersonAdresse" => {
-                record.address = Some(
-                    first
-                        .filter(|_| !cleared)
-                        .map(readable_structure_name)
-                        .filter(|a| !a.is_empty()),
-                );
+                record.address = Some(value.map(readable_structure_name).filter(|a| !a.is_empty()));
             }
             "ENTPersonCodePostal" => {
-                record.postal_code = Some(match first {
-                    Some(v) if !cleared => match PostalCode::parse(v) {
-                        Ok((p, _)) => Some(p),
-                        Err(e) => {
-                            record.notices.push(e.message);
-                            continue;
-                        }
-                    },
-                    _ => None,
-                });
+                let code = |v: &str| PostalCode::parse(v).map(|(p, _)| p);
+                record.postal_code = optional(value, code, &mut record.notices).or(record.postal_code.take());
             }
             "ENTPersonVille" => {
-                record.city = Some(first.filter(|_| !cleared).map(str::to_string));
+                record.city = Some(value.map(str::to_string));
             }
             "ENTPersonStructRattach" => {
                 let mut uais = Vec::new();
@@ -930,6 +885,23 @@ pub fn map_request(
         ));
     }
     Ok(Record::Person(Box::new(record)))
+}
+
+/// An optional attribute's new value: `Some(None)` clears it, `Some(Some(v))`
+/// sets it, and `None` (unreadable, said in a notice) leaves the stored one.
+fn optional<T>(
+    value: Option<&str>,
+    parse: impl FnOnce(&str) -> Result<T, crate::values::ValueError>,
+    notices: &mut Vec<String>,
+) -> Option<Option<T>> {
+    match value.map(parse) {
+        None => Some(None),
+        Some(Ok(v)) => Some(Some(v)),
+        Some(Err(e)) => {
+            notices.push(e.message);
+            None
+        }
+    }
 }
 
 fn single(raw: &RawRequest, name: &str) -> Option<String> {

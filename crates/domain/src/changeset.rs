@@ -85,6 +85,9 @@ pub struct Update {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub left: Vec<Uai>,
     pub groups: Vec<GroupRef>,
+    /// Groups the person is no longer in (a pupil's former class).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups_left: Vec<GroupRef>,
     pub reactivate: bool,
 }
 

@@ -598,6 +598,7 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
                         memberships,
                         left: Vec::new(),
                         groups,
+                        groups_left: Vec::new(),
                         reactivate,
                     });
                 }

@@ -241,6 +241,8 @@ pub trait DirectoryTx: Send {
     fn set_profiles(&mut self, rows: &[(i64, Profile)], now: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
     fn upsert_memberships(&mut self, rows: &[(i64, Membership)]) -> impl Future<Output = Result<()>> + Send;
     fn add_group_members(&mut self, rows: &[(i64, i64)]) -> impl Future<Output = Result<()>> + Send;
+    /// Removes these (group id, user id) memberships.
+    fn remove_group_members(&mut self, rows: &[(i64, i64)]) -> impl Future<Output = Result<()>> + Send;
     fn deactivate_memberships(
         &mut self,
         rows: &[(i64, Uai)],

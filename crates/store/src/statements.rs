@@ -191,6 +191,17 @@ macro_rules! impl_directory {
                 self.write_group_members(rows).await
             }
 
+            async fn remove_group_members(&mut self, rows: &[(i64, i64)]) -> Result<()> {
+                for (group_id, user_id) in rows {
+                    sqlx::query(&sql("DELETE FROM group_members WHERE group_id = ? AND user_id = ?"))
+                        .bind(group_id)
+                        .bind(user_id)
+                        .execute(&mut *self.tx)
+                        .await?;
+                }
+                Ok(())
+            }
+
             async fn deactivate_memberships(
                 &mut self,
                 rows: &[(i64, Uai)],

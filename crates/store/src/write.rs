@@ -107,7 +107,12 @@ pub async fn write_changes<T: DirectoryTx>(
         .creates
         .iter()
         .flat_map(|c| &c.groups)
-        .chain(changes.updates.iter().flat_map(|u| &u.groups))
+        .chain(
+            changes
+                .updates
+                .iter()
+                .flat_map(|u| u.groups.iter().chain(&u.groups_left)),
+        )
         .map(|g| g.uai.clone())
         .collect::<BTreeSet<_>>()
         .into_iter()
@@ -184,6 +189,13 @@ pub async fn write_changes<T: DirectoryTx>(
     }
     tx.upsert_memberships(&memberships).await?;
     tx.add_group_members(&group_members).await?;
+    let mut groups_left = Vec::new();
+    for u in changes.updates {
+        for g in &u.groups_left {
+            groups_left.push((group_id(g)?, u.user_id));
+        }
+    }
+    tx.remove_group_members(&groups_left).await?;
     let ended: Vec<(i64, Uai)> = changes
         .updates
         .iter()
@@ -197,7 +209,7 @@ pub async fn write_changes<T: DirectoryTx>(
         .collect();
     tx.deactivate_memberships(&ended, import_id, now).await?;
     write_links(tx, &changes).await?;
-    let membership_ops = memberships.len() + group_members.len() + ended.len();
+    let membership_ops = memberships.len() + group_members.len() + groups_left.len() + ended.len();
     progress.step(Operation::Memberships, membership_ops, membership_ops);
     Ok(ids)
 }

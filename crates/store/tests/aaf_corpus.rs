@@ -477,6 +477,36 @@ async fn a_whole_college_feed_gives_its_staff_in_their_college(d: &impl Feed) {
     );
     assert_eq!(again.report.unchanged, 52 + 277 + 550);
     check_families(d, &families).await;
+
+    // A delta moves a pupil of 3C to 4A: they leave the 3C group.
+    let class_size = |class: &'static str| {
+        let college = college.clone();
+        async move {
+            d.search_users(&UserQuery {
+                establishment: Some(college),
+                class: Some(class.into()),
+                limit: 1000,
+                ..UserQuery::default()
+            })
+            .await
+            .unwrap()
+            .len()
+        }
+    };
+    let (in_3c, in_4a) = (class_size("3C").await, class_size("4A").await);
+    let delta = FeedFile {
+        name: "EnvOLE_ENT2DVA_0940072T_Delta_20180901_Eleve_0000.xml".into(),
+        bytes: b"<ficAlimMENESR><modifyRequest><operationalAttributes><attr name=\"categoriePersonne\"><value>Eleve</value></attr></operationalAttributes><identifier><id>4507663</id></identifier><modifications><modification name=\"ENTEleveClasses\" operation=\"replace\"><value>4931$4A</value></modification></modifications></modifyRequest></ficAlimMENESR>".to_vec(),
+    };
+    let moved = run(d, &[delta]).await;
+    assert_eq!(moved.report.updated, 1, "{:?}", moved.report.issues);
+    let update = &moved.plan.updates[0];
+    assert_eq!(
+        update.groups_left.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(),
+        ["3C"]
+    );
+    assert_eq!((class_size("3C").await, class_size("4A").await), (in_3c - 1, in_4a + 1));
+    assert_eq!(update.attrs.class_name.as_deref(), Some("4A"));
 }
 
 /// A first-degree (annexe 1D) feed: persons named by `ENTPersonNom` /

@@ -727,6 +727,9 @@ impl<T: DirectoryTx> DirectoryTx for FailingTx<T> {
     async fn links_of(&mut self, ids: &[i64]) -> store::Result<Vec<store::StoredLink>> {
         self.0.links_of(ids).await
     }
+    async fn remove_group_members(&mut self, rows: &[(i64, i64)]) -> store::Result<()> {
+        self.0.remove_group_members(rows).await
+    }
     async fn commit(self) -> store::Result<()> {
         self.0.commit().await
     }

@@ -429,29 +429,25 @@ fn apply(
     if let Some(v) = rec.birth_date {
         s.attrs.birth_date = v;
     }
-    if let Some(v) = &rec.email {
-        s.attrs.email.clone_from(v);
+    // The optional attributes the request carries replace the stored ones.
+    macro_rules! set_present {
+        ($($field:ident),*) => {$(
+            if let Some(v) = &rec.$field {
+                s.attrs.$field.clone_from(v);
+            }
+        )*};
     }
-    if let Some(v) = &rec.ine {
-        s.attrs.ine.clone_from(v);
-    }
-    if let Some(v) = &rec.landline {
-        s.attrs.landline.clone_from(v);
-    }
-    if let Some(v) = &rec.mobile {
-        s.attrs.mobile.clone_from(v);
-    }
-    if let Some(v) = &rec.address {
-        s.attrs.address.clone_from(v);
-    }
-    if let Some(v) = &rec.postal_code {
-        s.attrs.postal_code.clone_from(v);
-    }
-    if let Some(v) = &rec.city {
-        s.attrs.city.clone_from(v);
-    }
+    set_present!(email, ine, landline, mobile, address, postal_code, city);
     if let (Some(classes), PersonKind::Pupil) = (&rec.classes, rec.person) {
         s.attrs.class_name = classes.first().map(|(_, label)| label.clone());
+    }
+    // A list the request carries is the complete one: the former class
+    // (or teaching groups) is left.
+    if rec.classes.is_some() {
+        s.groups.retain(|g| g.kind != GroupKind::Class);
+    }
+    if rec.groups.is_some() {
+        s.groups.retain(|g| g.kind != GroupKind::Group);
     }
     s.groups.extend(pupil_groups);
     if let Some(places) = &places {
@@ -767,12 +763,14 @@ pub fn plan(
                     .map(|u| (*u).clone())
                     .collect();
                 let groups: Vec<GroupRef> = after.groups.difference(&before.groups).cloned().collect();
+                let groups_left: Vec<GroupRef> = before.groups.difference(&after.groups).cloned().collect();
                 let profile = (after.profile != before.profile).then_some(after.profile);
                 let reactivate = !before.active && after.active;
                 if changes.is_empty()
                     && memberships.is_empty()
                     && left.is_empty()
                     && groups.is_empty()
+                    && groups_left.is_empty()
                     && profile.is_none()
                     && !reactivate
                 {
@@ -794,6 +792,7 @@ pub fn plan(
                         memberships,
                         left,
                         groups,
+                        groups_left,
                         reactivate,
                     });
                 }
