@@ -371,6 +371,7 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
             .chain(snapshot.login_owners.keys().cloned()),
     );
     let mut pending: Vec<Pending> = Vec::with_capacity(checked.rows.len());
+    let mut reconciled: Vec<Unchanged> = Vec::new();
     let mut by_key: HashMap<SyncKey, usize> = HashMap::with_capacity(checked.rows.len());
     let mut merges = Vec::new();
 
@@ -433,6 +434,33 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
                         existing.login
                     ),
                 ));
+                continue;
+            }
+            // The key this line's person had before a reconciliation: the
+            // account is theirs, it is not created twice.
+            Some(existing) if existing.key != row.key => {
+                notices.push(RowNotice {
+                    line: row.line,
+                    column: column(Field::LastName),
+                    code: "reconciled_key",
+                    message: format!(
+                        "la clé {} a été réconciliée avec le compte {} (login {}) : la ligne ne crée pas de doublon{}",
+                        row.key,
+                        existing.key,
+                        existing.login,
+                        if existing.protected {
+                            " ; ce compte est alimenté par son flux, la ligne ne le modifie pas"
+                        } else {
+                            ""
+                        }
+                    ),
+                });
+                reconciled.push(Unchanged {
+                    origin: Origin::Line { line: row.line },
+                    user_id: existing.id,
+                    key: existing.key.clone(),
+                    login: existing.login.clone(),
+                });
                 continue;
             }
             Some(existing) if existing.source == Source::Aaf || existing.protected => {
@@ -525,7 +553,7 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
 
     let mut creates = Vec::new();
     let mut updates = Vec::new();
-    let mut unchanged = Vec::new();
+    let mut unchanged = reconciled;
     let mut file_keys: HashSet<SyncKey> = HashSet::with_capacity(pending.len());
     for p in pending {
         file_keys.insert(p.key.clone());

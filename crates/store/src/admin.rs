@@ -102,6 +102,8 @@ pub trait AdminTx: DirectoryTx {
         profile: Profile,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Remembers the key an account had before a reconciliation.
+    fn keep_former_key(&mut self, key: &str, user_id: i64) -> impl Future<Output = Result<()>> + Send;
     /// Deletes an account; its memberships and group memberships go with it.
     fn delete_user(&mut self, id: i64) -> impl Future<Output = Result<()>> + Send;
     /// Accounts with an active membership in these establishments (all
@@ -498,6 +500,7 @@ pub async fn reconcile<D: AdminDirectory>(
     let new_key = SyncKey::from_stored(aaf.sync_key.clone());
     tx.reassign_identity(local.id, &new_key, Source::Aaf, true, aaf_profile, now)
         .await?;
+    tx.keep_former_key(&local.sync_key, local.id).await?;
     tx.upsert_memberships(&moved.iter().map(|m| (local.id, m.clone())).collect::<Vec<_>>())
         .await?;
     tx.add_group_members(&group_ids).await?;

@@ -194,6 +194,9 @@ pub trait DirectoryTx: Send {
     fn lock_identities(&mut self, keys: &[String], logins: &[String]) -> impl Future<Output = Result<()>> + Send;
     fn known_establishments(&mut self, uais: &[Uai]) -> impl Future<Output = Result<Vec<Uai>>> + Send;
     fn users_by_keys(&mut self, keys: &[String]) -> impl Future<Output = Result<Vec<UserRow>>> + Send;
+    /// (former key, current key) of the accounts a reconciliation gave a new
+    /// key, for these former keys.
+    fn former_keys(&mut self, keys: &[String]) -> impl Future<Output = Result<Vec<(String, String)>>> + Send;
     fn memberships_of(
         &mut self,
         user_ids: &[i64],
@@ -314,6 +317,9 @@ pub async fn fetch_snapshot<T: DirectoryTx>(tx: &mut T, lookup: &domain::plan::L
         keys.sort();
         keys.dedup();
     }
+    // A key a reconciliation replaced still finds its account.
+    let former = tx.former_keys(&keys).await?;
+    keys.extend(former.iter().map(|(_, current)| current.clone()));
     let rows = tx.users_by_keys(&keys).await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let mut memberships: HashMap<i64, Vec<ExistingMembership>> = HashMap::new();
@@ -338,6 +344,11 @@ pub async fn fetch_snapshot<T: DirectoryTx>(tx: &mut T, lookup: &domain::plan::L
             groups: groups.remove(&row.id).unwrap_or_default(),
         };
         snapshot.users.insert(user.key.clone(), user);
+    }
+    for (former_key, current) in former {
+        if let Some(user) = snapshot.users.get(&SyncKey::from_stored(current)).cloned() {
+            snapshot.users.entry(SyncKey::from_stored(former_key)).or_insert(user);
+        }
     }
     for (login, key) in tx.login_owners(&lookup.logins).await? {
         snapshot.login_owners.insert(login, SyncKey::from_stored(key));

@@ -66,6 +66,16 @@ macro_rules! impl_directory {
                 rows.iter().map(|u| crate::stored_uai(u)).collect()
             }
 
+            async fn former_keys(&mut self, keys: &[String]) -> Result<Vec<(String, String)>> {
+                Ok(sqlx::query_as(&sql(&format!(
+                    "SELECT f.sync_key, u.sync_key FROM former_keys f JOIN users u ON u.id = f.user_id WHERE {}",
+                    in_list("f.sync_key")
+                )))
+                .bind(list(keys))
+                .fetch_all(&mut *self.tx)
+                .await?)
+            }
+
             async fn users_by_keys(&mut self, keys: &[String]) -> Result<Vec<UserRow>> {
                 let text = format!("SELECT {USER_COLUMNS} FROM users u WHERE {}", in_list("u.sync_key"));
                 Ok(sqlx::query_as(&sql(&text))
@@ -500,6 +510,18 @@ macro_rules! impl_directory {
                     .execute(&mut *self.tx)
                     .await?;
                 }
+                Ok(())
+            }
+
+            async fn keep_former_key(&mut self, key: &str, user_id: i64) -> Result<()> {
+                sqlx::query(&sql(
+                    "INSERT INTO former_keys (sync_key, user_id) VALUES (?, ?) \
+                     ON CONFLICT (sync_key) DO UPDATE SET user_id = excluded.user_id",
+                ))
+                .bind(key)
+                .bind(user_id)
+                .execute(&mut *self.tx)
+                .await?;
                 Ok(())
             }
 

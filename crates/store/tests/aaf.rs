@@ -555,6 +555,23 @@ async fn guide_section_7_story(d: &impl Feed) {
         "same password logs in"
     );
     assert_eq!(establishments_of(d, "vbarbier").await, (true, vec![UAI.to_string()]));
+
+    // 6. Re-importing September's CSV file finds the reconciled account by
+    // the key it had: no duplicate, nothing changed, the admin is told why.
+    let again = import(d, &csv_file, &teachers(UAI)).await;
+    assert_eq!((again.plan.creates.len(), again.plan.updates.len()), (0, 0));
+    assert_eq!(again.plan.unchanged.len(), 1);
+    assert_eq!(again.plan.unchanged[0].user_id, csv_account.id);
+    assert!(
+        again
+            .plan
+            .notices
+            .iter()
+            .any(|n| n.code == "reconciled_key" && n.message.contains("PERSON.3248023")),
+        "{:?}",
+        again.plan.notices
+    );
+    assert_eq!(d.count_users().await.unwrap(), 1, "no duplicate from the old key");
 }
 
 async fn reconcile_refuses_what_is_not_one_person(d: &impl Feed) {

@@ -730,6 +730,9 @@ impl<T: DirectoryTx> DirectoryTx for FailingTx<T> {
     async fn remove_group_members(&mut self, rows: &[(i64, i64)]) -> store::Result<()> {
         self.0.remove_group_members(rows).await
     }
+    async fn former_keys(&mut self, keys: &[String]) -> store::Result<Vec<(String, String)>> {
+        self.0.former_keys(keys).await
+    }
     async fn commit(self) -> store::Result<()> {
         self.0.commit().await
     }

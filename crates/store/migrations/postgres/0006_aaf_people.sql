@@ -25,3 +25,11 @@ CREATE TABLE relationships (
     PRIMARY KEY (parent_id, child_id)
 );
 CREATE INDEX relationships_by_child ON relationships (child_id, parent_id);
+
+-- The CSV key an account had before a reconciliation gave it its AAF key: a
+-- later CSV file with the old key finds the account instead of creating a
+-- duplicate.
+CREATE TABLE former_keys (
+    sync_key TEXT PRIMARY KEY NOT NULL,
+    user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE
+);
