@@ -61,38 +61,60 @@ fn run(exe: &Path, rows: usize) -> Result<Figure> {
         bail!("« annuaire establishment add » a échoué ({status})");
     }
 
+    let args: Vec<String> = [
+        "--database".to_string(),
+        url,
+        "import".into(),
+        csv_path.display().to_string(),
+        "--profile".into(),
+        "enseignant".into(),
+        "--establishment".into(),
+        BENCH_UAI.into(),
+        "--report".into(),
+        "json".into(),
+        "--result".into(),
+        result.display().to_string(),
+    ]
+    .to_vec();
+    let (elapsed, peak, report) = run_measured(exe, &args, &scratch.0)?;
+    let created = report["created"].as_u64().unwrap_or_default();
+    let build = if cfg!(debug_assertions) {
+        "debug build, not representative"
+    } else {
+        "release build"
+    };
+    let rss = format!("peak RSS {} MiB (VmHWM)", peak >> 20);
+    Ok(
+        Figure::new("end to end: annuaire import (new SQLite file)", "sqlite", rows, elapsed).note(format!(
+        "{rss}; {created} accounts created, passwords generated and hashed; targets 100k rows ≤ 60 s, ≤ 1 GiB; {build}",
+    )),
+    )
+}
+
+/// Runs `annuaire ARGS` in `dir` and waits for it: wall time from spawn to
+/// exit, the child's peak resident memory (0 when unknown) and its JSON
+/// report (stdout).
+pub fn run_measured(exe: &Path, args: &[String], dir: &Path) -> Result<(Duration, u64, serde_json::Value)> {
     let start = Instant::now();
     let mut child = Command::new(exe)
-        .arg("--database")
-        .arg(&url)
-        .arg("import")
-        .arg(&csv_path)
-        .args([
-            "--profile",
-            "enseignant",
-            "--establishment",
-            BENCH_UAI,
-            "--report",
-            "json",
-        ])
-        .arg("--result")
-        .arg(&result)
+        .args(args)
+        .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .context("lancement de « annuaire import »")?;
-    let mut stdout = child.stdout.take().context("sortie de « annuaire import »")?;
+        .context("lancement de « annuaire »")?;
+    let mut stdout = child.stdout.take().context("sortie de « annuaire »")?;
     let reader = std::thread::spawn(move || {
         let mut out = Vec::new();
         std::io::Read::read_to_end(&mut stdout, &mut out).map(|_| out)
     });
     let status_path = format!("/proc/{}/status", child.id());
-    let mut peak: Option<u64> = None;
+    let mut peak = 0;
     let status = loop {
         if let Some(hwm) = high_water_mark(&status_path) {
-            peak = Some(peak.map_or(hwm, |p| p.max(hwm)));
+            peak = peak.max(hwm);
         }
-        if let Some(status) = child.try_wait().context("attente de « annuaire import »")? {
+        if let Some(status) = child.try_wait().context("attente de « annuaire »")? {
             break status;
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -100,30 +122,17 @@ fn run(exe: &Path, rows: usize) -> Result<Figure> {
     let elapsed = start.elapsed();
     let stdout = reader
         .join()
-        .map_err(|_| anyhow::anyhow!("lecture de la sortie de « annuaire import » interrompue"))?
-        .context("lecture de la sortie de « annuaire import »")?;
+        .map_err(|_| anyhow::anyhow!("lecture de la sortie de « annuaire » interrompue"))?
+        .context("lecture de la sortie de « annuaire »")?;
     if !status.success() {
         bail!(
-            "« annuaire import » a échoué ({status}) : {}",
+            "« annuaire {} » a échoué ({status}) : {}",
+            args.get(2).map(String::as_str).unwrap_or_default(),
             String::from_utf8_lossy(&stdout)
         );
     }
-    let report: serde_json::Value = serde_json::from_slice(&stdout).context("rapport JSON de « annuaire import »")?;
-    let created = report["created"].as_u64().unwrap_or_default();
-    let build = if cfg!(debug_assertions) {
-        "debug build, not representative"
-    } else {
-        "release build"
-    };
-    let rss = peak.map_or_else(
-        || "peak RSS unknown".to_string(),
-        |b| format!("peak RSS {} MiB (VmHWM)", b >> 20),
-    );
-    Ok(
-        Figure::new("end to end: annuaire import (new SQLite file)", "sqlite", rows, elapsed).note(format!(
-        "{rss}; {created} accounts created, passwords generated and hashed; targets 100k rows ≤ 60 s, ≤ 1 GiB; {build}",
-    )),
-    )
+    let report = serde_json::from_slice(&stdout).context("rapport JSON de « annuaire »")?;
+    Ok((elapsed, peak, report))
 }
 
 /// `VmHWM` of a running process, in bytes; `None` once it has exited.

@@ -25,6 +25,7 @@ use store::service::{self, ImportRequest, NoProgress, Secret};
 use store::sqlite::SqliteDirectory;
 use store::{fetch_snapshot, Directory, DirectoryTx, ImportRecord};
 
+mod academy;
 mod end_to_end;
 mod scale;
 
@@ -72,6 +73,10 @@ struct BenchArgs {
     /// SQLite, mots de passe générés et hachés) ; 0 pour l'omettre
     #[arg(long, default_value_t = 1_000)]
     end_to_end_rows: usize,
+    /// Établissements du flux AAF académique généré (400 élèves, 600 parents et
+    /// 60 personnels chacun ; 1000 pour la mesure de référence) ; 0 pour l'omettre
+    #[arg(long, default_value_t = 1)]
+    academy_establishments: usize,
     /// Le programme « annuaire » à lancer pour la mesure de bout en bout
     /// (par défaut, celui construit à côté de ce programme, même profil)
     #[arg(long)]
@@ -141,6 +146,17 @@ async fn run(args: &BenchArgs) -> Result<()> {
             )
             .await?,
         );
+    }
+
+    if args.academy_establishments > 0 {
+        eprintln!(
+            "flux AAF académique de {} établissement(s) : premier import, même flux, delta de 1 %…",
+            args.academy_establishments
+        );
+        let program = end_to_end::annuaire_program(args.annuaire.as_deref())?;
+        for f in academy_measures(&program, args.academy_establishments, args.postgres.as_deref()).await? {
+            table.push(f);
+        }
     }
 
     table.print();
@@ -1143,6 +1159,44 @@ fn with_database(url: &str, database: &str) -> Result<String> {
         .find('/')
         .map_or(base.len(), |i| authority_start + i);
     Ok(format!("{}/{database}{query}", &base[..authority_end]))
+}
+
+/// The academy feed on a new SQLite file, then (with `--postgres`) on a
+/// throw-away PostgreSQL database, always dropped.
+async fn academy_measures(
+    program: &std::path::Path,
+    establishments: usize,
+    postgres: Option<&str>,
+) -> Result<Vec<Figure>> {
+    let program = program.to_path_buf();
+    let mut figures = {
+        let program = program.clone();
+        tokio::task::spawn_blocking(move || academy::measure(&program, establishments, None))
+            .await
+            .context("mesure du flux académique interrompue")??
+    };
+    let Some(url) = postgres else { return Ok(figures) };
+    let admin = sqlx::PgPool::connect(url)
+        .await
+        .context("connexion au serveur PostgreSQL de --postgres")?;
+    let name = format!("annuaire_bench_{:08x}_academy", rand::random::<u32>());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .with_context(|| format!("CREATE DATABASE {name}"))?;
+    let database = with_database(url, &name)?;
+    let measured = tokio::task::spawn_blocking(move || academy::measure(&program, establishments, Some(&database)))
+        .await
+        .context("mesure du flux académique interrompue");
+    if let Err(e) = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&admin)
+        .await
+    {
+        eprintln!("attention : la base {name} n'a pas pu être supprimée ({e}) : supprimez-la à la main");
+    }
+    admin.close().await;
+    figures.extend(measured??);
+    Ok(figures)
 }
 
 /// Two throw-away databases in the server the URL names, always dropped.
