@@ -601,9 +601,11 @@ pub fn plan(
             links_replaced.insert(key.clone());
         }
         let children_places: BTreeSet<Uai> = if rec.person == PersonKind::Parent {
+            // The parent's links, found by range (the map is ordered by parent).
             links
-                .keys()
-                .filter(|(parent, _)| parent == key)
+                .range((key.clone(), SyncKey::from_stored(String::new()))..)
+                .map(|(pair, _)| pair)
+                .take_while(|(parent, _)| parent == key)
                 .filter_map(|(_, child)| match states.get(child) {
                     Some(state) => state.as_ref().map(|s| s.active_places()),
                     None => snapshot.users.get(child).map(|u| State::of(u).active_places()),
