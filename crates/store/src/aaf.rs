@@ -356,6 +356,7 @@ fn feed_record(
         options: serde_json::json!({
             "confirm_deletions": request.confirm_deletions,
             "files": report.map(|r| r.files.clone()).unwrap_or_default(),
+            "created_by_profile": report.map(|r| r.created_by_profile.clone()).unwrap_or_default(),
         })
         .to_string(),
         file_name: files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(","),

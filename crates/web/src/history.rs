@@ -238,6 +238,17 @@ pub async fn detail<D: Backend>(
         };
         shown.push((label.to_string(), value));
     }
+    // An AAF run's accounts created per profile (pupils, parents, staff).
+    if let Some(counts) = options["created_by_profile"].as_object().filter(|c| !c.is_empty()) {
+        let counts: Vec<String> = counts
+            .iter()
+            .map(|(id, n)| {
+                let label = id.parse::<domain::Profile>().map(|p| p.label()).unwrap_or(id);
+                format!("{label} : {n}")
+            })
+            .collect();
+        shown.push(("Comptes créés par profil".to_string(), counts.join(", ")));
+    }
     let owner = entry.admin_id == Some(auth.admin.id);
     let result_until = entry
         .result_expires_at

@@ -433,6 +433,12 @@ async fn a_pupil_page_shows_the_persons_in_charge_and_a_parent_page_the_children
         body.contains("CLG - JEAN MOULIN - PARIS"),
         "the parent is in the child's collège: {body}"
     );
+    // The run's history page counts the accounts created per profile.
+    let run = outcome.report.import_id.unwrap();
+    let (status, body) = send(&app, Some(&a), Method::GET, &format!("/suivi/{run}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Comptes créés par profil"), "{body}");
+    assert!(body.contains("Élève : 1, Parent : 1"), "{body}");
 
     let b = session(&app, "admin-b").await;
     for id in [pupil, parent] {
