@@ -131,6 +131,8 @@ pub struct Link {
 pub struct Changeset<'a> {
     pub creates: &'a [Create],
     pub updates: &'a [Update],
+    /// Not written; their ids serve the links.
+    pub unchanged: &'a [Unchanged],
     pub deactivations: &'a [Deactivation],
     pub new_groups: &'a [GroupRef],
     /// Links to write (added, or their flags updated).

@@ -151,6 +151,7 @@ impl Plan {
         Changeset {
             creates: &self.creates,
             updates: &self.updates,
+            unchanged: &self.unchanged,
             deactivations: &self.deactivations,
             new_groups: &self.new_groups,
             links: &[],

@@ -208,33 +208,47 @@ pub async fn write_changes<T: DirectoryTx>(
         )
         .collect();
     tx.deactivate_memberships(&ended, import_id, now).await?;
-    write_links(tx, &changes).await?;
+    write_links(tx, &changes, &ids).await?;
     let membership_ops = memberships.len() + group_members.len() + groups_left.len() + ended.len();
     progress.step(Operation::Memberships, membership_ops, membership_ops);
     Ok(ids)
 }
 
-/// The plan names linked persons by key; created accounts have their ids only
-/// now, so every end is read back by key (one query for the run's links).
-async fn write_links<T: DirectoryTx>(tx: &mut T, changes: &Changeset<'_>) -> Result<(), StoreError> {
+/// The plan names linked persons by key. The ids of the persons the run
+/// wrote or compared are known here (`created_ids` in the order of the
+/// creates); only the other ends (a stored person the run does not mention)
+/// are read back, by key.
+async fn write_links<T: DirectoryTx>(
+    tx: &mut T,
+    changes: &Changeset<'_>,
+    created_ids: &[i64],
+) -> Result<(), StoreError> {
     if changes.links.is_empty() && changes.links_replaced.is_empty() {
         return Ok(());
     }
-    let keys: Vec<String> = changes
+    let mut ids: HashMap<String, i64> = changes
+        .creates
+        .iter()
+        .map(|c| &c.key)
+        .zip(created_ids.iter().copied())
+        .chain(changes.updates.iter().map(|u| (&u.key, u.user_id)))
+        .chain(changes.unchanged.iter().map(|u| (&u.key, u.user_id)))
+        .chain(changes.deactivations.iter().map(|d| (&d.key, d.user_id)))
+        .map(|(k, id)| (k.as_str().to_string(), id))
+        .collect();
+    let others: Vec<String> = changes
         .links
         .iter()
         .flat_map(|l| [&l.parent, &l.child])
         .chain(changes.links_replaced)
         .map(|k| k.as_str().to_string())
+        .filter(|k| !ids.contains_key(k))
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let ids: HashMap<String, i64> = tx
-        .users_by_keys(&keys)
-        .await?
-        .into_iter()
-        .map(|r| (r.sync_key, r.id))
-        .collect();
+    if !others.is_empty() {
+        ids.extend(tx.users_by_keys(&others).await?.into_iter().map(|r| (r.sync_key, r.id)));
+    }
     let id = |k: &domain::keys::SyncKey| ids.get(k.as_str()).copied();
     let replaced: Vec<i64> = changes.links_replaced.iter().filter_map(id).collect();
     let links: Vec<StoredLink> = changes

@@ -116,6 +116,7 @@ impl AafPlan {
         Changeset {
             creates: &self.creates,
             updates: &self.updates,
+            unchanged: &self.unchanged,
             deactivations: &self.deactivations,
             new_groups: &self.new_groups,
             links: &self.links,
