@@ -8,8 +8,10 @@ use crate::pages::Layout;
 use crate::{AppState, Backend};
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Form, State};
+use axum::http::HeaderMap;
 use axum::response::Redirect;
+use axum_extra::extract::cookie::CookieJar;
 use domain::duplicates::DuplicatePair;
 use domain::manual::ManualUserInput;
 use domain::{Profile, Uai};
@@ -77,37 +79,36 @@ pub struct DuplicatesPage {
     message: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
-pub struct DuplicatesQuery {
-    fait: Option<String>,
-}
-
 pub async fn duplicates<D: Backend>(
     State(state): State<AppState<D>>,
     auth: Auth,
-    Query(q): Query<DuplicatesQuery>,
-) -> Result<DuplicatesPage, AppError> {
+    headers: HeaderMap,
+) -> Result<(CookieJar, DuplicatesPage), AppError> {
     let pairs = visible_pairs(&state, &auth.admin).await?;
-    Ok(DuplicatesPage {
-        layout: Layout::of(&state, &auth),
-        pairs: pairs
-            .iter()
-            .map(|p| PairView {
-                score: p.score,
-                local_key: p.local.key.to_string(),
-                aaf_key: p.aaf.key.to_string(),
-                local: side(&p.local),
-                aaf: side(&p.aaf),
-                establishments: p.establishments.iter().map(Uai::as_str).collect::<Vec<_>>().join(", "),
-                evidence: p
-                    .evidence
-                    .iter()
-                    .map(|e| (format!("{:+}", e.weight), e.message.clone()))
-                    .collect(),
-            })
-            .collect(),
-        message: q.fait,
-    })
+    let (jar, message) = crate::auth::take_flash(&headers, state.config.secure_cookies);
+    Ok((
+        jar,
+        DuplicatesPage {
+            layout: Layout::of(&state, &auth),
+            pairs: pairs
+                .iter()
+                .map(|p| PairView {
+                    score: p.score,
+                    local_key: p.local.key.to_string(),
+                    aaf_key: p.aaf.key.to_string(),
+                    local: side(&p.local),
+                    aaf: side(&p.aaf),
+                    establishments: p.establishments.iter().map(Uai::as_str).collect::<Vec<_>>().join(", "),
+                    evidence: p
+                        .evidence
+                        .iter()
+                        .map(|e| (format!("{:+}", e.weight), e.message.clone()))
+                        .collect(),
+                })
+                .collect(),
+            message,
+        },
+    ))
 }
 
 #[derive(Deserialize)]
@@ -144,7 +145,7 @@ pub async fn reconcile<D: Backend>(
     State(state): State<AppState<D>>,
     auth: Auth,
     Form(form): Form<PairForm>,
-) -> Result<Redirect, AppError> {
+) -> Result<(CookieJar, Redirect), AppError> {
     listed_pair(&state, &auth, &form).await?;
     let done = admin::reconcile(
         state.directory.as_ref(),
@@ -158,14 +159,17 @@ pub async fn reconcile<D: Backend>(
         "Comptes réconciliés : {} garde son login et son mot de passe et prend la clé {} ; le compte AAF {} est supprimé.",
         done.login, done.key, done.removed_login
     );
-    Ok(Redirect::to(&format!("/doublons?fait={}", urlencode(&message))))
+    Ok((
+        crate::auth::flash(&message, state.config.secure_cookies),
+        Redirect::to("/doublons"),
+    ))
 }
 
 pub async fn dismiss<D: Backend>(
     State(state): State<AppState<D>>,
     auth: Auth,
     Form(form): Form<PairForm>,
-) -> Result<Redirect, AppError> {
+) -> Result<(CookieJar, Redirect), AppError> {
     listed_pair(&state, &auth, &form).await?;
     admin::dismiss(
         state.directory.as_ref(),
@@ -176,19 +180,10 @@ pub async fn dismiss<D: Backend>(
     )
     .await?;
     let message = format!("{} et {} ne seront plus proposés comme doublon.", form.local, form.aaf);
-    Ok(Redirect::to(&format!("/doublons?fait={}", urlencode(&message))))
-}
-
-fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    Ok((
+        crate::auth::flash(&message, state.config.secure_cookies),
+        Redirect::to("/doublons"),
+    ))
 }
 
 #[derive(Template, WebTemplate)]

@@ -149,19 +149,21 @@ pub async fn create_draft<D: Backend>(
     State(state): State<AppState<D>>,
     ApiAdmin(admin): ApiAdmin,
     Query(q): Query<NewDraft>,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<Response> {
     let bad = |m: String| ApiError::status(StatusCode::BAD_REQUEST, &m);
+    let too_large = || ApiError::from(AppError::TooLarge(state.config.max_upload));
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+        status => ApiError::status(status, &format!("corps illisible : {}", e.body_text())),
+    })?;
     if body.is_empty() {
         return Err(bad(
             "corps vide : envoyez le fichier CSV dans le corps de la requête".into()
         ));
     }
     if body.len() > state.config.max_upload {
-        return Err(ApiError::status(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "fichier trop volumineux",
-        ));
+        return Err(too_large());
     }
     let profile: Profile = q
         .profile
@@ -435,6 +437,9 @@ fn instant(raw: &Option<String>, name: &str) -> Result<Option<chrono::DateTime<c
         .map_err(|_| AppError::BadRequest(format!("{name} « {raw} » : date attendue (2026-11-25 ou RFC 3339)")))
 }
 
+/// Far beyond any history, low enough for every database's OFFSET.
+const MAX_OFFSET: i64 = 1_000_000_000;
+
 /// GET /api/v1/imports: the history, most recent first.
 pub async fn imports<D: Backend>(
     State(state): State<AppState<D>>,
@@ -454,7 +459,7 @@ pub async fn imports<D: Backend>(
         since: instant(&q.since, "since")?,
         before: instant(&q.before, "before")?,
         limit: q.limit.unwrap_or(100).clamp(1, 1000),
-        offset: q.offset.unwrap_or(0).max(0),
+        offset: q.offset.unwrap_or(0).clamp(0, MAX_OFFSET),
     };
     let entries = state.directory.list_imports(&filter).await.map_err(AppError::from)?;
     Ok(Json(json!({ "imports": entries })))

@@ -51,6 +51,30 @@ fn app_cookie(name: &'static str, value: String, max_age: i64, secure: bool) -> 
         .build()
 }
 
+const FLASH_COOKIE: &str = "annuaire_message";
+
+/// A message for the page a redirect leads to. A cookie set by this server
+/// only, so that no link can make a page say what its author wants (a query
+/// parameter echoed in the page could).
+pub fn flash(message: &str, secure: bool) -> CookieJar {
+    let value: String = form_urlencoded::byte_serialize(message.as_bytes()).collect();
+    CookieJar::new().add(app_cookie(FLASH_COOKIE, value, 60, secure))
+}
+
+/// The message left by [`flash`], read once: the returned jar deletes it.
+pub fn take_flash(headers: &HeaderMap, secure: bool) -> (CookieJar, Option<String>) {
+    let message = cookie(headers, FLASH_COOKIE).map(|raw| {
+        form_urlencoded::parse(format!("m={raw}").as_bytes())
+            .map(|(_, v)| v.into_owned())
+            .collect::<String>()
+    });
+    let jar = match message {
+        Some(_) => CookieJar::new().add(app_cookie(FLASH_COOKIE, String::new(), 0, secure)),
+        None => CookieJar::new(),
+    };
+    (jar, message.filter(|m| !m.is_empty()))
+}
+
 /// Equal-time comparison, so the token cannot be guessed byte by byte.
 fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0

@@ -26,21 +26,40 @@ pub enum AppError {
     Admin(#[from] store::admin::AdminError),
     #[error("page impossible à afficher : {0}")]
     Page(String),
+    /// A body over the upload cap, in bytes.
+    #[error("fichier trop volumineux : {} Mio au plus ; découpez-le en plusieurs fichiers", .0 / (1024 * 1024))]
+    TooLarge(usize),
 }
 
 impl AppError {
     /// One status per error, for the pages and the API alike.
     pub fn status(&self) -> StatusCode {
+        if self.store_error().is_some_and(store::StoreError::is_unavailable) {
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
         match self {
             AppError::LoginRequired => StatusCode::UNAUTHORIZED,
             AppError::Csrf | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Import(store::service::ImportError::Store(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::Import(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Admin(store::admin::AdminError::Store(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::Admin(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Store(_) | AppError::Page(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl AppError {
+    /// The storage failure behind this error, if any.
+    fn store_error(&self) -> Option<&store::StoreError> {
+        match self {
+            AppError::Store(e)
+            | AppError::Import(store::service::ImportError::Store(e))
+            | AppError::Admin(store::admin::AdminError::Store(e)) => Some(e),
+            _ => None,
         }
     }
 }

@@ -120,7 +120,7 @@ pub async fn list<D: Backend>(
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
     let since = parse_day(&q.du, "de début")?;
     let until = parse_day(&q.au, "de fin")?;
-    let page = q.page.unwrap_or(1).max(1);
+    let page = crate::pages::page_number(q.page);
     let filter = HistoryFilter {
         viewer: auth.admin.history_viewer(),
         establishment: establishment.clone(),

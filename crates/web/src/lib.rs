@@ -100,6 +100,10 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
     Router::new()
         .route("/", get(pages::home::<D>))
         .route("/style.css", get(pages::stylesheet))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz::<D>))
+        .route("/fiches.css", get(pages::slips_stylesheet))
+        .route("/imprimer.js", get(pages::print_script))
         .route("/connexion", get(auth::login_page::<D>).post(auth::login::<D>))
         .route("/deconnexion", post(auth::logout::<D>))
         .route("/imports/nouveau", get(wizard::step1_page::<D>))
@@ -154,8 +158,113 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
         .route("/api/v1/duplicates", get(api::duplicates::<D>))
         .route("/api/v1/reconcile", post(api::reconcile::<D>))
         .layer(DefaultBodyLimit::max(upload_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            upload_limit,
+            refuse_declared_oversize,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            refuse_without_storage::<D>,
+        ))
+        .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
 }
+
+/// Liveness, for an orchestrator: the process answers.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Readiness: the database answers, is still there and is migrated. A load
+/// balancer sends no request to a server that says 503 here.
+async fn readyz<D: Backend>(
+    axum::extract::State(state): axum::extract::State<AppState<D>>,
+) -> (axum::http::StatusCode, String) {
+    match state.directory.readiness().await {
+        Ok(()) => (axum::http::StatusCode::OK, "prêt\n".to_string()),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                format!("indisponible : {e}\n"),
+            )
+        }
+    }
+}
+
+/// What every response carries: no inline script nor framing, no MIME
+/// sniffing, no address sent to other sites, and nothing kept in a cache
+/// (pages show passwords, personal data or a CSRF token) unless the handler
+/// said otherwise, as the static files do.
+async fn security_headers(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::http::header::{self, HeaderValue};
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A body whose declared length is over the cap is refused before a byte of
+/// it is read (a chunked one is cut at the cap by `DefaultBodyLimit`); the
+/// API answers in JSON, the pages with a French page.
+async fn refuse_declared_oversize(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        let error = AppError::TooLarge(limit);
+        return if request.uri().path().starts_with("/api/") {
+            api::ApiError::from(error).into_response()
+        } else {
+            error.into_response()
+        };
+    }
+    next.run(request).await
+}
+
+/// Nothing is accepted once the database file is gone: the open connections
+/// would go on answering and every write would be lost with the file. The
+/// answer is 503, with the sentence that says what to do.
+async fn refuse_without_storage<D: Backend>(
+    axum::extract::State(state): axum::extract::State<AppState<D>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = request.uri().path();
+    if path != "/healthz" && path != "/readyz" {
+        if let Err(e) = state.directory.storage_present() {
+            tracing::error!(error = %e, "database storage missing");
+            let error = AppError::Store(e);
+            return if path.starts_with("/api/") {
+                api::ApiError::from(error).into_response()
+            } else {
+                error.into_response()
+            };
+        }
+    }
+    next.run(request).await
+}
+
+/// Scripts and styles from this site only (files, never inline), no
+/// framing, forms posted back here only.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Serves until the process stops, with the job worker in the background,
 /// and the scheduled AAF run when one is configured.

@@ -86,12 +86,24 @@ pub struct LoginPage {
 }
 
 pub async fn stylesheet() -> Response {
+    static_asset("text/css; charset=utf-8", include_str!("../static/style.css"))
+}
+
+pub async fn slips_stylesheet() -> Response {
+    static_asset("text/css; charset=utf-8", include_str!("../static/fiches.css"))
+}
+
+/// The slips' "Imprimer" button: a file, since the Content-Security-Policy
+/// allows no inline script.
+pub async fn print_script() -> Response {
+    static_asset("text/javascript; charset=utf-8", include_str!("../static/imprimer.js"))
+}
+
+/// Files that hold nothing personal: cacheable, unlike every page.
+fn static_asset(content_type: &'static str, body: &'static str) -> Response {
     (
-        [
-            (CONTENT_TYPE, "text/css; charset=utf-8"),
-            (CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        include_str!("../static/style.css"),
+        [(CONTENT_TYPE, content_type), (CACHE_CONTROL, "public, max-age=3600")],
+        body,
     )
         .into_response()
 }
@@ -144,11 +156,11 @@ impl UsersQuery {
                 "etablissement" => q.establishment = value,
                 "classe" => q.class = value,
                 "profil" => q.profiles.push(value),
-                "page" => q.page = value.parse().unwrap_or(1),
+                "page" => q.page = page_number(value.parse().ok()),
                 _ => {}
             }
         }
-        q.page = q.page.max(1);
+        q.page = page_number(Some(q.page));
         q
     }
 
@@ -166,6 +178,15 @@ impl UsersQuery {
         link.append_pair("page", &page.to_string());
         format!("/utilisateurs?{}", link.finish())
     }
+}
+
+/// The last page a link may ask for: far beyond any directory, low enough
+/// that `(page - 1) × page size` stays a valid offset for the database.
+const MAX_PAGE: i64 = 1_000_000;
+
+/// A page number from a query: 1 when absent or invalid, never past [`MAX_PAGE`].
+pub(crate) fn page_number(raw: Option<i64>) -> i64 {
+    raw.unwrap_or(1).clamp(1, MAX_PAGE)
 }
 
 fn filled(s: &str) -> Option<String> {

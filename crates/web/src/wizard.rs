@@ -169,12 +169,10 @@ pub async fn step1_submit<D: Backend>(
         let name = field.name().unwrap_or_default().to_string();
         if name == "fichier" {
             let file_name = field.file_name().unwrap_or("fichier.csv").to_string();
-            let bytes = field.bytes().await.map_err(|_| {
-                AppError::BadRequest(format!(
-                    "fichier trop volumineux : {} Mio au plus, découpez-le en plusieurs fichiers",
-                    state.config.max_upload / (1024 * 1024)
-                ))
-            })?;
+            let bytes = field
+                .bytes()
+                .await
+                .map_err(|_| AppError::TooLarge(state.config.max_upload))?;
             file = Some((file_name, bytes.to_vec()));
         } else {
             let value = field.text().await.map_err(|e| AppError::BadRequest(e.to_string()))?;

@@ -9,20 +9,8 @@ use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
-use store::web::WebDirectory;
 use support::*;
 use tower::ServiceExt;
-
-async fn token(app: &App, login: &str) -> String {
-    let (admin, _) = app.state.directory.admin_by_login(login).await.unwrap().unwrap();
-    let token = web::new_token();
-    app.state
-        .directory
-        .create_api_token(&web::hash_token(&token), admin.id, 0)
-        .await
-        .unwrap();
-    token
-}
 
 async fn call(
     app: &App,
@@ -73,7 +61,7 @@ async fn new_teachers_draft(app: &App, token: &str, file: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_steps_through_the_api() {
     let app = start().await;
-    let t = token(&app, "admin-a").await;
+    let t = api_token(&app, "admin-a").await;
     let file = "Civ;Famille;Prénom;Matière\r\nM.;PLATON;Francis;Philosophie\r\nDocteur;ZOLA;Emile;Français\r\n";
 
     let draft = new_teachers_draft(&app, &t, file).await;
@@ -237,7 +225,7 @@ async fn five_steps_through_the_api() {
     assert_eq!(status, StatusCode::OK);
 
     // Scoping: another establishment's admin sees none of it; no token, no access.
-    let other = token(&app, "admin-b").await;
+    let other = api_token(&app, "admin-b").await;
     for uri in [
         format!("/api/v1/drafts/{id}/check"),
         format!("/api/v1/jobs/{job}"),
@@ -278,7 +266,7 @@ async fn the_openapi_document_matches_the_routes() {
     assert_eq!(status, StatusCode::OK);
     let doc = parse(&body);
     assert_eq!(doc["openapi"], "3.1.0");
-    let t = token(&app, "admin-a").await;
+    let t = api_token(&app, "admin-a").await;
     let paths = doc["paths"].as_object().unwrap();
     assert_eq!(paths.len(), 12);
     for (path, operations) in paths {
@@ -299,7 +287,7 @@ async fn duplicates_and_reconciliation_through_the_api() {
     let app = start().await;
     csv_and_aaf_twins(&app).await;
     // admin-b sees no pair of establishment A and cannot reconcile it.
-    let b = token(&app, "admin-b").await;
+    let b = api_token(&app, "admin-b").await;
     let (status, body) = call(&app, Some(&b), Method::GET, "/api/v1/duplicates", Body::empty(), true).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(parse(&body)["pairs"].as_array().unwrap().len(), 0);
@@ -315,7 +303,7 @@ async fn duplicates_and_reconciliation_through_the_api() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    let a = token(&app, "admin-a").await;
+    let a = api_token(&app, "admin-a").await;
     let (_, body) = call(&app, Some(&a), Method::GET, "/api/v1/duplicates", Body::empty(), true).await;
     let pairs = parse(&body)["pairs"].clone();
     assert_eq!(pairs.as_array().unwrap().len(), 1, "{pairs}");
@@ -323,7 +311,7 @@ async fn duplicates_and_reconciliation_through_the_api() {
     // Swapped keys: refused with the command to run instead.
     let swapped =
         serde_json::json!({"csv_key": "PERSON.3248023", "aaf_key": "PERSON.m-mmeveroniquebarbier"}).to_string();
-    let s = token(&app, "systeme").await;
+    let s = api_token(&app, "systeme").await;
     let (status, body) = call(
         &app,
         Some(&s),
@@ -373,7 +361,7 @@ async fn duplicates_and_reconciliation_through_the_api() {
 async fn previews_pass_a_running_import_and_a_stale_plan_is_refused() {
     use store::{Directory, DirectoryTx};
     let app = start().await;
-    let t = token(&app, "admin-a").await;
+    let t = api_token(&app, "admin-a").await;
     let file = "Civilité enseignant;Nom enseignant;Prénom enseignant;Matière enseignant\r\nM.;PLATON;Francis;Philosophie\r\nMme;LAVOISIER;Nicole;Chimie\r\n";
     let id = new_teachers_draft(&app, &t, file).await["draft"].as_i64().unwrap();
     let plan_uri = format!("/api/v1/drafts/{id}/plan");

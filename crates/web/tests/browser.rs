@@ -36,10 +36,9 @@ async fn browser() -> Option<Browser> {
     let driver_path = find(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]);
     let chromium = find(&["/usr/bin/chromium", "/usr/bin/chromium-browser"]);
     let (Some(driver_path), Some(chromium)) = (driver_path, chromium) else {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI=true but chromium/chromedriver are missing: .ci/run installs them (apt-get install chromium chromium-driver)");
-        }
-        eprintln!("SKIPPED: chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)");
+        store::testing::skip_unless_ci(
+            "chromium and chromium-driver are not installed (.ci/run installs them; apt-get install chromium chromium-driver)",
+        );
         return None;
     };
     let port = {

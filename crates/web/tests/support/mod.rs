@@ -29,6 +29,11 @@ pub struct App {
 }
 
 impl App {
+    /// The SQLite file the app runs on.
+    pub fn database_file(&self) -> std::path::PathBuf {
+        self._dir.path().join("annuaire.db")
+    }
+
     /// The notices written so far, as raw messages.
     pub fn mails(&self) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(&self.outbox) else {
@@ -162,6 +167,18 @@ pub async fn csv_and_aaf_twins(app: &App) {
     )
     .await
     .unwrap();
+}
+
+/// An API token of this admin, made as `annuaire admin token` makes it.
+pub async fn api_token(app: &App, login: &str) -> String {
+    let (admin, _) = app.state.directory.admin_by_login(login).await.unwrap().unwrap();
+    let token = web::new_token();
+    app.state
+        .directory
+        .create_api_token(&web::hash_token(&token), admin.id, 0)
+        .await
+        .unwrap();
+    token
 }
 
 /// A signed-in admin's cookie and CSRF token, made as the login page makes them.
