@@ -24,6 +24,8 @@ pub mod postgres;
 pub mod service;
 pub mod sqlite;
 mod statements;
+#[doc(hidden)]
+pub mod testing;
 mod users;
 pub mod write;
 
@@ -42,7 +44,7 @@ pub(crate) fn stored_uai(uai: &str) -> Result<Uai> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("base de données : {0}")]
+    #[error("{}", database_message(.0))]
     Database(#[from] sqlx::Error),
     #[error("migration de la base : {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -54,9 +56,71 @@ pub enum StoreError {
     NotFound(String),
     #[error("donnée incohérente en base : {0}")]
     Corrupt(String),
+    /// The database cannot serve: gone, unreachable or not migrated.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Database failures an admin can act on, rather than a bug.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trouble {
+    Unreachable,
+    Busy,
+    DiskFull,
+}
+
+fn trouble(e: &sqlx::Error) -> Option<Trouble> {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+            Some(Trouble::Unreachable)
+        }
+        sqlx::Error::Database(db) => {
+            let message = db.message();
+            // SQLite's primary result codes 5, 6, 13; PostgreSQL's SQLSTATE 53100.
+            match db.code().as_deref().unwrap_or_default() {
+                "5" | "6" => Some(Trouble::Busy),
+                "13" | "53100" => Some(Trouble::DiskFull),
+                _ if message.contains("database is locked") => Some(Trouble::Busy),
+                _ if message.contains("disk is full") || message.contains("No space left") => Some(Trouble::DiskFull),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// What an admin can do about a database failure, in their words; the
+/// driver's own message for the rest.
+fn database_message(e: &sqlx::Error) -> String {
+    const NOT_SAVED: &str = "l'opération n'a pas été enregistrée";
+    match trouble(e) {
+        Some(Trouble::Unreachable) => format!(
+            "la base de données ne répond pas (serveur arrêté, réseau coupé ou connexion perdue) : {NOT_SAVED} ; vérifiez que la base tourne et que l'adresse --database est juste, puis recommencez"
+        ),
+        Some(Trouble::Busy) => format!(
+            "la base SQLite est occupée par une autre opération (un autre import en cours ?) : {NOT_SAVED} ; recommencez quand elle sera terminée"
+        ),
+        Some(Trouble::DiskFull) => format!(
+            "disque plein : {NOT_SAVED} ; libérez de la place sur le disque de la base de données puis recommencez"
+        ),
+        None => match e {
+            sqlx::Error::Database(db) => format!("base de données : {}", db.message()),
+            other => format!("base de données : {other}"),
+        },
+    }
 }
 
 impl StoreError {
+    /// The database cannot serve now (gone, unreachable, busy, full): the
+    /// web answers 503 rather than 500, and a retry later may succeed.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Database(e) => trouble(e).is_some(),
+            _ => false,
+        }
+    }
+
     /// Maps unique-constraint violations to messages an admin understands.
     pub fn from_sqlx(e: sqlx::Error) -> StoreError {
         if let sqlx::Error::Database(db) = &e {
@@ -289,6 +353,12 @@ pub trait Directory: Send + Sync {
     fn purge_deactivated(&self, before: DateTime<Utc>) -> impl Future<Output = Result<u64>> + Send;
     fn password_hash(&self, login: &str) -> impl Future<Output = Result<Option<String>>> + Send;
     fn count_users(&self) -> impl Future<Output = Result<i64>> + Send;
+    /// Refuses at once, without a query, when the storage is gone (an SQLite
+    /// file deleted under the process): checked before each web request.
+    fn storage_present(&self) -> Result<()>;
+    /// Whether the database answers, is still there and has the schema this
+    /// program expects (every embedded migration applied): `/readyz`.
+    fn readiness(&self) -> impl Future<Output = Result<()>> + Send;
     /// Copies committed pages from SQLite's write-ahead log into the database,
     /// without waiting for readers. Automatic checkpoints are off (they ran inside
     /// an import's commit, the more costly the bigger the directory): each door

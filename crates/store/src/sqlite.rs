@@ -10,6 +10,7 @@ use domain::{Profile, Uai};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -21,7 +22,14 @@ pub(crate) const ROWS_PER_INSERT: usize = 400;
 
 pub struct SqliteDirectory {
     pool: SqlitePool,
+    /// The database file, watched by [`Directory::readiness`]: a file deleted
+    /// under a running server keeps answering through its open connections,
+    /// and everything written then would be lost.
+    file: PathBuf,
 }
+
+/// The schema this program expects, embedded at build time.
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub(crate) fn json<T: serde::Serialize>(items: &[T]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".to_string())
@@ -91,16 +99,29 @@ impl SqliteDirectory {
                 std::fs::create_dir_all(parent).map_err(|e| StoreError::BadUrl(format!("{url} ({e})")))?;
             }
         }
+        let file = options.get_filename().to_path_buf();
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(SqliteDirectory { pool })
+        MIGRATOR.run(&pool).await?;
+        Ok(SqliteDirectory { pool, file })
     }
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Refuses when the database file is gone (deleted or moved away).
+    pub(crate) fn file_present(&self) -> Result<()> {
+        if self.file.exists() || self.file.as_os_str() == ":memory:" {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(format!(
+                "le fichier de la base {} a disparu : arrêtez le serveur et restaurez-le depuis une sauvegarde",
+                self.file.display()
+            )))
+        }
     }
 
     /// `EXPLAIN QUERY PLAN` of the statement [`Directory::search_users`] runs

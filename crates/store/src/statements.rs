@@ -344,6 +344,27 @@ macro_rules! impl_directory {
                 stringify!($dialect)
             }
 
+            fn storage_present(&self) -> Result<()> {
+                self.file_present()
+            }
+
+            async fn readiness(&self) -> Result<()> {
+                self.file_present()?;
+                let applied: Option<i64> =
+                    sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                        .fetch_one(self.pool())
+                        .await?;
+                let expected = crate::$dialect::MIGRATOR.iter().map(|m| m.version).max();
+                if applied != expected {
+                    return Err(StoreError::Unavailable(format!(
+                        "schéma de la base à la version {}, ce programme attend la version {} : relancez le serveur pour appliquer les migrations",
+                        applied.unwrap_or(0),
+                        expected.unwrap_or(0)
+                    )));
+                }
+                Ok(())
+            }
+
             async fn add_establishment(&self, e: &Establishment, now: DateTime<Utc>) -> Result<()> {
                 sqlx::query(&sql("INSERT INTO establishments (uai, name, created_at) VALUES (?, ?, ?)"))
                     .bind(e.uai.as_str())

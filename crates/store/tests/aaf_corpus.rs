@@ -44,10 +44,9 @@ fn corpus() -> Option<PathBuf> {
     if let Some(found) = candidates.into_iter().flatten().find(|p| p.join("aaf").is_dir()) {
         return Some(found.join("aaf"));
     }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI=true but the external corpus is absent: set ANNUAIRE_CORPUS_DIR to the corpus-external folder (its aaf/ feeds must run in CI)");
-    }
-    eprintln!("SKIPPED: external corpus not found (set ANNUAIRE_CORPUS_DIR to the corpus-external folder)");
+    store::testing::skip_unless_ci(
+        "the external corpus is absent (set ANNUAIRE_CORPUS_DIR to the corpus-external folder; its aaf/ feeds must run in CI)",
+    );
     None
 }
 

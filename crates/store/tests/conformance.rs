@@ -1118,3 +1118,57 @@ async fn sqlite_checkpoints_only_when_asked() {
     assert!(log > 0, "the import wrote to the log");
     assert_eq!(log, copied);
 }
+
+/// `/readyz`: a migrated database is ready; one whose schema is behind this
+/// program is not, on both backends, and neither is an SQLite file deleted
+/// under the running process (its open connections would go on answering,
+/// and every write from then on would be lost).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_schema_and_the_database_file() {
+    const FORGET_LAST_MIGRATION: &str =
+        "DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)";
+    let db = sqlite().await;
+    db.directory.readiness().await.unwrap();
+    std::fs::remove_file(db.file()).unwrap();
+    let gone = db.directory.readiness().await.unwrap_err();
+    assert!(
+        gone.is_unavailable() && gone.to_string().contains("a disparu"),
+        "{gone}"
+    );
+
+    let db = sqlite().await;
+    sqlx::query(FORGET_LAST_MIGRATION)
+        .execute(db.directory.pool())
+        .await
+        .unwrap();
+    let behind = db.directory.readiness().await.unwrap_err();
+    assert!(
+        behind.is_unavailable() && behind.to_string().contains("migrations"),
+        "{behind}"
+    );
+
+    let Some(pg) = postgres().await else { return };
+    pg.directory.readiness().await.unwrap();
+    sqlx::query(FORGET_LAST_MIGRATION)
+        .execute(pg.directory.pool())
+        .await
+        .unwrap();
+    let behind = pg.directory.readiness().await.unwrap_err();
+    assert!(
+        behind.is_unavailable() && behind.to_string().contains("migrations"),
+        "{behind}"
+    );
+    pg.drop_database().await;
+}
+
+/// A lost PostgreSQL server is a French sentence saying what to do, and the
+/// web's 503, not the driver's words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_database_is_said_in_french() {
+    let Some(pg) = postgres().await else { return };
+    pg.directory.pool().close().await;
+    let e = pg.directory.count_users().await.unwrap_err();
+    assert!(e.is_unavailable(), "{e:?}");
+    assert!(e.to_string().contains("ne répond pas"), "{e}");
+    pg.drop_database().await;
+}

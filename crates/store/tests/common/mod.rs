@@ -28,6 +28,13 @@ pub struct SqliteDb {
     _dir: tempfile::TempDir,
 }
 
+impl SqliteDb {
+    /// The database file.
+    pub fn file(&self) -> std::path::PathBuf {
+        self._dir.path().join("annuaire.db")
+    }
+}
+
 pub async fn sqlite() -> SqliteDb {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}/annuaire.db", dir.path().display());
@@ -48,10 +55,9 @@ pub fn postgres_url() -> Option<String> {
     match std::env::var("ANNUAIRE_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("CI=true but ANNUAIRE_TEST_POSTGRES_URL is not set: the PostgreSQL conformance tests must run in CI (.ci/run starts a server)");
-            }
-            eprintln!("SKIPPED: ANNUAIRE_TEST_POSTGRES_URL is not set; run scripts/postgres-test-cluster start and export it to run the PostgreSQL tests");
+            store::testing::skip_unless_ci(
+                "ANNUAIRE_TEST_POSTGRES_URL is not set (scripts/test and .ci/run start a PostgreSQL cluster; or run scripts/postgres-test-cluster start and export its URL)",
+            );
             None
         }
     }
