@@ -3,8 +3,9 @@
 //! `store::aaf` / `store::admin`, print.
 
 use crate::cli::ReportFormat;
-use crate::commands::{whoami, write_private};
+use crate::commands::whoami;
 use crate::output::{print_deactivations, print_status, update_summary};
+use crate::result_file::ResultDestination;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 use domain::duplicates::{DuplicatePair, Side};
@@ -31,7 +32,7 @@ pub struct AafImportArgs {
     /// Vérifier et afficher le plan sans rien écrire
     #[arg(long)]
     pub dry_run: bool,
-    /// Où écrire le fichier résultat des comptes créés (logins, mots de passe)
+    /// Où écrire le fichier résultat des comptes créés (logins, mots de passe) : un fichier qui n'existe pas encore
     #[arg(long, value_name = "FICHIER")]
     pub result: Option<PathBuf>,
     /// Format du compte rendu
@@ -168,8 +169,10 @@ pub async fn aaf<D: web::Backend>(
     command: AafCommand,
     clock: &dyn Clock,
     notifier: &mail::Notifier,
+    results_dir: &Path,
 ) -> Result<ExitCode> {
     let AafCommand::Import(args) = command;
+    let destination = ResultDestination::prepare(args.result.as_deref(), results_dir, args.dry_run)?;
     let mut files = Vec::new();
     for path in feed_paths(&args.paths)? {
         let bytes = std::fs::read(&path).with_context(|| format!("lecture de {}", path.display()))?;
@@ -196,15 +199,12 @@ pub async fn aaf<D: web::Backend>(
     // Refused or failed feeds are notified too ([ERREUR]).
     crate::commands::notify_import(d, notifier, import_id, clock).await;
     let outcome = outcome?;
-    let mut result_path = None;
-    if let Some(bytes) = &outcome.result_file {
-        let path = args.result.clone().unwrap_or_else(|| {
-            let id = outcome.report.import_id.map(|i| format!("n{i}-")).unwrap_or_default();
-            PathBuf::from(format!("aaf-resultat-{id}{}.csv", clock.now().format("%Y%m%d-%H%M%S")))
-        });
-        write_private(&path, bytes).with_context(|| format!("écriture du fichier résultat {}", path.display()))?;
-        result_path = Some(path);
-    }
+    let import_id = outcome.report.import_id;
+    let result_path = destination.deliver(
+        outcome.result_file.as_deref(),
+        &crate::commands::result_name("aaf", import_id, clock),
+        import_id,
+    );
     match args.report {
         ReportFormat::Json => println!("{}", serde_json::to_string(&outcome.report)?),
         ReportFormat::Text => print_aaf(&outcome, result_path.as_deref()),

@@ -18,6 +18,9 @@ pub struct Cli {
     pub database: String,
     #[command(flatten)]
     pub mail: MailArgs,
+    /// Dossier des fichiers résultats (mots de passe en clair) quand --result est absent ; créé lisible par vous seul
+    #[arg(long, global = true, env = "ANNUAIRE_RESULTS_DIR", default_value = crate::result_file::DEFAULT_RESULTS_DIR)]
+    pub results_dir: PathBuf,
     /// Format du journal sur la sortie d'erreur : text (lisible) ou json (une ligne JSON par
     /// évènement, pour un collecteur) ; le niveau se règle avec RUST_LOG (défaut : info)
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "ANNUAIRE_LOG_FORMAT")]
@@ -132,7 +135,7 @@ pub struct ServeArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
-    /// Créer un administrateur (mot de passe lu sur l'entrée standard s'il n'est pas terminal, sinon généré et affiché une fois)
+    /// Créer un administrateur (mot de passe lu sur l'entrée standard avec --password-stdin, sinon généré et affiché une fois)
     Create {
         login: String,
         /// Administrateur système : tous les établissements
@@ -206,7 +209,7 @@ pub struct ImportArgs {
     /// Vérifier et afficher le plan sans rien écrire
     #[arg(long)]
     pub dry_run: bool,
-    /// Où écrire le fichier résultat (clés, logins, mots de passe)
+    /// Où écrire le fichier résultat (clés, logins, mots de passe) : un fichier qui n'existe pas encore
     #[arg(long, value_name = "FICHIER")]
     pub result: Option<PathBuf>,
     /// Format du compte rendu
@@ -308,6 +311,17 @@ pub struct UserSetArgs {
 pub enum ImportsCommand {
     /// Suivi des imports : le plus récent d'abord
     List(ImportsListArgs),
+    /// Réécrire le fichier résultat (logins, mots de passe) d'un import, tant qu'il est conservé
+    Result(ImportsResultArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportsResultArgs {
+    /// Numéro de l'import (annuaire imports list)
+    pub import: i64,
+    /// Fichier à créer (il ne doit pas exister) ; sinon la sortie standard
+    #[arg(long, value_name = "FICHIER")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

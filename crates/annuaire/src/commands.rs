@@ -6,6 +6,7 @@ use crate::cli::{
     SearchArgs, UsersCommand,
 };
 use crate::output;
+use crate::result_file::ResultDestination;
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::Duration;
 use domain::decode::EncodingChoice;
@@ -15,7 +16,7 @@ use domain::pipeline::{ConflictDetail, ReadError, Report, Status};
 use domain::{Establishment, Profile, Uai};
 use mail::{MailSettings, Notifier, TransportConfig};
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use store::service::{self, Clock, ImportError, ImportRequest, Operation, Progress, SystemClock};
 use store::{AnyDirectory, Directory, UserQuery};
@@ -46,7 +47,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         };
     }
     let notifier = notifier(&cli.mail)?;
-    let result = on_directory!(&directory, d => dispatch(d, cli.command, &notifier).await);
+    let results_dir = cli.results_dir.clone();
+    let result = on_directory!(&directory, d => dispatch(d, cli.command, &notifier, &results_dir).await);
     // Once the command has answered, so that its writes never wait for it.
     if let Err(e) = on_directory!(&directory, d => d.checkpoint().await) {
         eprintln!("point de reprise du journal de la base non fait : {e}");
@@ -112,7 +114,12 @@ fn redact(url: &str) -> String {
     }
 }
 
-async fn dispatch<D: web::Backend>(d: &D, command: Command, notifier: &Notifier) -> Result<ExitCode> {
+async fn dispatch<D: web::Backend>(
+    d: &D,
+    command: Command,
+    notifier: &Notifier,
+    results_dir: &Path,
+) -> Result<ExitCode> {
     let clock = SystemClock;
     match command {
         Command::Establishment(EstablishmentCommand::Add { uai, name }) => {
@@ -138,14 +145,18 @@ async fn dispatch<D: web::Backend>(d: &D, command: Command, notifier: &Notifier)
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import(args) => import(d, &args, &clock, notifier).await,
+        Command::Import(args) => import(d, &args, &clock, notifier, results_dir).await,
         Command::Imports(ImportsCommand::List(args)) => crate::history_commands::list(d, &args).await,
+        Command::Imports(ImportsCommand::Result(args)) => crate::history_commands::result(d, &args, &clock).await,
         Command::Mail(MailCommand::Send) => crate::history_commands::send_mail(d, notifier, &clock).await,
         Command::Export(args) => export(d, &args).await,
         Command::Users(UsersCommand::Search(args)) => search(d, &args).await,
         Command::Users(UsersCommand::Show(args)) => crate::account_commands::show(d, &args).await,
         Command::Users(UsersCommand::Set(args)) => crate::account_commands::set(d, &args, &clock).await,
         Command::Users(UsersCommand::Restore { import }) => {
+            if d.import_entry(import).await?.is_none() {
+                bail!("l'import n° {import} n'existe pas : annuaire imports list donne les numéros des imports");
+            }
             let n = service::restore_import(d, import, &crate::admin_commands::actor(), clock.now()).await?;
             println!("{n} compte(s) réactivé(s) (import n° {import}).");
             Ok(ExitCode::SUCCESS)
@@ -169,11 +180,11 @@ async fn dispatch<D: web::Backend>(d: &D, command: Command, notifier: &Notifier)
             Ok(ExitCode::SUCCESS)
         }
         Command::Users(UsersCommand::Add(args)) => crate::admin_commands::add_user(d, &args, &clock).await,
-        Command::Aaf(c) => crate::admin_commands::aaf(d, c, &clock, notifier).await,
+        Command::Aaf(c) => crate::admin_commands::aaf(d, c, &clock, notifier, results_dir).await,
         Command::Duplicates(args) => crate::admin_commands::duplicates(d, args, &clock).await,
         Command::Reconcile(args) => crate::admin_commands::reconcile(d, args, &clock).await,
         Command::Audit(args) => crate::admin_commands::audit(d, args).await,
-        Command::Demo => demo(d, &clock).await,
+        Command::Demo => demo(d, &clock, results_dir).await,
         Command::Admin(command) => crate::serve::admin(d, command, &clock).await,
         Command::Serve(_) => Ok(ExitCode::SUCCESS),
     }
@@ -252,8 +263,15 @@ impl Progress for BarProgress {
     }
 }
 
-async fn import<D: web::Backend>(d: &D, args: &ImportArgs, clock: &dyn Clock, notifier: &Notifier) -> Result<ExitCode> {
+async fn import<D: web::Backend>(
+    d: &D,
+    args: &ImportArgs,
+    clock: &dyn Clock,
+    notifier: &Notifier,
+    results_dir: &Path,
+) -> Result<ExitCode> {
     let request = build_request(args)?;
+    let destination = ResultDestination::prepare(args.result.as_deref(), results_dir, request.dry_run)?;
     let bytes = read_input(&args.file, request.file.limits.max_bytes)?;
     let mut rng = domain::password::os_rng();
     let progress = BarProgress::new();
@@ -292,15 +310,11 @@ async fn import<D: web::Backend>(d: &D, args: &ImportArgs, clock: &dyn Clock, no
         Err(e) => return Err(e.into()),
     };
 
-    let mut result_path = None;
-    if let Some(bytes) = &outcome.result_file {
-        let path = args
-            .result
-            .clone()
-            .unwrap_or_else(|| default_result_path(&args.file, outcome.import_id, clock));
-        write_private(&path, bytes).with_context(|| format!("écriture du fichier résultat {}", path.display()))?;
-        result_path = Some(path);
-    }
+    let result_path = destination.deliver(
+        outcome.result_file.as_deref(),
+        &default_result_name(&args.file, outcome.import_id, clock),
+        outcome.import_id,
+    );
     match args.report {
         ReportFormat::Json => println!("{}", serde_json::to_string(&outcome.report)?),
         ReportFormat::Text => output::print_import(&outcome, &request, result_path.as_deref()),
@@ -327,32 +341,19 @@ fn read_input(path: &Path, max_bytes: usize) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("lecture de {}", path.display()))
 }
 
-/// `<fichier>-resultat-n<import>-<date>.csv` in the current folder: never
-/// overwrites the result of an earlier import (its passwords exist nowhere else).
-fn default_result_path(input: &Path, import_id: Option<i64>, clock: &dyn Clock) -> PathBuf {
+/// `<fichier>-resultat-n<import>-<date>.csv`: never the name of an earlier
+/// import's result (its passwords exist nowhere else).
+fn default_result_name(input: &Path, import_id: Option<i64>, clock: &dyn Clock) -> String {
     let stem = input
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "import".into());
-    let id = import_id.map(|i| format!("n{i}-")).unwrap_or_default();
-    PathBuf::from(format!(
-        "{stem}-resultat-{id}{}.csv",
-        clock.now().format("%Y%m%d-%H%M%S")
-    ))
+    result_name(&stem, import_id, clock)
 }
 
-/// The result file holds passwords: readable by its owner only.
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
+pub(crate) fn result_name(stem: &str, import_id: Option<i64>, clock: &dyn Clock) -> String {
+    let id = import_id.map(|i| format!("n{i}-")).unwrap_or_default();
+    format!("{stem}-resultat-{id}{}.csv", clock.now().format("%Y%m%d-%H%M%S"))
 }
 
 async fn export<D: Directory>(d: &D, args: &ExportArgs) -> Result<ExitCode> {
@@ -372,7 +373,22 @@ async fn export<D: Directory>(d: &D, args: &ExportArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The most lines one search prints; `--offset` reads the next ones.
+const MAX_SEARCH_LIMIT: i64 = 10_000;
+
 async fn search<D: Directory>(d: &D, args: &SearchArgs) -> Result<ExitCode> {
+    if !(1..=MAX_SEARCH_LIMIT).contains(&args.limit) {
+        bail!(
+            "--limit {} hors des bornes : entre 1 et {MAX_SEARCH_LIMIT} ; pour lire la suite, relancez avec --offset",
+            args.limit
+        );
+    }
+    if args.offset < 0 {
+        bail!(
+            "--offset {} est négatif : indiquez combien de lignes sauter (0 ou plus)",
+            args.offset
+        );
+    }
     let query = UserQuery {
         last_name: args.last_name.clone(),
         first_name: args.first_name.clone(),
@@ -380,8 +396,8 @@ async fn search<D: Directory>(d: &D, args: &SearchArgs) -> Result<ExitCode> {
         establishment: args.establishment.as_deref().map(Uai::parse).transpose()?,
         class: args.class.clone(),
         profiles: args.profiles.iter().map(|p| p.parse()).collect::<Result<_, _>>()?,
-        limit: args.limit.clamp(1, 10_000),
-        offset: args.offset.max(0),
+        limit: args.limit,
+        offset: args.offset,
     };
     let users = d.search_users(&query).await?;
     if args.json {
@@ -392,7 +408,7 @@ async fn search<D: Directory>(d: &D, args: &SearchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn demo<D: Directory>(d: &D, clock: &dyn Clock) -> Result<ExitCode> {
+async fn demo<D: Directory>(d: &D, clock: &dyn Clock, results_dir: &Path) -> Result<ExitCode> {
     let uai = Uai::parse(DEMO_UAI)?;
     if !d.list_establishments().await?.iter().any(|e| e.uai == uai) {
         d.add_establishment(
@@ -410,12 +426,11 @@ async fn demo<D: Directory>(d: &D, clock: &dyn Clock) -> Result<ExitCode> {
     request.actor = "demo".to_string();
     let mut rng = domain::password::os_rng();
     let outcome = service::run_import(d, DEMO_FILE, &request, clock, &mut rng, &BarProgress::new()).await?;
-    let mut result_path = None;
-    if let Some(bytes) = &outcome.result_file {
-        let path = default_result_path(Path::new("enseignants-guide.csv"), outcome.import_id, clock);
-        write_private(&path, bytes)?;
-        result_path = Some(path);
-    }
+    let result_path = ResultDestination::prepare(None, results_dir, false)?.deliver(
+        outcome.result_file.as_deref(),
+        &default_result_name(Path::new("enseignants-guide.csv"), outcome.import_id, clock),
+        outcome.import_id,
+    );
     output::print_import(&outcome, &request, result_path.as_deref());
     println!();
     println!("Relancez la même commande : les 5 comptes seront « inchangés ». Pour importer votre fichier :");

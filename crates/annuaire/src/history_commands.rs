@@ -1,12 +1,13 @@
 //! `annuaire imports list` (the history, "Suivi des imports") and
 //! `annuaire mail send` (notices waiting for their next attempt).
 
-use crate::cli::ImportsListArgs;
+use crate::cli::{ImportsListArgs, ImportsResultArgs};
 use anyhow::{bail, Result};
 use chrono::NaiveDate;
 use domain::vocabulary::ImportStatus;
 use domain::Uai;
 use mail::Notifier;
+use std::io::Write;
 use std::process::ExitCode;
 use store::history::{mail_label, HistoryFilter, ImportEntry};
 use store::service::Clock;
@@ -19,6 +20,29 @@ fn day(raw: &Option<String>, what: &str) -> Result<Option<NaiveDate>> {
             Err(_) => bail!("{what} « {s} » invalide : écrivez la date aaaa-mm-jj, par exemple 2026-09-01"),
         },
     }
+}
+
+/// The result file an import keeps in the database, written again: what an
+/// admin runs when the file of the import itself could not be written.
+pub async fn result<D: web::Backend>(d: &D, args: &ImportsResultArgs, clock: &dyn Clock) -> Result<ExitCode> {
+    let Some(bytes) = d.import_result(args.import, clock.now().timestamp()).await? else {
+        bail!(
+            "l'import n° {} n'a pas de fichier résultat conservé : il n'existe pas, n'a créé aucun compte, ou son délai de conservation est passé (annuaire imports list)",
+            args.import
+        );
+    };
+    match &args.output {
+        Some(path) => {
+            crate::result_file::write_new_private(path, &bytes)?;
+            eprintln!(
+                "Fichier résultat de l'import n° {} écrit dans {} (mots de passe en clair : à remettre puis supprimer).",
+                args.import,
+                path.display()
+            );
+        }
+        None => std::io::stdout().write_all(&bytes)?,
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub async fn list<D: web::Backend>(d: &D, args: &ImportsListArgs) -> Result<ExitCode> {

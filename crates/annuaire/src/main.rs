@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod history_commands;
 mod output;
+mod result_file;
 mod serve;
 
 use clap::Parser;
@@ -39,6 +40,19 @@ fn init_logging(format: cli::LogFormat) {
     };
 }
 
+/// `annuaire users search --json | head`: when the reader goes away, stop as
+/// other command-line tools do, silently, instead of panicking on the failed
+/// write (Rust ignores SIGPIPE, so `println!` would panic). Not for the server,
+/// which must outlive its clients.
+fn stop_quietly_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restores the default disposition of one signal before any other
+    // thread writes; no handler, no shared state.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Exit statuses of the CLI.
 pub const EXIT_REJECTED: u8 = 2;
 
@@ -53,6 +67,9 @@ async fn main() -> ExitCode {
         }
     };
     init_logging(args.log_format);
+    if !matches!(args.command, cli::Command::Serve(_)) {
+        stop_quietly_on_closed_pipe();
+    }
     match commands::run(args).await {
         Ok(code) => code,
         Err(e) => {

@@ -7,7 +7,7 @@ const DEMO_EMAIL: &str = "demo@college-demonstration.invalid";
 use anyhow::{bail, Context, Result};
 use domain::password::{self, SecretOrigin};
 use domain::{Establishment, Uai};
-use std::io::{IsTerminal, Read};
+use std::io::Read;
 use std::process::ExitCode;
 use std::sync::Arc;
 use store::service::{Clock, SystemClock};
@@ -141,7 +141,9 @@ pub async fn admin<D: Backend>(d: &D, command: AdminCommand, clock: &dyn Clock) 
                 .iter()
                 .map(|u| Uai::parse(u))
                 .collect::<Result<Vec<_>, _>>()?;
-            let (secret, shown) = if password_stdin || !std::io::stdin().is_terminal() {
+            // Only when asked: a script without a terminal that forgot the
+            // option gets a generated password, not an empty read.
+            let (secret, shown) = if password_stdin {
                 let mut s = String::new();
                 std::io::stdin().read_to_string(&mut s)?;
                 let s = s.trim_end_matches(['\r', '\n']).to_string();
