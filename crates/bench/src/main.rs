@@ -775,6 +775,7 @@ async fn timed_apply<D: Directory>(d: &D, bench: &Bench<'_>, plan: &Plan) -> Res
     let report = Report::from_plan(plan, Status::Imported);
     let now = Utc::now();
     let record = ImportRecord {
+        job_id: None,
         started_at: now,
         finished_at: now,
         source: domain::vocabulary::ImportSource::Csv,

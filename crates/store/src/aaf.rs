@@ -344,6 +344,7 @@ fn feed_record(
 ) -> ImportRecord {
     let count = |f: fn(&AafReport) -> usize| report.map(f).unwrap_or(0) as i64;
     ImportRecord {
+        job_id: None,
         started_at,
         finished_at,
         source: ImportSource::Aaf,

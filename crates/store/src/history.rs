@@ -149,6 +149,8 @@ pub trait History: Send + Sync {
     /// Most recent first.
     fn list_imports(&self, filter: &HistoryFilter) -> impl Future<Output = Result<Vec<ImportEntry>>> + Send;
     fn import_entry(&self, id: i64) -> impl Future<Output = Result<Option<ImportEntry>>> + Send;
+    /// The import a web job applied, if it committed.
+    fn import_of_job(&self, job_id: i64) -> impl Future<Output = Result<Option<ImportEntry>>> + Send;
     /// Whether `viewer` may see this import (same rule as [`History::list_imports`]).
     fn may_view_import(&self, id: i64, viewer: &Viewer) -> impl Future<Output = Result<bool>> + Send;
     /// Records an import that was not applied (rejected or failed).
@@ -210,8 +212,8 @@ macro_rules! impl_history {
             pub(crate) async fn write_import(conn: &mut $conn, r: &ImportRecord) -> Result<i64> {
                 let id: i64 = sqlx::query_scalar(&$sql(
                     "INSERT INTO imports (started_at, finished_at, source, channel, actor, admin_id, profile, establishments, complet, options, \
-                     file_name, file_size, rows, created, updated, unchanged, merged, deactivated, skipped, status, error, notify) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                     file_name, file_size, rows, created, updated, unchanged, merged, deactivated, skipped, status, error, notify, job_id) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 ))
                 .bind(r.started_at)
                 .bind(r.finished_at)
@@ -235,6 +237,7 @@ macro_rules! impl_history {
                 .bind(r.status.id())
                 .bind(&r.error)
                 .bind(&r.notify)
+                .bind(r.job_id)
                 .fetch_one(&mut *conn)
                 .await?;
                 let mut uais = crate::uai_strings(&r.establishments);
@@ -361,6 +364,14 @@ macro_rules! impl_history {
             async fn import_entry(&self, id: i64) -> Result<Option<ImportEntry>> {
                 let row = sqlx::query(&$sql(&format!("SELECT {ENTRY_COLUMNS} FROM imports i WHERE i.id = ?")))
                     .bind(id)
+                    .fetch_optional(self.pool())
+                    .await?;
+                row.as_ref().map(Self::entry_from_row).transpose()
+            }
+
+            async fn import_of_job(&self, job_id: i64) -> Result<Option<ImportEntry>> {
+                let row = sqlx::query(&$sql(&format!("SELECT {ENTRY_COLUMNS} FROM imports i WHERE i.job_id = ?")))
+                    .bind(job_id)
                     .fetch_optional(self.pool())
                     .await?;
                 row.as_ref().map(Self::entry_from_row).transpose()

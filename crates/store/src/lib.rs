@@ -205,6 +205,9 @@ pub struct ImportRecord {
     pub error: Option<String>,
     /// Where the end-of-import notice goes.
     pub notify: Option<String>,
+    /// The web job that applied it, written in the import's transaction:
+    /// one applied import per job, whatever happens to the server.
+    pub job_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

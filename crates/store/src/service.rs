@@ -111,6 +111,9 @@ pub struct ImportRequest {
     pub result_retention_seconds: i64,
     /// Lines corrected in step 3: physical line → new cells.
     pub edits: std::collections::BTreeMap<u64, Vec<String>>,
+    /// The web job running it: the applied import names it in its own
+    /// transaction (see [`crate::history::History::import_of_job`]).
+    pub job_id: Option<i64>,
 }
 
 impl ImportRequest {
@@ -137,6 +140,7 @@ impl ImportRequest {
             notify: None,
             result_retention_seconds: DEFAULT_RESULT_RETENTION_DAYS * 86_400,
             edits: std::collections::BTreeMap::new(),
+            job_id: None,
         }
     }
 }
@@ -365,6 +369,7 @@ fn history_record(
         status: ImportStatus::Failed,
         error: None,
         notify: request.notify.clone(),
+        job_id: request.job_id,
     }
 }
 
@@ -428,6 +433,9 @@ pub async fn run_recorded_import<
     }
     let read = result.as_ref().ok().map(|o| &o.read);
     let mut record = history_record(request, bytes.len(), started_at, clock.now(), read);
+    // Only an applied import answers for its job; a refusal or a failure
+    // wrote nothing, and a retry of the job may record its own line.
+    record.job_id = None;
     match &result {
         Ok(outcome) => {
             // Nothing was written: only the file's row count, the reason says the rest.

@@ -139,13 +139,20 @@ pub trait WebDirectory: Send + Sync {
     fn create_job(&self, draft_id: i64, admin_id: i64, now: i64) -> impl Future<Output = Result<i64>> + Send;
     fn job(&self, id: i64) -> impl Future<Output = Result<Option<Job>>> + Send;
     fn jobs_of_draft(&self, draft_id: i64) -> impl Future<Output = Result<Vec<Job>>> + Send;
-    /// Takes the oldest queued job, marking it running.
+    /// Takes the oldest job that is queued, or running under a lease that ran
+    /// out (its server died), marking it running with a lease of
+    /// [`JOB_LEASE_SECONDS`]. One statement: two servers never take the same job.
     fn claim_next_job(&self, now: i64) -> impl Future<Output = Result<Option<Job>>> + Send;
-    fn set_job_progress(&self, id: i64, progress: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Records the progress and renews the lease.
+    fn set_job_progress(&self, id: i64, progress: &str, now: i64) -> impl Future<Output = Result<()>> + Send;
     fn finish_job(&self, id: i64, end: &JobEnd) -> impl Future<Output = Result<()>> + Send;
-    /// After a restart: jobs left running are queued again (retried from the start).
-    fn requeue_running_jobs(&self) -> impl Future<Output = Result<u64>> + Send;
 }
+
+/// How long a claimed job stays its worker's without news: the worker renews
+/// the lease with every progress report (several a second). Once it runs
+/// out, another worker, or the same server restarted, takes the job over; the
+/// job → import link then keeps a committed import from being run twice.
+pub const JOB_LEASE_SECONDS: i64 = 60;
 
 const JOB_COLUMNS: &str =
     "id, draft_id, admin_id, status, progress, report, import_id, error, attempts, created_at, started_at, finished_at";
@@ -157,7 +164,7 @@ fn parse_uais(rows: Vec<String>) -> Result<Vec<Uai>> {
 }
 
 macro_rules! impl_web_directory {
-    ($store:ty, $row:ty, $sql:path) => {
+    ($store:ty, $row:ty, $sql:path, $skip_locked:expr) => {
         impl $store {
             async fn load_admin(&self, id: i64, login: String, system: bool, email: Option<String>) -> Result<Admin> {
                 let uais: Vec<String> = sqlx::query_scalar(&$sql("SELECT uai FROM admin_establishments WHERE admin_id = ? ORDER BY uai"))
@@ -432,29 +439,28 @@ macro_rules! impl_web_directory {
             }
 
             async fn claim_next_job(&self, now: i64) -> Result<Option<Job>> {
-                // The status check in the UPDATE makes the claim atomic between workers.
-                loop {
-                    let id: Option<i64> = sqlx::query_scalar(&$sql("SELECT id FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1"))
-                        .fetch_optional(self.pool())
-                        .await?;
-                    let Some(id) = id else { return Ok(None) };
-                    let claimed = sqlx::query(&$sql(
-                        "UPDATE jobs SET status = 'running', started_at = ?, attempts = attempts + 1 WHERE id = ? AND status = 'queued'",
-                    ))
-                    .bind(now)
-                    .bind(id)
-                    .execute(self.pool())
-                    .await?
-                    .rows_affected();
-                    if claimed == 1 {
-                        return self.job(id).await;
-                    }
+                let claimed: Option<i64> = sqlx::query_scalar(&$sql(&format!(
+                    "UPDATE jobs SET status = 'running', started_at = ?, attempts = attempts + 1, lease_until = ? \
+                     WHERE id = (SELECT id FROM jobs WHERE status = 'queued' \
+                                 OR (status = 'running' AND (lease_until IS NULL OR lease_until < ?)) \
+                                 ORDER BY id LIMIT 1{}) RETURNING id",
+                    $skip_locked
+                )))
+                .bind(now)
+                .bind(now + JOB_LEASE_SECONDS)
+                .bind(now)
+                .fetch_optional(self.pool())
+                .await?;
+                match claimed {
+                    Some(id) => self.job(id).await,
+                    None => Ok(None),
                 }
             }
 
-            async fn set_job_progress(&self, id: i64, progress: &str) -> Result<()> {
-                sqlx::query(&$sql("UPDATE jobs SET progress = ? WHERE id = ?"))
+            async fn set_job_progress(&self, id: i64, progress: &str, now: i64) -> Result<()> {
+                sqlx::query(&$sql("UPDATE jobs SET progress = ?, lease_until = ? WHERE id = ? AND status = 'running'"))
                     .bind(progress)
+                    .bind(now + JOB_LEASE_SECONDS)
                     .bind(id)
                     .execute(self.pool())
                     .await?;
@@ -475,13 +481,6 @@ macro_rules! impl_web_directory {
                 .await?;
                 Ok(())
             }
-
-            async fn requeue_running_jobs(&self) -> Result<u64> {
-                Ok(sqlx::query(&$sql("UPDATE jobs SET status = 'queued' WHERE status = 'running'"))
-                    .execute(self.pool())
-                    .await?
-                    .rows_affected())
-            }
         }
     };
 }
@@ -489,10 +488,13 @@ macro_rules! impl_web_directory {
 impl_web_directory!(
     crate::sqlite::SqliteDirectory,
     sqlx::sqlite::SqliteRow,
-    crate::sqlite::sql
+    crate::sqlite::sql,
+    ""
 );
 impl_web_directory!(
     crate::postgres::PgDirectory,
     sqlx::postgres::PgRow,
-    crate::postgres::sql
+    crate::postgres::sql,
+    // Two servers polling at once skip each other's row instead of waiting.
+    " FOR UPDATE SKIP LOCKED"
 );

@@ -1172,3 +1172,73 @@ async fn an_unreachable_database_is_said_in_french() {
     assert!(e.to_string().contains("ne répond pas"), "{e}");
     pg.drop_database().await;
 }
+
+/// Jobs are claimed once, even by workers polling at the same moment (on
+/// PostgreSQL with `FOR UPDATE SKIP LOCKED`), kept while their lease is
+/// renewed, and taken over once it runs out.
+async fn jobs_are_claimed_once_and_taken_over_after_their_lease<D>(d: &D)
+where
+    D: store::web::WebDirectory + Directory,
+{
+    use store::web::JOB_LEASE_SECONDS;
+    let now = now().timestamp();
+    let admin = d.create_admin("chef", "hash", true, &[], now).await.unwrap();
+    let mut jobs = Vec::new();
+    for _ in 0..8 {
+        let draft = d.create_draft(admin, "a.csv", b"x", "{}", now).await.unwrap();
+        jobs.push(d.create_job(draft, admin, now).await.unwrap());
+    }
+    let claims = futures_join_all((0..12).map(|_| d.claim_next_job(now))).await;
+    let mut claimed: Vec<i64> = claims.into_iter().filter_map(|c| c.unwrap()).map(|j| j.id).collect();
+    claimed.sort();
+    assert_eq!(claimed, jobs, "each job claimed exactly once");
+
+    // Renewed by its progress reports, a lease holds past its first term.
+    d.set_job_progress(jobs[0], "{}", now + JOB_LEASE_SECONDS - 1)
+        .await
+        .unwrap();
+    let later = now + JOB_LEASE_SECONDS + 1;
+    let taken = d.claim_next_job(later).await.unwrap().unwrap();
+    assert_eq!(
+        (taken.id, taken.attempts),
+        (jobs[1], 2),
+        "the first job's lease was renewed"
+    );
+}
+
+/// Runs the futures concurrently on this task, in order.
+async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    // Polled together: each claim is one statement, so the database decides.
+    let mut pending: Vec<_> = futures.map(|f| Some(Box::pin(f))).collect();
+    let mut results: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all_done = true;
+        for (slot, result) in pending.iter_mut().zip(results.iter_mut()) {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        *result = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => all_done = false,
+                }
+            }
+        }
+        if all_done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    results.into_iter().flatten().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_claims_on_both_backends() {
+    let db = sqlite().await;
+    jobs_are_claimed_once_and_taken_over_after_their_lease(&db.directory).await;
+    let Some(pg) = postgres().await else { return };
+    jobs_are_claimed_once_and_taken_over_after_their_lease(&pg.directory).await;
+    pg.drop_database().await;
+}

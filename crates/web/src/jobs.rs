@@ -1,7 +1,11 @@
-//! The import worker: takes queued jobs one at a time and runs them with the
-//! same service as the CLI. A job left running by a stopped server is queued
-//! again at start and retried from the beginning: the import is one
-//! transaction, so a half-done attempt left nothing behind.
+//! The import worker: takes jobs one at a time and runs them with the same
+//! service as the CLI. Each job runs exactly once, with several servers on one
+//! database and across crashes: a worker holds a job under a lease it renews
+//! ([`store::web::JOB_LEASE_SECONDS`]); a job whose lease ran out (its server
+//! died) is taken again, and then either its import had committed, naming the
+//! job in its own transaction, and the job is finished from that import, or
+//! it had not, and the job runs from the start (the import is one
+//! transaction: a half-done attempt left nothing behind).
 
 use crate::wizard::{job_status, DraftSettings};
 use crate::{AppState, Backend};
@@ -36,11 +40,6 @@ impl JobProgress {
 }
 
 pub async fn run_worker<D: Backend>(state: AppState<D>) {
-    if let Ok(n) = state.directory.requeue_running_jobs().await {
-        if n > 0 {
-            tracing::warn!(jobs = n, "imports interrompus remis en file d'attente");
-        }
-    }
     let mut last_housekeeping: Option<i64> = None;
     loop {
         // Every half minute: delete expired result files, send due notices,
@@ -53,18 +52,60 @@ pub async fn run_worker<D: Backend>(state: AppState<D>) {
                 tracing::warn!(error = %e, "envoi des courriels en attente impossible");
             }
         }
-        match state.directory.claim_next_job(state.now()).await {
-            Ok(Some(job)) => {
-                run_job(&state, job).await;
-                checkpoint(&state).await;
-            }
-            Ok(None) => tokio::time::sleep(Duration::from_millis(300)).await,
+        match run_next_job(&state).await {
+            Ok(true) => checkpoint(&state).await,
+            Ok(false) => tokio::time::sleep(Duration::from_millis(300)).await,
             Err(e) => {
                 tracing::error!(error = %e, "file des imports indisponible");
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
         }
     }
+}
+
+/// Claims and runs one job, if one is waiting: what the worker loop does
+/// each turn. Returns whether there was one.
+pub async fn run_next_job<D: Backend>(state: &AppState<D>) -> Result<bool, store::StoreError> {
+    match state.directory.claim_next_job(state.now()).await? {
+        Some(job) => {
+            run_job(state, job).await;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// How a job ended when its import committed already (a server died between
+/// the import's commit and the job's end): read from the import itself.
+async fn committed_end<D: Backend>(state: &AppState<D>, job_id: i64) -> Option<JobEnd> {
+    let entry = match state.directory.import_of_job(job_id).await {
+        Ok(entry) => entry?,
+        Err(e) => {
+            tracing::warn!(job = job_id, error = %e, "import of the job unreadable");
+            return None;
+        }
+    };
+    let report = domain::pipeline::Report {
+        status: domain::pipeline::Status::Imported,
+        rows: entry.rows as usize,
+        valid: (entry.rows - entry.skipped).max(0) as usize,
+        conflicts: entry.skipped as usize,
+        created: entry.created as usize,
+        updated: entry.updated as usize,
+        unchanged: entry.unchanged as usize,
+        merged: entry.merged as usize,
+        deactivated: entry.deactivated as usize,
+        skipped: entry.skipped as usize,
+        conflict_details: Vec::new(),
+        rejection: None,
+    };
+    Some(JobEnd {
+        status: JobStatus::Succeeded,
+        report: serde_json::to_string(&report).ok(),
+        import_id: Some(entry.id),
+        error: None,
+        finished_at: entry.finished_at.map_or_else(|| state.now(), |t| t.timestamp()),
+    })
 }
 
 /// Out of the imports' commits: see [`store::Directory::checkpoint`].
@@ -81,14 +122,27 @@ pub async fn run_job<D: Backend>(state: &AppState<D>, job: Job) {
         admin = job.admin_id,
         "import démarré"
     );
-    let end = match execute(state, &job).await {
-        Ok(end) => end,
-        Err(message) => JobEnd {
-            status: JobStatus::Failed,
-            report: None,
-            import_id: None,
-            error: Some(message),
-            finished_at: state.now(),
+    let end = match committed_end(state, job.id).await {
+        Some(end) => {
+            tracing::warn!(
+                job = job.id,
+                import_id = end.import_id,
+                "import already committed by an interrupted attempt: job finished from it"
+            );
+            end
+        }
+        None => match execute(state, &job).await {
+            Ok(end) if end.status == JobStatus::Succeeded => end,
+            // Another attempt may have committed meanwhile (a second server
+            // took the job over): this one's write was refused, that one stands.
+            Ok(end) => committed_end(state, job.id).await.unwrap_or(end),
+            Err(message) => committed_end(state, job.id).await.unwrap_or(JobEnd {
+                status: JobStatus::Failed,
+                report: None,
+                import_id: None,
+                error: Some(message),
+                finished_at: state.now(),
+            }),
         },
     };
     tracing::info!(
@@ -136,6 +190,7 @@ async fn execute<D: Backend>(state: &AppState<D>, job: &Job) -> Result<JobEnd, S
     let settings: DraftSettings = serde_json::from_str(&draft.settings).map_err(|e| e.to_string())?;
     let mut request = settings.request(&draft, &admin, state.config.max_upload);
     request.result_retention_seconds = state.config.result_retention_days * 86_400;
+    request.job_id = Some(job.id);
 
     let progress = Arc::new(JobProgress {
         steps: Mutex::new(BTreeMap::new()),
@@ -143,11 +198,13 @@ async fn execute<D: Backend>(state: &AppState<D>, job: &Job) -> Result<JobEnd, S
     let ticker = {
         let progress = Arc::clone(&progress);
         let directory = Arc::clone(&state.directory);
+        let clock = Arc::clone(&state.clock);
         let id = job.id;
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(400)).await;
-                let _ = directory.set_job_progress(id, &progress.json()).await;
+                let now = clock.now().timestamp();
+                let _ = directory.set_job_progress(id, &progress.json(), now).await;
             }
         })
     };
@@ -162,7 +219,10 @@ async fn execute<D: Backend>(state: &AppState<D>, job: &Job) -> Result<JobEnd, S
     )
     .await;
     ticker.abort();
-    let _ = state.directory.set_job_progress(job.id, &progress.json()).await;
+    let _ = state
+        .directory
+        .set_job_progress(job.id, &progress.json(), state.now())
+        .await;
     let now = state.now();
     Ok(match outcome {
         Ok(outcome) => JobEnd {

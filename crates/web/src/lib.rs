@@ -19,7 +19,7 @@ mod wizard;
 pub use api::openapi_document;
 pub use auth::{hash_token, new_token};
 pub use error::AppError;
-pub use jobs::run_worker;
+pub use jobs::{run_next_job, run_worker};
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};

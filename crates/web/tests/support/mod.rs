@@ -58,6 +58,16 @@ pub async fn start() -> App {
 /// The app, with the scheduled AAF run when a cron pattern is given
 /// (its inbox is [`App::inbox`], with notices to [`ADMIN_A_EMAIL`]).
 pub async fn start_with_schedule(pattern: Option<&str>) -> App {
+    start_app(pattern, true).await
+}
+
+/// The app without its job worker: the test runs the jobs itself
+/// ([`web::run_next_job`]), as a worker of another server would.
+pub async fn start_without_worker() -> App {
+    start_app(None, false).await
+}
+
+async fn start_app(pattern: Option<&str>, worker: bool) -> App {
     let dir = tempfile::tempdir().unwrap();
     let inbox = dir.path().join("flux");
     std::fs::create_dir(&inbox).unwrap();
@@ -112,7 +122,11 @@ pub async fn start_with_schedule(pattern: Option<&str>) -> App {
         notifier: Arc::new(notifier),
     };
     let serving = state.clone();
-    tokio::spawn(async move { web::serve(serving, listener, schedule).await });
+    if worker {
+        tokio::spawn(async move { web::serve(serving, listener, schedule).await });
+    } else {
+        tokio::spawn(async move { axum::serve(listener, web::router(serving)).await });
+    }
     App {
         url,
         state,
