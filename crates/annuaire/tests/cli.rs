@@ -584,20 +584,45 @@ fn the_server_journal_can_be_json_lines() {
             }
         }
     });
-    let mut started = None;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while started.is_none() && std::time::Instant::now() < deadline {
-        let Ok(line) = lines.recv_timeout(std::time::Duration::from_secs(1)) else {
-            continue;
-        };
-        let event: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("not a JSON line: {line}"));
-        if event["fields"]["message"] == "serveur démarré" {
-            started = Some(event);
+    let next_event = |message: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            let Ok(line) = lines.recv_timeout(std::time::Duration::from_secs(1)) else {
+                continue;
+            };
+            let event: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("not a JSON line: {line}"));
+            if event["fields"]["message"] == message {
+                return Some(event);
+            }
         }
-    }
+        None
+    };
+    let started = next_event("serveur démarré");
+    // One line per request, with its id, and no query string.
+    let request_line = started.as_ref().and_then(|event| {
+        use std::io::{Read, Write};
+        let address = event["fields"]["address"].as_str()?;
+        let mut stream = std::net::TcpStream::connect(address).ok()?;
+        stream
+            .write_all(b"GET /healthz?nom=secret HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .ok()?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).ok()?;
+        let id = answer.lines().find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("x-request-id: ")
+                .map(str::to_string)
+        })?;
+        Some((id, next_event("requête")?))
+    });
     let _ = child.kill();
     let _ = child.wait();
     let event = started.expect("no « serveur démarré » event within a minute");
+    let (id, request) = request_line.expect("no « requête » event for GET /healthz");
+    assert_eq!(request["fields"]["request_id"], id.trim(), "{request}");
+    assert_eq!(request["fields"]["path"], "/healthz", "{request}");
+    assert_eq!(request["fields"]["status"], 200, "{request}");
+    assert!(!request.to_string().contains("secret"), "{request}");
     assert_eq!(event["level"], "INFO", "{event}");
     assert_eq!(event["fields"]["backend"], "sqlite", "{event}");
     assert!(

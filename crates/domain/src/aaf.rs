@@ -144,7 +144,14 @@ pub struct RawRequest {
     /// `<attributes>` of an addRequest, in file order.
     pub attributes: Vec<(String, Vec<String>)>,
     pub modifications: Vec<Modification>,
+    /// The first attribute whose value was over [`MAX_VALUE_CHARS`]: the
+    /// request is refused, as a CSV line with an over-long cell is.
+    pub oversized: Option<String>,
 }
+
+/// The longest value an AAF attribute may have, as for a CSV cell: longer ones
+/// are not kept in memory, and their request is refused.
+pub const MAX_VALUE_CHARS: usize = crate::decode::DEFAULT_MAX_CELL_CHARS;
 
 impl RawRequest {
     pub fn attribute(&self, name: &str) -> Option<&[String]> {
@@ -231,6 +238,22 @@ fn effective_bytes(bytes: &[u8]) -> (std::borrow::Cow<'_, [u8]>, Option<String>)
     (std::borrow::Cow::Owned(fixed), Some(notice))
 }
 
+/// Keeps a value being read to [`MAX_VALUE_CHARS`] characters, so that a
+/// 20 MiB `sn` costs no memory; true when something was cut.
+fn cap_value(value: &mut String) -> bool {
+    // Cheap test first: a character is at most 4 bytes.
+    if value.len() <= MAX_VALUE_CHARS {
+        return false;
+    }
+    match value.char_indices().nth(MAX_VALUE_CHARS) {
+        Some((cut, _)) => {
+            value.truncate(cut);
+            true
+        }
+        None => false,
+    }
+}
+
 /// Calls `on_request` for each add/modify/delete request of a feed, in order,
 /// holding only that request in memory.
 pub fn read_requests<E>(
@@ -249,6 +272,8 @@ pub fn read_requests<E>(
     let mut open_attr: Option<(String, Option<ModOp>)> = None;
     let mut values: Vec<String> = Vec::new();
     let mut text: Option<String> = None;
+    // Characters dropped from the value being read, past the cap.
+    let mut text_overflow = false;
 
     loop {
         let event = reader.read_event_into(&mut buf).map_err(|e| xml_error(&reader, e))?;
@@ -304,6 +329,7 @@ pub fn read_requests<E>(
                                 }
                             } else {
                                 text = Some(String::new());
+                                text_overflow = false;
                             }
                         }
                         _ => {}
@@ -319,11 +345,13 @@ pub fn read_requests<E>(
             Event::Text(ref t) => {
                 if let Some(acc) = text.as_mut() {
                     acc.push_str(&t.xml10_content().map_err(|e| xml_error(&reader, e))?);
+                    text_overflow |= cap_value(acc);
                 }
             }
             Event::CData(ref t) => {
                 if let Some(acc) = text.as_mut() {
                     acc.push_str(&t.decode().map_err(|e| xml_error(&reader, e))?);
+                    text_overflow |= cap_value(acc);
                 }
             }
             Event::GeneralRef(ref r) => {
@@ -355,6 +383,11 @@ pub fn read_requests<E>(
                     match name {
                         b"value" => {
                             if let Some(v) = text.take() {
+                                if (text_overflow || v.chars().count() > MAX_VALUE_CHARS) && request.oversized.is_none()
+                                {
+                                    request.oversized =
+                                        Some(open_attr.as_ref().map(|(n, _)| n.clone()).unwrap_or_default());
+                                }
                                 values.push(clean_cell(&v));
                             }
                         }
@@ -717,6 +750,13 @@ pub fn map_request(
     let Some(kind) = raw.kind else {
         return Err(issue(None, "bad_request", "requête sans type".into()));
     };
+    if let Some(attribute) = &raw.oversized {
+        return Err(issue(
+            raw.identifier.clone(),
+            "value_too_long",
+            format!("valeur de l'attribut {attribute} trop longue (plus de {MAX_VALUE_CHARS} caractères) : la requête est ignorée (signalez-le à l'académie)"),
+        ));
+    }
     let category = raw.category.clone().unwrap_or_default();
     let is_structure = raw.structure || category.eq_ignore_ascii_case("EtabEducNat");
     if is_structure {
@@ -1009,6 +1049,26 @@ mod tests {
         assert!(notices[0].contains("écrit en UTF-8"), "{notices:?}");
         let summary = read_requests(&latin9(PERSON), |_| Ok::<(), ()>(()));
         assert_eq!(summary.ok().and_then(|r| r.ok()).map(|s| s.notices.len()), Some(0));
+    }
+
+    #[test]
+    fn an_over_long_value_is_cut_while_reading_and_its_request_refused() {
+        let huge = "A".repeat(20 * 1024 * 1024);
+        let feed = PERSON
+            .replace("ISO-8859-15", "UTF-8")
+            .replace("<value>BARBIER</value>", &format!("<value>{huge}</value>"));
+        let requests = parse(feed.as_bytes()).unwrap_or_default();
+        assert_eq!(requests[0].oversized.as_deref(), Some("sn"));
+        let kept = requests[0].attribute("sn").map(|v| v[0].chars().count());
+        assert_eq!(kept, Some(MAX_VALUE_CHARS), "only the cap is kept in memory");
+        let Err(issue) = map_request("f.xml", &requests[0], today(), &StructureIndex::default()) else {
+            panic!("an over-long name must be refused");
+        };
+        assert_eq!(issue.code, "value_too_long");
+        assert!(issue.message.contains("sn"), "{}", issue.message);
+        // The other requests of the file are read as usual.
+        assert_eq!(requests[1].modifications[0].values, ["vb&co@ac-test.fr"]);
+        assert!(requests[1].oversized.is_none());
     }
 
     #[test]

@@ -34,6 +34,9 @@ impl FromStr for EncodingChoice {
 }
 
 /// Limits that keep a bad upload from exhausting the server (SPEC §3).
+/// The longest cell (and AAF value) kept, in characters.
+pub const DEFAULT_MAX_CELL_CHARS: usize = 512;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
     pub max_bytes: usize,
@@ -47,7 +50,7 @@ impl Default for Limits {
         Limits {
             max_bytes: 20 * 1024 * 1024,
             max_rows: 200_000,
-            max_cell_chars: 512,
+            max_cell_chars: DEFAULT_MAX_CELL_CHARS,
             max_columns: 200,
         }
     }
@@ -72,6 +75,8 @@ pub enum FileError {
     Binary { share: usize },
     #[error("le fichier n'est pas en {encoding} (octet invalide à la ligne {line}) : choisissez l'encodage automatique ou windows-1252")]
     Undecodable { encoding: &'static str, line: usize },
+    #[error("le fichier est en UTF-8 mais {invalid} caractère(s) y sont abîmés (octet invalide, le premier à la ligne {line}) : corrigez cette ligne dans le tableur (retapez ses accents) puis réenregistrez au format « CSV UTF-8 »")]
+    DamagedUtf8 { invalid: usize, line: usize },
     #[error("le fichier ne contient aucune ligne de données{detail} : ajoutez au moins une personne")]
     NoDataRows { detail: &'static str },
     #[error("le fichier contient {rows} lignes, au-delà de la limite de {limit} : découpez-le en plusieurs fichiers")]
@@ -124,6 +129,9 @@ pub fn decode(bytes: &[u8], choice: EncodingChoice, limits: &Limits) -> Result<D
     let mut notices = Vec::new();
     let (text, encoding, detected) = match choice {
         EncodingChoice::Auto => {
+            if let Some((invalid, line)) = damaged_utf8(body) {
+                return Err(FileError::DamagedUtf8 { invalid, line });
+            }
             let (text, encoding) = detect_and_decode(body);
             (text, encoding, true)
         }
@@ -190,6 +198,29 @@ fn strip_utf8_boms(mut bytes: &[u8]) -> &[u8] {
         bytes = rest;
     }
     bytes
+}
+
+/// A UTF-8 file with a few damaged characters, rather than a file in another
+/// encoding: its valid accented characters outnumber its invalid sequences
+/// (a Windows-1252 file has almost none of the former). Decoding it as
+/// Windows-1252 would turn every accent into two signs and the headers into
+/// "missing required fields". (invalid sequences, line of the first).
+fn damaged_utf8(body: &[u8]) -> Option<(usize, usize)> {
+    let mut accented = 0usize;
+    let mut invalid = 0usize;
+    let mut first_offset = None;
+    let mut offset = 0usize;
+    for chunk in body.utf8_chunks() {
+        accented += chunk.valid().chars().filter(|c| !c.is_ascii()).count();
+        offset += chunk.valid().len();
+        if !chunk.invalid().is_empty() {
+            invalid += 1;
+            first_offset.get_or_insert(offset);
+        }
+        offset += chunk.invalid().len();
+    }
+    let first = first_offset?;
+    (accented >= 2 && accented > invalid).then(|| (invalid, body[..first].iter().filter(|&&b| b == b'\n').count() + 1))
 }
 
 fn detect_and_decode(body: &[u8]) -> (String, &'static Encoding) {
@@ -275,6 +306,23 @@ mod tests {
         bytes.extend_from_slice(SAMPLE.as_bytes());
         let d = auto(&bytes).map(|d| (d.text, d.encoding));
         assert_eq!(d, Ok((SAMPLE.to_string(), "UTF-8")));
+    }
+
+    #[test]
+    fn one_damaged_character_in_a_utf8_file_is_said_with_its_line() {
+        let mut bytes = "Civilité;Nom;Prénom\r\nMadame;Hélène;Éloïse\r\nMonsieur;Dupont;Jérôme\r\n"
+            .as_bytes()
+            .to_vec();
+        // "Jérôme" with its "ô" cut in half: one invalid byte on line 3.
+        let o = bytes.windows(2).position(|w| w == "ô".as_bytes()).unwrap_or_default();
+        bytes.remove(o + 1);
+        match auto(&bytes) {
+            Err(FileError::DamagedUtf8 { invalid: 1, line: 3 }) => {}
+            other => panic!("{other:?}"),
+        }
+        // A Windows-1252 file is still detected as such.
+        let (latin, _, _) = WINDOWS_1252.encode("Civilité;Nom;Prénom\r\nMadame;Hélène;Éloïse\r\n");
+        assert_eq!(auto(&latin).map(|d| d.encoding).ok(), Some("windows-1252"));
     }
 
     #[test]

@@ -167,6 +167,7 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
             refuse_without_storage::<D>,
         ))
         .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
 }
 
@@ -190,6 +191,30 @@ async fn readyz<D: Backend>(
             )
         }
     }
+}
+
+/// One journal line per request, with an id the response carries too
+/// (`X-Request-Id`), so that an admin's report can be found in the log. The
+/// path only: a query string may hold the names searched, a body passwords.
+async fn log_request(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use rand::Rng;
+    let id = format!("{:016x}", rand::thread_rng().gen::<u64>());
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).await;
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    tracing::info!(
+        request_id = %id,
+        method = %method,
+        path = %path,
+        status = response.status().as_u16(),
+        duration_ms = started.elapsed().as_millis() as u64,
+        "requête"
+    );
+    response
 }
 
 /// What every response carries: no inline script nor framing, no MIME
