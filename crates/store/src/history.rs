@@ -55,6 +55,27 @@ impl ImportEntry {
         self.created + self.updated + self.unchanged + self.merged
     }
 
+    /// The report of an applied import, as its history line counts it: what
+    /// a job taken over after its import committed shows (the lines in
+    /// conflict were skipped, their details are not kept).
+    pub fn applied_report(&self) -> domain::pipeline::Report {
+        let count = |n: i64| usize::try_from(n).unwrap_or_default();
+        domain::pipeline::Report {
+            status: domain::pipeline::Status::Imported,
+            rows: count(self.rows),
+            valid: count(self.rows - self.skipped),
+            conflicts: count(self.skipped),
+            created: count(self.created),
+            updated: count(self.updated),
+            unchanged: count(self.unchanged),
+            merged: count(self.merged),
+            deactivated: count(self.deactivated),
+            skipped: count(self.skipped),
+            conflict_details: Vec::new(),
+            rejection: None,
+        }
+    }
+
     /// The profile's name, or "flux AAF" for a feed (it holds several).
     pub fn profile_label(&self) -> String {
         if self.source == ImportSource::Aaf {

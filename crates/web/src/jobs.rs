@@ -85,23 +85,9 @@ async fn committed_end<D: Backend>(state: &AppState<D>, job_id: i64) -> Option<J
             return None;
         }
     };
-    let report = domain::pipeline::Report {
-        status: domain::pipeline::Status::Imported,
-        rows: entry.rows as usize,
-        valid: (entry.rows - entry.skipped).max(0) as usize,
-        conflicts: entry.skipped as usize,
-        created: entry.created as usize,
-        updated: entry.updated as usize,
-        unchanged: entry.unchanged as usize,
-        merged: entry.merged as usize,
-        deactivated: entry.deactivated as usize,
-        skipped: entry.skipped as usize,
-        conflict_details: Vec::new(),
-        rejection: None,
-    };
     Some(JobEnd {
         status: JobStatus::Succeeded,
-        report: serde_json::to_string(&report).ok(),
+        report: serde_json::to_string(&entry.applied_report()).ok(),
         import_id: Some(entry.id),
         error: None,
         finished_at: entry.finished_at.map_or_else(|| state.now(), |t| t.timestamp()),
