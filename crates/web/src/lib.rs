@@ -238,6 +238,17 @@ async fn security_headers(request: axum::extract::Request, next: axum::middlewar
     response
 }
 
+/// An error answered before any handler: in JSON under `/api/`, as a French
+/// page elsewhere, as the handlers themselves answer.
+fn error_for(path: &str, error: AppError) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if path.starts_with("/api/") {
+        api::ApiError::from(error).into_response()
+    } else {
+        error.into_response()
+    }
+}
+
 /// A body whose declared length is over the cap is refused before a byte of
 /// it is read (a chunked one is cut at the cap by `DefaultBodyLimit`); the
 /// API answers in JSON, the pages with a French page.
@@ -246,19 +257,13 @@ async fn refuse_declared_oversize(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    use axum::response::IntoResponse;
     let declared = request
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        let error = AppError::TooLarge(limit);
-        return if request.uri().path().starts_with("/api/") {
-            api::ApiError::from(error).into_response()
-        } else {
-            error.into_response()
-        };
+        return error_for(request.uri().path(), AppError::TooLarge(limit));
     }
     next.run(request).await
 }
@@ -271,17 +276,11 @@ async fn refuse_without_storage<D: Backend>(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    use axum::response::IntoResponse;
     let path = request.uri().path();
     if path != "/healthz" && path != "/readyz" {
         if let Err(e) = state.directory.storage_present() {
             tracing::error!(error = %e, "database storage missing");
-            let error = AppError::Store(e);
-            return if path.starts_with("/api/") {
-                api::ApiError::from(error).into_response()
-            } else {
-                error.into_response()
-            };
+            return error_for(path, AppError::Store(e));
         }
     }
     next.run(request).await
