@@ -131,6 +131,13 @@ pub struct ServeArgs {
     /// Destinataire de l'avis de fin de chaque flux AAF planifié
     #[arg(long, env = "ANNUAIRE_AAF_NOTIFY")]
     pub aaf_notify: Option<String>,
+    /// Secondes sans nouvelles après lesquelles un autre serveur reprend l'import d'un serveur arrêté net
+    #[arg(long, value_name = "SECONDES", default_value_t = store::web::JOB_LEASE_SECONDS,
+          value_parser = clap::value_parser!(i64).range(2..=3600), env = "ANNUAIRE_JOB_LEASE")]
+    pub job_lease: i64,
+    /// À l'arrêt (Ctrl+C, SIGTERM), secondes laissées à l'import en cours pour finir avant d'être remis dans la file
+    #[arg(long, value_name = "SECONDES", default_value_t = 30, env = "ANNUAIRE_SHUTDOWN_GRACE")]
+    pub shutdown_grace: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -36,10 +36,27 @@ const DEMO_FILE: &[u8] = include_bytes!("../../../examples/enseignants-guide.csv
 pub const DEMO_UAI: &str = "0750654D";
 pub const DEMO_NAME: &str = "Collège de démonstration";
 
+/// Inside the private data folder: history lines of failed imports that
+/// waited for the database (see [`service::replay_pending_history`]).
+fn pending_history(results_dir: &Path) -> std::path::PathBuf {
+    results_dir.join("historique-en-attente")
+}
+
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let directory = AnyDirectory::open(&cli.database)
         .await
         .with_context(|| format!("ouverture de la base {}", redact(&cli.database)))?;
+    let waiting = pending_history(&cli.results_dir);
+    match on_directory!(&directory, d => service::replay_pending_history(d, &waiting).await) {
+        Ok(0) => {}
+        Ok(n) => {
+            eprintln!("Historique : {n} import(s) échoué(s) pendant une coupure de la base, enregistré(s) maintenant.")
+        }
+        Err(e) => eprintln!(
+            "Historique : les lignes en attente dans {} restent à enregistrer : {e}",
+            waiting.display()
+        ),
+    }
     if let Command::Serve(args) = cli.command {
         return match directory {
             AnyDirectory::Sqlite(d) => crate::serve::run(d, &args, &cli.mail).await,
@@ -270,9 +287,21 @@ async fn import<D: web::Backend>(
     notifier: &Notifier,
     results_dir: &Path,
 ) -> Result<ExitCode> {
-    let request = build_request(args)?;
+    let mut request = build_request(args)?;
+    request.pending_history = Some(pending_history(results_dir));
     let destination = ResultDestination::prepare(args.result.as_deref(), results_dir, request.dry_run)?;
-    let bytes = read_input(&args.file, request.file.limits.max_bytes)?;
+    let bytes = match read_input(&args.file, request.file.limits.max_bytes)? {
+        Ok(bytes) => bytes,
+        Err(refusal) => {
+            // Refused like any unreadable file: with its history line.
+            let size = match &refusal {
+                domain::decode::FileError::TooLarge { size, .. } => *size,
+                _ => 0,
+            };
+            service::record_refused_file(d, &request, size, &refusal, clock).await;
+            bail!("{refusal}");
+        }
+    };
     let mut rng = domain::password::os_rng();
     let progress = BarProgress::new();
     let (outcome, history_id) = service::run_recorded_import(d, &bytes, &request, clock, &mut rng, &progress).await;
@@ -326,19 +355,22 @@ async fn import<D: web::Backend>(
     })
 }
 
-/// Reads the file, refusing before reading when it is over the limit.
-fn read_input(path: &Path, max_bytes: usize) -> Result<Vec<u8>> {
+/// Reads the file, refusing before reading when it is over the limit (the
+/// inner error: a refusal of the file, recorded in the history).
+fn read_input(path: &Path, max_bytes: usize) -> Result<Result<Vec<u8>, domain::decode::FileError>> {
     let meta = std::fs::metadata(path).with_context(|| format!("lecture de {}", path.display()))?;
     if meta.is_dir() {
         bail!("{} est un dossier : indiquez un fichier CSV", path.display());
     }
     if meta.len() > max_bytes as u64 {
-        bail!(
-            "le fichier fait {} octets, au-delà de la limite de {max_bytes} octets : découpez-le en plusieurs fichiers",
-            meta.len()
-        );
+        return Ok(Err(domain::decode::FileError::TooLarge {
+            size: usize::try_from(meta.len()).unwrap_or(usize::MAX),
+            limit: max_bytes,
+        }));
     }
-    std::fs::read(path).with_context(|| format!("lecture de {}", path.display()))
+    Ok(Ok(
+        std::fs::read(path).with_context(|| format!("lecture de {}", path.display()))?
+    ))
 }
 
 /// `<fichier>-resultat-n<import>-<date>.csv`: never the name of an earlier

@@ -7,12 +7,7 @@ use std::path::Path;
 use store::service::{ImportOutcome, ImportRequest};
 use store::UserSummary;
 
-fn separator_name(sep: u8) -> String {
-    match sep {
-        b'\t' => "tabulation".to_string(),
-        other => format!("« {} »", char::from(other)),
-    }
-}
+use domain::parse::separator_name;
 
 pub fn print_import(outcome: &ImportOutcome, request: &ImportRequest, result_path: Option<&Path>) {
     let read = &outcome.read;

@@ -57,9 +57,12 @@ pub async fn run<D: Backend>(directory: D, args: &ServeArgs, mail: &MailArgs) ->
             secure_cookies: args.secure_cookies,
             sign_in_url: args.sign_in_url.clone(),
             result_retention_days: args.result_retention_days,
+            job_lease_seconds: args.job_lease,
+            shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace),
             ..WebConfig::default()
         },
         notifier: Arc::new(notifier),
+        metrics: Arc::default(),
     };
     if let Some(s) = &aaf_schedule {
         let next = s
@@ -72,8 +75,33 @@ pub async fn run<D: Backend>(directory: D, args: &ServeArgs, mail: &MailArgs) ->
             s.pattern()
         );
     }
-    web::serve(state, listener, aaf_schedule).await.context("serveur web")?;
+    web::serve(state, listener, aaf_schedule, stop_requested())
+        .await
+        .context("serveur web")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl+C, or SIGTERM (what systemd and container runtimes send).
+async fn stop_requested() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    println!("Arrêt demandé : l'import en cours a quelques secondes pour finir, sinon il est remis dans la file.");
 }
 
 /// The demo establishment and a `demo` establishment admin with a fresh password.

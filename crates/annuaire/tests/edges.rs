@@ -146,3 +146,61 @@ fn admin_create_without_a_terminal_generates_the_password() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stdout(&out).contains("Mot de passe"), "{}", stdout(&out));
 }
+
+/// A file over the size cap is refused before it is read, with its history
+/// line like every other refusal; a wrong separator names the detected one.
+#[test]
+fn refused_files_are_explained_and_recorded() {
+    let env = Env::new();
+    let guide = example("enseignants-guide.csv");
+    let mut args = teachers_import(&guide).to_vec();
+    args.extend_from_slice(&["--max-file-size", "40"]);
+    let out = env.run(&args);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("au-delà de la limite de 40 octets"),
+        "{}",
+        stderr(&out)
+    );
+    let history = env.json(&["imports", "list", "--json"]);
+    let lines = history.as_array().unwrap();
+    assert_eq!(lines.len(), 1, "{history}");
+    assert_eq!(lines[0]["status"], "rejected", "{history}");
+    assert!(env.users().is_empty());
+
+    let commas = env.write(
+        "virgules.csv",
+        "Civilité,Nom,Prénom,Matière\r\nM.,PLATON,Francis,Philosophie\r\n".as_bytes(),
+    );
+    let mut args = teachers_import(&commas).to_vec();
+    args.extend_from_slice(&["--separator", ";"]);
+    let out = env.run(&args);
+    assert_ne!(out.status.code(), Some(0));
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(said.contains("semble séparé par « , »"), "{said}");
+}
+
+/// A PostgreSQL server that does not answer is said in French within 10 s
+/// (the driver alone retried for 30 s and more).
+#[test]
+fn an_unreachable_postgresql_is_said_within_seconds() {
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_annuaire"))
+        .env_remove("ANNUAIRE_DATABASE_URL")
+        .args([
+            "--database",
+            "postgres://annuaire@127.0.0.1:1/annuaire",
+            "users",
+            "search",
+        ])
+        .output()
+        .unwrap();
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("ne répond pas"), "{}", stderr(&out));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "gave up after {:?}",
+        started.elapsed()
+    );
+}

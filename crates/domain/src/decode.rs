@@ -83,6 +83,8 @@ pub enum FileError {
     TooManyRows { rows: usize, limit: usize },
     #[error("l'en-tête a {columns} colonnes, au-delà de la limite de {limit} : vérifiez le séparateur choisi")]
     TooManyColumns { columns: usize, limit: usize },
+    #[error("le fichier n'a qu'une colonne avec le séparateur {}, mais il semble séparé par {} : choisissez ce séparateur", crate::parse::separator_name(*.chosen), crate::parse::separator_name(*.detected))]
+    WrongSeparator { chosen: u8, detected: u8 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -120,6 +122,18 @@ pub fn decode(bytes: &[u8], choice: EncodingChoice, limits: &Limits) -> Result<D
                 });
             }
             return finish(text.into_owned(), encoding.name(), true, Vec::new());
+        }
+    }
+    // Some tools write UTF-16 without a BOM: Latin text then has a nul byte
+    // in every other position, on the same side throughout.
+    if let Some(encoding) = utf16_without_bom(bytes) {
+        let (text, had_errors) = encoding.decode_without_bom_handling(bytes);
+        if !had_errors {
+            let notice = format!(
+                "Fichier reconnu comme {} sans marque d'ordre des octets (BOM).",
+                encoding.name()
+            );
+            return finish(text.into_owned(), encoding.name(), true, vec![notice]);
         }
     }
     if let Some(offset) = bytes.iter().position(|&b| b == 0) {
@@ -165,6 +179,27 @@ pub fn decode(bytes: &[u8], choice: EncodingChoice, limits: &Limits) -> Result<D
         );
     }
     finish(text, encoding.name(), detected, notices)
+}
+
+/// UTF-16 little- or big-endian, told by where the nul bytes fall in the
+/// first 4 KiB: at least a third of one side nul, almost none of the other.
+fn utf16_without_bom(bytes: &[u8]) -> Option<&'static Encoding> {
+    let sample = &bytes[..bytes.len().min(4096) & !1];
+    let pairs = sample.len() / 2;
+    if pairs < 2 {
+        return None;
+    }
+    let nul_at = |parity: usize| sample.iter().skip(parity).step_by(2).filter(|&&b| b == 0).count();
+    let (even, odd) = (nul_at(0), nul_at(1));
+    let mostly = |n: usize| n * 3 >= pairs;
+    let hardly = |n: usize| n * 50 <= pairs;
+    if mostly(odd) && hardly(even) {
+        Some(UTF_16LE)
+    } else if mostly(even) && hardly(odd) {
+        Some(UTF_16BE)
+    } else {
+        None
+    }
 }
 
 fn finish(text: String, encoding: &'static str, detected: bool, notices: Vec<String>) -> Result<Decoded, FileError> {
@@ -346,6 +381,32 @@ mod tests {
             .collect();
         let d = auto(&bytes).map(|d| (d.text, d.encoding));
         assert_eq!(d, Ok((SAMPLE.to_string(), "macintosh")));
+    }
+
+    #[test]
+    fn utf16_without_bom_is_recognised_on_either_side() {
+        let sample = "Civilité;Nom;Prénom\r\nMadame;ÉLÈVE;Zoé\r\n";
+        for big_endian in [false, true] {
+            let bytes: Vec<u8> = sample
+                .encode_utf16()
+                .flat_map(|u| if big_endian { u.to_be_bytes() } else { u.to_le_bytes() })
+                .collect();
+            let decoded = decode(&bytes, EncodingChoice::Auto, &Limits::default()).unwrap();
+            assert_eq!(decoded.text, sample);
+            assert_eq!(decoded.encoding, if big_endian { "UTF-16BE" } else { "UTF-16LE" });
+            assert!(
+                decoded.notices.iter().any(|n| n.contains("sans marque")),
+                "{:?}",
+                decoded.notices
+            );
+        }
+        // A binary file with scattered nul bytes is still refused as such.
+        let mut binary = b"Nom;Prenom\r\nDUPONT;Jean\r\n".to_vec();
+        binary.insert(5, 0);
+        assert!(matches!(
+            decode(&binary, EncodingChoice::Auto, &Limits::default()),
+            Err(FileError::NulBytes { .. })
+        ));
     }
 
     #[test]

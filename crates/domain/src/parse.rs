@@ -36,6 +36,14 @@ pub struct ParsedFile {
     pub records: Vec<RawRecord>,
 }
 
+/// A separator as people name it: « ; », « , », tabulation.
+pub fn separator_name(separator: u8) -> String {
+    match separator {
+        b'\t' => "tabulation".to_string(),
+        other => format!("« {} »", char::from(other)),
+    }
+}
+
 /// The separator that splits the first lines most regularly; `;` when unsure.
 pub fn detect_separator(text: &str) -> u8 {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).take(30).collect();

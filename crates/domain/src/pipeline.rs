@@ -61,7 +61,19 @@ pub fn read(
     let parsed = parse(&text, options.separator, options.has_header, &options.limits)?;
     let mut mapping = auto_map(parsed.header.as_deref(), parsed.column_count, profile);
     mapping.apply_overrides(overrides)?;
-    mapping.check(establishments_from_file)?;
+    if let Err(missing) = mapping.check(establishments_from_file) {
+        // A separator that splits nothing: say which one would, rather than
+        // listing every field as missing.
+        return Err(match options.separator {
+            Some(chosen) if parsed.column_count == 1 && parsed.detected_separator != chosen => {
+                ReadError::File(FileError::WrongSeparator {
+                    chosen,
+                    detected: parsed.detected_separator,
+                })
+            }
+            _ => ReadError::Mapping(missing),
+        });
+    }
     Ok(ReadFile {
         encoding,
         encoding_detected: detected,
@@ -133,5 +145,31 @@ impl Report {
                 .collect(),
             rejection: plan.rejection.as_ref().map(|r| r.message()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_separator_that_splits_nothing_names_the_one_that_would() {
+        let file = "Civilité,Nom,Prénom,Matière\r\nM.,PLATON,Francis,Philosophie\r\n".as_bytes();
+        let options = FileOptions {
+            separator: Some(b';'),
+            ..FileOptions::default()
+        };
+        let error = read(file, &options, Profile::Enseignant, &[], false).unwrap_err();
+        assert_eq!(
+            error,
+            ReadError::File(FileError::WrongSeparator {
+                chosen: b';',
+                detected: b','
+            })
+        );
+        assert!(error.to_string().contains("semble séparé par « , »"), "{error}");
+        // Detected, it reads.
+        let options = FileOptions::default();
+        assert!(read(file, &options, Profile::Enseignant, &[], false).is_ok());
     }
 }

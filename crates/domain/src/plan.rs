@@ -198,7 +198,6 @@ impl Plan {
             merges: &'a [Merge],
             deactivations: &'a [Deactivation],
             conflict_lines: &'a BTreeSet<u64>,
-            new_groups: &'a [GroupRef],
         }
         let decisions = Decisions {
             creates: &self.creates,
@@ -207,7 +206,6 @@ impl Plan {
             merges: &self.merges,
             deactivations: &self.deactivations,
             conflict_lines: &self.conflict_lines,
-            new_groups: &self.new_groups,
         };
         // Structs, sequences and string-keyed values only: serialising them
         // into a Vec cannot fail.

@@ -89,6 +89,11 @@ fn trouble(e: &sqlx::Error) -> Option<Trouble> {
     }
 }
 
+/// SQLite's "database is locked": another writer holds the lock.
+pub(crate) fn is_busy(e: &sqlx::Error) -> bool {
+    trouble(e) == Some(Trouble::Busy)
+}
+
 /// What an admin can do about a database failure, in their words; the
 /// driver's own message for the rest.
 fn database_message(e: &sqlx::Error) -> String {
@@ -177,7 +182,7 @@ pub struct UserUpdate<'a> {
 /// One line of the import history, written by every door (CLI, web, API,
 /// AAF feed), for applied imports inside their transaction and for rejected
 /// or failed ones afterwards.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ImportRecord {
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
@@ -339,6 +344,10 @@ pub trait Directory: Send + Sync {
     where
         Self: 'c;
     fn begin(&self) -> impl Future<Output = Result<Self::Tx<'_>>> + Send;
+    /// A transaction that will write. On SQLite it first waits for this
+    /// process's writer turn ([`sqlite::WriterQueue`]), before it takes a
+    /// connection: waiting writers never starve the pages' reads.
+    fn begin_writing(&self) -> impl Future<Output = Result<Self::Tx<'_>>> + Send;
     fn backend(&self) -> &'static str;
 
     fn add_establishment(

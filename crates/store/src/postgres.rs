@@ -92,10 +92,20 @@ pub(crate) const LOGINS_HIGHEST: &str = "SELECT \
      (SELECT u.login FROM users u WHERE lower(u.login) = (b.v COLLATE \"C\")) AS exact \
      FROM UNNEST($1::text[]) AS b(v)";
 
+/// How long to wait for a connection before saying the database is unreachable.
+const CONNECTION_WAIT: std::time::Duration = std::time::Duration::from_secs(6);
+
 impl PgDirectory {
     pub async fn open(url: &str) -> Result<Self> {
         let options = PgConnectOptions::from_str(url).map_err(|_| StoreError::BadUrl(url.to_string()))?;
-        let pool = PgPoolOptions::new().max_connections(8).connect_with(options).await?;
+        // A server that does not answer is said within seconds (sqlx would
+        // retry for 30 s by default): the CLI gives up in under 10 s, and a
+        // page answers 503 instead of hanging.
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(CONNECTION_WAIT)
+            .connect_with(options)
+            .await?;
         MIGRATOR.run(&pool).await?;
         Ok(PgDirectory { pool })
     }
@@ -131,6 +141,17 @@ impl PgDirectory {
 
 pub struct PgTx {
     pub(crate) tx: Transaction<'static, Postgres>,
+}
+
+impl PgDirectory {
+    fn new_tx(&self, tx: Transaction<'static, Postgres>) -> PgTx {
+        PgTx { tx }
+    }
+
+    /// PostgreSQL's row locks order the writers: no queue of our own.
+    async fn begin_writing_tx(&self) -> Result<PgTx> {
+        Ok(self.new_tx(self.pool().begin().await?))
+    }
 }
 
 crate::statements::impl_directory!(postgres, sqlx::Postgres, PgDirectory, PgTx, sqlx::postgres::PgRow);

@@ -114,6 +114,9 @@ pub struct ImportRequest {
     /// The web job running it: the applied import names it in its own
     /// transaction (see [`crate::history::History::import_of_job`]).
     pub job_id: Option<i64>,
+    /// Where the history line of a failed import waits when the database
+    /// is gone (see [`replay_pending_history`]); none: it is only logged.
+    pub pending_history: Option<std::path::PathBuf>,
 }
 
 impl ImportRequest {
@@ -139,6 +142,7 @@ impl ImportRequest {
             admin_id: None,
             notify: None,
             result_retention_seconds: DEFAULT_RESULT_RETENTION_DAYS * 86_400,
+            pending_history: None,
             edits: std::collections::BTreeMap::new(),
             job_id: None,
         }
@@ -244,7 +248,11 @@ pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
     let options = request.plan_options();
     let lookup = plan::lookup_for(&checked, &read.mapping, &options);
 
-    let mut tx = directory.begin().await?;
+    let mut tx = if request.dry_run {
+        directory.begin().await?
+    } else {
+        directory.begin_writing().await?
+    };
     if !request.dry_run {
         // Only the real run locks: a preview reads what is committed (SQLite's
         // WAL and PostgreSQL's MVCC let readers pass a writer), and the real
@@ -456,7 +464,103 @@ pub async fn run_recorded_import<
         Ok(id) => (result, Some(id)),
         Err(e) => {
             tracing::warn!(error = %e, file = %request.file_name, "historique : import non enregistré");
+            if let (Some(folder), true) = (&request.pending_history, e.is_unavailable()) {
+                match spool_history(folder, &record) {
+                    Ok(path) => tracing::warn!(
+                        file = %path.display(),
+                        "historique : la ligne attend le retour de la base"
+                    ),
+                    Err(e) => tracing::error!(error = %e, "historique : ligne perdue"),
+                }
+            }
             (result, None)
+        }
+    }
+}
+
+/// Keeps a history line the database could not take, as a JSON file of its
+/// own in `folder` (created private), until [`replay_pending_history`].
+fn spool_history(folder: &std::path::Path, record: &ImportRecord) -> std::io::Result<std::path::PathBuf> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(folder)?;
+    let json = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+    let stamp = record.finished_at.format("%Y%m%dT%H%M%S%.6f");
+    for attempt in 0..100 {
+        let path = folder.join(format!("{stamp}-{attempt}.json"));
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(mut file) => {
+                std::io::Write::write_all(&mut file, &json)?;
+                file.sync_all()?;
+                return Ok(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other(
+        "trop de lignes d'historique en attente à la même seconde",
+    ))
+}
+
+/// Writes the history lines that waited for the database (see
+/// [`ImportRequest::pending_history`]), oldest first, and removes each once
+/// written. Run by every command and by the server when they start: a
+/// failed import reaches the history once the database is back. The number
+/// of lines written.
+pub async fn replay_pending_history<D: crate::history::History>(
+    directory: &D,
+    folder: &std::path::Path,
+) -> Result<usize, StoreError> {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return Ok(0);
+    };
+    let mut files: Vec<std::path::PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let mut written = 0;
+    for path in files {
+        let record: ImportRecord = match std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
+        {
+            Ok(record) => record,
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "historique en attente illisible : laissé en place");
+                continue;
+            }
+        };
+        directory.record_import(&record).await?;
+        if let Err(e) = std::fs::remove_file(&path) {
+            tracing::warn!(file = %path.display(), error = %e, "historique en attente écrit mais non effacé");
+        }
+        written += 1;
+    }
+    Ok(written)
+}
+
+/// A file refused before it was read (over the size cap): its history line,
+/// as every other refusal has one.
+pub async fn record_refused_file<D: crate::history::History>(
+    directory: &D,
+    request: &ImportRequest,
+    file_size: usize,
+    refusal: &domain::decode::FileError,
+    clock: &dyn Clock,
+) -> Option<i64> {
+    let mut record = history_record(request, file_size, clock.now(), clock.now(), None);
+    record.job_id = None;
+    record.status = ImportStatus::Rejected;
+    record.error = Some(refusal.to_string());
+    match directory.record_import(&record).await {
+        Ok(id) => Some(id),
+        Err(e) => {
+            tracing::warn!(error = %e, file = %request.file_name, "historique : refus non enregistré");
+            None
         }
     }
 }

@@ -26,6 +26,9 @@ pub struct SqliteDirectory {
     /// under a running server keeps answering through its open connections,
     /// and everything written then would be lost.
     file: PathBuf,
+    /// Writers of this process wait here for their turn, first come first
+    /// served, instead of racing for SQLite's lock (see [`WriterQueue`]).
+    writers: WriterQueue,
 }
 
 /// The schema this program expects, embedded at build time.
@@ -83,13 +86,19 @@ pub(crate) const LOGINS_HIGHEST: &str = "SELECT \
 impl SqliteDirectory {
     /// Opens (creating the file and its folder if missing) and migrates.
     pub async fn open(url: &str) -> Result<Self> {
+        Self::open_with(url, WriterQueue::default()).await
+    }
+
+    /// Opens with a given wait for SQLite's lock: the tests shorten it to
+    /// see writers queue in a second rather than in minutes.
+    pub async fn open_with(url: &str, writers: WriterQueue) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|_| StoreError::BadUrl(url.to_string()))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30))
+            .busy_timeout(writers.busy_timeout)
             .pragma("cache_size", "-65536")
             .pragma("temp_store", "memory")
             // Checkpoints run outside imports (`Directory::checkpoint`), not in their commit.
@@ -105,7 +114,22 @@ impl SqliteDirectory {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(SqliteDirectory { pool, file })
+        Ok(SqliteDirectory { pool, file, writers })
+    }
+
+    async fn begin_writing_tx(&self) -> Result<SqliteTx> {
+        let turn = std::sync::Arc::clone(&self.writers.turn).lock_owned().await;
+        let mut tx = self.new_tx(self.pool.begin().await?);
+        tx.turn = Some(turn);
+        Ok(tx)
+    }
+
+    fn new_tx(&self, tx: Transaction<'static, Sqlite>) -> SqliteTx {
+        SqliteTx {
+            tx,
+            turn: None,
+            writers: self.writers.clone(),
+        }
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -147,6 +171,40 @@ impl SqliteDirectory {
 
 pub struct SqliteTx {
     pub(crate) tx: Transaction<'static, Sqlite>,
+    /// This process's writer turn, held until the transaction ends.
+    turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    writers: WriterQueue,
+}
+
+/// How imports share SQLite's single writer lock. In one process (a server
+/// with its worker, its scheduled AAF run and its pages) writers queue on a
+/// mutex, in arrival order. Across processes (a CLI import beside the server)
+/// SQLite's own lock decides: a writer asks for it again each time its busy
+/// timeout runs out, until `patience`, and only then gives up with a French
+/// message. A long import thus makes the next one wait, not fail after 30 s.
+#[derive(Clone, Debug)]
+pub struct WriterQueue {
+    turn: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// SQLite's wait for its lock at each attempt (and for every short write).
+    pub busy_timeout: Duration,
+    /// How long an import waits for another process's write in all.
+    pub patience: Duration,
+}
+
+impl Default for WriterQueue {
+    fn default() -> Self {
+        WriterQueue::new(Duration::from_secs(30), Duration::from_secs(3600))
+    }
+}
+
+impl WriterQueue {
+    pub fn new(busy_timeout: Duration, patience: Duration) -> WriterQueue {
+        WriterQueue {
+            turn: std::sync::Arc::default(),
+            busy_timeout,
+            patience,
+        }
+    }
 }
 
 crate::statements::impl_directory!(sqlite, sqlx::Sqlite, SqliteDirectory, SqliteTx, sqlx::sqlite::SqliteRow);
@@ -168,11 +226,38 @@ impl SqliteTx {
     async fn lock_establishments_for_writing(&mut self, uais: &[Uai]) -> Result<()> {
         // A write takes SQLite's single writer lock now rather than at the
         // first insert, so a concurrent import waits instead of failing later.
-        sqlx::query("UPDATE establishments SET name = name WHERE uai IN (SELECT value FROM json_each(?))")
-            .bind(json(&uai_strings(uais)))
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+        let uais = json(&uai_strings(uais));
+        self.take_writer_turn(
+            "UPDATE establishments SET name = name WHERE uai IN (SELECT value FROM json_each(?))",
+            &uais,
+        )
+        .await
+    }
+
+    /// Waits for SQLite's lock (this process's turn was taken by
+    /// [`Directory::begin_writing`]), with `write` (a statement that changes
+    /// nothing) as the first statement of the transaction: a busy answer then
+    /// leaves it as it was, and it can ask again.
+    async fn take_writer_turn(&mut self, write: &str, argument: &str) -> Result<()> {
+        let started = std::time::Instant::now();
+        loop {
+            match sqlx::query(write).bind(argument).execute(&mut *self.tx).await {
+                Ok(_) => return Ok(()),
+                Err(e) if crate::is_busy(&e) && started.elapsed() < self.writers.patience => {
+                    tracing::info!(
+                        waited_seconds = started.elapsed().as_secs(),
+                        "la base SQLite est occupée par un autre programme : l'import attend son tour"
+                    );
+                }
+                Err(e) if crate::is_busy(&e) => {
+                    return Err(StoreError::Unavailable(format!(
+                        "la base SQLite est occupée par un autre programme depuis {} minutes (un import en ligne de commande ou un autre serveur sur le même fichier ?) : rien n'a été enregistré ; attendez la fin de cette opération, puis recommencez",
+                        started.elapsed().as_secs() / 60
+                    )))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     async fn lock_keys_and_logins(&mut self, _keys: &[String], _logins: &[String]) -> Result<()> {
@@ -182,10 +267,8 @@ impl SqliteTx {
 
     async fn lock_users_for_writing(&mut self, _keys: &[String]) -> Result<()> {
         // SQLite has one writer: taking its lock now covers every row.
-        sqlx::query("UPDATE users SET id = id WHERE id = -1")
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+        self.take_writer_turn("UPDATE users SET id = id WHERE id = ?", "-1")
+            .await
     }
 
     async fn logins_in_base_ranges(&mut self, bases: &[String]) -> Result<Vec<String>> {

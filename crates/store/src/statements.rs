@@ -335,9 +335,11 @@ macro_rules! impl_directory {
             type Tx<'c> = $tx;
 
             async fn begin(&self) -> Result<$tx> {
-                Ok($tx {
-                    tx: self.pool().begin().await?,
-                })
+                Ok(self.new_tx(self.pool().begin().await?))
+            }
+
+            async fn begin_writing(&self) -> Result<$tx> {
+                self.begin_writing_tx().await
             }
 
             fn backend(&self) -> &'static str {
@@ -667,7 +669,7 @@ macro_rules! impl_directory {
             type AdminTx<'c> = $tx;
 
             async fn begin_admin(&self) -> Result<$tx> {
-                self.begin().await
+                self.begin_writing().await
             }
 
             async fn structure_jointures(&self) -> Result<Vec<(String, Uai)>> {

@@ -65,6 +65,8 @@ pub struct Draft {
     pub settings: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// When its content (file, edits) was wiped: see [`WebDirectory::purge_draft`].
+    pub purged_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -136,19 +138,42 @@ pub trait WebDirectory: Send + Sync {
     ) -> impl Future<Output = Result<i64>> + Send;
     fn draft(&self, id: i64) -> impl Future<Output = Result<Option<Draft>>> + Send;
     fn update_draft_settings(&self, id: i64, settings: &str, now: i64) -> impl Future<Output = Result<()>> + Send;
+    /// Wipes a draft's file and settings (its edits may hold imposed
+    /// passwords in clear) once its import committed. The row stays for its
+    /// jobs' pages.
+    fn purge_draft(&self, id: i64, now: i64) -> impl Future<Output = Result<()>> + Send;
+    /// Abandoned drafts, untouched since `before` and without a job waiting
+    /// or running: deleted when no job ever ran them, wiped otherwise. The
+    /// number of drafts concerned.
+    fn purge_abandoned_drafts(&self, before: i64, now: i64) -> impl Future<Output = Result<u64>> + Send;
     fn create_job(&self, draft_id: i64, admin_id: i64, now: i64) -> impl Future<Output = Result<i64>> + Send;
     fn job(&self, id: i64) -> impl Future<Output = Result<Option<Job>>> + Send;
     fn jobs_of_draft(&self, draft_id: i64) -> impl Future<Output = Result<Vec<Job>>> + Send;
     /// Takes the oldest job that is queued, or running under a lease that ran
     /// out (its server died), marking it running with a lease of
-    /// [`JOB_LEASE_SECONDS`]. One statement: two servers never take the same job.
-    fn claim_next_job(&self, now: i64) -> impl Future<Output = Result<Option<Job>>> + Send;
-    /// Records the progress and renews the lease.
-    fn set_job_progress(&self, id: i64, progress: &str, now: i64) -> impl Future<Output = Result<()>> + Send;
+    /// `lease_seconds` (see [`JOB_LEASE_SECONDS`]). One statement: two
+    /// servers never take the same job.
+    fn claim_next_job(&self, now: i64, lease_seconds: i64) -> impl Future<Output = Result<Option<Job>>> + Send;
+    /// Records the progress and renews the lease for `lease_seconds`.
+    fn set_job_progress(
+        &self,
+        id: i64,
+        progress: &str,
+        now: i64,
+        lease_seconds: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Gives a running job back to the queue (a server stopping before it
+    /// ends): another worker takes it at once instead of waiting for the
+    /// lease. Its import, if it committed, still finishes it (see
+    /// [`JOB_LEASE_SECONDS`]).
+    fn release_job(&self, id: i64) -> impl Future<Output = Result<()>> + Send;
     fn finish_job(&self, id: i64, end: &JobEnd) -> impl Future<Output = Result<()>> + Send;
+    /// The waiting jobs: how many, and when the oldest was queued.
+    fn job_queue(&self) -> impl Future<Output = Result<(i64, Option<i64>)>> + Send;
 }
 
-/// How long a claimed job stays its worker's without news: the worker renews
+/// How long a claimed job stays its worker's without news, by default
+/// (`annuaire serve --job-lease`): the worker renews
 /// the lease with every progress report (several a second). Once it runs
 /// out, another worker, or the same server restarted, takes the job over; the
 /// job → import link then keeps a committed import from being run twice.
@@ -387,7 +412,9 @@ macro_rules! impl_web_directory {
 
             async fn draft(&self, id: i64) -> Result<Option<Draft>> {
                 use sqlx::Row;
-                let row = sqlx::query(&$sql("SELECT id, admin_id, file_name, file_bytes, settings, created_at, updated_at FROM drafts WHERE id = ?"))
+                let row = sqlx::query(&$sql(
+                    "SELECT id, admin_id, file_name, file_bytes, settings, created_at, updated_at, purged_at FROM drafts WHERE id = ?",
+                ))
                     .bind(id)
                     .fetch_optional(self.pool())
                     .await?;
@@ -400,9 +427,46 @@ macro_rules! impl_web_directory {
                         settings: r.try_get("settings")?,
                         created_at: r.try_get("created_at")?,
                         updated_at: r.try_get("updated_at")?,
+                        purged_at: r.try_get("purged_at")?,
                     })
                 })
                 .transpose()
+            }
+
+            async fn purge_draft(&self, id: i64, now: i64) -> Result<()> {
+                sqlx::query(&$sql(
+                    "UPDATE drafts SET file_bytes = ?, settings = '{}', purged_at = ? WHERE id = ? AND purged_at IS NULL",
+                ))
+                .bind(Vec::<u8>::new())
+                .bind(now)
+                .bind(id)
+                .execute(self.pool())
+                .await?;
+                Ok(())
+            }
+
+            async fn purge_abandoned_drafts(&self, before: i64, now: i64) -> Result<u64> {
+                let mut tx = self.pool().begin().await?;
+                let deleted = sqlx::query(&$sql(
+                    "DELETE FROM drafts WHERE updated_at < ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.draft_id = drafts.id)",
+                ))
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let wiped = sqlx::query(&$sql(
+                    "UPDATE drafts SET file_bytes = ?, settings = '{}', purged_at = ? \
+                     WHERE purged_at IS NULL AND updated_at < ? \
+                     AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.draft_id = drafts.id AND jobs.status IN ('queued', 'running'))",
+                ))
+                .bind(Vec::<u8>::new())
+                .bind(now)
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(deleted + wiped)
             }
 
             async fn update_draft_settings(&self, id: i64, settings: &str, now: i64) -> Result<()> {
@@ -438,7 +502,7 @@ macro_rules! impl_web_directory {
                 rows.iter().map(Self::job_from_row).collect()
             }
 
-            async fn claim_next_job(&self, now: i64) -> Result<Option<Job>> {
+            async fn claim_next_job(&self, now: i64, lease_seconds: i64) -> Result<Option<Job>> {
                 let claimed: Option<i64> = sqlx::query_scalar(&$sql(&format!(
                     "UPDATE jobs SET status = 'running', started_at = ?, attempts = attempts + 1, lease_until = ? \
                      WHERE id = (SELECT id FROM jobs WHERE status = 'queued' \
@@ -447,7 +511,7 @@ macro_rules! impl_web_directory {
                     $skip_locked
                 )))
                 .bind(now)
-                .bind(now + JOB_LEASE_SECONDS)
+                .bind(now + lease_seconds)
                 .bind(now)
                 .fetch_optional(self.pool())
                 .await?;
@@ -457,10 +521,24 @@ macro_rules! impl_web_directory {
                 }
             }
 
-            async fn set_job_progress(&self, id: i64, progress: &str, now: i64) -> Result<()> {
+            async fn set_job_progress(&self, id: i64, progress: &str, now: i64, lease_seconds: i64) -> Result<()> {
                 sqlx::query(&$sql("UPDATE jobs SET progress = ?, lease_until = ? WHERE id = ? AND status = 'running'"))
                     .bind(progress)
-                    .bind(now + JOB_LEASE_SECONDS)
+                    .bind(now + lease_seconds)
+                    .bind(id)
+                    .execute(self.pool())
+                    .await?;
+                Ok(())
+            }
+
+            async fn job_queue(&self) -> Result<(i64, Option<i64>)> {
+                Ok(sqlx::query_as(&$sql("SELECT COUNT(*), MIN(created_at) FROM jobs WHERE status = 'queued'"))
+                    .fetch_one(self.pool())
+                    .await?)
+            }
+
+            async fn release_job(&self, id: i64) -> Result<()> {
+                sqlx::query(&$sql("UPDATE jobs SET status = 'queued', lease_until = NULL WHERE id = ? AND status = 'running'"))
                     .bind(id)
                     .execute(self.pool())
                     .await?;

@@ -512,6 +512,18 @@ async fn a_real_run_refuses_a_plan_changed_since_its_preview(d: &impl Directory)
     let applied = import(d, &guide_teachers(), &run).await;
     assert_eq!(applied.report.status, Status::Imported);
     assert_eq!(counts(&applied), (0, 0, 5, 0, 0, 0));
+
+    // Two imports queued one after the other, both bringing a new subject:
+    // the group the first creates is no change for the second's people.
+    let newcomers = |name: &str| csv(&["Civilité;Nom;Prénom;Matière", &format!("Mme;{name};Anne;Occitan")]);
+    let mut second = teachers(UAI);
+    second.dry_run = true;
+    let seen = import(d, &newcomers("ARAGO"), &second).await.plan.fingerprint();
+    import(d, &newcomers("BRASSENS"), &teachers(UAI)).await;
+    second.dry_run = false;
+    second.expected_plan = Some(seen);
+    let applied = import(d, &newcomers("ARAGO"), &second).await;
+    assert_eq!(applied.report.created, 1, "{:?}", applied.report.rejection);
 }
 
 async fn complet_threshold_confirmation_and_restore(d: &impl Directory) {
@@ -1188,21 +1200,45 @@ where
         let draft = d.create_draft(admin, "a.csv", b"x", "{}", now).await.unwrap();
         jobs.push(d.create_job(draft, admin, now).await.unwrap());
     }
-    let claims = futures_join_all((0..12).map(|_| d.claim_next_job(now))).await;
+    let claims = futures_join_all((0..12).map(|_| d.claim_next_job(now, JOB_LEASE_SECONDS))).await;
     let mut claimed: Vec<i64> = claims.into_iter().filter_map(|c| c.unwrap()).map(|j| j.id).collect();
     claimed.sort();
     assert_eq!(claimed, jobs, "each job claimed exactly once");
 
     // Renewed by its progress reports, a lease holds past its first term.
-    d.set_job_progress(jobs[0], "{}", now + JOB_LEASE_SECONDS - 1)
+    d.set_job_progress(jobs[0], "{}", now + JOB_LEASE_SECONDS - 1, JOB_LEASE_SECONDS)
         .await
         .unwrap();
     let later = now + JOB_LEASE_SECONDS + 1;
-    let taken = d.claim_next_job(later).await.unwrap().unwrap();
+    let taken = d.claim_next_job(later, JOB_LEASE_SECONDS).await.unwrap().unwrap();
     assert_eq!(
         (taken.id, taken.attempts),
         (jobs[1], 2),
         "the first job's lease was renewed"
+    );
+
+    // A stopping server gives its job back: taken again at once, lease or not.
+    d.release_job(jobs[0]).await.unwrap();
+    let again = d.claim_next_job(later, JOB_LEASE_SECONDS).await.unwrap().unwrap();
+    assert_eq!((again.id, again.attempts), (jobs[0], 2));
+    d.release_job(jobs[0]).await.unwrap();
+    d.finish_job(
+        jobs[0],
+        &store::web::JobEnd {
+            status: domain::vocabulary::JobStatus::Failed,
+            report: None,
+            import_id: None,
+            error: Some("x".into()),
+            finished_at: later,
+        },
+    )
+    .await
+    .unwrap();
+    d.release_job(jobs[0]).await.unwrap();
+    assert_eq!(
+        d.job(jobs[0]).await.unwrap().unwrap().status,
+        domain::vocabulary::JobStatus::Failed,
+        "a finished job is never given back"
     );
 }
 

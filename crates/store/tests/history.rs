@@ -300,3 +300,59 @@ async fn mail_queue_sends_each_mail_once_with_backoff(d: &impl Full) {
         Some("sent")
     );
 }
+
+/// The database lost during an import: the failure's history line waits in
+/// a private folder and is written once the database is back.
+async fn a_failed_import_waits_for_the_database<D: Directory + History + AdminDirectory>(lost: &D, back: &D) {
+    let folder = tempfile::tempdir().unwrap();
+    let waiting = folder.path().join("historique-en-attente");
+    let mut request = teachers(UAI);
+    request.pending_history = Some(waiting.clone());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let (result, id) = service::run_recorded_import(
+        lost,
+        &guide_teachers(),
+        &request,
+        &FixedClock(now()),
+        &mut rng,
+        &NoProgress,
+    )
+    .await;
+    assert!(result.is_err() && id.is_none());
+    assert_eq!(std::fs::read_dir(&waiting).unwrap().count(), 1, "the line waits");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&waiting).unwrap().permissions().mode() & 0o777, 0o700);
+    }
+
+    assert_eq!(service::replay_pending_history(back, &waiting).await.unwrap(), 1);
+    assert_eq!(std::fs::read_dir(&waiting).unwrap().count(), 0, "written once");
+    assert_eq!(service::replay_pending_history(back, &waiting).await.unwrap(), 0);
+    let lines = back.list_imports(&HistoryFilter::everything()).await.unwrap();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].status, domain::vocabulary::ImportStatus::Failed);
+    assert!(
+        lines[0].error.as_deref().unwrap_or_default().contains("ne répond pas"),
+        "{:?}",
+        lines[0].error
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_import_reaches_the_history_once_the_database_is_back() {
+    let db = sqlite().await;
+    let url = format!("sqlite://{}", db.file().display());
+    let back = store::sqlite::SqliteDirectory::open(&url).await.unwrap();
+    with_establishments(&back, &[UAI]).await;
+    db.directory.pool().close().await;
+    a_failed_import_waits_for_the_database(&db.directory, &back).await;
+
+    let Some(pg) = postgres().await else { return };
+    let back = store::postgres::PgDirectory::open(&pg.url()).await.unwrap();
+    with_establishments(&back, &[UAI]).await;
+    pg.directory.pool().close().await;
+    a_failed_import_waits_for_the_database(&pg.directory, &back).await;
+    back.pool().close().await;
+    pg.drop_database().await;
+}

@@ -205,6 +205,9 @@ pub async fn create_draft<D: Backend>(
         via_api: true,
         expected_plan: None,
     };
+    // An unreadable file is said now and never stored.
+    crate::wizard::read_bytes(&body, &settings)
+        .map_err(|e| ApiError::status(StatusCode::UNPROCESSABLE_ENTITY, &format!("{e}")))?;
     let json = serde_json::to_string(&settings).map_err(|e| bad(e.to_string()))?;
     let name = q.file_name.unwrap_or_else(|| "api.csv".to_string());
     let id = state

@@ -157,6 +157,7 @@ pub async fn login<D: Backend>(
         .await?
         >= state.config.max_failed_logins
     {
+        state.metrics.sign_in_failed();
         return Ok(login_form(
             &state,
             Some("Trop de tentatives pour ce login : réessayez dans 15 minutes.".into()),
@@ -175,6 +176,7 @@ pub async fn login<D: Backend>(
         .unwrap_or(false);
     let Some((admin, _)) = found.filter(|_| ok) else {
         d.record_failed_login(&login, now).await?;
+        state.metrics.sign_in_failed();
         return Ok(login_form(
             &state,
             Some("Login ou mot de passe incorrect.".into()),

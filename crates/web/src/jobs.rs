@@ -39,26 +39,46 @@ impl JobProgress {
     }
 }
 
-pub async fn run_worker<D: Backend>(state: AppState<D>) {
+/// The job a worker holds now, so that a stopping server can give it back.
+pub(crate) type HeldJob = Arc<Mutex<Option<i64>>>;
+
+/// Runs jobs until `stop` turns true; between jobs, the housekeeping.
+pub(crate) async fn run_worker<D: Backend>(
+    state: AppState<D>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    held: HeldJob,
+) {
     let mut last_housekeeping: Option<i64> = None;
-    loop {
+    while !*stop.borrow() {
         // Every half minute: delete expired result files, send due notices,
         // checkpoint what the pages and the API wrote.
         if last_housekeeping.is_none_or(|t| state.now() - t >= 30) {
             last_housekeeping = Some(state.now());
             let _ = state.directory.purge_import_results(state.now()).await;
+            let abandoned = state.now() - state.config.draft_retention_seconds;
+            if let Err(e) = state.directory.purge_abandoned_drafts(abandoned, state.now()).await {
+                tracing::warn!(error = %e, "brouillons abandonnés non effacés");
+            }
             checkpoint(&state).await;
             if let Err(e) = state.notifier.deliver_due(state.directory.as_ref(), state.now()).await {
+                state.metrics.mail_failed();
                 tracing::warn!(error = %e, "envoi des courriels en attente impossible");
             }
         }
-        match run_next_job(&state).await {
-            Ok(true) => checkpoint(&state).await,
-            Ok(false) => tokio::time::sleep(Duration::from_millis(300)).await,
+        let pause = match claim_and_run(&state, &held).await {
+            Ok(true) => {
+                checkpoint(&state).await;
+                continue;
+            }
+            Ok(false) => Duration::from_millis(300),
             Err(e) => {
                 tracing::error!(error = %e, "file des imports indisponible");
-                tokio::time::sleep(Duration::from_secs(2)).await;
+                Duration::from_secs(2)
             }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = stop.changed() => {}
         }
     }
 }
@@ -66,12 +86,53 @@ pub async fn run_worker<D: Backend>(state: AppState<D>) {
 /// Claims and runs one job, if one is waiting: what the worker loop does
 /// each turn. Returns whether there was one.
 pub async fn run_next_job<D: Backend>(state: &AppState<D>) -> Result<bool, store::StoreError> {
-    match state.directory.claim_next_job(state.now()).await? {
+    claim_and_run(state, &HeldJob::default()).await
+}
+
+async fn claim_and_run<D: Backend>(state: &AppState<D>, held: &HeldJob) -> Result<bool, store::StoreError> {
+    let lease = state.config.job_lease_seconds;
+    match state.directory.claim_next_job(state.now(), lease).await? {
         Some(job) => {
+            set_held(held, Some(job.id));
             run_job(state, job).await;
+            set_held(held, None);
             Ok(true)
         }
         None => Ok(false),
+    }
+}
+
+fn set_held(held: &HeldJob, job: Option<i64>) {
+    if let Ok(mut h) = held.lock() {
+        *h = job;
+    }
+}
+
+/// A server stopping: lets the worker end its job for up to `grace`, then
+/// stops it and gives the job back to the queue. The import is one
+/// transaction: stopped before its commit it left nothing, and after it the
+/// job → import link finishes the job from it instead of running it again.
+pub(crate) async fn stop_worker<D: Backend>(
+    state: &AppState<D>,
+    mut worker: tokio::task::JoinHandle<()>,
+    held: HeldJob,
+    grace: Duration,
+) {
+    if tokio::time::timeout(grace, &mut worker).await.is_ok() {
+        return;
+    }
+    worker.abort();
+    let _ = worker.await;
+    let job = held.lock().ok().and_then(|mut h| h.take());
+    if let Some(id) = job {
+        match state.directory.release_job(id).await {
+            Ok(()) => tracing::warn!(job = id, "arrêt du serveur : import remis dans la file"),
+            Err(e) => tracing::error!(
+                job = id,
+                error = %e,
+                "arrêt du serveur : import non remis dans la file (repris à la fin de son bail)"
+            ),
+        }
     }
 }
 
@@ -141,6 +202,14 @@ pub async fn run_job<D: Backend>(state: &AppState<D>, job: Job) {
     if let Err(e) = state.directory.finish_job(job.id, &end).await {
         tracing::error!(job = job.id, error = %e, "fin de l'import non enregistrée");
     }
+    // Committed: the file and the edits (imposed passwords) are no longer
+    // needed; the result file holds what the admin hands out. A refused or
+    // failed import keeps its draft, to be fixed and started again.
+    if end.status == JobStatus::Succeeded {
+        if let Err(e) = state.directory.purge_draft(job.draft_id, state.now()).await {
+            tracing::warn!(job = job.id, error = %e, "brouillon de l'import non effacé (nouvel essai à l'échéance)");
+        }
+    }
     // The notice goes out after the job is marked finished: a slow or
     // unreachable mail server never holds the import's page in "en cours".
     if let Some(import_id) = end.import_id {
@@ -156,6 +225,7 @@ pub(crate) async fn notify_finished<D: Backend>(state: &AppState<D>, import_id: 
         .import_finished(state.directory.as_ref(), import_id, state.now())
         .await
     {
+        state.metrics.mail_failed();
         tracing::warn!(import_id, error = %e, "avis de fin d'import non envoyé (nouvel essai prévu)");
     }
 }
@@ -181,19 +251,23 @@ async fn execute<D: Backend>(state: &AppState<D>, job: &Job) -> Result<JobEnd, S
     let progress = Arc::new(JobProgress {
         steps: Mutex::new(BTreeMap::new()),
     });
-    let ticker = {
+    // Stopped with the job, even when the job is stopped from outside (a
+    // server shutting down): a ticker left behind would hold the lease forever.
+    let ticker = AbortOnDrop(tokio::spawn({
         let progress = Arc::clone(&progress);
         let directory = Arc::clone(&state.directory);
         let clock = Arc::clone(&state.clock);
         let id = job.id;
-        tokio::spawn(async move {
+        let lease = state.config.job_lease_seconds;
+        async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(400)).await;
                 let now = clock.now().timestamp();
-                let _ = directory.set_job_progress(id, &progress.json(), now).await;
+                let _ = directory.set_job_progress(id, &progress.json(), now, lease).await;
             }
-        })
-    };
+        }
+    }));
+    let started = std::time::Instant::now();
     let mut rng = domain::password::os_rng();
     let (outcome, import_id) = service::run_recorded_import(
         state.directory.as_ref(),
@@ -204,15 +278,22 @@ async fn execute<D: Backend>(state: &AppState<D>, job: &Job) -> Result<JobEnd, S
         progress.as_ref(),
     )
     .await;
-    ticker.abort();
+    drop(ticker);
     let _ = state
         .directory
-        .set_job_progress(job.id, &progress.json(), state.now())
+        .set_job_progress(job.id, &progress.json(), state.now(), state.config.job_lease_seconds)
         .await;
     let now = state.now();
+    let (status, rows) = match &outcome {
+        Ok(outcome) => (job_status(outcome.report.status), outcome.report.rows),
+        Err(_) => (JobStatus::Failed, 0),
+    };
+    state
+        .metrics
+        .import_finished(request.channel, status, rows, started.elapsed());
     Ok(match outcome {
         Ok(outcome) => JobEnd {
-            status: job_status(outcome.report.status),
+            status,
             report: serde_json::to_string(&outcome.report).ok(),
             import_id,
             error: outcome.report.rejection.clone(),
@@ -226,4 +307,12 @@ async fn execute<D: Backend>(state: &AppState<D>, job: &Job) -> Result<JobEnd, S
             finished_at: now,
         },
     })
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -12,6 +12,7 @@ mod auth;
 mod error;
 mod history;
 mod jobs;
+mod metrics;
 mod pages;
 pub mod schedule;
 mod wizard;
@@ -19,7 +20,8 @@ mod wizard;
 pub use api::openapi_document;
 pub use auth::{hash_token, new_token};
 pub use error::AppError;
-pub use jobs::{run_next_job, run_worker};
+pub use jobs::run_next_job;
+pub use metrics::Metrics;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -53,6 +55,15 @@ pub struct WebConfig {
     pub throttle_seconds: i64,
     /// Where users sign in, printed on the credential slips (empty: "the ENT's address").
     pub sign_in_url: String,
+    /// How long a job stays its server's without news (see
+    /// [`store::web::JOB_LEASE_SECONDS`]): how soon another server takes
+    /// over the job of a server that died.
+    pub job_lease_seconds: i64,
+    /// How long a stopping server lets its running import finish before it
+    /// gives the job back to the queue.
+    pub shutdown_grace: std::time::Duration,
+    /// How long an untouched draft (file, edits) is kept before it is wiped.
+    pub draft_retention_seconds: i64,
 }
 
 impl Default for WebConfig {
@@ -66,6 +77,9 @@ impl Default for WebConfig {
             max_failed_logins: 5,
             throttle_seconds: 15 * 60,
             sign_in_url: String::new(),
+            job_lease_seconds: store::web::JOB_LEASE_SECONDS,
+            shutdown_grace: std::time::Duration::from_secs(30),
+            draft_retention_seconds: 7 * 86_400,
         }
     }
 }
@@ -76,6 +90,7 @@ pub struct AppState<D> {
     pub config: WebConfig,
     /// End-of-import notices (and their retries).
     pub notifier: Arc<mail::Notifier>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl<D> Clone for AppState<D> {
@@ -83,6 +98,7 @@ impl<D> Clone for AppState<D> {
         AppState {
             directory: Arc::clone(&self.directory),
             clock: Arc::clone(&self.clock),
+            metrics: Arc::clone(&self.metrics),
             config: self.config.clone(),
             notifier: Arc::clone(&self.notifier),
         }
@@ -102,6 +118,7 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
         .route("/style.css", get(pages::stylesheet))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz::<D>))
+        .route("/metrics", get(metrics_page::<D>))
         .route("/fiches.css", get(pages::slips_stylesheet))
         .route("/imprimer.js", get(pages::print_script))
         .route("/connexion", get(auth::login_page::<D>).post(auth::login::<D>))
@@ -167,7 +184,10 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
             refuse_without_storage::<D>,
         ))
         .layer(axum::middleware::from_fn(security_headers))
-        .layer(axum::middleware::from_fn(log_request))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.metrics),
+            log_request,
+        ))
         .with_state(state)
 }
 
@@ -193,10 +213,37 @@ async fn readyz<D: Backend>(
     }
 }
 
+/// Prometheus metrics (see [`metrics`]); the queue read from the database.
+/// Counts only, no personal data: like `/healthz`, it needs no session, and
+/// a reverse proxy keeps it off the public address (README, "Exploitation").
+async fn metrics_page<D: Backend>(
+    axum::extract::State(state): axum::extract::State<AppState<D>>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let now = state.now();
+    let (queued, oldest) = match state.directory.job_queue().await {
+        Ok(queue) => queue,
+        Err(e) => return error_for("/metrics", AppError::Store(e)),
+    };
+    let age = oldest.map_or(0, |created| now - created);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(queued, age),
+    )
+        .into_response()
+}
+
 /// One journal line per request, with an id the response carries too
 /// (`X-Request-Id`), so that an admin's report can be found in the log. The
 /// path only: a query string may hold the names searched, a body passwords.
-async fn log_request(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+async fn log_request(
+    axum::extract::State(metrics): axum::extract::State<Arc<Metrics>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
     use rand::Rng;
     let id = format!("{:016x}", rand::thread_rng().gen::<u64>());
     let method = request.method().clone();
@@ -214,6 +261,7 @@ async fn log_request(request: axum::extract::Request, next: axum::middleware::Ne
         duration_ms = started.elapsed().as_millis() as u64,
         "requête"
     );
+    metrics.responded(response.status().as_u16());
     response
 }
 
@@ -290,18 +338,30 @@ async fn refuse_without_storage<D: Backend>(
 /// framing, forms posted back here only.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// Serves until the process stops, with the job worker in the background,
-/// and the scheduled AAF run when one is configured.
+/// Serves until `shutdown` resolves, with the job worker in the background,
+/// and the scheduled AAF run when one is configured. Then it stops taking
+/// requests and jobs, lets the running import end for up to
+/// [`WebConfig::shutdown_grace`], and otherwise gives its job back to the
+/// queue for another server (or this one restarted) to run at once.
 pub async fn serve<D: Backend>(
     state: AppState<D>,
     listener: tokio::net::TcpListener,
     aaf_schedule: Option<schedule::AafSchedule>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let worker_state = state.clone();
-    tokio::spawn(async move { run_worker(worker_state).await });
-    if let Some(s) = aaf_schedule {
-        let schedule_state = state.clone();
-        tokio::spawn(async move { schedule::run_schedule(schedule_state, s).await });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let held = jobs::HeldJob::default();
+    let worker = tokio::spawn(jobs::run_worker(state.clone(), stopped, Arc::clone(&held)));
+    let scheduler = aaf_schedule.map(|s| tokio::spawn(schedule::run_schedule(state.clone(), s)));
+    let served = axum::serve(listener, router(state.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    tracing::info!("arrêt demandé : plus de nouvelle requête ni de nouvel import");
+    let _ = stop.send(true);
+    if let Some(scheduler) = scheduler {
+        scheduler.abort();
     }
-    axum::serve(listener, router(state)).await
+    jobs::stop_worker(&state, worker, held, state.config.shutdown_grace).await;
+    tracing::info!("serveur arrêté");
+    served
 }

@@ -133,6 +133,7 @@ pub async fn run_inbox<D: Backend>(state: &AppState<D>, schedule: &AafSchedule) 
         ..AafRequest::default()
     };
     let mut rng = domain::password::os_rng();
+    let started = std::time::Instant::now();
     let (result, import_id) = aaf::run_recorded_aaf_import(
         state.directory.as_ref(),
         &files,
@@ -141,6 +142,13 @@ pub async fn run_inbox<D: Backend>(state: &AppState<D>, schedule: &AafSchedule) 
         &mut rng,
     )
     .await;
+    let (status, rows) = match &result {
+        Ok(o) => (crate::wizard::job_status(o.report.status), o.report.requests),
+        Err(_) => (domain::vocabulary::JobStatus::Failed, 0),
+    };
+    state
+        .metrics
+        .import_finished(request.channel, status, rows, started.elapsed());
     let stamp = state.clock.now().format("%Y%m%d-%H%M%S").to_string();
     let refused = match &result {
         Ok(o) if o.report.status == Status::Imported => None,

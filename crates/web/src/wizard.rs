@@ -92,6 +92,11 @@ pub async fn load_draft_for<D: Backend>(
     if draft.admin_id != auth_admin.id {
         return Err(AppError::NotFound);
     }
+    if draft.purged_at.is_some() {
+        return Err(AppError::BadRequest(
+            "Ce brouillon a été effacé (son import est terminé, ou il était abandonné depuis plusieurs jours) : son fichier n'est plus conservé. Recommencez à l'étape 1.".into(),
+        ));
+    }
     let settings: DraftSettings = serde_json::from_str(&draft.settings)
         .map_err(|e| AppError::BadRequest(format!("brouillon illisible : {e}")))?;
     if let Some(uai) = &settings.establishment {
@@ -231,6 +236,10 @@ pub async fn step1_submit<D: Backend>(
         via_api: false,
         expected_plan: None,
     };
+    // An unreadable file is said now and never stored.
+    if let Err(e) = read_bytes(&bytes, &settings) {
+        return retry(format!("{e}.")).await;
+    }
     let json = serde_json::to_string(&settings).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let id = state
         .directory
@@ -268,11 +277,7 @@ pub struct Step2Page {
 }
 
 fn separator_label(c: char) -> String {
-    if c == '\t' {
-        "tabulation".to_string()
-    } else {
-        format!("« {c} »")
-    }
+    u8::try_from(c).map_or_else(|_| format!("« {c} »"), domain::parse::separator_name)
 }
 
 /// Reads the file with the draft's settings, without any mapping check.
@@ -280,16 +285,23 @@ pub fn read_columns(
     draft: &Draft,
     settings: &DraftSettings,
 ) -> Result<(ParsedFile, &'static str, Vec<String>), AppError> {
+    read_bytes(&draft.file_bytes, settings)
+        .map_err(|e| AppError::BadRequest(format!("{e}. Revenez à l'étape 1 pour choisir un autre fichier.")))
+}
+
+/// Decodes and splits an uploaded file with the wizard's settings.
+pub fn read_bytes(
+    bytes: &[u8],
+    settings: &DraftSettings,
+) -> Result<(ParsedFile, &'static str, Vec<String>), domain::decode::FileError> {
     let limits = domain::decode::Limits::default();
-    let decoded = decode(&draft.file_bytes, settings.encoding, &limits)
-        .map_err(|e| AppError::BadRequest(format!("{e}. Revenez à l'étape 1 pour choisir un autre fichier.")))?;
+    let decoded = decode(bytes, settings.encoding, &limits)?;
     let parsed = parse(
         &decoded.text,
         u8::try_from(settings.separator).ok(),
         settings.has_header,
         &limits,
-    )
-    .map_err(|e| AppError::BadRequest(format!("{e}. Revenez à l'étape 1 pour choisir un autre fichier.")))?;
+    )?;
     Ok((parsed, decoded.encoding, decoded.notices))
 }
 

@@ -479,3 +479,86 @@ fn the_openapi_document_matches_its_snapshot() {
         path.display()
     );
 }
+
+async fn draft_count(app: &App) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM drafts")
+        .fetch_one(app.state.directory.pool())
+        .await
+        .unwrap()
+}
+
+/// Drafts hold the uploaded file and the admin's edits (imposed passwords
+/// in clear): an unreadable upload is never stored, a committed import's
+/// draft is wiped, an abandoned one is deleted after its retention.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drafts_are_not_kept_beyond_their_use() {
+    use store::web::WebDirectory;
+    let app = start_without_worker().await;
+    let t = api_token(&app, "admin-a").await;
+    let upload = format!("/api/v1/drafts?profile=enseignant&establishment={UAI_A}");
+
+    // A spreadsheet sent as CSV: refused with the reason, nothing stored.
+    let (status, body) = call(
+        &app,
+        Some(&t),
+        Method::POST,
+        &upload,
+        Body::from(&b"PK\x03\x04xlsx"[..]),
+        false,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        parse(&body)["error"].as_str().unwrap().contains("classeur Excel"),
+        "{}",
+        parse(&body)
+    );
+    assert_eq!(draft_count(&app).await, 0);
+
+    // Imported: the draft's file and edits are wiped, its pages say so.
+    let file = "Civilité;Nom;Prénom;Matière;Nom utilisateur;Mot de passe\r\nM.;PLATON;Francis;Philosophie;fplaton;Secret-impose-2026\r\n";
+    let (status, body) = call(&app, Some(&t), Method::POST, &upload, Body::from(file), false).await;
+    assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
+    let id = parse(&body)["draft"].as_i64().unwrap();
+    let start = format!("/api/v1/drafts/{id}/start");
+    let (status, body) = call(&app, Some(&t), Method::POST, &start, Body::from("{}"), true).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{}", String::from_utf8_lossy(&body));
+    assert!(web::run_next_job(&app.state).await.unwrap());
+    let (_, metrics) = call(&app, None, Method::GET, "/metrics", Body::empty(), false).await;
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(
+        metrics.contains(r#"annuaire_imports_total{status="succeeded",door="api"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("annuaire_import_rows_total 1"), "{metrics}");
+    let draft = app.state.directory.draft(id).await.unwrap().unwrap();
+    assert!(draft.purged_at.is_some());
+    assert!(draft.file_bytes.is_empty());
+    assert!(!draft.settings.contains("Secret"), "{}", draft.settings);
+    let (status, body) = call(
+        &app,
+        Some(&t),
+        Method::GET,
+        &format!("/api/v1/drafts/{id}/plan"),
+        Body::empty(),
+        true,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&body).contains("effacé"));
+
+    // Abandoned: kept during its retention, deleted after it.
+    let (status, body) = call(&app, Some(&t), Method::POST, &upload, Body::from(file), false).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let abandoned = parse(&body)["draft"].as_i64().unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let d = app.state.directory.as_ref();
+    assert_eq!(d.purge_abandoned_drafts(now - 86_400, now).await.unwrap(), 0);
+    assert!(d.draft(abandoned).await.unwrap().is_some());
+    assert_eq!(d.purge_abandoned_drafts(now + 1, now).await.unwrap(), 1);
+    assert!(d.draft(abandoned).await.unwrap().is_none());
+    assert!(
+        d.draft(id).await.unwrap().is_some(),
+        "an imported draft stays for its job's pages"
+    );
+}

@@ -71,12 +71,20 @@ async fn establishment_admins_stay_in_their_establishments() {
     let a = session(&app, "admin-a").await;
     let b = session(&app, "admin-b").await;
 
-    // The owner can read everything of the import.
+    // The import committed: its draft (file, edited cells) is wiped, and its
+    // steps say so to its owner.
     for uri in [
         format!("/imports/{draft}/correspondances"),
         format!("/imports/{draft}/verification"),
         format!("/imports/{draft}/recapitulatif"),
         format!("/imports/{draft}/lignes/3"),
+    ] {
+        let (status, body) = send(&app, Some(&a), Method::GET, &uri, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        assert!(body.contains("effacé"), "{uri}: {body}");
+    }
+    // The owner can read everything of the import.
+    for uri in [
         format!("/taches/{job}"),
         format!("/taches/{job}/resultat.csv"),
         format!("/suivi/{import}"),
@@ -315,6 +323,17 @@ async fn login_is_throttled_and_cookies_are_safe() {
     assert_eq!(r.status(), StatusCode::OK);
     let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
     assert!(String::from_utf8_lossy(&body).contains("Trop de tentatives"));
+
+    // The operator sees them: five wrong passwords and one throttled attempt.
+    let (status, metrics) = send(&app, None, Method::GET, "/metrics", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(metrics.contains("annuaire_sign_in_failures_total 6"), "{metrics}");
+    assert!(metrics.contains("annuaire_queued_jobs 0"), "{metrics}");
+    assert!(
+        metrics.contains("annuaire_http_responses_total{class=\"2xx\"}"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("admin-a"), "counts only, no login: {metrics}");
 }
 
 /// The academic feed's pupil ↔ person in charge links, on both account

@@ -56,7 +56,11 @@ async fn a_job_whose_import_committed_is_finished_from_it_not_run_again() {
     let d = app.state.directory.as_ref();
     let job = queued_job(&app).await;
     let now = chrono::Utc::now().timestamp();
-    let claimed = d.claim_next_job(now).await.unwrap().unwrap();
+    let claimed = d
+        .claim_next_job(now, store::web::JOB_LEASE_SECONDS)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((claimed.id, claimed.status), (job, JobStatus::Running));
 
     // The attempt that died: its import committed, naming the job, and the
@@ -108,7 +112,10 @@ async fn a_job_interrupted_before_its_commit_runs_again_once() {
     let app = start_without_worker().await;
     let d = app.state.directory.as_ref();
     let job = queued_job(&app).await;
-    d.claim_next_job(chrono::Utc::now().timestamp()).await.unwrap().unwrap();
+    d.claim_next_job(chrono::Utc::now().timestamp(), store::web::JOB_LEASE_SECONDS)
+        .await
+        .unwrap()
+        .unwrap();
     // Killed before anything committed.
     lease_runs_out(&app, job).await;
     assert!(web::run_next_job(&app.state).await.unwrap());

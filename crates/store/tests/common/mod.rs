@@ -102,6 +102,11 @@ pub fn with_database(url: &str, name: &str) -> String {
 }
 
 impl PgDb {
+    /// This database's URL, to open it a second time.
+    pub fn url(&self) -> String {
+        with_database(&self.admin_url, &self.name)
+    }
+
     pub async fn drop_database(self) {
         self.directory.pool().close().await;
         if let Ok(mut admin) = sqlx::PgConnection::connect(&self.admin_url).await {

@@ -120,10 +120,11 @@ async fn start_app(pattern: Option<&str>, worker: bool) -> App {
             ..WebConfig::default()
         },
         notifier: Arc::new(notifier),
+        metrics: Arc::default(),
     };
     let serving = state.clone();
     if worker {
-        tokio::spawn(async move { web::serve(serving, listener, schedule).await });
+        tokio::spawn(async move { web::serve(serving, listener, schedule, std::future::pending()).await });
     } else {
         tokio::spawn(async move { axum::serve(listener, web::router(serving)).await });
     }
