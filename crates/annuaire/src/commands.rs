@@ -294,11 +294,7 @@ async fn import<D: web::Backend>(
         Ok(bytes) => bytes,
         Err(refusal) => {
             // Refused like any unreadable file: with its history line.
-            let size = match &refusal {
-                domain::decode::FileError::TooLarge { size, .. } => *size,
-                _ => 0,
-            };
-            service::record_refused_file(d, &request, size, &refusal, clock).await;
+            service::record_refused_file(d, &request, &refusal, clock).await;
             bail!("{refusal}");
         }
     };

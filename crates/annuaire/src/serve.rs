@@ -101,7 +101,7 @@ async fn stop_requested() {
         _ = interrupt => {}
         _ = terminate => {}
     }
-    println!("Arrêt demandé : l'import en cours a quelques secondes pour finir, sinon il est remis dans la file.");
+    println!("Arrêt demandé : plus de nouvelle requête ; un import en cours finit ou est remis dans la file.");
 }
 
 /// The demo establishment and a `demo` establishment admin with a fresh password.

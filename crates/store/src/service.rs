@@ -543,19 +543,33 @@ pub async fn replay_pending_history<D: crate::history::History>(
     Ok(written)
 }
 
+/// The history line of a file refused before it was read (over the size
+/// cap), for the door to complete with what only it knows.
+pub fn refused_record(
+    request: &ImportRequest,
+    refusal: &domain::decode::FileError,
+    now: DateTime<Utc>,
+) -> ImportRecord {
+    let size = match refusal {
+        domain::decode::FileError::TooLarge { size, .. } => *size,
+        _ => 0,
+    };
+    let mut record = history_record(request, size, now, now, None);
+    record.job_id = None;
+    record.status = ImportStatus::Rejected;
+    record.error = Some(refusal.to_string());
+    record
+}
+
 /// A file refused before it was read (over the size cap): its history line,
 /// as every other refusal has one.
 pub async fn record_refused_file<D: crate::history::History>(
     directory: &D,
     request: &ImportRequest,
-    file_size: usize,
     refusal: &domain::decode::FileError,
     clock: &dyn Clock,
 ) -> Option<i64> {
-    let mut record = history_record(request, file_size, clock.now(), clock.now(), None);
-    record.job_id = None;
-    record.status = ImportStatus::Rejected;
-    record.error = Some(refusal.to_string());
+    let record = refused_record(request, refusal, clock.now());
     match directory.record_import(&record).await {
         Ok(id) => Some(id),
         Err(e) => {

@@ -109,9 +109,19 @@ impl SqliteDirectory {
             }
         }
         let file = options.get_filename().to_path_buf();
+        // A first connection creates the file if missing; the pool's own
+        // connections never do: a file deleted under a running server is
+        // then said (readiness, 503), not silently replaced by an empty one
+        // when the pool opens its next connection.
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?
+            .close()
+            .await;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options)
+            .connect_with(options.create_if_missing(false))
             .await?;
         MIGRATOR.run(&pool).await?;
         Ok(SqliteDirectory { pool, file, writers })

@@ -112,7 +112,7 @@ impl<D> AppState<D> {
 }
 
 pub fn router<D: Backend>(state: AppState<D>) -> Router {
-    let upload_limit = state.config.max_upload + 64 * 1024;
+    let upload_limit = upload_limit(&state.config);
     Router::new()
         .route("/", get(pages::home::<D>))
         .route("/style.css", get(pages::stylesheet))
@@ -176,8 +176,8 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
         .route("/api/v1/reconcile", post(api::reconcile::<D>))
         .layer(DefaultBodyLimit::max(upload_limit))
         .layer(axum::middleware::from_fn_with_state(
-            upload_limit,
-            refuse_declared_oversize,
+            state.clone(),
+            refuse_declared_oversize::<D>,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -300,20 +300,76 @@ fn error_for(path: &str, error: AppError) -> axum::response::Response {
 /// A body whose declared length is over the cap is refused before a byte of
 /// it is read (a chunked one is cut at the cap by `DefaultBodyLimit`); the
 /// API answers in JSON, the pages with a French page.
-async fn refuse_declared_oversize(
-    axum::extract::State(limit): axum::extract::State<usize>,
+async fn refuse_declared_oversize<D: Backend>(
+    axum::extract::State(state): axum::extract::State<AppState<D>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    let limit = upload_limit(&state.config);
     let declared = request
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return error_for(request.uri().path(), AppError::TooLarge(limit));
+    match declared {
+        Some(size) if size > limit as u64 => {
+            let (mut parts, _unread) = request.into_parts();
+            record_oversize_upload(&state, &mut parts, size).await;
+            error_for(parts.uri.path(), AppError::TooLarge(limit))
+        }
+        _ => next.run(request).await,
     }
-    next.run(request).await
+}
+
+/// The cap on a request's body: the upload cap and room for a form's other fields.
+fn upload_limit(config: &WebConfig) -> usize {
+    config.max_upload + 64 * 1024
+}
+
+/// A file refused for its size is a refused import like any other: its
+/// history line, when its sender is known (the wizard's session, or an API
+/// token). What the unread body would have said (the wizard's profile) stays
+/// blank; the API's query gives profile, establishment and file name.
+async fn record_oversize_upload<D: Backend>(state: &AppState<D>, parts: &mut axum::http::request::Parts, size: u64) {
+    use axum::extract::FromRequestParts;
+    use domain::vocabulary::Channel;
+    let via_api = match (parts.method == axum::http::Method::POST, parts.uri.path()) {
+        (true, "/imports") => false,
+        (true, "/api/v1/drafts") => true,
+        _ => return,
+    };
+    let admin = if via_api {
+        api::ApiAdmin::from_request_parts(parts, state).await.ok().map(|a| a.0)
+    } else {
+        auth::Auth::from_request_parts(parts, state).await.ok().map(|a| a.admin)
+    };
+    let Some(admin) = admin else { return };
+    let query: std::collections::HashMap<String, String> = parts
+        .uri
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let profile = query.get("profile").and_then(|p| p.parse::<domain::Profile>().ok());
+    let establishment = query
+        .get("establishment")
+        .and_then(|u| domain::Uai::parse(u).ok())
+        .filter(|u| admin.may_act_on(u));
+    let mut request = store::service::ImportRequest::new(profile.unwrap_or(domain::Profile::Enseignant), establishment);
+    request.actor = admin.login.clone();
+    request.admin_id = Some(admin.id);
+    request.channel = if via_api { Channel::Api } else { Channel::Web };
+    request.file_name = query.get("file_name").cloned().unwrap_or_default();
+    let refusal = domain::decode::FileError::TooLarge {
+        size: usize::try_from(size).unwrap_or(usize::MAX),
+        limit: state.config.max_upload,
+    };
+    let mut record = store::service::refused_record(&request, &refusal, state.clock.now());
+    if profile.is_none() {
+        record.profile = String::new();
+    }
+    if let Err(e) = state.directory.record_import(&record).await {
+        tracing::warn!(error = %e, "historique : refus d'un fichier trop volumineux non enregistré");
+    }
 }
 
 /// Nothing is accepted once the database file is gone: the open connections

@@ -9,7 +9,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::time::Duration;
 
@@ -51,8 +51,8 @@ impl Default for Metrics {
             "Lines or requests read by this server's imports (rate: rows per second)",
             import_rows.clone(),
         );
-        // From 0.1 s to about 30 min.
-        let import_seconds = Histogram::new(exponential_buckets(0.1, 3.0, 10));
+        // From a few lines to a whole academy's feed.
+        let import_seconds = Histogram::new([0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 60.0, 180.0, 600.0, 1800.0]);
         registry.register(
             "import_duration_seconds",
             "Duration of this server's imports",

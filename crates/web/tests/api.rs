@@ -514,6 +514,29 @@ async fn drafts_are_not_kept_beyond_their_use() {
         parse(&body)
     );
     assert_eq!(draft_count(&app).await, 0);
+    // The same at the wizard's step 1: said on the page, nothing stored.
+    let a = session(&app, "admin-a").await;
+    let form = format!(
+        "--x\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n\
+         --x\r\nContent-Disposition: form-data; name=\"profil\"\r\n\r\nenseignant\r\n\
+         --x\r\nContent-Disposition: form-data; name=\"etablissement\"\r\n\r\n{UAI_A}\r\n\
+         --x\r\nContent-Disposition: form-data; name=\"fichier\"; filename=\"profs.xlsx\"\r\n\r\nPK\x03\x04xlsx\r\n--x--\r\n",
+        a.csrf
+    );
+    let response = web::router(app.state.clone())
+        .oneshot(
+            Request::post("/imports")
+                .header(header::COOKIE, &a.cookie)
+                .header(header::CONTENT_TYPE, "multipart/form-data; boundary=x")
+                .body(Body::from(form))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    assert!(String::from_utf8_lossy(&page).contains("classeur Excel"));
+    assert_eq!(draft_count(&app).await, 0);
 
     // Imported: the draft's file and edits are wiped, its pages say so.
     let file = "Civilité;Nom;Prénom;Matière;Nom utilisateur;Mot de passe\r\nM.;PLATON;Francis;Philosophie;fplaton;Secret-impose-2026\r\n";

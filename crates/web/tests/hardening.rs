@@ -184,6 +184,31 @@ async fn oversized_bodies_are_refused_before_reading_in_the_door_s_language() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(header_of(&headers, header::CONTENT_TYPE).starts_with("text/html"));
     assert!(page.contains("trop volumineux") && page.contains("Mio"), "{page}");
+
+    // Each refusal of a declared length has its history line, as any refused
+    // file. (A body sent without a length is cut while reading, without one.)
+    use store::history::{History, HistoryFilter};
+    let lines = app
+        .state
+        .directory
+        .list_imports(&HistoryFilter::everything())
+        .await
+        .unwrap();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for line in &lines {
+        assert_eq!(line.status, domain::vocabulary::ImportStatus::Rejected);
+        assert_eq!(line.actor, "admin-a");
+        assert!(
+            line.error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("au-delà de la limite"),
+            "{line:?}"
+        );
+    }
+    let (status, _, history) = fetch(&app, get("/suivi", Some(&a))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(history.contains("Refusé") || history.contains("refusé"), "{history}");
 }
 
 /// The banner of the duplicates page comes from the server, never from the
