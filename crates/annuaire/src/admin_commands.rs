@@ -401,7 +401,7 @@ pub async fn audit<D: AdminDirectory>(d: &D, args: AuditArgs) -> Result<ExitCode
         for e in &entries {
             println!(
                 "{}\t{}\t{}\t{}\t{}",
-                e.at.format("%d/%m/%Y %H:%M:%S"),
+                domain::time::second(e.at),
                 e.actor,
                 e.action,
                 e.target,

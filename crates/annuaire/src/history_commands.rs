@@ -77,7 +77,7 @@ fn print_entry(e: &ImportEntry) {
     println!(
         "n° {}  {}  {}  {} ({})  {}  {}{}  « {} »",
         e.id,
-        e.started_at.format("%Y-%m-%d %H:%M"),
+        domain::time::minute(e.started_at),
         e.status.label(),
         e.actor,
         e.channel,

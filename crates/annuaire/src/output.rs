@@ -191,7 +191,7 @@ pub fn print_users(users: &[UserSummary]) {
             u.source,
             u.establishments.join(","),
             if u.active { "actif" } else { "désactivé" },
-            u.created_at.format("%d/%m/%Y %H:%M")
+            domain::time::minute(u.created_at)
         );
     }
 }

@@ -67,7 +67,7 @@ pub async fn run<D: Backend>(directory: D, args: &ServeArgs, mail: &MailArgs) ->
     if let Some(s) = &aaf_schedule {
         let next = s
             .next_after(state.clock.now())
-            .map(|t| t.format("%d/%m/%Y %H:%M UTC").to_string())
+            .map(|t| format!("{} heure de Paris", domain::time::minute(t)))
             .unwrap_or_else(|| "aucune".into());
         println!(
             "Flux AAF : fichiers .xml de {} importés selon « {} » (prochaine échéance : {next})",

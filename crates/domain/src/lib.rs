@@ -27,6 +27,7 @@ pub mod plan;
 pub mod profile;
 pub mod result_file;
 pub mod text;
+pub mod time;
 pub mod validate;
 pub mod values;
 pub mod vocabulary;

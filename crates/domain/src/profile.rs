@@ -48,11 +48,14 @@ impl Profile {
         }
     }
 
-    /// The French label shown to administrators ("Employé" for staff, as in searches).
+    /// The French label shown to administrators, one per profile on every
+    /// page, mail and CLI line: the guide imports "personnel administratif"
+    /// (its search screens say "Employé" for the same accounts; one name
+    /// is kept, the one the admin chose at step 1).
     pub fn label(self) -> &'static str {
         match self {
             Profile::Enseignant => "Enseignant",
-            Profile::Administratif => "Employé",
+            Profile::Administratif => "Personnel administratif",
             Profile::Eleve => "Élève",
             Profile::Parent => "Parent",
             Profile::Administrateur => "Administrateur",

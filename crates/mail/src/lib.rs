@@ -254,9 +254,7 @@ struct Notice<'a> {
 }
 
 fn utc_time(at: DateTime<Utc>) -> String {
-    // French local time would need chrono-tz, not worth its weight for one
-    // line: the time is given in UTC and says so.
-    at.format("%d/%m/%Y à %H:%M UTC").to_string()
+    domain::time::in_words(at)
 }
 
 /// The notice of one import, or `None` when nobody is to be told.

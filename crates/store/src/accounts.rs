@@ -190,8 +190,7 @@ pub enum SignInFailure {
 
 /// An instant as the pages and the CLI show it; `None` is "jamais".
 pub fn when(at: Option<DateTime<Utc>>) -> String {
-    at.map(|t| t.format("%d/%m/%Y %H:%M UTC").to_string())
-        .unwrap_or_else(|| "jamais".to_string())
+    at.map(domain::time::minute).unwrap_or_else(|| "jamais".to_string())
 }
 
 fn settings_of(

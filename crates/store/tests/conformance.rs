@@ -389,7 +389,7 @@ async fn keys_of_other_profiles_and_aaf_accounts_are_conflicts(d: &impl Director
         codes(&o),
         vec![(2, "key_other_profile".into()), (3, "key_protected".into())]
     );
-    assert!(o.report.conflict_details[0].message.contains("Employé"));
+    assert!(o.report.conflict_details[0].message.contains("Personnel administratif"));
 }
 
 async fn conflicts_reject_the_import_unless_skipped(d: &impl Directory) {

@@ -208,7 +208,7 @@ pub async fn audit<D: Backend>(State(state): State<AppState<D>>, auth: Auth) -> 
             .into_iter()
             .map(|e| {
                 (
-                    e.at.format("%d/%m/%Y %H:%M:%S").to_string(),
+                    domain::time::second(e.at),
                     e.actor,
                     e.action,
                     e.target,

@@ -24,7 +24,7 @@ use store::history::{mail_label, HistoryFilter, ImportEntry};
 const PAGE_SIZE: i64 = 50;
 
 fn when(at: DateTime<Utc>) -> String {
-    at.format("%d/%m/%Y %H:%M").to_string()
+    domain::time::minute(at)
 }
 
 /// One line of the history table.

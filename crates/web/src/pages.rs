@@ -292,11 +292,8 @@ pub async fn users<D: Backend>(
                 name: format!("{}, {}", u.last_name.to_uppercase(), u.first_name),
                 key: u.sync_key,
                 login: u.login,
-                created: u.created_at.format("%d/%m/%Y %H:%M").to_string(),
-                last_login: u
-                    .last_login_at
-                    .map(|t| t.format("%d/%m/%Y %H:%M").to_string())
-                    .unwrap_or_else(|| "jamais".into()),
+                created: domain::time::minute(u.created_at),
+                last_login: u.last_login_at.map_or_else(|| "jamais".into(), domain::time::minute),
                 profile: u.profile.label(),
                 active: u.active,
             })

@@ -97,6 +97,16 @@ async fn establishment_admins_stay_in_their_establishments() {
         let (status, body) = send(&app, Some(&a), Method::GET, &uri, None).await;
         assert_eq!(status, StatusCode::OK, "{uri}: {body}");
     }
+    // Instants in Paris time, never UTC.
+    let entry = {
+        use store::history::History;
+        app.state.directory.import_entry(import).await.unwrap().unwrap()
+    };
+    let (_, page) = send(&app, Some(&a), Method::GET, &format!("/suivi/{import}"), None).await;
+    let paris = domain::time::minute(entry.started_at);
+    let utc = entry.started_at.format("%d/%m/%Y %H:%M").to_string();
+    assert!(page.contains(&paris), "{paris} in {page}");
+    assert!(!page.contains(&utc), "no UTC time ({utc}) in {page}");
     let (_, slips) = send(&app, Some(&a), Method::GET, &format!("/suivi/{import}/fiches"), None).await;
     assert!(slips.contains("fplaton") && slips.contains("PLATON"), "{slips}");
     let (_, result) = send(
