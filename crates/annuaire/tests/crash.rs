@@ -436,6 +436,16 @@ impl Api {
         started["job"].as_i64().expect("job id")
     }
 
+    /// How many of `jobs` have ended.
+    fn ended(&self, server: &str, jobs: &[i64]) -> usize {
+        jobs.iter()
+            .filter(|id| {
+                let s = self.get(&format!("{server}/api/v1/jobs/{id}"));
+                !matches!(s["status"].as_str(), Some("queued" | "running"))
+            })
+            .count()
+    }
+
     /// Waits until every job has ended, asking `server`: their final states.
     fn wait_all(&self, server: &str, jobs: &[i64], limit: Duration) -> Vec<Value> {
         let deadline = Instant::now() + limit;
@@ -587,16 +597,4 @@ fn two_servers_on_one_database_one_killed_every_job_ends_once() {
     let ends = api.wait_all(&second.url, &jobs, Duration::from_secs(180));
     assert_each_job_ran_once(&db, &jobs, &ends, 150, "two servers, one killed");
     eprintln!("two servers: one killed with {unfinished} of 20 jobs unfinished; every job ended once");
-}
-
-impl Api {
-    /// How many of `jobs` have ended.
-    fn ended(&self, server: &str, jobs: &[i64]) -> usize {
-        jobs.iter()
-            .filter(|id| {
-                let s = self.get(&format!("{server}/api/v1/jobs/{id}"));
-                !matches!(s["status"].as_str(), Some("queued" | "running"))
-            })
-            .count()
-    }
 }

@@ -460,22 +460,28 @@ pub async fn run_recorded_import<
             record.error = Some(e.to_string());
         }
     }
-    match directory.record_import(&record).await {
-        Ok(id) => (result, Some(id)),
-        Err(e) => {
-            tracing::warn!(error = %e, file = %request.file_name, "historique : import non enregistré");
-            if let (Some(folder), true) = (&request.pending_history, e.is_unavailable()) {
-                match spool_history(folder, &record) {
-                    Ok(path) => tracing::warn!(
-                        file = %path.display(),
-                        "historique : la ligne attend le retour de la base"
-                    ),
-                    Err(e) => tracing::error!(error = %e, "historique : ligne perdue"),
-                }
-            }
-            (result, None)
+    (result, record_history(directory, request, &record).await)
+}
+
+/// Writes a history line; when the database is gone, keeps it in
+/// [`ImportRequest::pending_history`] (if the door gave one) until it is back.
+async fn record_history<D: crate::history::History>(
+    directory: &D,
+    request: &ImportRequest,
+    record: &ImportRecord,
+) -> Option<i64> {
+    let e = match directory.record_import(record).await {
+        Ok(id) => return Some(id),
+        Err(e) => e,
+    };
+    tracing::warn!(error = %e, file = %request.file_name, "historique : ligne non enregistrée");
+    if let (Some(folder), true) = (&request.pending_history, e.is_unavailable()) {
+        match spool_history(folder, record) {
+            Ok(path) => tracing::warn!(file = %path.display(), "historique : la ligne attend le retour de la base"),
+            Err(e) => tracing::error!(error = %e, "historique : ligne perdue"),
         }
     }
+    None
 }
 
 /// Keeps a history line the database could not take, as a JSON file of its
@@ -569,14 +575,7 @@ pub async fn record_refused_file<D: crate::history::History>(
     refusal: &domain::decode::FileError,
     clock: &dyn Clock,
 ) -> Option<i64> {
-    let record = refused_record(request, refusal, clock.now());
-    match directory.record_import(&record).await {
-        Ok(id) => Some(id),
-        Err(e) => {
-            tracing::warn!(error = %e, file = %request.file_name, "historique : refus non enregistré");
-            None
-        }
-    }
+    record_history(directory, request, &refused_record(request, refusal, clock.now())).await
 }
 
 /// "Exporter les utilisateurs de l'ENT" (SPEC §9, guide §5.3): the users of
