@@ -1,10 +1,10 @@
 //! `annuaire users show` and `annuaire users set`: the user page's door in
 //! the CLI. The rules are in `domain::account` and `store::accounts`.
 
-use crate::admin_commands::{actor, Refused};
+use crate::admin_commands::Refused;
 use crate::cli::{UserSetArgs, UserShowArgs};
 use anyhow::{anyhow, Result};
-use domain::account::AccountChange;
+use domain::account::{AccountChange, AccountRights};
 use domain::person::relation_label;
 use serde::Serialize;
 use std::process::ExitCode;
@@ -12,14 +12,47 @@ use store::accounts::{self, when, AccountDetail, AccountError, Accounts};
 use store::service::Clock;
 use store::web::Admin;
 
-async fn by_key<D: Accounts>(d: &D, key: &str) -> Result<AccountDetail> {
+/// The account of this key, if the admin may see it (otherwise it does not exist for them).
+async fn by_key<D: Accounts>(d: &D, key: &str, admin: &Admin) -> Result<AccountDetail> {
     let unknown = || {
         anyhow::Error::new(Refused(format!(
             "aucun compte n'a la clé de synchronisation « {key} » : vérifiez-la (annuaire users search --last-name NOM affiche les clés)"
         )))
     };
     let id = d.account_id_by_key(key.trim()).await?.ok_or_else(unknown)?;
-    d.account(id).await?.ok_or_else(unknown)
+    d.account(id).await?.filter(|a| a.managed_by(admin)).ok_or_else(unknown)
+}
+
+fn refusal(e: AccountError) -> anyhow::Error {
+    match e {
+        AccountError::Store(e) => anyhow!(e),
+        other => anyhow::Error::new(Refused(other.to_string())),
+    }
+}
+
+pub async fn leave<D: Accounts>(
+    d: &D,
+    key: &str,
+    establishment: &str,
+    admin: &Admin,
+    clock: &dyn Clock,
+) -> Result<ExitCode> {
+    let uai = domain::Uai::parse(establishment)?;
+    let account = by_key(d, key, admin).await?;
+    accounts::leave_establishment(d, &account, None, &uai, admin, clock.now())
+        .await
+        .map_err(refusal)?;
+    let still_active = account.memberships.iter().any(|m| m.active && m.uai != uai);
+    println!(
+        "Compte {} retiré de l'établissement {uai} (inscrit au journal){}.",
+        account.user.sync_key,
+        if still_active {
+            ""
+        } else {
+            " ; sans autre établissement actif, il est désactivé"
+        }
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The account page as JSON.
@@ -43,13 +76,19 @@ struct ShownAccount<'a> {
     relatives: &'a [store::accounts::RelativeLine],
 }
 
-pub async fn show<D: Accounts>(d: &D, args: &UserShowArgs) -> Result<ExitCode> {
-    let a = by_key(d, &args.key).await?;
+pub async fn show<D: Accounts>(d: &D, args: &UserShowArgs, admin: &Admin) -> Result<ExitCode> {
+    let a = by_key(d, &args.key, admin).await?;
+    // A shared account's login is its other establishments' to hand out.
+    let login = if a.rights(admin) == AccountRights::OwnMembershipsOnly {
+        ""
+    } else {
+        a.user.login.as_str()
+    };
     let s = &a.state.settings;
     if args.json {
         let shown = ShownAccount {
             sync_key: &a.user.sync_key,
-            login: &a.user.login,
+            login,
             last_name: &a.user.last_name,
             first_name: &a.user.first_name,
             profile: a.profile,
@@ -68,7 +107,14 @@ pub async fn show<D: Accounts>(d: &D, args: &UserShowArgs) -> Result<ExitCode> {
     }
     println!("{} {}", a.user.last_name.to_uppercase(), a.user.first_name);
     println!("  clé de synchronisation : {}", a.user.sync_key);
-    println!("  login : {}", a.user.login);
+    if login.is_empty() {
+        println!(
+            "  login : connu de la personne et de son établissement d'origine (compte aussi actif dans {})",
+            a.active_elsewhere(admin)
+        );
+    } else {
+        println!("  login : {login}");
+    }
     println!("  profil : {} — source : {}", a.profile.label(), a.source.label());
     println!("  état : {}", if a.user.active { "actif" } else { "désactivé" });
     println!(
@@ -124,8 +170,8 @@ pub async fn show<D: Accounts>(d: &D, args: &UserShowArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn set<D: Accounts>(d: &D, args: &UserSetArgs, clock: &dyn Clock) -> Result<ExitCode> {
-    let account = by_key(d, &args.key).await?;
+pub async fn set<D: Accounts>(d: &D, args: &UserSetArgs, admin: &Admin, clock: &dyn Clock) -> Result<ExitCode> {
+    let account = by_key(d, &args.key, admin).await?;
     let change = AccountChange {
         last_day: args.expires.clone(),
         networks: args.allowed_ips.clone(),
@@ -149,20 +195,9 @@ pub async fn set<D: Accounts>(d: &D, args: &UserSetArgs, clock: &dyn Clock) -> R
                 .into(),
         )));
     }
-    // The CLI runs with the directory's own rights, like `users add`.
-    let admin = Admin {
-        id: 0,
-        login: actor(),
-        system: true,
-        establishments: Vec::new(),
-        email: None,
-    };
-    let saved = accounts::save_account(d, &account, None, &change, &admin, clock.now())
+    let saved = accounts::save_account(d, &account, None, &change, admin, clock.now())
         .await
-        .map_err(|e| match e {
-            AccountError::Store(e) => anyhow!(e),
-            other => anyhow::Error::new(Refused(other.to_string())),
-        })?;
+        .map_err(refusal)?;
     if saved.changes.is_empty() {
         println!("Aucune modification pour {} : rien n'a été enregistré.", saved.sync_key);
     } else {

@@ -265,7 +265,12 @@ fn print_aaf(outcome: &AafOutcome, result_path: Option<&Path>) {
         );
     }
     for u in &outcome.plan.updates {
-        println!("  mis à jour {} ({}) : {}", u.key, u.login, update_summary(u));
+        println!(
+            "  mis à jour {} ({}) : {}",
+            u.key,
+            u.login.as_ref().map_or("", |l| l.as_str()),
+            update_summary(u)
+        );
     }
     print_deactivations("Comptes désactivés :", &outcome.plan.deactivations);
     if !r.duplicates.is_empty() {

@@ -25,6 +25,11 @@ pub struct Cli {
     /// évènement, pour un collecteur) ; le niveau se règle avec RUST_LOG (défaut : info)
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "ANNUAIRE_LOG_FORMAT")]
     pub log_format: LogFormat,
+    /// Agir en tant que cet administrateur (login du web) : ses établissements bornent ce que la commande
+    /// peut faire et le journal porte son nom (import, users show, users set, users leave) ; sans elle,
+    /// l'exploitant a tous les droits
+    #[arg(long = "as-admin", global = true, value_name = "LOGIN", env = "ANNUAIRE_AS_ADMIN")]
+    pub as_admin: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -204,6 +209,10 @@ pub struct ImportArgs {
     /// Ne pas importer les lignes en conflit
     #[arg(long)]
     pub skip_conflicts: bool,
+    /// Rattacher aussi à l'établissement les comptes existant dans un autre établissement que le fichier
+    /// nomme (enseignant sur deux établissements) ; sans cette option, ces lignes sont en conflit
+    #[arg(long)]
+    pub attach_existing: bool,
     /// Mode Complet : désactive les comptes CSV absents du fichier (dangereux, voir README)
     #[arg(long)]
     pub complet: bool,
@@ -260,6 +269,15 @@ pub enum UsersCommand {
     Show(UserShowArgs),
     /// Modifier les paramètres d'un compte (expiration, plages IP, protection) ou son identité
     Set(Box<UserSetArgs>),
+    /// Retirer un compte d'un établissement (le seul changement permis sur un compte partagé avec un
+    /// établissement que vous n'administrez pas) ; sans autre établissement actif, il est désactivé
+    Leave {
+        /// Clé de synchronisation du compte
+        key: String,
+        /// UAI de l'établissement à retirer
+        #[arg(long)]
+        establishment: String,
+    },
     /// Réactiver les comptes désactivés par un import Complet
     Restore {
         /// Numéro de l'import (affiché à la fin de l'import)

@@ -57,6 +57,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             waiting.display()
         ),
     }
+    if cli.as_admin.is_some() && !acts_as_admin(&cli.command) {
+        return Err(anyhow::Error::new(crate::admin_commands::Refused(
+            "--as-admin ne s'applique qu'à import, users show, users set et users leave : retirez-la (ou la variable ANNUAIRE_AS_ADMIN) pour cette commande".into(),
+        )));
+    }
     if let Command::Serve(args) = cli.command {
         return match directory {
             AnyDirectory::Sqlite(d) => crate::serve::run(d, &args, &cli.mail).await,
@@ -65,7 +70,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
     let notifier = notifier(&cli.mail)?;
     let results_dir = cli.results_dir.clone();
-    let result = on_directory!(&directory, d => dispatch(d, cli.command, &notifier, &results_dir).await);
+    let as_admin = cli.as_admin.as_deref();
+    let result = on_directory!(&directory, d => dispatch(d, cli.command, as_admin, &notifier, &results_dir).await);
     // Once the command has answered, so that its writes never wait for it.
     if let Err(e) = on_directory!(&directory, d => d.checkpoint().await) {
         eprintln!("point de reprise du journal de la base non fait : {e}");
@@ -131,9 +137,38 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// The commands an admin's scope can bound (`--as-admin`).
+fn acts_as_admin(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Import(_) | Command::Users(UsersCommand::Show(_) | UsersCommand::Set(_) | UsersCommand::Leave { .. })
+    )
+}
+
+/// Who the command acts as: the admin `--as-admin` names, or the operator,
+/// who has every right (the CLI runs with the directory's own rights).
+pub(crate) async fn acting_admin<D: web::Backend>(d: &D, login: Option<&str>) -> Result<store::web::Admin> {
+    let Some(login) = login else {
+        return Ok(store::web::Admin {
+            id: 0,
+            login: crate::admin_commands::actor(),
+            system: true,
+            establishments: Vec::new(),
+            email: None,
+        });
+    };
+    match d.admin_by_login(login.trim()).await? {
+        Some((admin, _)) => Ok(admin),
+        None => Err(anyhow::Error::new(crate::admin_commands::Refused(format!(
+            "aucun administrateur n'a le login « {login} » : vérifiez --as-admin (les comptes se créent avec « annuaire admin create »)"
+        )))),
+    }
+}
+
 async fn dispatch<D: web::Backend>(
     d: &D,
     command: Command,
+    as_admin: Option<&str>,
     notifier: &Notifier,
     results_dir: &Path,
 ) -> Result<ExitCode> {
@@ -162,14 +197,24 @@ async fn dispatch<D: web::Backend>(
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import(args) => import(d, &args, &clock, notifier, results_dir).await,
+        Command::Import(args) => {
+            let admin = acting_admin(d, as_admin).await?;
+            import(d, &args, as_admin.map(|_| &admin), &clock, notifier, results_dir).await
+        }
         Command::Imports(ImportsCommand::List(args)) => crate::history_commands::list(d, &args).await,
         Command::Imports(ImportsCommand::Result(args)) => crate::history_commands::result(d, &args, &clock).await,
         Command::Mail(MailCommand::Send) => crate::history_commands::send_mail(d, notifier, &clock).await,
         Command::Export(args) => export(d, &args).await,
         Command::Users(UsersCommand::Search(args)) => search(d, &args).await,
-        Command::Users(UsersCommand::Show(args)) => crate::account_commands::show(d, &args).await,
-        Command::Users(UsersCommand::Set(args)) => crate::account_commands::set(d, &args, &clock).await,
+        Command::Users(UsersCommand::Show(args)) => {
+            crate::account_commands::show(d, &args, &acting_admin(d, as_admin).await?).await
+        }
+        Command::Users(UsersCommand::Set(args)) => {
+            crate::account_commands::set(d, &args, &acting_admin(d, as_admin).await?, &clock).await
+        }
+        Command::Users(UsersCommand::Leave { key, establishment }) => {
+            crate::account_commands::leave(d, &key, &establishment, &acting_admin(d, as_admin).await?, &clock).await
+        }
         Command::Users(UsersCommand::Restore { import }) => {
             if d.import_entry(import).await?.is_none() {
                 bail!("l'import n° {import} n'existe pas : annuaire imports list donne les numéros des imports");
@@ -232,6 +277,7 @@ fn build_request(args: &ImportArgs) -> Result<ImportRequest> {
     request.overrides = args.map.iter().map(|m| Override::parse(m)).collect::<Result<_, _>>()?;
     request.establishments_from_file = args.establishments_from_file;
     request.skip_conflicts = args.skip_conflicts;
+    request.attach_existing = args.attach_existing;
     request.complet = args.complet;
     request.confirm_deletions = args.confirm_deletions;
     request.deletion_threshold_percent = args.deletion_threshold;
@@ -283,11 +329,20 @@ impl Progress for BarProgress {
 async fn import<D: web::Backend>(
     d: &D,
     args: &ImportArgs,
+    as_admin: Option<&store::web::Admin>,
     clock: &dyn Clock,
     notifier: &Notifier,
     results_dir: &Path,
 ) -> Result<ExitCode> {
     let mut request = build_request(args)?;
+    if let Some(admin) = as_admin {
+        request.scope = admin.scope();
+        request.actor = admin.login.clone();
+        request.admin_id = Some(admin.id);
+        if request.notify.is_none() {
+            request.notify = admin.email.clone();
+        }
+    }
     request.pending_history = Some(pending_history(results_dir));
     let destination = ResultDestination::prepare(args.result.as_deref(), results_dir, request.dry_run)?;
     let bytes = match read_input(&args.file, request.file.limits.max_bytes)? {
@@ -313,6 +368,7 @@ async fn import<D: web::Backend>(
                 conflicts: 0,
                 created: 0,
                 updated: 0,
+                attached: 0,
                 unchanged: 0,
                 merged: 0,
                 deactivated: 0,
@@ -390,7 +446,7 @@ async fn export<D: Directory>(d: &D, args: &ExportArgs) -> Result<ExitCode> {
     if !d.list_establishments().await?.iter().any(|e| e.uai == uai) {
         bail!("établissement {uai} inconnu");
     }
-    let (count, bytes) = service::export_csv(d, &uai, profile).await?;
+    let (count, bytes) = service::export_csv(d, &uai, profile, &domain::plan::AdminScope::All).await?;
     match &args.output {
         Some(path) => {
             std::fs::write(path, &bytes).with_context(|| format!("écriture de {}", path.display()))?;

@@ -128,6 +128,12 @@ pub fn update_summary(u: &Update) -> String {
     if u.reactivate {
         what.push("réactivation".into());
     }
+    if !u.shared_with.is_empty() {
+        what.push(format!(
+            "compte existant dans {}, rattaché sans changer son identité",
+            domain::plan::establishment_list(&u.shared_with)
+        ));
+    }
     what.join(", ")
 }
 

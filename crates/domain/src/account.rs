@@ -325,9 +325,69 @@ pub fn check_sign_in(
     Ok(())
 }
 
+/// What an admin may do to one account. One rule for every door (web page,
+/// CLI, API): an account shared by several establishments belongs to none of
+/// their admins alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountRights {
+    /// Identity, settings, memberships: a system admin, or an establishment
+    /// admin when every active membership of the account is theirs.
+    Full,
+    /// The account is also active in an establishment the admin does not
+    /// administer: they may only end their own establishments' memberships.
+    OwnMembershipsOnly,
+    /// Not an account of the admin's establishments: it does not exist for them.
+    None,
+}
+
+/// The rights an admin of `scope` has over an account with these memberships
+/// (establishment, active). An account that only belonged to the admin's
+/// establishments (all its memberships ended) is still theirs.
+pub fn rights_over<'a>(
+    scope: &crate::plan::AdminScope,
+    memberships: impl IntoIterator<Item = (&'a crate::Uai, bool)>,
+) -> AccountRights {
+    if matches!(scope, crate::plan::AdminScope::All) {
+        return AccountRights::Full;
+    }
+    let (mut mine, mut elsewhere) = (false, false);
+    for (uai, active) in memberships {
+        if scope.allows(uai) {
+            mine = true;
+        } else if active {
+            elsewhere = true;
+        }
+    }
+    match (mine, elsewhere) {
+        (false, _) => AccountRights::None,
+        (true, false) => AccountRights::Full,
+        (true, true) => AccountRights::OwnMembershipsOnly,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shared_account_leaves_each_admin_only_their_own_membership() {
+        use crate::plan::AdminScope;
+        let a = crate::Uai::parse("0750654D").unwrap();
+        let b = crate::Uai::parse("0750653C").unwrap();
+        let admin_a = AdminScope::Establishments([a.clone()].into_iter().collect());
+        assert_eq!(rights_over(&admin_a, [(&a, true)]), AccountRights::Full);
+        assert_eq!(rights_over(&admin_a, [(&a, false)]), AccountRights::Full);
+        assert_eq!(
+            rights_over(&admin_a, [(&a, true), (&b, true)]),
+            AccountRights::OwnMembershipsOnly
+        );
+        // B's membership ended: the account is A's alone again.
+        assert_eq!(rights_over(&admin_a, [(&a, true), (&b, false)]), AccountRights::Full);
+        assert_eq!(rights_over(&admin_a, [(&b, true)]), AccountRights::None);
+        assert_eq!(rights_over(&admin_a, []), AccountRights::None);
+        assert_eq!(rights_over(&AdminScope::All, [(&b, true)]), AccountRights::Full);
+        assert_eq!(rights_over(&AdminScope::All, []), AccountRights::Full);
+    }
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()

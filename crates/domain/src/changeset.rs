@@ -5,7 +5,7 @@
 //! guard ([`deletion_guard`]) and written by the store's one write path from
 //! the same [`Changeset`].
 
-use crate::establishment::Uai;
+use crate::establishment::{Establishment, Uai};
 use crate::field::Field;
 use crate::keys::SyncKey;
 use crate::person::{Attributes, GroupRef, Membership};
@@ -73,7 +73,10 @@ pub struct Update {
     pub origin: Origin,
     pub user_id: i64,
     pub key: SyncKey,
-    pub login: Login,
+    /// `None` for an account of another establishment ([`Update::shared_with`]):
+    /// the person already has their login, the importer does not get it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login: Option<Login>,
     /// The new profile, when the feed moved the person between teacher and staff.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<Profile>,
@@ -89,6 +92,11 @@ pub struct Update {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub groups_left: Vec<GroupRef>,
     pub reactivate: bool,
+    /// The other establishments where the account is active, when it is not
+    /// the importer's alone: the update then only attaches it (memberships and
+    /// groups), the admin having confirmed it; its identity is left to them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shared_with: Vec<Establishment>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -97,7 +105,10 @@ pub struct Unchanged {
     pub origin: Origin,
     pub user_id: i64,
     pub key: SyncKey,
-    pub login: Login,
+    /// `None` for an account also active in another establishment than the
+    /// importer's: its login is not handed out by this import.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login: Option<Login>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

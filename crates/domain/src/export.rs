@@ -14,7 +14,9 @@ use std::borrow::Cow;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportRow {
     pub key: SyncKey,
-    pub login: Login,
+    /// `None`: an account shared with an establishment the exporting admin
+    /// does not administer (its login is not theirs to hand out).
+    pub login: Option<Login>,
     pub attrs: Attributes,
     pub uai: Uai,
 }
@@ -34,7 +36,7 @@ pub fn write(profile: Profile, rows: &[ExportRow]) -> Vec<u8> {
             .iter()
             .map(|f| match f {
                 Field::SyncKey => Cow::Borrowed(r.key.as_str()),
-                Field::Login => Cow::Borrowed(r.login.as_str()),
+                Field::Login => Cow::Borrowed(r.login.as_ref().map_or("", |l| l.as_str())),
                 Field::Uai => Cow::Borrowed(r.uai.as_str()),
                 other => Cow::Owned(attribute_value(&r.attrs, *other).unwrap_or_default()),
             })

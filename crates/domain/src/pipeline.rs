@@ -109,6 +109,9 @@ pub struct Report {
     pub conflicts: usize,
     pub created: usize,
     pub updated: usize,
+    /// Of the updated: accounts of other establishments attached to the importer's.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub attached: usize,
     pub unchanged: usize,
     pub merged: usize,
     pub deactivated: usize,
@@ -117,6 +120,10 @@ pub struct Report {
     /// Why the import was refused, in French, when it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rejection: Option<String>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Report {
@@ -128,6 +135,7 @@ impl Report {
             conflicts: plan.conflict_lines.len(),
             created: plan.creates.len(),
             updated: plan.updates.len(),
+            attached: plan.updates.iter().filter(|u| !u.shared_with.is_empty()).count(),
             unchanged: plan.unchanged.len(),
             merged: plan.merges.len(),
             deactivated: plan.deactivations.len(),

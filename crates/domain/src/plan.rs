@@ -5,7 +5,7 @@
 
 use crate::changeset::{deletion_guard, Changeset};
 pub use crate::changeset::{Create, Deactivation, DeletionThreshold, FieldChange, Origin, Unchanged, Update};
-use crate::establishment::Uai;
+use crate::establishment::{Establishment, Uai};
 use crate::field::Field;
 use crate::keys::{is_base_or_numbered, LoginAllocator, LoginPattern, SyncKey};
 use crate::mapping::Mapping;
@@ -48,6 +48,9 @@ pub struct PlanOptions {
     pub deletion_threshold_percent: u32,
     pub login_pattern: LoginPattern,
     pub scope: AdminScope,
+    /// The admin confirmed attaching accounts active in establishments outside
+    /// their scope (a line naming another school's teacher is refused otherwise).
+    pub attach_existing: bool,
 }
 
 /// What the plan needs to know from the directory: fetched by key, login and
@@ -75,6 +78,9 @@ pub struct Snapshot {
     pub groups: HashSet<GroupRef>,
     /// Keys of the users in the Complet scope (their records are in `users`).
     pub scope_keys: Vec<SyncKey>,
+    /// The names of the establishments where the accounts found are members,
+    /// for the lines that name another school's account.
+    pub establishment_names: HashMap<Uai, String>,
 }
 
 /// A second line with the same key: its assignment is added to the first (§4.1.A.C).
@@ -323,6 +329,15 @@ fn set_attribute(target: &mut Attributes, source: &Attributes, field: Field) {
     }
 }
 
+/// The stored attributes with the file's mapped fields written over them.
+fn overlay(stored: &Attributes, row: &Attributes, mapped_fields: &[Field]) -> Attributes {
+    let mut attrs = stored.clone();
+    for &field in mapped_fields {
+        set_attribute(&mut attrs, row, field);
+    }
+    attrs
+}
+
 /// A row accepted so far, before logins are handed out.
 struct Pending<'s> {
     line: u64,
@@ -342,6 +357,9 @@ enum PendingTarget<'s> {
     },
     /// Borrowed from the snapshot: copying every account of a re-import cost more than the plan.
     Existing(&'s ExistingUser),
+    /// An account also active in establishments outside the admin's scope
+    /// (listed): only attached, its identity left to them.
+    Shared(&'s ExistingUser, Vec<Establishment>),
 }
 
 pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: &PlanOptions) -> Plan {
@@ -458,7 +476,7 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
                     origin: Origin::Line { line: row.line },
                     user_id: existing.id,
                     key: existing.key.clone(),
-                    login: existing.login.clone(),
+                    login: Some(existing.login.clone()),
                 });
                 continue;
             }
@@ -475,9 +493,39 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
                 continue;
             }
             Some(existing) => {
-                if let Some(login) = &row.login {
-                    if login != &existing.login {
+                let shared_with = active_elsewhere(existing, &options.scope, snapshot);
+                if !shared_with.is_empty() {
+                    let joins = row_targets.iter().any(|uai| {
+                        !existing
+                            .memberships
+                            .iter()
+                            .any(|m| m.active && &m.uai == uai && m.role == role)
+                    });
+                    if joins && !options.attach_existing {
+                        conflicts.push(conflict(
+                            row,
+                            Some(Field::LastName),
+                            "existing_elsewhere",
+                            format!(
+                                "compte existant dans un autre établissement : {} ; confirmez son rattachement au vôtre, ou retirez la ligne",
+                                establishment_list(&shared_with)
+                            ),
+                        ));
+                        continue;
+                    }
+                    if row.login.is_some() || row.password.is_some() {
                         notices.push(RowNotice {
+                            line: row.line,
+                            column: column(Field::Login),
+                            code: "login_kept",
+                            message: "ce compte existe déjà dans un autre établissement : un import ne change ni son login ni son mot de passe".to_string(),
+                        });
+                    }
+                    PendingTarget::Shared(existing, shared_with)
+                } else {
+                    if let Some(login) = &row.login {
+                        if login != &existing.login {
+                            notices.push(RowNotice {
                             line: row.line,
                             column: column(Field::Login),
                             code: "login_kept",
@@ -486,9 +534,10 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
                                 existing.login
                             ),
                         });
+                        }
                     }
+                    PendingTarget::Existing(existing)
                 }
-                PendingTarget::Existing(existing)
             }
             None => {
                 if let Some(login) = &row.login {
@@ -572,11 +621,46 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
                     groups: sorted_unique(p.groups),
                 });
             }
-            PendingTarget::Existing(existing) => {
-                let mut attrs = existing.attrs.clone();
-                for &field in &mapped_fields {
-                    set_attribute(&mut attrs, &p.attrs, field);
+            PendingTarget::Shared(existing, shared_with) => {
+                if existing.attrs != overlay(&existing.attrs, &p.attrs, &mapped_fields) {
+                    notices.push(RowNotice {
+                        line: p.line,
+                        column: None,
+                        code: "shared_identity_kept",
+                        message: format!(
+                            "l'identité de ce compte est gérée par {} : la ligne le rattache sans modifier ses données",
+                            establishment_list(&shared_with)
+                        ),
+                    });
                 }
+                let (memberships, groups) = additions(existing, p.memberships, p.groups);
+                if memberships.is_empty() && groups.is_empty() {
+                    unchanged.push(Unchanged {
+                        origin: Origin::Line { line: p.line },
+                        user_id: existing.id,
+                        key: p.key,
+                        login: None,
+                    });
+                } else {
+                    updates.push(Update {
+                        origin: Origin::Line { line: p.line },
+                        user_id: existing.id,
+                        key: p.key,
+                        login: None,
+                        profile: None,
+                        attrs: existing.attrs.clone(),
+                        changes: Vec::new(),
+                        memberships,
+                        left: Vec::new(),
+                        groups,
+                        groups_left: Vec::new(),
+                        reactivate: false,
+                        shared_with,
+                    });
+                }
+            }
+            PendingTarget::Existing(existing) => {
+                let attrs = overlay(&existing.attrs, &p.attrs, &mapped_fields);
                 let mut changes = Vec::new();
                 // Equal attributes print equal: the strings are built only when something changed.
                 if attrs != existing.attrs {
@@ -592,33 +676,21 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
                         }
                     }
                 }
-                let memberships: Vec<Membership> = one_role_per_establishment(p.memberships)
-                    .into_iter()
-                    .filter(|m| {
-                        !existing
-                            .memberships
-                            .iter()
-                            .any(|e| e.active && e.uai == m.uai && e.role == m.role)
-                    })
-                    .collect();
-                let groups: Vec<GroupRef> = sorted_unique(p.groups)
-                    .into_iter()
-                    .filter(|g| !existing.groups.contains(g))
-                    .collect();
+                let (memberships, groups) = additions(existing, p.memberships, p.groups);
                 let reactivate = !existing.active;
                 if changes.is_empty() && memberships.is_empty() && groups.is_empty() && !reactivate {
                     unchanged.push(Unchanged {
                         origin: Origin::Line { line: p.line },
                         user_id: existing.id,
                         key: p.key,
-                        login: existing.login.clone(),
+                        login: Some(existing.login.clone()),
                     });
                 } else {
                     updates.push(Update {
                         origin: Origin::Line { line: p.line },
                         user_id: existing.id,
                         key: p.key,
-                        login: existing.login.clone(),
+                        login: Some(existing.login.clone()),
                         profile: None,
                         attrs,
                         changes,
@@ -627,6 +699,7 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
                         groups,
                         groups_left: Vec::new(),
                         reactivate,
+                        shared_with: Vec::new(),
                     });
                 }
             }
@@ -721,6 +794,60 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
         scope_size,
         rejection,
     }
+}
+
+/// The memberships and groups a line adds to an existing account.
+fn additions(
+    existing: &ExistingUser,
+    memberships: Vec<Membership>,
+    groups: Vec<GroupRef>,
+) -> (Vec<Membership>, Vec<GroupRef>) {
+    let memberships = one_role_per_establishment(memberships)
+        .into_iter()
+        .filter(|m| {
+            !existing
+                .memberships
+                .iter()
+                .any(|e| e.active && e.uai == m.uai && e.role == m.role)
+        })
+        .collect();
+    let groups = sorted_unique(groups)
+        .into_iter()
+        .filter(|g| !existing.groups.contains(g))
+        .collect();
+    (memberships, groups)
+}
+
+/// The establishments outside the admin's scope where the account is active:
+/// empty when it is the admin's alone (or the admin is a system admin).
+fn active_elsewhere(existing: &ExistingUser, scope: &AdminScope, snapshot: &Snapshot) -> Vec<Establishment> {
+    let uais: BTreeSet<&Uai> = existing
+        .memberships
+        .iter()
+        .filter(|m| m.active && !scope.allows(&m.uai))
+        .map(|m| &m.uai)
+        .collect();
+    uais.into_iter()
+        .map(|uai| Establishment {
+            uai: uai.clone(),
+            name: snapshot.establishment_names.get(uai).cloned().unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// "Lycée Henri-IV (0750653C), Collège Rostand (0750654D)".
+pub fn establishment_list(establishments: &[Establishment]) -> String {
+    establishments
+        .iter()
+        .map(|e| {
+            if e.name.is_empty() {
+                e.uai.to_string()
+            } else {
+                format!("{} ({})", e.name, e.uai)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Two lines of one person in one establishment with different functions

@@ -67,15 +67,17 @@ pub fn build(checked: &Checked, mapping: &Mapping, plan: &Plan, passwords: &Hash
         header.push(Field::Password.header(profile));
     }
 
+    // An account of another establishment is listed without its login
+    // (the person already has it; the importer is not given it).
     let mut logins: HashMap<&SyncKey, &str> = HashMap::new();
     for c in &plan.creates {
         logins.insert(&c.key, c.login.as_str());
     }
     for u in &plan.updates {
-        logins.insert(&u.key, u.login.as_str());
+        logins.insert(&u.key, u.login.as_ref().map_or("", |l| l.as_str()));
     }
     for u in &plan.unchanged {
-        logins.insert(&u.key, u.login.as_str());
+        logins.insert(&u.key, u.login.as_ref().map_or("", |l| l.as_str()));
     }
 
     let rows = checked

@@ -61,6 +61,7 @@ fn plan_for(people: &[(usize, usize, u8)], taken: &[String], pattern: LoginPatte
         deletion_threshold_percent: 10,
         login_pattern: pattern,
         scope: AdminScope::All,
+        attach_existing: false,
     };
     let lookup = lookup_for(&checked, &mapping, &options);
     let snapshot = Snapshot {

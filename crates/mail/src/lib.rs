@@ -14,11 +14,12 @@
 use askama::Template;
 use chrono::{DateTime, Utc};
 use domain::vocabulary::{ImportSource, ImportStatus};
+use domain::Uai;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::path::PathBuf;
-use store::history::{History, ImportEntry, NewMail, QueuedMail};
+use store::history::{AttachmentEntry, History, ImportEntry, NewMail, QueuedMail};
 
 /// Seconds before the 2nd, 3rd… attempt; after the last one the mail is
 /// marked failed (visible in the history) and never retried.
@@ -171,17 +172,64 @@ impl Notifier {
         let Some(entry) = history.import_entry(import_id).await? else {
             return Ok(None);
         };
+        for mail in self.attachment_notices(history, import_id).await? {
+            history.enqueue_mail(&mail, now).await?;
+        }
         let attachment = if self.settings.attach_results && entry.status == ImportStatus::Succeeded {
             history.import_result(import_id, now).await?
         } else {
             None
         };
         let Some(mail) = compose(&entry, &self.settings, attachment)? else {
+            self.deliver_due(history, now).await?;
             return Ok(None);
         };
         let id = history.enqueue_mail(&mail, now).await?;
         self.deliver_due(history, now).await?;
         Ok(Some(id))
+    }
+
+    /// One notice per establishment that already had accounts this import
+    /// attached elsewhere, to its admins who gave an address.
+    async fn attachment_notices<H: History>(&self, history: &H, import_id: i64) -> Result<Vec<NewMail>, MailError> {
+        let mut by_other: std::collections::BTreeMap<Uai, Vec<AttachmentEntry>> = std::collections::BTreeMap::new();
+        for a in history.attachments_of_import(import_id).await? {
+            by_other.entry(a.other_uai.clone()).or_default().push(a);
+        }
+        let mut mails = Vec::new();
+        for (uai, list) in by_other {
+            let recipients = history.admin_emails_of(&uai).await?;
+            if recipients.is_empty() {
+                continue;
+            }
+            let other = list
+                .first()
+                .map(|a| format!("{} ({uai})", a.other_name))
+                .unwrap_or_else(|| uai.to_string());
+            let notice = AttachmentNotice {
+                ent_name: &self.settings.ent_name,
+                other,
+                sentences: list.iter().map(AttachmentEntry::sentence).collect(),
+                link: self
+                    .settings
+                    .public_url
+                    .as_ref()
+                    .map(|base| format!("{}/suivi", base.trim_end_matches('/'))),
+            };
+            mails.push(NewMail {
+                import_id: Some(import_id),
+                recipients,
+                cc: Vec::new(),
+                subject: format!(
+                    "[INFO] Comptes de {uai} rattachés à un autre établissement — {}",
+                    self.settings.ent_name
+                ),
+                body_text: AttachmentsText { n: &notice }.render()?,
+                body_html: AttachmentsHtml { n: &notice }.render()?,
+                attachment: None,
+            });
+        }
+        Ok(mails)
     }
 
     /// Sends every mail that is due; failures are rescheduled, never raised.
@@ -224,6 +272,26 @@ impl Notifier {
 pub fn retry_at(attempts: i64, now: i64) -> Option<i64> {
     let index = usize::try_from(attempts.max(1) - 1).ok()?;
     RETRY_DELAYS.get(index).map(|delay| now + delay)
+}
+
+struct AttachmentNotice<'a> {
+    ent_name: &'a str,
+    /// "Lycée Henri-IV (0750653C)".
+    other: String,
+    sentences: Vec<String>,
+    link: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "attachments.txt")]
+struct AttachmentsText<'a> {
+    n: &'a AttachmentNotice<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "attachments.html")]
+struct AttachmentsHtml<'a> {
+    n: &'a AttachmentNotice<'a>,
 }
 
 #[derive(Template)]

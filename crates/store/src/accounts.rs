@@ -10,7 +10,8 @@ use crate::web::Admin;
 use crate::{Result, StoreError, UserRow, USER_COLUMNS};
 use chrono::{DateTime, Utc};
 use domain::account::{
-    self, AccountChange, AccountSettings, AccountState, AllowedNetworks, FieldChange, Identity, SignInRefusal,
+    self, AccountChange, AccountRights, AccountSettings, AccountState, AllowedNetworks, FieldChange, Identity,
+    SignInRefusal,
 };
 use domain::person::{GroupRef, Source};
 use domain::values::ValueError;
@@ -68,7 +69,23 @@ impl AccountDetail {
     /// An establishment admin manages the accounts that belong (or belonged)
     /// to one of their establishments; ENT-wide accounts are the system admins'.
     pub fn managed_by(&self, admin: &Admin) -> bool {
-        admin.system || self.memberships.iter().any(|m| admin.establishments.contains(&m.uai))
+        self.rights(admin) != AccountRights::None
+    }
+
+    /// What this admin may do to the account ([`account::rights_over`]).
+    pub fn rights(&self, admin: &Admin) -> AccountRights {
+        account::rights_over(&admin.scope(), self.memberships.iter().map(|m| (&m.uai, m.active)))
+    }
+
+    /// "Lycée Henri-IV (0750653C)": the active memberships outside this admin's establishments.
+    pub fn active_elsewhere(&self, admin: &Admin) -> String {
+        let scope = admin.scope();
+        self.memberships
+            .iter()
+            .filter(|m| m.active && !scope.allows(&m.uai))
+            .map(|m| format!("{} ({})", m.establishment, m.uai))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -94,6 +111,18 @@ pub trait Accounts: Send + Sync {
         audit: &NewAudit,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool>> + Send;
+    /// Ends a membership (and the groups of that establishment), and the
+    /// account too when `deactivate`, with its audit row, only if the account
+    /// was not changed since `version`; false otherwise.
+    fn write_leave(
+        &self,
+        id: i64,
+        version: DateTime<Utc>,
+        uai: &Uai,
+        deactivate: bool,
+        audit: &NewAudit,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool>> + Send;
     fn sign_in_account(&self, login: &str) -> impl Future<Output = Result<Option<SignInAccount>>> + Send;
     fn record_sign_in(&self, id: i64, now: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
 }
@@ -104,6 +133,12 @@ pub enum AccountError {
     NotFound,
     #[error("{}", .0.message)]
     Invalid(ValueError),
+    /// An establishment admin on an account also active elsewhere.
+    #[error("ce compte est aussi actif dans {0} : seuls les administrateurs de tous ses établissements réunis (ou un administrateur système) modifient son identité et ses paramètres ; vous pouvez seulement retirer votre établissement de ses rattachements")]
+    Shared(String),
+    /// Leaving an establishment the account is not (or no longer) active in.
+    #[error("ce compte n'est pas rattaché à l'établissement {0} (ou ne l'est plus)")]
+    NotMember(Uai),
     #[error("ce compte a été modifié entre-temps (import, synchronisation ou autre administrateur) : rechargez sa page et refaites la modification")]
     Stale,
     #[error(transparent)]
@@ -129,8 +164,10 @@ pub async fn save_account<D: Accounts>(
     admin: &Admin,
     now: DateTime<Utc>,
 ) -> Result<SavedAccount, AccountError> {
-    if !detail.managed_by(admin) {
-        return Err(AccountError::NotFound);
+    match detail.rights(admin) {
+        AccountRights::Full => {}
+        AccountRights::OwnMembershipsOnly => return Err(AccountError::Shared(detail.active_elsewhere(admin))),
+        AccountRights::None => return Err(AccountError::NotFound),
     }
     let (next, changes) =
         account::apply_change(&detail.state, detail.source, change, now.date_naive()).map_err(AccountError::Invalid)?;
@@ -151,6 +188,43 @@ pub async fn save_account<D: Accounts>(
     let version = version.unwrap_or(detail.updated_at);
     if d.write_account(detail.user.id, version, &next, &audit, now).await? {
         Ok(saved)
+    } else {
+        Err(AccountError::Stale)
+    }
+}
+
+/// Ends the account's membership in one of the admin's establishments (and
+/// its groups there), audited; the account is deactivated when it was its
+/// last active membership. Allowed on a shared account, whose other
+/// establishments keep it.
+pub async fn leave_establishment<D: Accounts>(
+    d: &D,
+    detail: &AccountDetail,
+    version: Option<DateTime<Utc>>,
+    uai: &Uai,
+    admin: &Admin,
+    now: DateTime<Utc>,
+) -> Result<(), AccountError> {
+    if detail.rights(admin) == AccountRights::None {
+        return Err(AccountError::NotFound);
+    }
+    if !admin.scope().allows(uai) {
+        return Err(AccountError::Shared(detail.active_elsewhere(admin)));
+    }
+    if !detail.memberships.iter().any(|m| m.active && &m.uai == uai) {
+        return Err(AccountError::NotMember(uai.clone()));
+    }
+    let last = !detail.memberships.iter().any(|m| m.active && &m.uai != uai);
+    let audit = NewAudit {
+        at: now,
+        actor: admin.login.clone(),
+        action: "membership_end".into(),
+        target: detail.user.sync_key.clone(),
+        details: serde_json::json!({ "login": detail.user.login, "establishment": uai, "account_deactivated": last }),
+    };
+    let version = version.unwrap_or(detail.updated_at);
+    if d.write_leave(detail.user.id, version, uai, last, &audit, now).await? {
+        Ok(())
     } else {
         Err(AccountError::Stale)
     }
@@ -367,6 +441,50 @@ macro_rules! impl_accounts {
                 if written != 1 {
                     return Ok(false);
                 }
+                Self::write_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn write_leave(
+                &self,
+                id: i64,
+                version: DateTime<Utc>,
+                uai: &Uai,
+                deactivate: bool,
+                audit: &NewAudit,
+                now: DateTime<Utc>,
+            ) -> Result<bool> {
+                let mut tx = self.pool().begin().await?;
+                let written = sqlx::query(&$sql(
+                    "UPDATE users SET updated_at = ?, deactivated_at = CASE WHEN ? THEN ? ELSE deactivated_at END \
+                     WHERE id = ? AND updated_at = ?",
+                ))
+                .bind(now)
+                .bind(deactivate)
+                .bind(now)
+                .bind(id)
+                .bind(version)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if written != 1 {
+                    return Ok(false);
+                }
+                sqlx::query(&$sql("UPDATE memberships SET active = ?, deactivated_at = ? WHERE user_id = ? AND uai = ?"))
+                    .bind(false)
+                    .bind(now)
+                    .bind(id)
+                    .bind(uai.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(&$sql(
+                    "DELETE FROM group_members WHERE user_id = ? AND group_id IN (SELECT g.id FROM groups g WHERE g.uai = ?)",
+                ))
+                .bind(id)
+                .bind(uai.as_str())
+                .execute(&mut *tx)
+                .await?;
                 Self::write_audit(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(true)

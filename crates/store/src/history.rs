@@ -67,6 +67,8 @@ impl ImportEntry {
             conflicts: count(self.skipped),
             created: count(self.created),
             updated: count(self.updated),
+            // Not counted on the history line: the import's page lists them.
+            attached: 0,
             unchanged: count(self.unchanged),
             merged: count(self.merged),
             deactivated: count(self.deactivated),
@@ -134,6 +136,69 @@ impl HistoryFilter {
     }
 }
 
+/// An account active in other establishments that an import attached to
+/// the importer's: written with the import, told to the others' admins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAttachment {
+    pub import_id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub user_id: i64,
+    pub sync_key: String,
+    pub last_name: String,
+    pub first_name: String,
+    pub attached_to: Vec<Uai>,
+    /// Where the account already was.
+    pub others: Vec<domain::Establishment>,
+}
+
+impl NewAttachment {
+    /// Its audit row: who attached whom, where, from where.
+    pub fn audit(&self) -> crate::admin::NewAudit {
+        crate::admin::NewAudit {
+            at: self.at,
+            actor: self.actor.clone(),
+            action: "account_attach".into(),
+            target: self.sync_key.clone(),
+            details: serde_json::json!({
+                "import": self.import_id,
+                "attached_to": self.attached_to,
+                "already_in": self.others.iter().map(|e| &e.uai).collect::<Vec<_>>(),
+            }),
+        }
+    }
+}
+
+/// One attachment as an establishment that already had the account sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttachmentEntry {
+    pub import_id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub user_id: i64,
+    pub last_name: String,
+    pub first_name: String,
+    pub attached_uai: Uai,
+    pub attached_name: String,
+    pub other_uai: Uai,
+    pub other_name: String,
+}
+
+impl AttachmentEntry {
+    /// "X a été rattaché(e) à <établissement> par <admin> le <date>".
+    pub fn sentence(&self) -> String {
+        format!(
+            "{} {} a été rattaché(e) à {} ({}) par {} le {}",
+            self.first_name,
+            self.last_name,
+            self.attached_name,
+            self.attached_uai,
+            self.actor,
+            domain::time::minute(self.at)
+        )
+    }
+}
+
 /// A notice to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMail {
@@ -195,7 +260,22 @@ pub trait History: Send + Sync {
     /// Records a failed attempt: retried at `retry_at`, or given up when `None`.
     fn mail_failed(&self, id: i64, error: &str, retry_at: Option<i64>) -> impl Future<Output = Result<()>> + Send;
     fn mails_of_import(&self, import_id: i64) -> impl Future<Output = Result<Vec<QueuedMail>>> + Send;
+    /// Accounts attached by other establishments' imports that were already in
+    /// the viewer's establishments, most recent first.
+    fn attachments_seen_by(
+        &self,
+        viewer: &Viewer,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<AttachmentEntry>>> + Send;
+    fn attachments_of_import(&self, import_id: i64) -> impl Future<Output = Result<Vec<AttachmentEntry>>> + Send;
+    /// The e-mail addresses of the admins of an establishment (those who gave one).
+    fn admin_emails_of(&self, uai: &Uai) -> impl Future<Output = Result<Vec<String>>> + Send;
 }
+
+const ATTACHMENT_COLUMNS: &str =
+    "t.import_id, t.at, t.actor, t.user_id, t.last_name, t.first_name, t.attached_uai, t.other_uai, \
+     COALESCE((SELECT e.name FROM establishments e WHERE e.uai = t.attached_uai), '') AS attached_name, \
+     COALESCE((SELECT e.name FROM establishments e WHERE e.uai = t.other_uai), '') AS other_name";
 
 const ENTRY_COLUMNS: &str = "i.id, i.started_at, i.finished_at, i.source, i.channel, i.actor, i.admin_id, i.profile, \
      i.establishments, i.complet, i.options, i.file_name, i.file_size, i.rows, i.created, i.updated, i.unchanged, \
@@ -283,6 +363,24 @@ macro_rules! impl_history {
                     .execute(&mut *conn)
                     .await?;
                 Ok(())
+            }
+
+            fn attachment_from_row(r: &$row) -> Result<AttachmentEntry> {
+                use sqlx::Row;
+                let other: String = r.try_get("other_uai")?;
+                let attached: String = r.try_get("attached_uai")?;
+                Ok(AttachmentEntry {
+                    import_id: r.try_get("import_id")?,
+                    at: r.try_get("at")?,
+                    actor: r.try_get("actor")?,
+                    user_id: r.try_get("user_id")?,
+                    last_name: r.try_get("last_name")?,
+                    first_name: r.try_get("first_name")?,
+                    attached_uai: crate::stored_uai(&attached)?,
+                    attached_name: r.try_get("attached_name")?,
+                    other_uai: crate::stored_uai(&other)?,
+                    other_name: r.try_get("other_name")?,
+                })
             }
 
             fn entry_from_row(r: &$row) -> Result<ImportEntry> {
@@ -549,6 +647,46 @@ macro_rules! impl_history {
                     }
                 }
                 Ok(())
+            }
+
+            async fn attachments_seen_by(&self, viewer: &Viewer, limit: i64) -> Result<Vec<AttachmentEntry>> {
+                let rows = match viewer {
+                    Viewer::Everything => {
+                        sqlx::query(&$sql(&format!("SELECT {ATTACHMENT_COLUMNS} FROM attachments t ORDER BY t.at DESC, t.id DESC LIMIT ?")))
+                            .bind(limit)
+                            .fetch_all(self.pool())
+                            .await?
+                    }
+                    Viewer::Admin { id } => {
+                        sqlx::query(&$sql(&format!(
+                            "SELECT {ATTACHMENT_COLUMNS} FROM attachments t WHERE t.other_uai IN \
+                             (SELECT a.uai FROM admin_establishments a WHERE a.admin_id = ?) ORDER BY t.at DESC, t.id DESC LIMIT ?"
+                        )))
+                        .bind(*id)
+                        .bind(limit)
+                        .fetch_all(self.pool())
+                        .await?
+                    }
+                };
+                rows.iter().map(Self::attachment_from_row).collect()
+            }
+
+            async fn attachments_of_import(&self, import_id: i64) -> Result<Vec<AttachmentEntry>> {
+                let rows = sqlx::query(&$sql(&format!("SELECT {ATTACHMENT_COLUMNS} FROM attachments t WHERE t.import_id = ? ORDER BY t.id")))
+                    .bind(import_id)
+                    .fetch_all(self.pool())
+                    .await?;
+                rows.iter().map(Self::attachment_from_row).collect()
+            }
+
+            async fn admin_emails_of(&self, uai: &Uai) -> Result<Vec<String>> {
+                Ok(sqlx::query_scalar(&$sql(
+                    "SELECT DISTINCT ad.email FROM admins ad JOIN admin_establishments a ON a.admin_id = ad.id \
+                     WHERE a.uai = ? AND ad.email IS NOT NULL AND ad.email <> '' ORDER BY ad.email",
+                ))
+                .bind(uai.as_str())
+                .fetch_all(self.pool())
+                .await?)
             }
 
             async fn mails_of_import(&self, import_id: i64) -> Result<Vec<QueuedMail>> {

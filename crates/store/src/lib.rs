@@ -265,6 +265,11 @@ pub trait DirectoryTx: Send {
     /// (logins are unique in the whole ENT, across establishments).
     fn lock_identities(&mut self, keys: &[String], logins: &[String]) -> impl Future<Output = Result<()>> + Send;
     fn known_establishments(&mut self, uais: &[Uai]) -> impl Future<Output = Result<Vec<Uai>>> + Send;
+    /// The names of these establishments (those that exist).
+    fn establishment_names(&mut self, uais: &[Uai]) -> impl Future<Output = Result<Vec<(Uai, String)>>> + Send;
+    /// Writes that an import attached an account active elsewhere, with its
+    /// audit row: what the other establishments' admins are told.
+    fn record_attachment(&mut self, attachment: &history::NewAttachment) -> impl Future<Output = Result<()>> + Send;
     fn users_by_keys(&mut self, keys: &[String]) -> impl Future<Output = Result<Vec<UserRow>>> + Send;
     /// (former key, current key) of the accounts a reconciliation gave a new
     /// key, for these former keys.
@@ -408,6 +413,14 @@ pub async fn fetch_snapshot<T: DirectoryTx>(tx: &mut T, lookup: &domain::plan::L
     for (id, m) in tx.memberships_of(&ids).await? {
         memberships.entry(id).or_default().push(m);
     }
+    let member_of: std::collections::BTreeSet<Uai> = memberships
+        .values()
+        .flatten()
+        .filter(|m| m.active)
+        .map(|m| m.uai.clone())
+        .collect();
+    let member_of: Vec<Uai> = member_of.into_iter().collect();
+    snapshot.establishment_names = tx.establishment_names(&member_of).await?.into_iter().collect();
     let mut groups: HashMap<i64, Vec<GroupRef>> = HashMap::new();
     for (id, g) in tx.groups_of(&ids).await? {
         groups.entry(id).or_default().push(g);

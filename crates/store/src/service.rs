@@ -93,6 +93,8 @@ pub struct ImportRequest {
     pub login_pattern: LoginPattern,
     pub min_password_len: usize,
     pub scope: AdminScope,
+    /// The admin confirmed attaching accounts active in other establishments.
+    pub attach_existing: bool,
     /// A preview: plans against a snapshot read without any lock, so it
     /// answers at once even while another import writes.
     pub dry_run: bool,
@@ -135,6 +137,7 @@ impl ImportRequest {
             login_pattern: LoginPattern::default(),
             min_password_len: password::DEFAULT_MIN_LEN,
             scope: AdminScope::All,
+            attach_existing: false,
             dry_run: false,
             expected_plan: None,
             actor: "cli".to_string(),
@@ -162,6 +165,7 @@ impl ImportRequest {
             deletion_threshold_percent: self.deletion_threshold_percent,
             login_pattern: self.login_pattern,
             scope: self.scope.clone(),
+            attach_existing: self.attach_existing,
         }
     }
 }
@@ -307,6 +311,20 @@ pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
     record.status = ImportStatus::Succeeded;
     let import_id = tx.insert_import(&record).await?;
     apply(&mut tx, &plan, &secrets, import_id, now, progress).await?;
+    for u in plan.updates.iter().filter(|u| !u.shared_with.is_empty()) {
+        tx.record_attachment(&crate::history::NewAttachment {
+            import_id,
+            at: now,
+            actor: request.actor.clone(),
+            user_id: u.user_id,
+            sync_key: u.key.as_str().to_string(),
+            last_name: u.attrs.last_name.clone(),
+            first_name: u.attrs.first_name.clone(),
+            attached_to: u.memberships.iter().map(|m| m.uai.clone()).collect(),
+            others: u.shared_with.clone(),
+        })
+        .await?;
+    }
 
     let passwords: HashMap<SyncKey, String> = plan
         .creates
@@ -581,16 +599,34 @@ pub async fn record_refused_file<D: crate::history::History>(
 /// "Exporter les utilisateurs de l'ENT" (SPEC §9, guide §5.3): the users of
 /// an establishment and profile in the import format (same headers, keys,
 /// no passwords, Excel-safe), which re-imports with zero changes. Returns the
-/// number of users and the file.
-pub async fn export_csv<D: Directory>(d: &D, uai: &Uai, profile: Profile) -> Result<(usize, Vec<u8>), StoreError> {
-    let rows = d
-        .export_users(uai, profile)
-        .await?
+/// number of users and the file. The login of an account also active in an
+/// establishment outside `scope` is left blank: it is not this admin's to hand out.
+pub async fn export_csv<D: Directory>(
+    d: &D,
+    uai: &Uai,
+    profile: Profile,
+    scope: &AdminScope,
+) -> Result<(usize, Vec<u8>), StoreError> {
+    let users = d.export_users(uai, profile).await?;
+    let shared: std::collections::HashSet<i64> = match scope {
+        AdminScope::All => Default::default(),
+        AdminScope::Establishments(_) => {
+            let ids: Vec<i64> = users.iter().map(|u| u.id).collect();
+            let mut tx = d.begin().await?;
+            tx.memberships_of(&ids)
+                .await?
+                .into_iter()
+                .filter(|(_, m)| m.active && !scope.allows(&m.uai))
+                .map(|(id, _)| id)
+                .collect()
+        }
+    };
+    let rows = users
         .into_iter()
         .map(|r| {
             Ok(domain::export::ExportRow {
                 key: SyncKey::from_stored(r.sync_key.clone()),
-                login: domain::values::Login::from_stored(r.login.clone()),
+                login: (!shared.contains(&r.id)).then(|| domain::values::Login::from_stored(r.login.clone())),
                 attrs: r.attributes()?,
                 uai: uai.clone(),
             })

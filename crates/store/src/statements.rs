@@ -66,6 +66,41 @@ macro_rules! impl_directory {
                 rows.iter().map(|u| crate::stored_uai(u)).collect()
             }
 
+            async fn establishment_names(&mut self, uais: &[Uai]) -> Result<Vec<(Uai, String)>> {
+                let rows: Vec<(String, String)> = sqlx::query_as(&sql(&format!(
+                    "SELECT uai, name FROM establishments WHERE {}",
+                    in_list("uai")
+                )))
+                .bind(list(&uai_strings(uais)))
+                .fetch_all(&mut *self.tx)
+                .await?;
+                rows.into_iter().map(|(u, name)| Ok((crate::stored_uai(&u)?, name))).collect()
+            }
+
+            async fn record_attachment(&mut self, a: &crate::history::NewAttachment) -> Result<()> {
+                let mut pairs: Vec<(&Uai, &Uai)> = Vec::new();
+                for joined in &a.attached_to {
+                    pairs.extend(a.others.iter().map(|o| (joined, &o.uai)));
+                }
+                for (joined, other) in pairs {
+                    sqlx::query(&sql(
+                        "INSERT INTO attachments (import_id, at, actor, user_id, last_name, first_name, attached_uai, other_uai) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    ))
+                    .bind(a.import_id)
+                    .bind(a.at)
+                    .bind(&a.actor)
+                    .bind(a.user_id)
+                    .bind(&a.last_name)
+                    .bind(&a.first_name)
+                    .bind(joined.as_str())
+                    .bind(other.as_str())
+                    .execute(&mut *self.tx)
+                    .await?;
+                }
+                $store::write_audit(&mut self.tx, &a.audit()).await
+            }
+
             async fn former_keys(&mut self, keys: &[String]) -> Result<Vec<(String, String)>> {
                 Ok(sqlx::query_as(&sql(&format!(
                     "SELECT f.sync_key, u.sync_key FROM former_keys f JOIN users u ON u.id = f.user_id WHERE {}",

@@ -6,19 +6,22 @@ mod common;
 use chrono::Duration;
 use common::*;
 use domain::account::{AccountChange, SignInRefusal};
+use domain::pipeline::Status;
 use domain::Profile;
 use store::accounts::{self, AccountError, Accounts, SignInFailure};
 use store::admin::{self, AdminDirectory};
-use store::web::Admin;
+use store::history::{History, Viewer};
+use store::web::{Admin, WebDirectory};
 use store::{Directory, UserQuery};
 
 conformance!(
+    a_shared_account_is_attached_only_when_confirmed_and_left_to_its_schools,
     account_page_reads_and_saves_settings_with_audit,
     sign_in_checks_password_expiry_and_networks,
 );
 
-trait Full: Directory + Accounts + AdminDirectory {}
-impl<T: Directory + Accounts + AdminDirectory> Full for T {}
+trait Full: Directory + Accounts + AdminDirectory + History + WebDirectory {}
+impl<T: Directory + Accounts + AdminDirectory + History + WebDirectory> Full for T {}
 
 const OTHER: &str = "0010001W";
 
@@ -54,6 +57,165 @@ async fn teacher(d: &impl Full) -> i64 {
 
 async fn current(d: &impl Full, id: i64) -> store::accounts::AccountDetail {
     d.account(id).await.unwrap().expect("account")
+}
+
+/// Issue "One school's admin cannot take another school's accounts": the
+/// admin of OTHER imports a file naming UAI's teacher.
+async fn a_shared_account_is_attached_only_when_confirmed_and_left_to_its_schools(d: &impl Full) {
+    let id = teacher(d).await;
+    let owner_id = d.create_admin("admin-b", "x", false, &[uai(UAI)], 0).await.unwrap();
+    let importer_id = d.create_admin("admin-a", "x", false, &[uai(OTHER)], 0).await.unwrap();
+    let key = current(d, id).await.user.sync_key;
+    let file = csv(&[
+        TEACHER_HEADER,
+        // Same person (same key), another phone and an imposed password: neither may change.
+        "Madame;LAVOISIER;Nicole;Physique-Chimie;06 99 99 99 99;;",
+        "Monsieur;HUGO;Victor;Français;;;",
+    ]);
+    let mut request = teachers(OTHER);
+    request.scope = domain::plan::AdminScope::Establishments([uai(OTHER)].into_iter().collect());
+    request.actor = "admin-a".into();
+
+    // Not confirmed: the line is a conflict naming the other school, nothing else.
+    let refused = import(d, &file, &request).await;
+    assert_eq!(refused.report.status, Status::Rejected);
+    let conflict = &refused.plan.conflicts[0];
+    assert_eq!((conflict.line, conflict.code), (2, "existing_elsewhere"));
+    assert!(
+        conflict.message.contains("Collège test 0 (0750654D)"),
+        "{}",
+        conflict.message
+    );
+    assert!(!conflict.message.contains("nlavoisier"), "{}", conflict.message);
+
+    // Confirmed: attached, identity untouched, no login handed out anywhere.
+    request.attach_existing = true;
+    let preview = {
+        let mut r = request.clone();
+        r.dry_run = true;
+        import(d, &file, &r).await
+    };
+    let plan_json = serde_json::to_string(&preview.plan.updates).unwrap();
+    assert!(!plan_json.contains("nlavoisier"), "{plan_json}");
+    assert!(plan_json.contains("0750654D"), "{plan_json}");
+    let done = import(d, &file, &request).await;
+    assert_eq!(done.report.status, Status::Imported);
+    assert_eq!(
+        (done.report.created, done.report.updated, done.report.attached),
+        (1, 1, 1)
+    );
+    assert!(done.plan.notices.iter().any(|n| n.code == "shared_identity_kept"));
+    let rows = result_rows(&done);
+    let lavoisier = rows
+        .iter()
+        .find(|r| r[0] == key)
+        .expect("the attached line is in the result file");
+    let (login_col, password_col) = (rows[0].len() - 2, rows[0].len() - 1);
+    assert_eq!(
+        (lavoisier[login_col].as_str(), lavoisier[password_col].as_str()),
+        ("", "")
+    );
+    let text = String::from_utf8_lossy(done.result_file.as_ref().unwrap()).into_owned();
+    assert!(!text.contains("nlavoisier") && !text.contains("Chimie-2026!"), "{text}");
+    let after = current(d, id).await;
+    assert_eq!(
+        after.user.mobile, None,
+        "the importer cannot change a shared account's identity"
+    );
+    let mut active: Vec<_> = after
+        .memberships
+        .iter()
+        .filter(|m| m.active)
+        .map(|m| m.uai.as_str())
+        .collect();
+    active.sort_unstable();
+    assert_eq!(active, [OTHER, UAI]);
+
+    // The owner's admins find it in their history; the importer's do not; the audit says who.
+    let import_id = done.import_id.unwrap();
+    let seen = d
+        .attachments_seen_by(&Viewer::Admin { id: owner_id }, 10)
+        .await
+        .unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        (seen[0].attached_uai.as_str(), seen[0].other_uai.as_str()),
+        (OTHER, UAI)
+    );
+    assert!(
+        seen[0]
+            .sentence()
+            .starts_with("Nicole LAVOISIER a été rattaché(e) à Collège test 1 (0010001W) par admin-a le "),
+        "{}",
+        seen[0].sentence()
+    );
+    assert!(d
+        .attachments_seen_by(&Viewer::Admin { id: importer_id }, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(d.attachments_of_import(import_id).await.unwrap(), seen);
+    let audit = admin::audit_log(d, 10).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "account_attach" && e.actor == "admin-a" && e.target == key),
+        "{audit:?}"
+    );
+
+    // Shared: neither school's admin changes identity or settings; the system admin does.
+    let admin_a = Admin {
+        id: importer_id,
+        ..admin_of(&[OTHER])
+    };
+    let admin_b = Admin {
+        id: owner_id,
+        login: "admin-b".into(),
+        ..admin_of(&[UAI])
+    };
+    let change = AccountChange {
+        last_day: Some("30/06/2027".into()),
+        ..AccountChange::default()
+    };
+    for admin in [&admin_a, &admin_b] {
+        assert_eq!(after.rights(admin), domain::account::AccountRights::OwnMembershipsOnly);
+        let refused = accounts::save_account(d, &after, None, &change, admin, now()).await;
+        assert!(
+            matches!(&refused, Err(AccountError::Shared(others)) if others.contains("(0")),
+            "{refused:?}"
+        );
+    }
+    let system = Admin {
+        system: true,
+        ..admin_of(&[])
+    };
+    assert_eq!(after.rights(&system), domain::account::AccountRights::Full);
+
+    // The importer may end their own membership, and nothing of the other's.
+    let refused = accounts::leave_establishment(d, &after, None, &uai(UAI), &admin_a, now()).await;
+    assert!(matches!(refused, Err(AccountError::Shared(_))), "{refused:?}");
+    accounts::leave_establishment(d, &after, None, &uai(OTHER), &admin_a, now() + Duration::minutes(1))
+        .await
+        .unwrap();
+    let left = current(d, id).await;
+    assert!(left.user.active, "still active in its own school");
+    assert_eq!(
+        left.memberships
+            .iter()
+            .filter(|m| m.active)
+            .map(|m| m.uai.as_str())
+            .collect::<Vec<_>>(),
+        [UAI]
+    );
+    assert!(left.groups.iter().all(|g| g.uai.as_str() == UAI), "{:?}", left.groups);
+    assert_eq!(left.rights(&admin_b), domain::account::AccountRights::Full);
+    let again =
+        accounts::leave_establishment(d, &left, None, &uai(OTHER), &admin_a, now() + Duration::minutes(2)).await;
+    assert!(matches!(again, Err(AccountError::NotMember(_))), "{again:?}");
+    let audit = admin::audit_log(d, 10).await.unwrap();
+    assert!(audit
+        .iter()
+        .any(|e| e.action == "membership_end" && e.actor == "admin-a" && e.target == key));
 }
 
 async fn account_page_reads_and_saves_settings_with_audit(d: &impl Full) {

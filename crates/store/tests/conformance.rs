@@ -670,6 +670,12 @@ impl<T: DirectoryTx> DirectoryTx for FailingTx<T> {
     async fn known_establishments(&mut self, u: &[Uai]) -> store::Result<Vec<Uai>> {
         self.0.known_establishments(u).await
     }
+    async fn establishment_names(&mut self, u: &[Uai]) -> store::Result<Vec<(Uai, String)>> {
+        self.0.establishment_names(u).await
+    }
+    async fn record_attachment(&mut self, a: &store::history::NewAttachment) -> store::Result<()> {
+        self.0.record_attachment(a).await
+    }
     async fn users_by_keys(&mut self, k: &[String]) -> store::Result<Vec<store::UserRow>> {
         self.0.users_by_keys(k).await
     }
@@ -764,6 +770,7 @@ async fn a_failure_during_apply_leaves_nothing(d: &impl Directory) {
         deletion_threshold_percent: 10,
         login_pattern: Default::default(),
         scope: domain::plan::AdminScope::All,
+        attach_existing: false,
     };
     let lookup = domain::plan::lookup_for(&checked, &read.mapping, &options);
     let mut tx = FailingTx(d.begin().await.unwrap());
@@ -838,7 +845,9 @@ async fn export_then_reimport_changes_nothing(d: &impl Directory) {
         "Mlle;ØSTERGÅRD;Åsa;Allemand;29/02/2000;;6000;;;612345678;",
     ]);
     import(d, &file, &teachers(UAI)).await;
-    let (_, export) = service::export_csv(d, &uai(UAI), Profile::Enseignant).await.unwrap();
+    let (_, export) = service::export_csv(d, &uai(UAI), Profile::Enseignant, &domain::plan::AdminScope::All)
+        .await
+        .unwrap();
     let o = import(d, &export, &teachers(UAI)).await;
     assert_eq!(counts(&o), (0, 0, 3, 0, 0, 0), "{:?}", o.plan.updates);
 }

@@ -244,7 +244,9 @@ async fn export_from_the_service_reimports_with_zero_changes(d: &impl Full) {
         "M.;=DANGER;Moussa;EPS;;;;",
     ]);
     recorded(d, &file, &teachers(UAI), now()).await;
-    let (count, export) = service::export_csv(d, &uai(UAI), Profile::Enseignant).await.unwrap();
+    let (count, export) = service::export_csv(d, &uai(UAI), Profile::Enseignant, &domain::plan::AdminScope::All)
+        .await
+        .unwrap();
     assert_eq!(count, 2);
     let text = String::from_utf8(export.clone()).unwrap();
     assert!(text.starts_with('\u{feff}'), "BOM for Excel");

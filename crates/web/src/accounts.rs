@@ -10,7 +10,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Form, Path, State};
 use chrono::{DateTime, SecondsFormat, Utc};
-use domain::account::{AccountChange, FieldChange};
+use domain::account::{AccountChange, AccountRights, FieldChange};
 use domain::person::{relation_label, Source};
 use serde::Deserialize;
 use store::accounts::{self, when, AccountDetail, AccountError};
@@ -95,9 +95,17 @@ pub struct AccountPage {
     /// (id, name, link, state) of the persons linked to the account.
     relatives: Vec<(i64, String, String, &'static str)>,
     protected: bool,
+    /// The other establishments of a shared account ("Lycée Henri-IV
+    /// (0750653C)"): the admin may then only end their own memberships, and
+    /// the login is not shown.
+    shared_with: Option<String>,
+    /// (UAI, establishment) of the active memberships this admin may end.
+    leavable: Vec<(String, String)>,
     form: AccountForm,
     error: Option<String>,
     saved: Option<Vec<FieldChange>>,
+    /// The establishment whose membership was just ended.
+    left: Option<String>,
 }
 
 async fn managed<D: Backend>(state: &AppState<D>, auth: &Auth, id: i64) -> Result<AccountDetail, AppError> {
@@ -116,6 +124,9 @@ fn page<D>(
     saved: Option<Vec<FieldChange>>,
 ) -> AccountPage {
     let u = &detail.user;
+    let shared_with =
+        (detail.rights(&auth.admin) == AccountRights::OwnMembershipsOnly).then(|| detail.active_elsewhere(&auth.admin));
+    let scope = auth.admin.scope();
     let optional = |v: &Option<String>| v.clone().unwrap_or_default();
     let mut facts = vec![
         ("Créé le", when(Some(detail.created_at))),
@@ -144,7 +155,11 @@ fn page<D>(
         id: u.id,
         name: format!("{} {}", u.last_name.to_uppercase(), u.first_name),
         key: u.sync_key.clone(),
-        login: u.login.clone(),
+        login: if shared_with.is_some() {
+            "connu de la personne et de son établissement d'origine".to_string()
+        } else {
+            u.login.clone()
+        },
         profile: detail.profile.label(),
         source: detail.source.label(),
         aaf: detail.source == Source::Aaf,
@@ -194,9 +209,17 @@ fn page<D>(
             })
             .collect(),
         protected: detail.state.settings.protected,
+        shared_with,
+        leavable: detail
+            .memberships
+            .iter()
+            .filter(|m| m.active && scope.allows(&m.uai))
+            .map(|m| (m.uai.to_string(), m.establishment.clone()))
+            .collect(),
         form,
         error,
         saved,
+        left: None,
     }
 }
 
@@ -240,9 +263,69 @@ pub async fn save<D: Backend>(
         Err(AccountError::Store(e)) => Err(e.into()),
         // What was typed stays on the page, with the reason.
         Err(e @ AccountError::Invalid(_)) => Ok(page(&state, &auth, &detail, form, Some(e.to_string()), None)),
-        Err(e @ AccountError::Stale) => {
+        Err(e @ (AccountError::Stale | AccountError::Shared(_) | AccountError::NotMember(_))) => {
             let fresh = AccountForm::of(&detail);
             Ok(page(&state, &auth, &detail, fresh, Some(e.to_string()), None))
         }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LeaveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    version: String,
+    #[serde(default)]
+    uai: String,
+}
+
+/// POST /utilisateurs/{id}/retrait: ends the account's membership in one of
+/// the admin's establishments (the only change allowed on a shared account).
+pub async fn leave<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Form(form): Form<LeaveForm>,
+) -> Result<AccountPage, AppError> {
+    auth.check_csrf(&form.csrf)?;
+    let detail = managed(&state, &auth, id).await?;
+    let version = DateTime::parse_from_rfc3339(&form.version)
+        .map_err(|_| AppError::BadRequest("formulaire incomplet : rechargez la page du compte".into()))?
+        .with_timezone(&Utc);
+    let uai = domain::Uai::parse(&form.uai).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let result = accounts::leave_establishment(
+        state.directory.as_ref(),
+        &detail,
+        Some(version),
+        &uai,
+        &auth.admin,
+        state.clock.now(),
+    )
+    .await;
+    match result {
+        Ok(()) => {
+            // Still theirs when it remains active (or belonged) in one of their establishments.
+            let detail = managed(&state, &auth, id).await?;
+            let mut shown = page(&state, &auth, &detail, AccountForm::of(&detail), None, None);
+            shown.left = Some(
+                detail
+                    .memberships
+                    .iter()
+                    .find(|m| m.uai == uai)
+                    .map_or_else(|| uai.to_string(), |m| format!("{} ({})", m.establishment, m.uai)),
+            );
+            Ok(shown)
+        }
+        Err(AccountError::NotFound) => Err(AppError::NotFound),
+        Err(AccountError::Store(e)) => Err(e.into()),
+        Err(e) => Ok(page(
+            &state,
+            &auth,
+            &detail,
+            AccountForm::of(&detail),
+            Some(e.to_string()),
+            None,
+        )),
     }
 }

@@ -201,6 +201,7 @@ pub async fn create_draft<D: Backend>(
         overrides: Vec::new(),
         edits: BTreeMap::new(),
         skip_conflicts: false,
+        attach_existing: false,
         confirm_deletions: None,
         via_api: true,
         expected_plan: None,
@@ -313,6 +314,7 @@ pub async fn plan<D: Backend>(
 ) -> ApiResult<Json<Value>> {
     let (draft, mut settings) = load_draft_for(&state, &admin, id).await?;
     settings.skip_conflicts = q.skip_conflicts;
+    settings.attach_existing = q.attach_existing;
     settings.confirm_deletions = q.confirm_deletions;
     let outcome = dry_run(&state, &admin, &draft, &settings).await?;
     let p = &outcome.plan;
@@ -332,6 +334,10 @@ pub async fn plan<D: Backend>(
 pub struct StartBody {
     #[serde(default)]
     skip_conflicts: bool,
+    /// Attach the accounts active in other establishments that the file names
+    /// (conflict `existing_elsewhere` otherwise).
+    #[serde(default)]
+    attach_existing: bool,
     #[serde(default)]
     confirm_deletions: Option<usize>,
     /// The `plan` fingerprint read from the plan endpoint: the start is
@@ -350,6 +356,7 @@ pub async fn start<D: Backend>(
     let body = body.map(|Json(b)| b).unwrap_or_default();
     let (draft, mut settings) = load_draft_for(&state, &admin, id).await?;
     settings.skip_conflicts = body.skip_conflicts;
+    settings.attach_existing = body.attach_existing;
     settings.confirm_deletions = body.confirm_deletions;
     let job = match start_job(&state, &admin, &draft, settings, body.plan).await? {
         Ok(job) => job,
@@ -550,12 +557,14 @@ pub fn openapi_document() -> Value {
                     "status": {"type": "string", "enum": ["imported", "dry-run", "rejected"]},
                     "rows": {"type": "integer"}, "valid": {"type": "integer"}, "conflicts": {"type": "integer"},
                     "created": {"type": "integer"}, "updated": {"type": "integer"}, "unchanged": {"type": "integer"},
+                    "attached": {"type": "integer", "description": "parmi les mis à jour : comptes d'autres établissements rattachés (absent si 0)"},
                     "merged": {"type": "integer"}, "deactivated": {"type": "integer"}, "skipped": {"type": "integer"},
                     "rejection": {"type": "string"},
                     "conflict_details": {"type": "array", "items": {"type": "object", "properties": {
                         "line": {"type": "integer"}, "column": {"type": ["string", "null"]}, "field": {"type": ["string", "null"]},
                         "code": {"type": "string"}, "message": {"type": "string"}}}}}},
                 "Start": {"type": "object", "properties": {"skip_conflicts": {"type": "boolean"}, "confirm_deletions": {"type": ["integer", "null"]},
+                    "attach_existing": {"type": "boolean", "description": "rattacher les comptes existant dans un autre établissement (sinon conflit « existing_elsewhere »)"},
                     "plan": {"type": ["string", "null"], "description": "le champ « plan » lu à l'étape 4 : refus (409) si l'annuaire a changé depuis"}}}
             }
         },
@@ -581,6 +590,7 @@ pub fn openapi_document() -> Value {
                 "responses": {"200": {"description": "conflits restants de la ligne"}, "404": error}}},
             "/api/v1/drafts/{id}/plan": {"get": {"summary": "Étape 4 : le plan", "parameters": [id,
                 {"name": "skip_conflicts", "in": "query", "schema": {"type": "boolean"}},
+                {"name": "attach_existing", "in": "query", "schema": {"type": "boolean"}},
                 {"name": "confirm_deletions", "in": "query", "schema": {"type": "integer"}}],
                 "responses": {"200": {"description": "compte rendu, listes, et « plan » : l'empreinte du plan à renvoyer au démarrage"}, "404": error}}},
             "/api/v1/drafts/{id}/start": {"post": {"summary": "Étape 4 : démarrer l'importation", "parameters": [id],

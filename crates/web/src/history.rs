@@ -92,10 +92,16 @@ pub struct HistoryPage {
     since: String,
     until: String,
     rows: Vec<Row>,
+    /// "X a été rattaché(e) à … par … le …": accounts of the admin's
+    /// establishments that another establishment's import attached (first page).
+    attachments: Vec<String>,
     page: i64,
     previous_url: Option<String>,
     next_url: Option<String>,
 }
+
+/// How many of the latest attachments the history's first page lists.
+const ATTACHMENTS_SHOWN: i64 = 50;
 
 fn parse_day(raw: &Option<String>, what: &str) -> Result<Option<NaiveDate>, AppError> {
     match raw.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -143,7 +149,19 @@ pub async fn list<D: Backend>(
             until_text
         )
     };
+    let attachments = if page == 1 {
+        state
+            .directory
+            .attachments_seen_by(&auth.admin.history_viewer(), ATTACHMENTS_SHOWN)
+            .await?
+            .iter()
+            .map(|a| format!("{} (déjà dans {} ({}))", a.sentence(), a.other_name, a.other_uai))
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(HistoryPage {
+        attachments,
         layout: Layout::of(&state, &auth),
         establishments: crate::pages::establishment_choices(&state, &auth, establishment.as_ref().map(Uai::as_str))
             .await?,
@@ -418,7 +436,7 @@ pub async fn export_csv<D: Backend>(
     {
         return Err(AppError::NotFound);
     }
-    let (_, bytes) = store::service::export_csv(state.directory.as_ref(), &uai, profile).await?;
+    let (_, bytes) = store::service::export_csv(state.directory.as_ref(), &uai, profile, &auth.admin.scope()).await?;
     Ok((
         [
             (CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),

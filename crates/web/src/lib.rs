@@ -147,6 +147,7 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
             get(admin_pages::new_user_form::<D>).post(admin_pages::new_user_submit::<D>),
         )
         .route("/utilisateurs/{id}", get(accounts::show::<D>).post(accounts::save::<D>))
+        .route("/utilisateurs/{id}/retrait", post(accounts::leave::<D>))
         .route("/doublons", get(admin_pages::duplicates::<D>))
         .route("/doublons/reconcilier", post(admin_pages::reconcile::<D>))
         .route("/doublons/ignorer", post(admin_pages::dismiss::<D>))

@@ -291,7 +291,16 @@ pub async fn users<D: Backend>(
                 id: u.id,
                 name: format!("{}, {}", u.last_name.to_uppercase(), u.first_name),
                 key: u.sync_key,
-                login: u.login,
+                // A shared account's login is its other establishments' to hand out.
+                login: if u
+                    .establishments
+                    .iter()
+                    .all(|uai| auth.admin.system || auth.admin.establishments.iter().any(|e| e.as_str() == uai))
+                {
+                    u.login
+                } else {
+                    "—".to_string()
+                },
                 created: domain::time::minute(u.created_at),
                 last_login: u.last_login_at.map_or_else(|| "jamais".into(), domain::time::minute),
                 profile: u.profile.label(),

@@ -39,6 +39,9 @@ pub struct DraftSettings {
     pub overrides: Vec<Override>,
     pub edits: BTreeMap<u64, Vec<String>>,
     pub skip_conflicts: bool,
+    /// Step 3's "rattacher les comptes existant dans un autre établissement".
+    #[serde(default)]
+    pub attach_existing: bool,
     pub confirm_deletions: Option<usize>,
     /// Started through the JSON API rather than the pages (for the history).
     #[serde(default)]
@@ -62,6 +65,7 @@ impl DraftSettings {
         r.edits = self.edits.clone();
         r.complet = self.complet;
         r.skip_conflicts = self.skip_conflicts;
+        r.attach_existing = self.attach_existing;
         r.confirm_deletions = self.confirm_deletions;
         r.expected_plan = self.expected_plan.clone();
         r.scope = admin.scope();
@@ -232,6 +236,7 @@ pub async fn step1_submit<D: Backend>(
         overrides,
         edits: BTreeMap::new(),
         skip_conflicts: false,
+        attach_existing: false,
         confirm_deletions: None,
         via_api: false,
         expected_plan: None,
@@ -492,6 +497,10 @@ pub struct Step3Page {
     conflict_rows: Vec<ConflictRowView>,
     notices: Vec<String>,
     skip: bool,
+    /// Lines naming an account active in another establishment, refused until
+    /// the admin confirms attaching them.
+    elsewhere: usize,
+    attach: bool,
     error: Option<String>,
 }
 
@@ -561,6 +570,13 @@ async fn step3<D: Backend>(
             .map(|n| format!("Ligne {} : {}", n.line, n.message))
             .collect(),
         skip: settings.skip_conflicts,
+        elsewhere: outcome
+            .plan
+            .conflicts
+            .iter()
+            .filter(|c| c.code == EXISTING_ELSEWHERE)
+            .count(),
+        attach: settings.attach_existing,
         error,
     }
     .into_response())
@@ -579,6 +595,7 @@ pub async fn step3_page<D: Backend>(
 pub struct Step3Form {
     csrf: String,
     ignorer: Option<String>,
+    rattacher: Option<String>,
 }
 
 pub async fn step3_submit<D: Backend>(
@@ -590,6 +607,7 @@ pub async fn step3_submit<D: Backend>(
     auth.check_csrf(&form.csrf)?;
     let (draft, mut settings) = load_draft(&state, &auth, id).await?;
     settings.skip_conflicts = form.ignorer.is_some();
+    settings.attach_existing = form.rattacher.is_some();
     save_settings(&state, id, &settings).await?;
     let outcome = dry_run(&state, &auth.admin, &draft, &settings).await?;
     if matches!(outcome.plan.rejection, Some(Rejection::Conflicts { .. })) {
@@ -707,6 +725,8 @@ pub struct Step4Page {
     unchanged: usize,
     merges: Vec<String>,
     deactivations: Vec<String>,
+    /// Accounts of other establishments attached to the admin's (names only).
+    attachments: Vec<String>,
     needs_confirmation: bool,
     threshold: u32,
     /// The plan's fingerprint, sent back with "Démarrer l'importation".
@@ -714,7 +734,19 @@ pub struct Step4Page {
     error: Option<String>,
 }
 
-fn describe_plan(plan: &Plan) -> (Vec<String>, Vec<String>, Vec<String>, Vec<String>) {
+/// The conflict code of a line naming an account active in another establishment.
+const EXISTING_ELSEWHERE: &str = "existing_elsewhere";
+
+/// Step 4's lists, in the admin's words.
+struct PlanLists {
+    creates: Vec<String>,
+    updates: Vec<String>,
+    merges: Vec<String>,
+    deactivations: Vec<String>,
+    attachments: Vec<String>,
+}
+
+fn describe_plan(plan: &Plan) -> PlanLists {
     let creates = plan
         .creates
         .iter()
@@ -725,9 +757,28 @@ fn describe_plan(plan: &Plan) -> (Vec<String>, Vec<String>, Vec<String>, Vec<Str
             )
         })
         .collect();
+    let attachments = plan
+        .updates
+        .iter()
+        .filter(|u| !u.shared_with.is_empty())
+        .map(|u| {
+            format!(
+                "{} {} : déjà dans {} ; rattachement à {}",
+                u.attrs.last_name,
+                u.attrs.first_name,
+                domain::plan::establishment_list(&u.shared_with),
+                u.memberships
+                    .iter()
+                    .map(|m| m.uai.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+        .collect();
     let updates = plan
         .updates
         .iter()
+        .filter(|u| u.shared_with.is_empty())
         .map(|u| {
             let mut parts: Vec<String> = u
                 .changes
@@ -757,7 +808,7 @@ fn describe_plan(plan: &Plan) -> (Vec<String>, Vec<String>, Vec<String>, Vec<Str
                 "{} {} ({}) : {}",
                 u.attrs.last_name,
                 u.attrs.first_name,
-                u.login,
+                u.login.as_ref().map_or("", |l| l.as_str()),
                 parts.join(", ")
             )
         })
@@ -790,7 +841,13 @@ fn describe_plan(plan: &Plan) -> (Vec<String>, Vec<String>, Vec<String>, Vec<Str
             )
         })
         .collect();
-    (creates, updates, merges, deactivations)
+    PlanLists {
+        creates,
+        updates,
+        merges,
+        deactivations,
+        attachments,
+    }
 }
 
 /// Step 4 for this preview of the draft: the one just made when a start was
@@ -835,7 +892,13 @@ async fn step4<D: Backend>(
         Some(r @ (Rejection::CompletWithConflicts { .. } | Rejection::CompletWithoutRows)) => Some(r.message()),
         _ => None,
     });
-    let (creates, updates, merges, deactivations) = describe_plan(plan);
+    let PlanLists {
+        creates,
+        updates,
+        merges,
+        deactivations,
+        attachments,
+    } = describe_plan(plan);
     let mapping = &outcome.read.mapping;
     Ok(Step4Page {
         layout: Layout::of(state, auth),
@@ -864,6 +927,7 @@ async fn step4<D: Backend>(
         unchanged: plan.unchanged.len(),
         merges,
         deactivations,
+        attachments,
         needs_confirmation,
         threshold: DEFAULT_DELETION_THRESHOLD_PERCENT,
         plan: plan.fingerprint(),

@@ -781,14 +781,14 @@ pub fn plan(
                         origin: Origin::Request { file, request },
                         user_id: existing.id,
                         key,
-                        login: existing.login.clone(),
+                        login: Some(existing.login.clone()),
                     });
                 } else {
                     updates.push(Update {
                         origin: Origin::Request { file, request },
                         user_id: existing.id,
                         key,
-                        login: existing.login.clone(),
+                        login: Some(existing.login.clone()),
                         profile,
                         attrs: after.attrs,
                         changes,
@@ -797,6 +797,7 @@ pub fn plan(
                         groups,
                         groups_left,
                         reactivate,
+                        shared_with: Vec::new(),
                     });
                 }
             }
