@@ -388,6 +388,9 @@ async fn import<D: web::Backend>(
             }
             return Ok(ExitCode::from(crate::EXIT_REJECTED));
         }
+        Err(e @ ImportError::OutOfScope(_)) => {
+            return Err(anyhow::Error::new(crate::admin_commands::Refused(e.to_string())))
+        }
         Err(e) => return Err(e.into()),
     };
 

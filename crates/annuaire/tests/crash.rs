@@ -10,12 +10,15 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use support::{fresh_postgres_database, Backend};
 
 const UAI: &str = "0750654D";
 
@@ -54,30 +57,6 @@ impl Moments {
 
 // ---------------------------------------------------------------------------
 // Databases
-
-enum Backend {
-    Sqlite,
-    Postgres(String),
-}
-
-impl Backend {
-    /// SQLite always; PostgreSQL when the test server is there (in CI it must be).
-    fn all() -> Vec<Backend> {
-        let mut backends = vec![Backend::Sqlite];
-        match std::env::var("ANNUAIRE_TEST_POSTGRES_URL") {
-            Ok(url) if !url.is_empty() => backends.push(Backend::Postgres(url)),
-            _ => store::testing::skip_unless_ci("ANNUAIRE_TEST_POSTGRES_URL is not set: crash tests on SQLite only"),
-        }
-        backends
-    }
-
-    fn name(&self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres(_) => "postgres",
-        }
-    }
-}
 
 /// One database and the folder the commands run in.
 struct Db {
@@ -190,34 +169,6 @@ struct DirectoryState {
     users: String,
     export: String,
     accounts: usize,
-}
-
-fn fresh_postgres_database(admin_url: &str) -> String {
-    use sqlx::Connection;
-    let name = format!("annuaire_crash_{}_{}", std::process::id(), rand_suffix());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let mut admin = sqlx::PgConnection::connect(admin_url).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-    });
-    let (base, _) = admin_url.rsplit_once('/').unwrap();
-    format!("{base}/{name}")
-}
-
-fn rand_suffix() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64;
-    nanos * 1000 + COUNTER.fetch_add(1, Ordering::SeqCst)
 }
 
 // ---------------------------------------------------------------------------

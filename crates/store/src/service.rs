@@ -176,7 +176,7 @@ pub enum ImportError {
     Read(#[from] ReadError),
     #[error("établissement {0} inconnu : ajoutez-le avec « annuaire establishment add {0} NOM »")]
     UnknownEstablishment(Uai),
-    #[error("vous n'administrez pas l'établissement {0}")]
+    #[error("vous n'administrez pas l'établissement {0} : choisissez un de vos établissements")]
     OutOfScope(Uai),
     #[error("choisissez un établissement (--establishment), ou l'option « affecter aux établissements du fichier » pour le personnel administratif")]
     NoEstablishment,
@@ -193,9 +193,13 @@ pub enum ImportError {
 }
 
 impl ImportError {
-    /// The CLI's exit status: 2 when the file or the mapping was refused, 1 otherwise.
+    /// The CLI's exit status: 2 when the file, the mapping or the admin's
+    /// scope refused it, 1 otherwise.
     pub fn is_rejection(&self) -> bool {
-        matches!(self, ImportError::Read(ReadError::Mapping(_)))
+        matches!(
+            self,
+            ImportError::Read(ReadError::Mapping(_)) | ImportError::OutOfScope(_)
+        )
     }
 }
 

@@ -108,6 +108,13 @@ pub struct AccountPage {
     left: Option<String>,
 }
 
+/// The version of the account a form was built from (its `updated_at`).
+fn page_version(raw: &str) -> Result<DateTime<Utc>, AppError> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|_| AppError::BadRequest("formulaire incomplet : rechargez la page du compte".into()))
+}
+
 async fn managed<D: Backend>(state: &AppState<D>, auth: &Auth, id: i64) -> Result<AccountDetail, AppError> {
     match state.directory.account(id).await? {
         Some(detail) if detail.managed_by(&auth.admin) => Ok(detail),
@@ -241,9 +248,7 @@ pub async fn save<D: Backend>(
 ) -> Result<AccountPage, AppError> {
     auth.check_csrf(&form.csrf)?;
     let detail = managed(&state, &auth, id).await?;
-    let version = DateTime::parse_from_rfc3339(&form.version)
-        .map_err(|_| AppError::BadRequest("formulaire incomplet : rechargez la page du compte".into()))?
-        .with_timezone(&Utc);
+    let version = page_version(&form.version)?;
     let result = accounts::save_account(
         state.directory.as_ref(),
         &detail,
@@ -290,9 +295,7 @@ pub async fn leave<D: Backend>(
 ) -> Result<AccountPage, AppError> {
     auth.check_csrf(&form.csrf)?;
     let detail = managed(&state, &auth, id).await?;
-    let version = DateTime::parse_from_rfc3339(&form.version)
-        .map_err(|_| AppError::BadRequest("formulaire incomplet : rechargez la page du compte".into()))?
-        .with_timezone(&Utc);
+    let version = page_version(&form.version)?;
     let uai = domain::Uai::parse(&form.uai).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let result = accounts::leave_establishment(
         state.directory.as_ref(),

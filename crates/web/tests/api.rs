@@ -12,37 +12,6 @@ use std::time::Duration;
 use support::*;
 use tower::ServiceExt;
 
-async fn call(
-    app: &App,
-    token: Option<&str>,
-    method: Method,
-    uri: &str,
-    body: Body,
-    json: bool,
-) -> (StatusCode, Vec<u8>) {
-    let mut req = Request::builder().method(method).uri(uri);
-    if let Some(t) = token {
-        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
-    }
-    req = req.header(header::CONTENT_TYPE, if json { "application/json" } else { "text/csv" });
-    let response = web::router(app.state.clone())
-        .oneshot(req.body(body).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    (
-        status,
-        axum::body::to_bytes(response.into_body(), 10 << 20)
-            .await
-            .unwrap()
-            .to_vec(),
-    )
-}
-
-fn parse(bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(bytes)))
-}
-
 /// Step 1: a teachers file for establishment A; answers the draft and its mapping.
 async fn new_teachers_draft(app: &App, token: &str, file: &str) -> Value {
     let (status, body) = call(
@@ -148,23 +117,7 @@ async fn five_steps_through_the_api() {
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{}", String::from_utf8_lossy(&body));
     let job = parse(&body)["job"].as_i64().unwrap();
-    let mut last = Value::Null;
-    for _ in 0..100 {
-        let (_, body) = call(
-            &app,
-            Some(&t),
-            Method::GET,
-            &format!("/api/v1/jobs/{job}"),
-            Body::empty(),
-            true,
-        )
-        .await;
-        last = parse(&body);
-        if last["status"] == "succeeded" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let last = wait_job(&app, &t, job).await;
     assert_eq!(last["status"], "succeeded", "{last}");
     assert_eq!(last["report"]["created"], 2);
     let (status, body) = call(

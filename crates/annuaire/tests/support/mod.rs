@@ -1,5 +1,6 @@
 //! Test support shared by the CLI suites: the `annuaire` binary run as an
-//! administrator runs it, on a real SQLite file in a fresh folder.
+//! administrator runs it, on a real SQLite file in a fresh folder (or a
+//! fresh PostgreSQL database, [`Env::on`]).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::Value;
@@ -10,13 +11,22 @@ use std::process::{Command, Output, Stdio};
 /// A folder with a directory database holding establishment 0750654D.
 pub struct Env {
     pub dir: tempfile::TempDir,
+    pub url: String,
 }
 
 impl Env {
     pub fn new() -> Env {
-        let env = Env {
-            dir: tempfile::tempdir().unwrap(),
+        Env::on(&Backend::Sqlite)
+    }
+
+    /// The same folder, with its database on this backend.
+    pub fn on(backend: &Backend) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", dir.path().join("annuaire.db").display()),
+            Backend::Postgres(admin_url) => fresh_postgres_database(admin_url),
         };
+        let env = Env { dir, url };
         let out = env.run(&["establishment", "add", "0750654D", "Collège test"]);
         assert!(out.status.success(), "{}", stderr(&out));
         env
@@ -28,12 +38,12 @@ impl Env {
 
     /// The command on this folder's database, not yet run.
     pub fn command(&self, args: &[&str]) -> Command {
-        let url = format!("sqlite://{}", self.path("annuaire.db").display());
         let mut c = Command::new(env!("CARGO_BIN_EXE_annuaire"));
         c.current_dir(self.dir.path())
             .env_remove("ANNUAIRE_DATABASE_URL")
+            .env_remove("ANNUAIRE_AS_ADMIN")
             .arg("--database")
-            .arg(url)
+            .arg(&self.url)
             .args(args);
         c
     }
@@ -113,4 +123,58 @@ pub fn example(name: &str) -> String {
         .join(name)
         .display()
         .to_string()
+}
+
+/// Where a suite's database lives.
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+impl Backend {
+    /// SQLite always; PostgreSQL when the test server is there (in CI it must be).
+    pub fn all() -> Vec<Backend> {
+        let mut backends = vec![Backend::Sqlite];
+        match std::env::var("ANNUAIRE_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => backends.push(Backend::Postgres(url)),
+            _ => store::testing::skip_unless_ci("ANNUAIRE_TEST_POSTGRES_URL is not set: tests on SQLite only"),
+        }
+        backends
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// A new, empty database on the test PostgreSQL server: its URL.
+pub fn fresh_postgres_database(admin_url: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("annuaire_cli_{}_{}", std::process::id(), rand_suffix());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut admin = sqlx::PgConnection::connect(admin_url).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    });
+    let (base, _) = admin_url.rsplit_once('/').unwrap();
+    format!("{base}/{name}")
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    nanos * 1000 + COUNTER.fetch_add(1, Ordering::SeqCst)
 }

@@ -6,6 +6,7 @@ use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use domain::password::{self, SecretOrigin};
 use domain::{Establishment, Uai};
+use serde_json::Value;
 use std::sync::Arc;
 use store::service::SystemClock;
 use store::sqlite::SqliteDirectory;
@@ -149,24 +150,34 @@ pub fn csv_file(dir: &std::path::Path, name: &str, lines: &[&str]) -> std::path:
     path
 }
 
-/// A teacher created by CSV in establishment A, and the same person arriving
-/// from the academic feed (guide §7).
-pub async fn csv_and_aaf_twins(app: &App) {
-    let d = app.state.directory.as_ref();
-    let mut request = store::service::ImportRequest::new(domain::Profile::Enseignant, Some(uai(UAI_A)));
+/// A teachers file imported into an establishment as the CLI's operator does.
+pub async fn import_as_system(app: &App, establishment: &str, file: &str) -> store::service::ImportOutcome {
+    let mut request = store::service::ImportRequest::new(domain::Profile::Enseignant, Some(uai(establishment)));
     request.file_name = "enseignants.csv".into();
-    let file = "Civilité enseignant;Nom enseignant;Prénom enseignant;Matière enseignant\r\nMadame;BARBIER;Véronique;Anglais\r\n".to_string();
     let mut rng = domain::password::os_rng();
     store::service::run_import(
-        d,
+        app.state.directory.as_ref(),
         file.as_bytes(),
         &request,
-        &store::service::SystemClock,
+        &SystemClock,
         &mut rng,
         &store::service::NoProgress,
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// A teacher created by CSV in establishment A, and the same person arriving
+/// from the academic feed (guide §7).
+pub async fn csv_and_aaf_twins(app: &App) {
+    let d = app.state.directory.as_ref();
+    import_as_system(
+        app,
+        UAI_A,
+        "Civilité enseignant;Nom enseignant;Prénom enseignant;Matière enseignant\r\nMadame;BARBIER;Véronique;Anglais\r\n",
+    )
+    .await;
+    let mut rng = domain::password::os_rng();
     let xml = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ficAlimMENESR><addRequest><operationalAttributes><attr name=\"categoriePersonne\"><value>PersEducNat</value></attr></operationalAttributes><identifier><id>3248023</id></identifier><attributes><attr name=\"ENTPersonJointure\"><value>3248023</value></attr><attr name=\"personalTitle\"><value>Mme</value></attr><attr name=\"sn\"><value>BARBIER</value></attr><attr name=\"givenName\"><value>Véronique</value></attr><attr name=\"ENTPersonFonctions\"><value>{UAI_A}$ENS$ENSEIGNEMENT$L0422$ANGLAIS</value></attr></attributes></addRequest></ficAlimMENESR>"
     );
@@ -244,4 +255,58 @@ pub async fn send(
     let status = response.status();
     let bytes = axum::body::to_bytes(response.into_body(), 10 << 20).await.unwrap();
     (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// One request to the JSON API, with a Bearer token if any.
+pub async fn call(
+    app: &App,
+    token: Option<&str>,
+    method: Method,
+    uri: &str,
+    body: Body,
+    json: bool,
+) -> (StatusCode, Vec<u8>) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    req = req.header(header::CONTENT_TYPE, if json { "application/json" } else { "text/csv" });
+    let response = web::router(app.state.clone())
+        .oneshot(req.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    (
+        status,
+        axum::body::to_bytes(response.into_body(), 10 << 20)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+}
+
+/// A JSON answer.
+pub fn parse(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(bytes)))
+}
+
+/// Polls an API job until it ends: its last state.
+pub async fn wait_job(app: &App, token: &str, job: i64) -> Value {
+    for _ in 0..100 {
+        let (_, body) = call(
+            app,
+            Some(token),
+            Method::GET,
+            &format!("/api/v1/jobs/{job}"),
+            Body::empty(),
+            true,
+        )
+        .await;
+        let last = parse(&body);
+        if last["status"] != "queued" && last["status"] != "running" {
+            return last;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("job {job} did not finish");
 }
