@@ -595,3 +595,85 @@ async fn duplicates_reconciliation_manual_creation_and_audit_in_a_real_browser()
     shot(c, "13-journal").await;
     c.clone().close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_schools_teacher_in_a_real_browser() {
+    let Some(b) = browser().await else { return };
+    let c = &b.client;
+    let app = start().await;
+    let b_teachers = import_as_system(
+        &app,
+        UAI_B,
+        &format!("{HEADER}\r\nMonsieur;PLATON;Francis;Philosophie\r\n"),
+    )
+    .await;
+    let login_b = b_teachers.plan.creates[0].login.as_str().to_string();
+    let files = tempfile::tempdir().unwrap();
+    login(c, &app, "admin-a").await;
+
+    // Step 3: the line names B's teacher; it is refused until the box is ticked.
+    let file = csv_file(
+        files.path(),
+        "a.csv",
+        &[HEADER, "Monsieur;PLATON;Francis;Mathématiques"],
+    );
+    upload(c, &app, &file, false).await;
+    click_and_wait(c, "button[value=suivant]").await;
+    assert_eq!(text(c, "#nb-conflits").await, "1");
+    let conflicts = text(c, "table.conflits").await;
+    assert!(
+        conflicts.contains("compte existant dans un autre établissement : Lycée Victor Hugo (0750655E)"),
+        "{conflicts}"
+    );
+    assert!(text(c, "label[for=rattacher]").await.contains("(1 ligne(s))"));
+    shot(c, "15-etape3-rattachement").await;
+    c.find(Locator::Id("rattacher")).await.unwrap().click().await.unwrap();
+    next(c).await;
+    assert_eq!(text(c, "#plan-rattaches").await, "1");
+    let attached = text(c, "#rattachements").await;
+    assert!(
+        attached.contains("PLATON Francis : déjà dans Lycée Victor Hugo (0750655E)"),
+        "{attached}"
+    );
+    assert!(
+        !text(c, "main").await.contains(&format!(" {login_b}")),
+        "no login on step 4"
+    );
+    shot(c, "16-etape4-rattachement").await;
+    next(c).await;
+    assert_eq!(wait_for_job(c).await, "succeeded");
+
+    // The shared account: no login, no settings form, only "Retirer de …".
+    c.goto(&format!("{}/utilisateurs?nom=platon&etablissement={UAI_A}", app.url))
+        .await
+        .unwrap();
+    click_and_wait(c, "table.tableau tbody a").await;
+    assert!(c.find(Locator::Id("compte-partage")).await.is_ok());
+    assert!(c.find(Locator::Id("enregistrer")).await.is_err());
+    assert!(!text(c, "#login").await.contains(&login_b));
+    shot(c, "17-compte-partage").await;
+
+    // B's admin reads it in their history.
+    c.goto(&format!("{}/", app.url)).await.unwrap();
+    click_and_wait(c, "form[action='/deconnexion'] button").await;
+    login(c, &app, "admin-b").await;
+    c.goto(&format!("{}/suivi", app.url)).await.unwrap();
+    let told = text(c, "#rattachements-recus").await;
+    assert!(
+        told.contains("Francis PLATON a été rattaché(e) à Collège Jean Moulin (0750654D) par admin-a le "),
+        "{told}"
+    );
+    shot(c, "18-suivi-rattachements").await;
+
+    // A ends their membership: B owns the account alone again.
+    c.goto(&format!("{}/", app.url)).await.unwrap();
+    click_and_wait(c, "form[action='/deconnexion'] button").await;
+    login(c, &app, "admin-a").await;
+    c.goto(&format!("{}/utilisateurs?nom=platon&etablissement={UAI_A}", app.url))
+        .await
+        .unwrap();
+    click_and_wait(c, "table.tableau tbody a").await;
+    click_and_wait(c, &format!("#retirer-{UAI_A}")).await;
+    assert!(text(c, "#retire").await.contains("Collège Jean Moulin (0750654D)"));
+    c.clone().close().await.unwrap();
+}
