@@ -38,6 +38,14 @@ pub fn write(profile: Profile, rows: &[ExportRow]) -> Vec<u8> {
                 Field::SyncKey => Cow::Borrowed(r.key.as_str()),
                 Field::Login => Cow::Borrowed(r.login.as_ref().map_or("", |l| l.as_str())),
                 Field::Uai => Cow::Borrowed(r.uai.as_str()),
+                Field::Landline => Cow::Owned(
+                    r.attrs
+                        .landline
+                        .as_ref()
+                        .map(|p| p.for_spreadsheet())
+                        .unwrap_or_default(),
+                ),
+                Field::Mobile => Cow::Owned(r.attrs.mobile.as_ref().map(|p| p.for_spreadsheet()).unwrap_or_default()),
                 other => Cow::Owned(attribute_value(&r.attrs, *other).unwrap_or_default()),
             })
             .collect::<Vec<_>>()

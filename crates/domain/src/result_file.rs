@@ -50,6 +50,8 @@ pub fn build(checked: &Checked, mapping: &Mapping, plan: &Plan, passwords: &Hash
     let login_col = mapping.column_of(Field::Login);
     let password_col = mapping.column_of(Field::Password);
     let key_col = mapping.column_of(Field::SyncKey);
+    let landline_col = mapping.column_of(Field::Landline);
+    let mobile_col = mapping.column_of(Field::Mobile);
     let kept: Vec<usize> = (0..mapping.columns.len()).filter(|&i| Some(i) != key_col).collect();
 
     let mut header = vec![Field::SyncKey.header(profile)];
@@ -90,13 +92,26 @@ pub fn build(checked: &Checked, mapping: &Mapping, plan: &Plan, passwords: &Hash
             let mut cells: Vec<Cow<'_, str>> = vec![Cow::Borrowed(r.key.as_str())];
             for &i in &kept {
                 let value = r.cells.get(i).map(String::as_str).unwrap_or("");
-                cells.push(Cow::Borrowed(if Some(i) == login_col {
-                    login
-                } else if Some(i) == password_col {
-                    password
+                // Phones as checked ("06 12 34 56 78"), not as typed ("+33 6…"
+                // would show Excel's formula guard).
+                let phone = if Some(i) == landline_col {
+                    r.attrs.landline.as_ref()
+                } else if Some(i) == mobile_col {
+                    r.attrs.mobile.as_ref()
                 } else {
-                    value
-                }));
+                    None
+                };
+                cells.push(if let Some(phone) = phone {
+                    Cow::Owned(phone.for_spreadsheet())
+                } else {
+                    Cow::Borrowed(if Some(i) == login_col {
+                        login
+                    } else if Some(i) == password_col {
+                        password
+                    } else {
+                        value
+                    })
+                });
             }
             if login_col.is_none() {
                 cells.push(Cow::Borrowed(login));
@@ -141,6 +156,24 @@ pub fn slips(plan: &Plan, passwords: &HashMap<SyncKey, String>) -> Vec<Slip> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phones_read_as_phones_in_excel() {
+        use crate::values::Phone;
+        let (french, _) = Phone::parse("+33 1 67 89 12 34").unwrap();
+        assert_eq!(french.for_spreadsheet(), "01 67 89 12 34");
+        let (british, _) = Phone::parse("+44 20 7946 0958").unwrap();
+        assert_eq!(british.for_spreadsheet(), "00442079460958");
+        // Both read back as the same numbers (an export re-imports unchanged).
+        for p in [&french, &british] {
+            assert_eq!(&Phone::parse(&p.for_spreadsheet()).unwrap().0, p);
+        }
+        // Neither needs Excel's guard, so no apostrophe shows.
+        for p in [french, british] {
+            let cell = p.for_spreadsheet();
+            assert_eq!(excel_safe(&cell), cell.as_str());
+        }
+    }
 
     #[test]
     fn formulas_are_neutralised() {

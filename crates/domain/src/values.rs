@@ -236,6 +236,17 @@ impl Phone {
         &self.0
     }
 
+    /// As a spreadsheet cell: "06 12 34 56 78" for French numbers, "00 44…"
+    /// for the others. A leading `+` would make Excel read a formula, and the
+    /// apostrophe that neutralises it shows in the cell.
+    pub fn for_spreadsheet(&self) -> String {
+        let shown = self.display();
+        match shown.strip_prefix('+') {
+            Some(international) => format!("00{international}"),
+            None => shown,
+        }
+    }
+
     /// "06 12 34 56 78" for French numbers, the E.164 form otherwise.
     pub fn display(&self) -> String {
         if let Some(rest) = self.0.strip_prefix("+33") {
