@@ -211,6 +211,8 @@ pub struct ImportPage {
     mails: Vec<(String, &'static str, i64, String)>,
     /// Result file and slips, for the admin who ran the import.
     result_until: Option<String>,
+    /// Accounts created (no slips to print without).
+    created: i64,
     /// Accounts and memberships still deactivated by this Complet import.
     restorable: i64,
     may_restore: bool,
@@ -303,6 +305,7 @@ pub async fn detail<D: Backend>(
             })
             .collect(),
         result_until,
+        created: entry.created,
         restorable,
         may_restore: restorable > 0 && entry.establishments.iter().all(|u| auth.admin.may_act_on(u)),
         restored: q.restaures,

@@ -1040,6 +1040,8 @@ pub struct JobPage {
     error: Option<String>,
     operations: Vec<OperationView>,
     counts: Option<String>,
+    /// Accounts the import created: the slips are offered only then.
+    created: u64,
     result_url: Option<String>,
     history_url: Option<String>,
     retention_days: i64,
@@ -1089,7 +1091,12 @@ pub async fn job_page<D: Backend>(
             },
         );
     }
-    let counts = job.report.as_deref().and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok()).map(|r| {
+    let report = job
+        .report
+        .as_deref()
+        .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok());
+    let created = report.as_ref().and_then(|r| r["created"].as_u64()).unwrap_or(0);
+    let counts = report.map(|r| {
         format!(
             "{} compte(s) créé(s), {} mis à jour, {} inchangé(s), {} ligne(s) fusionnée(s), {} désactivé(s), {} ligne(s) en conflit ignorée(s).",
             r["created"], r["updated"], r["unchanged"], r["merged"], r["deactivated"], r["skipped"]
@@ -1108,6 +1115,7 @@ pub async fn job_page<D: Backend>(
         error: job.error.clone(),
         operations,
         counts,
+        created,
         result_url: result_available.then(|| format!("/taches/{id}/resultat.csv")),
         history_url: job.import_id.map(|i| format!("/suivi/{i}")),
         retention_days: state.config.result_retention_days,

@@ -677,3 +677,59 @@ async fn another_schools_teacher_in_a_real_browser() {
     assert!(text(c, "#retire").await.contains("Collège Jean Moulin (0750654D)"));
     c.clone().close().await.unwrap();
 }
+
+/// The pages of a PDF: its page objects (`/Type /Page`, not `/Pages`).
+fn pdf_pages(pdf: &[u8]) -> usize {
+    let text = String::from_utf8_lossy(pdf);
+    text.match_indices("/Type /Page")
+        .filter(|(at, m)| !text[at + m.len()..].starts_with('s'))
+        .count()
+}
+
+/// A teachers file of `n` new people (names numbered from `first`).
+fn numbered_teachers(first: usize, n: usize) -> String {
+    let mut file = HEADER.to_string();
+    for i in first..first + n {
+        let name: String = i.to_string().bytes().map(|d| char::from(b'A' + (d - b'0'))).collect();
+        file.push_str(&format!("\r\nMonsieur;NOM{name};Jean;Français"));
+    }
+    file
+}
+
+/// The slips of an import as Chromium prints them on A4: their pages.
+async fn printed_slip_pages(c: &Client, app: &App, import: i64, slips: usize) -> usize {
+    c.goto(&format!("{}/suivi/{import}/fiches", app.url)).await.unwrap();
+    assert_eq!(c.find_all(Locator::Css("main .fiche")).await.unwrap().len(), slips);
+    assert!(text(c, "main h1").await.contains(&format!("import n° {import}")));
+    let pdf = c.print(fantoccini::wd::PrintConfiguration::default()).await.unwrap();
+    assert!(pdf.starts_with(b"%PDF"));
+    pdf_pages(&pdf)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slips_print_eight_per_a4_page() {
+    let Some(b) = browser().await else { return };
+    let c = &b.client;
+    let app = start().await;
+    login(c, &app, "admin-a").await;
+    // 17 slips fill 3 pages; 24 too (at six per page, as before, they took 4).
+    for (first, n) in [(0, 17), (100, 24)] {
+        let outcome = import_for(&app, Some("admin-a"), UAI_A, &numbered_teachers(first, n)).await;
+        assert_eq!(outcome.report.created, n);
+        let pages = printed_slip_pages(c, &app, outcome.import_id.unwrap(), n).await;
+        assert_eq!(pages, 3, "{n} slips, eight per A4 page");
+    }
+
+    // An import that created nobody offers no slips.
+    let again = import_for(&app, Some("admin-a"), UAI_A, &numbered_teachers(0, 17)).await;
+    assert_eq!((again.report.created, again.report.unchanged), (0, 17));
+    c.goto(&format!("{}/suivi/{}", app.url, again.import_id.unwrap()))
+        .await
+        .unwrap();
+    assert!(
+        c.find(Locator::Css("a[download]")).await.is_ok(),
+        "the result file stays"
+    );
+    assert!(c.find(Locator::Id("lien-fiches")).await.is_err());
+    c.clone().close().await.unwrap();
+}

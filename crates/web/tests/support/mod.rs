@@ -152,8 +152,22 @@ pub fn csv_file(dir: &std::path::Path, name: &str, lines: &[&str]) -> std::path:
 
 /// A teachers file imported into an establishment as the CLI's operator does.
 pub async fn import_as_system(app: &App, establishment: &str, file: &str) -> store::service::ImportOutcome {
+    import_for(app, None, establishment, file).await
+}
+
+/// The same, its result file and slips kept for this web admin.
+pub async fn import_for(
+    app: &App,
+    admin: Option<&str>,
+    establishment: &str,
+    file: &str,
+) -> store::service::ImportOutcome {
     let mut request = store::service::ImportRequest::new(domain::Profile::Enseignant, Some(uai(establishment)));
     request.file_name = "enseignants.csv".into();
+    if let Some(login) = admin {
+        let (admin, _) = app.state.directory.admin_by_login(login).await.unwrap().unwrap();
+        request.admin_id = Some(admin.id);
+    }
     let mut rng = domain::password::os_rng();
     store::service::run_import(
         app.state.directory.as_ref(),
