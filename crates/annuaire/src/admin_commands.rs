@@ -387,6 +387,7 @@ pub async fn reconcile<D: AdminDirectory>(d: &D, args: ReconcileArgs, clock: &dy
 fn refusal(e: AdminError) -> anyhow::Error {
     match e {
         AdminError::Store(_) | AdminError::Hash(_) => anyhow!(e),
+        AdminError::Refused(e) => invalid(e),
         other => anyhow::Error::new(Refused(other.to_string())),
     }
 }
@@ -417,8 +418,13 @@ pub async fn audit<D: AdminDirectory>(d: &D, args: AuditArgs) -> Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
+/// A refused value, with the option that fixes it when there is one.
 fn invalid(e: domain::values::ValueError) -> anyhow::Error {
-    anyhow::Error::new(Refused(e.message))
+    let message = match domain::manual::cli_option(e.code) {
+        Some(option) => format!("{} ({option})", e.message),
+        None => e.message,
+    };
+    anyhow::Error::new(Refused(message))
 }
 
 pub async fn add_user<D: AdminDirectory>(d: &D, args: &UserAddArgs, clock: &dyn Clock) -> Result<ExitCode> {

@@ -160,6 +160,8 @@ pub struct DeletionThreshold {
     pub allowed: usize,
     pub scope: usize,
     pub confirmed: Option<usize>,
+    /// The threshold, in % of `scope`, that `allowed` comes from.
+    pub percent: u32,
 }
 
 impl DeletionThreshold {
@@ -187,6 +189,7 @@ pub fn deletion_guard(
         allowed,
         scope,
         confirmed,
+        percent: threshold_percent,
     })
 }
 

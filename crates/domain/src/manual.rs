@@ -68,6 +68,18 @@ impl ManualUserInput {
     }
 }
 
+/// The CLI option that fixes a refusal of [`ManualUser::check`], by its code.
+pub fn cli_option(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "missing_establishment" => "--establishment UAI",
+        "missing_name" => "--last-name et --first-name",
+        "missing_function" => "--function",
+        "ens_for_staff" => "--profile enseignant",
+        "missing_birth_date" => "--birth-date jj/mm/aaaa",
+        _ => return None,
+    })
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManualUser {
     pub profile: Profile,
@@ -81,14 +93,15 @@ pub struct ManualUser {
 
 impl ManualUser {
     /// The same rules as a file line of that profile (SPEC §4), plus: every
-    /// profile but the ENT-wide ones belongs to an establishment.
+    /// profile but the ENT-wide ones belongs to an establishment. The messages
+    /// name no door's fields: each door adds its own (see [`cli_option`]).
     pub fn check(&self, min_password_len: usize) -> Result<(), ValueError> {
         let needs_establishment = !matches!(self.profile, Profile::AdministrateurSysteme | Profile::Invite);
         if needs_establishment && self.establishment.is_none() {
             return Err(ValueError::new(
                 "missing_establishment",
                 format!(
-                    "un compte {} appartient à un établissement : indiquez --establishment UAI",
+                    "un compte {} appartient à un établissement : indiquez-le",
                     self.profile.label()
                 ),
             ));
@@ -96,14 +109,14 @@ impl ManualUser {
         if self.attrs.last_name.trim().is_empty() || self.attrs.first_name.trim().is_empty() {
             return Err(ValueError::new(
                 "missing_name",
-                "nom et prénom sont obligatoires : indiquez --last-name et --first-name",
+                "nom et prénom sont obligatoires : indiquez-les",
             ));
         }
         match (self.profile, self.attrs.function_code.as_deref()) {
             (Profile::Administratif, None) => {
                 return Err(ValueError::new(
                     "missing_function",
-                    "le personnel administratif a une fonction : indiquez --function (ex. DIR, EDU, SEC)",
+                    "le personnel administratif a une fonction : indiquez son code (ex. DIR, EDU, SEC)",
                 ))
             }
             (_, Some(code)) => match functions::lookup(code) {
@@ -116,7 +129,7 @@ impl ManualUser {
                 Some(f) if f.is_teaching() && self.profile == Profile::Administratif => {
                     return Err(ValueError::new(
                         "ens_for_staff",
-                        "la fonction ENS est réservée aux enseignants : créez le compte avec --profile enseignant",
+                        "la fonction ENS est réservée aux enseignants : créez le compte avec le profil enseignant",
                     ))
                 }
                 Some(_) => {}
@@ -126,7 +139,7 @@ impl ManualUser {
         if self.profile == Profile::Eleve && self.attrs.birth_date.is_none() {
             return Err(ValueError::new(
                 "missing_birth_date",
-                "la date de naissance d'un élève est obligatoire (elle fait partie de sa clé) : indiquez --birth-date jj/mm/aaaa",
+                "la date de naissance d'un élève est obligatoire (elle fait partie de sa clé) : indiquez-la (jj/mm/aaaa)",
             ));
         }
         if let Some(p) = &self.password {

@@ -53,20 +53,31 @@ pub enum MappingError {
     UnknownField(String),
     #[error("la colonne « {0} » n'existe pas dans le fichier (colonnes : {1})")]
     UnknownColumn(String, String),
-    #[error("le champ {field} n'existe pas pour le profil {profile} : retirez cette correspondance")]
-    NotForProfile { field: &'static str, profile: &'static str },
-    #[error("le champ {field} est associé à deux colonnes (« {first} » et « {second} ») : ignorez l'une d'elles")]
+    /// The CLI's words (field ids, `--map`); the web renders its own from the data.
+    #[error("le champ {} n'existe pas pour le profil {} : retirez cette correspondance", .field.id(), .profile.id())]
+    NotForProfile { field: Field, profile: Profile },
+    #[error("le champ {} est associé à deux colonnes (« {first} » et « {second} ») : ignorez l'une d'elles", .field.id())]
     Duplicate {
-        field: &'static str,
+        field: Field,
         first: String,
         second: String,
     },
-    #[error("champs obligatoires absents pour le profil {profile} : {missing} ; associez une colonne à chacun (--map \"COLONNE=champ\")")]
-    MissingRequired { profile: &'static str, missing: String },
+    #[error("champs obligatoires absents pour le profil {} : {} ; associez une colonne à chacun (--map \"COLONNE=champ\")", .profile.id(), field_list(*.profile, .fields))]
+    MissingRequired { profile: Profile, fields: Vec<Field> },
     #[error("l'option « affecter aux établissements du fichier » demande une colonne RNE/UAI associée au champ uai")]
     UaiColumnNeeded,
     #[error("l'option « affecter aux établissements du fichier » n'existe que pour le personnel administratif")]
     EstablishmentsFromFileNotForProfile,
+}
+
+/// "Civilité enseignant (civilite), Matière enseignant (matiere)": the
+/// headers the admin knows and the ids `--map` takes.
+fn field_list(profile: Profile, fields: &[Field]) -> String {
+    fields
+        .iter()
+        .map(|f| format!("{} ({})", f.header(profile), f.id()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Override {
@@ -155,8 +166,8 @@ impl Mapping {
             if let Some(field) = o.field {
                 if field.presence(self.profile) == Presence::NotApplicable {
                     return Err(MappingError::NotForProfile {
-                        field: field.id(),
-                        profile: self.profile.id(),
+                        field,
+                        profile: self.profile,
                     });
                 }
                 // An explicit choice takes the field from an automatic match.
@@ -223,7 +234,7 @@ impl Mapping {
             if let Some(f) = c.field {
                 if let Some(first) = self.columns[..i].iter().find(|o| o.field == Some(f)) {
                     return Err(MappingError::Duplicate {
-                        field: f.id(),
+                        field: f,
                         first: first.name.clone(),
                         second: c.name.clone(),
                     });
@@ -233,12 +244,8 @@ impl Mapping {
         let missing = self.missing_required();
         if !missing.is_empty() {
             return Err(MappingError::MissingRequired {
-                profile: self.profile.id(),
-                missing: missing
-                    .iter()
-                    .map(|f| format!("{} ({})", f.header(self.profile), f.id()))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                profile: self.profile,
+                fields: missing,
             });
         }
         if establishments_from_file {

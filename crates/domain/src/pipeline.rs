@@ -5,6 +5,7 @@ use crate::mapping::{auto_map, Mapping, MappingError, Override};
 use crate::parse::{parse, ParsedFile};
 use crate::plan::Plan;
 use crate::profile::Profile;
+use crate::vocabulary::Channel;
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,7 +128,13 @@ fn is_zero(n: &usize) -> bool {
 }
 
 impl Report {
+    /// The report, its refusal in the CLI's words.
     pub fn from_plan(plan: &Plan, status: Status) -> Report {
+        Report::from_plan_for(plan, status, Channel::Cli)
+    }
+
+    /// The report, its refusal in the words of the door it came through.
+    pub fn from_plan_for(plan: &Plan, status: Status, door: Channel) -> Report {
         Report {
             status,
             rows: plan.rows,
@@ -151,7 +158,7 @@ impl Report {
                     message: c.message.clone(),
                 })
                 .collect(),
-            rejection: plan.rejection.as_ref().map(|r| r.message()),
+            rejection: plan.rejection.as_ref().map(|r| r.message_for(door)),
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::person::{role_for, Attributes, ExistingUser, GroupKind, GroupRef, Mem
 use crate::profile::Profile;
 use crate::validate::{Checked, CheckedRow, Conflict, RowNotice};
 use crate::values::Login;
+use crate::vocabulary::Channel;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -108,10 +109,22 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// The CLI's sentence (it names the command's options).
     pub fn message(&self) -> String {
+        self.message_for(Channel::Cli)
+    }
+
+    /// The sentence of one door: the CLI names its options, the web its
+    /// boxes and fields, the API its JSON fields.
+    pub fn message_for(&self, door: Channel) -> String {
         match self {
             Rejection::Conflicts { lines } => format!(
-                "{lines} ligne(s) en conflit : corrigez-les, ou choisissez « Ne pas importer les lignes en conflit » (--skip-conflicts)"
+                "{lines} ligne(s) en conflit : corrigez-les, ou choisissez « Ne pas importer les lignes en conflit »{}",
+                match door {
+                    Channel::Cli | Channel::Schedule => " (--skip-conflicts)",
+                    Channel::Web => " à l'étape 3",
+                    Channel::Api => " (champ skip_conflicts)",
+                }
             ),
             Rejection::CompletWithConflicts { lines } => format!(
                 "mode Complet refusé : {lines} ligne(s) en conflit, dont les personnes seraient supprimées ; corrigez le fichier d'abord"
@@ -119,14 +132,25 @@ impl Rejection {
             Rejection::CompletWithoutRows => {
                 "mode Complet refusé : le fichier ne contient aucune ligne valide, ce qui supprimerait tout le monde".to_string()
             }
-            Rejection::DeletionThreshold(t) => format!(
-                "mode Complet : {} compte(s) seraient désactivés sur {}, au-delà du seuil de {}{} ; vérifiez la liste, puis confirmez avec --confirm-deletions {}",
-                t.deletions,
-                t.scope,
-                t.allowed,
-                t.wrong_confirmation(),
-                t.deletions
-            ),
+            Rejection::DeletionThreshold(t) => match door {
+                Channel::Cli | Channel::Schedule => format!(
+                    "mode Complet : {} compte(s) seraient désactivés sur {}, au-delà du seuil de {}{} ; vérifiez la liste, puis confirmez avec --confirm-deletions {}",
+                    t.deletions,
+                    t.scope,
+                    t.allowed,
+                    t.wrong_confirmation(),
+                    t.deletions
+                ),
+                Channel::Web => threshold_in_words(t),
+                Channel::Api => format!(
+                    "mode Complet : {} compte(s) seraient désactivés sur {}, au-delà du seuil de {}{} ; vérifiez la liste, puis confirmez avec le champ confirm_deletions = {}",
+                    t.deletions,
+                    t.scope,
+                    t.allowed,
+                    t.wrong_confirmation(),
+                    t.deletions
+                ),
+            },
         }
     }
 }
@@ -218,6 +242,25 @@ impl Plan {
         let bytes = serde_json::to_vec(&decisions).unwrap_or_default();
         let digest = Sha256::digest(&bytes);
         digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Step 4's sentence next to the confirmation field: what was typed, what is
+/// expected, and why (the threshold in % and in accounts).
+pub fn threshold_in_words(t: &DeletionThreshold) -> String {
+    let why = format!(
+        "l'import désactivera {} compte(s) sur les {} concernés, au-delà du seuil de {} % ({} compte(s) sans confirmation)",
+        t.deletions, t.scope, t.percent, t.allowed
+    );
+    match t.confirmed {
+        Some(typed) => format!(
+            "Vous avez tapé {typed}, mais {why} : vérifiez la liste, puis tapez {} pour confirmer.",
+            t.deletions
+        ),
+        None => format!(
+            "Confirmation nécessaire : {why} ; vérifiez la liste, puis tapez {} pour confirmer.",
+            t.deletions
+        ),
     }
 }
 

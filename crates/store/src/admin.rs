@@ -156,6 +156,9 @@ pub enum AdminError {
     UnknownEstablishment(Uai),
     #[error("{0}")]
     Invalid(String),
+    /// A rule of the account's profile (its code says which).
+    #[error("{}", .0.message)]
+    Refused(domain::values::ValueError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -195,8 +198,7 @@ pub async fn add_user<D: AdminDirectory, R: RngCore + CryptoRng>(
     now: DateTime<Utc>,
     rng: &mut R,
 ) -> Result<AddedUser, AdminError> {
-    user.check(min_password_len)
-        .map_err(|e| AdminError::Invalid(e.message))?;
+    user.check(min_password_len).map_err(AdminError::Refused)?;
     let key = user.key();
     let base = pattern.base(&user.attrs.first_name, &user.attrs.last_name);
     let uais: Vec<Uai> = user.establishment.iter().cloned().collect();

@@ -287,7 +287,7 @@ pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
         } else {
             Status::DryRun
         };
-        let report = Report::from_plan(&plan, status);
+        let report = Report::from_plan_for(&plan, status, request.channel);
         // Dropping the transaction rolls it back.
         return Ok(ImportOutcome {
             read,

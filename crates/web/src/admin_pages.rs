@@ -274,6 +274,20 @@ pub struct NewUserForm {
     input: ManualUserInput,
 }
 
+/// A refused creation in the form's words: its fields, not the CLI's options,
+/// and not the login or key of someone else's account.
+fn creation_refusal(e: &admin::AdminError) -> String {
+    match e {
+        admin::AdminError::KeyTaken { key, .. } => format!(
+            "la clé {key} existe déjà : si c'est la même personne, son compte existe (cherchez-la dans Utilisateurs) ; sinon distinguez le prénom (ex. ajoutez le second prénom)"
+        ),
+        admin::AdminError::LoginTaken { login, .. } => format!(
+            "le login {login} est déjà attribué : choisissez-en un autre, ou laissez le champ Login vide pour qu'il soit généré"
+        ),
+        other => other.to_string(),
+    }
+}
+
 pub async fn new_user_submit<D: Backend>(
     State(state): State<AppState<D>>,
     auth: Auth,
@@ -317,6 +331,6 @@ pub async fn new_user_submit<D: Backend>(
             new_user_page(&state, &auth, ManualUserInput::default(), None, created).await
         }
         Err(admin::AdminError::Store(e)) => Err(e.into()),
-        Err(e) => new_user_page(&state, &auth, input, Some(e.to_string()), None).await,
+        Err(e) => new_user_page(&state, &auth, input, Some(creation_refusal(&e)), None).await,
     }
 }

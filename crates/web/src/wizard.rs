@@ -14,7 +14,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Redirect, Response};
 use domain::decode::{decode, EncodingChoice};
 use domain::field::{Field, Presence};
-use domain::mapping::{auto_map, ColumnRef, Mapping, Override};
+use domain::mapping::{auto_map, ColumnRef, Mapping, MappingError, Override};
 use domain::parse::{parse, ParsedFile};
 use domain::pipeline::Status;
 use domain::plan::{Plan, Rejection};
@@ -374,7 +374,7 @@ async fn step2<D: Backend>(
             .check(settings.establishments_from_file)
             .err()
             .filter(|_| !required.iter().all(|r| r.1))
-            .map(|e| e.to_string())
+            .map(|e| mapping_message(&e))
     });
     Ok(Step2Page {
         layout: Layout::of(state, auth),
@@ -454,7 +454,7 @@ pub async fn step2_submit<D: Backend>(
         c.field = None;
     }
     if let Err(e) = mapping.apply_overrides(&overrides) {
-        return Ok(step2(&state, &auth, &draft, &settings, Some(e.to_string()))
+        return Ok(step2(&state, &auth, &draft, &settings, Some(mapping_message(&e)))
             .await?
             .into_response());
     }
@@ -475,6 +475,27 @@ pub async fn step2_submit<D: Backend>(
         return Ok(Redirect::to(&format!("/imports/{id}/verification")).into_response());
     }
     Ok(Redirect::to(&format!("/imports/{id}/correspondances")).into_response())
+}
+
+/// A mapping refusal in the page's words: the fields by their headers and
+/// the lists of step 2 (the CLI's message names field ids and `--map`).
+fn mapping_message(e: &MappingError) -> String {
+    match e {
+        MappingError::MissingRequired { profile, fields } => format!(
+            "Champs obligatoires sans colonne : {}. Choisissez la colonne de chacun dans les listes ci-dessous, puis « Appliquer les correspondances ».",
+            fields.iter().map(|f| f.header(*profile)).collect::<Vec<_>>().join(", ")
+        ),
+        MappingError::NotForProfile { field, profile } => format!(
+            "Le champ « {} » n'existe pas pour le profil {} : choisissez « Aucune correspondance » pour sa colonne.",
+            field.header(*profile),
+            profile.label()
+        ),
+        MappingError::Duplicate { field, first, second } => format!(
+            "« {} » est choisi pour deux colonnes (« {first} » et « {second} ») : choisissez « Aucune correspondance » pour l'une d'elles.",
+            field.label()
+        ),
+        other => other.to_string(),
+    }
 }
 
 // ---------------------------------------------------------------- step 3
@@ -725,10 +746,13 @@ pub struct Step4Page {
     unchanged: usize,
     merges: Vec<String>,
     deactivations: Vec<String>,
+    /// Why the confirmation is asked, and what a wrong number typed was:
+    /// shown next to the field.
+    threshold_text: String,
+    confirmation_error: Option<String>,
     /// Accounts of other establishments attached to the admin's (names only).
     attachments: Vec<String>,
     needs_confirmation: bool,
-    threshold: u32,
     /// The plan's fingerprint, sent back with "Démarrer l'importation".
     plan: String,
     error: Option<String>,
@@ -886,10 +910,28 @@ async fn step4<D: Backend>(
         }
         None => "établissements du fichier".to_string(),
     };
+    let (threshold_text, confirmation_error) = match &plan.rejection {
+        Some(Rejection::DeletionThreshold(t)) => (
+            format!(
+                "Ces {} désactivations dépassent le seuil de {} % des {} comptes concernés ({} sans confirmation).",
+                t.deletions, t.percent, t.scope, t.allowed
+            ),
+            t.confirmed.is_some().then(|| domain::plan::threshold_in_words(t)),
+        ),
+        _ => (
+            format!(
+                "Ces {} désactivations dépassent le seuil de {DEFAULT_DELETION_THRESHOLD_PERCENT} % des comptes concernés.",
+                plan.deactivations.len()
+            ),
+            None,
+        ),
+    };
     let needs_confirmation = matches!(plan.rejection, Some(Rejection::DeletionThreshold { .. }))
         || (settings.confirm_deletions.is_some() && !plan.deactivations.is_empty());
     let error = error.or_else(|| match &plan.rejection {
-        Some(r @ (Rejection::CompletWithConflicts { .. } | Rejection::CompletWithoutRows)) => Some(r.message()),
+        Some(r @ (Rejection::CompletWithConflicts { .. } | Rejection::CompletWithoutRows)) => {
+            Some(r.message_for(Channel::Web))
+        }
         _ => None,
     });
     let PlanLists {
@@ -927,9 +969,10 @@ async fn step4<D: Backend>(
         unchanged: plan.unchanged.len(),
         merges,
         deactivations,
+        threshold_text,
+        confirmation_error,
         attachments,
         needs_confirmation,
-        threshold: DEFAULT_DELETION_THRESHOLD_PERCENT,
         plan: plan.fingerprint(),
         error,
     }
@@ -1007,7 +1050,11 @@ pub async fn start<D: Backend>(
         Err(refusal) => {
             let (outcome, message) = match refusal {
                 NotStarted::Rejected(outcome) => {
-                    let message = outcome.plan.rejection.as_ref().map(Rejection::message);
+                    // A threshold refusal is said next to the confirmation field.
+                    let message = match &outcome.plan.rejection {
+                        Some(Rejection::DeletionThreshold(_)) | None => None,
+                        Some(other) => Some(other.message_for(Channel::Web)),
+                    };
                     (outcome, message)
                 }
                 NotStarted::PlanChanged(outcome) => (

@@ -320,11 +320,21 @@ async fn wizard_flows_in_a_real_browser() {
         .await
         .unwrap();
     next(c).await;
-    let refusal = text(c, ".erreur").await;
+    // Said next to the field, in the page's words: what was typed, what is expected, why.
+    let refusal = text(c, "#confirmation + #erreur-confirmation").await;
     assert!(
-        refusal.contains("vous avez confirmé 3, le plan en prévoit 8"),
+        refusal.starts_with("Vous avez tapé 3, mais l'import désactivera 8 compte(s) sur les 9 concernés")
+            && refusal.ends_with("tapez 8 pour confirmer."),
         "{refusal}"
     );
+    let described = c
+        .find(Locator::Id("confirmation"))
+        .await
+        .unwrap()
+        .attr("aria-describedby")
+        .await
+        .unwrap();
+    assert_eq!(described.as_deref(), Some("erreur-confirmation"));
     c.find(Locator::Id("confirmation"))
         .await
         .unwrap()
