@@ -504,7 +504,9 @@ struct ConflictRowView {
     line: u64,
     /// (value, message)
     cells: Vec<(String, String)>,
-    line_messages: String,
+    /// Every problem of the line, each with its column ("Date de naissance :
+    /// …"): shown first, next to "Éditer", so that none is off screen.
+    problems: Vec<String>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -541,15 +543,18 @@ fn conflict_rows(outcome: &ImportOutcome) -> Vec<ConflictRowView> {
                 .map(|r| r.cells.clone())
                 .unwrap_or_default();
             let mut messages: Vec<Vec<String>> = vec![Vec::new(); mapping.columns.len()];
-            let mut line_messages = Vec::new();
+            let mut problems = Vec::new();
             for c in outcome.plan.conflicts.iter().filter(|c| c.line == line) {
                 match c
                     .column
                     .as_ref()
                     .and_then(|name| mapping.columns.iter().position(|col| &col.name == name))
                 {
-                    Some(i) => messages[i].push(c.message.clone()),
-                    None => line_messages.push(c.message.clone()),
+                    Some(i) => {
+                        messages[i].push(c.message.clone());
+                        problems.push(format!("{} : {}", mapping.columns[i].name, c.message));
+                    }
+                    None => problems.push(c.message.clone()),
                 }
             }
             ConflictRowView {
@@ -557,7 +562,7 @@ fn conflict_rows(outcome: &ImportOutcome) -> Vec<ConflictRowView> {
                 cells: (0..mapping.columns.len())
                     .map(|i| (cells.get(i).cloned().unwrap_or_default(), messages[i].join(" ; ")))
                     .collect(),
-                line_messages: line_messages.join(" ; "),
+                problems,
             }
         })
         .collect()

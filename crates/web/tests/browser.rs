@@ -260,8 +260,12 @@ async fn wizard_flows_in_a_real_browser() {
     upload(c, &app, &with_error, false).await;
     click_and_wait(c, "button[value=suivant]").await;
     assert_eq!(text(c, "#nb-conflits").await, "1");
-    let invalid = text(c, "#ligne-3 td.invalide").await;
-    assert!(invalid.contains("Docteur") && invalid.contains("Monsieur"), "{invalid}");
+    assert_eq!(text(c, "#ligne-3 td.invalide").await, "Docteur");
+    let problem = text(c, "#ligne-3 td.probleme").await;
+    assert!(
+        problem.starts_with("Civilité enseignant : ") && problem.contains("Monsieur"),
+        "{problem}"
+    );
     shot(c, "03b-etape3-conflits").await;
     click_and_wait(c, "#ligne-3 a").await;
     let civility = c.find(Locator::Css("input[aria-invalid=true]")).await.unwrap();
@@ -741,5 +745,69 @@ async fn slips_print_eight_per_a4_page() {
         "the result file stays"
     );
     assert!(c.find(Locator::Id("lien-fiches")).await.is_err());
+    c.clone().close().await.unwrap();
+}
+
+/// Whether every element `css` matches lies within the window's width.
+async fn all_in_view(c: &Client, css: &str) -> bool {
+    let script = format!(
+        "const all = [...document.querySelectorAll('{css}')]; \
+         return all.length > 0 && all.every(e => {{ const r = e.getBoundingClientRect(); \
+         return r.left >= 0 && r.right <= window.innerWidth; }});"
+    );
+    c.execute(&script, vec![]).await.unwrap().as_bool().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicts_stay_in_view_on_a_laptop_and_a_phone() {
+    let Some(b) = browser().await else { return };
+    let c = &b.client;
+    let app = start().await;
+    let files = tempfile::tempdir().unwrap();
+    login(c, &app, "admin-a").await;
+    // A wide file: the problems are in its last columns.
+    let notes: Vec<String> = (1..=8).map(|i| format!("Remarque {i}")).collect();
+    let header = format!("{};{HEADER};Email enseignant", notes.join(";"));
+    let filler = vec!["une remarque assez longue pour élargir le tableau"; 8].join(";");
+    let lines = [
+        header,
+        format!("{filler};Monsieur;HUGO;Victor;Français;victor.hugo@exemple.fr"),
+        format!("{filler};Monsieur;ZOLA;Emile;Français;pas-une-adresse"),
+        format!("{filler};Docteur;SAND;George;Français;george.sand@exemple.fr"),
+    ];
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let file = csv_file(files.path(), "large.csv", &refs);
+    upload(c, &app, &file, false).await;
+    click_and_wait(c, "button[value=suivant]").await;
+    assert_eq!(text(c, "#nb-conflits").await, "2");
+    for (width, height, name) in [
+        (1366, 900, "03d-etape3-conflits-1366"),
+        (390, 844, "03e-etape3-conflits-390"),
+    ] {
+        c.set_window_size(width, height).await.unwrap();
+        c.refresh().await.unwrap();
+        assert!(
+            all_in_view(c, "td.probleme .message").await,
+            "{width} px: a problem off screen"
+        );
+        assert!(
+            all_in_view(c, "a.editer").await,
+            "{width} px: an Éditer link off screen"
+        );
+        let sideways: bool = c
+            .execute(
+                "return document.documentElement.scrollWidth > window.innerWidth + 1",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_bool()
+            .unwrap();
+        assert!(!sideways, "{width} px: the page scrolls sideways");
+        c.execute("document.querySelector('table.conflits').scrollIntoView()", vec![])
+            .await
+            .unwrap();
+        shot(c, name).await;
+    }
     c.clone().close().await.unwrap();
 }
