@@ -768,7 +768,7 @@ async fn conflicts_stay_in_view_on_a_laptop_and_a_phone() {
     // A wide file: the problems are in its last columns.
     let notes: Vec<String> = (1..=8).map(|i| format!("Remarque {i}")).collect();
     let header = format!("{};{HEADER};Email enseignant", notes.join(";"));
-    let filler = vec!["une remarque assez longue pour élargir le tableau"; 8].join(";");
+    let filler = ["une remarque assez longue pour élargir le tableau"; 8].join(";");
     let lines = [
         header,
         format!("{filler};Monsieur;HUGO;Victor;Français;victor.hugo@exemple.fr"),
