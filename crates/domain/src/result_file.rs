@@ -5,6 +5,7 @@
 use crate::field::Field;
 use crate::keys::SyncKey;
 use crate::mapping::Mapping;
+use crate::parse::ParsedFile;
 use crate::plan::Plan;
 use crate::validate::Checked;
 use std::borrow::Cow;
@@ -122,6 +123,39 @@ pub fn build(checked: &Checked, mapping: &Mapping, plan: &Plan, passwords: &Hash
             Some(cells)
         });
     write_csv(&header, rows)
+}
+
+/// The lines an import skipped for their conflicts, as the admin's file had
+/// them (step-3 edits included) plus a last column "Problème": a CSV to fix
+/// and import again (the importer leaves that column unmapped). `None` when
+/// no line was skipped.
+pub fn skipped_lines(parsed: &ParsedFile, mapping: &Mapping, plan: &Plan) -> Option<Vec<u8>> {
+    if plan.skipped() == 0 {
+        return None;
+    }
+    let mut header: Vec<String> = mapping.columns.iter().map(|c| c.name.clone()).collect();
+    header.push("Problème".to_string());
+    let rows = parsed
+        .records
+        .iter()
+        .filter(|r| plan.conflict_lines.contains(&r.line))
+        .map(|r| {
+            let problems: Vec<String> = plan
+                .conflicts
+                .iter()
+                .filter(|c| c.line == r.line)
+                .map(|c| match &c.column {
+                    Some(column) => format!("ligne {}, {column} : {}", r.line, c.message),
+                    None => format!("ligne {} : {}", r.line, c.message),
+                })
+                .collect();
+            let mut cells: Vec<Cow<'_, str>> = (0..mapping.columns.len())
+                .map(|i| Cow::Borrowed(r.cells.get(i).map(String::as_str).unwrap_or("")))
+                .collect();
+            cells.push(Cow::Owned(problems.join(" ; ")));
+            cells
+        });
+    Some(write_csv(&header, rows))
 }
 
 /// One printable credential slip (SPEC §7 "Beyond"): what a person needs to

@@ -247,6 +247,8 @@ pub trait History: Send + Sync {
     fn import_slips(&self, import_id: i64, now: i64) -> impl Future<Output = Result<Option<Vec<Slip>>>> + Send;
     /// Deletes result files past their retention.
     fn purge_import_results(&self, now: i64) -> impl Future<Output = Result<u64>> + Send;
+    /// The lines an import skipped, while its result file is kept.
+    fn import_skipped_lines(&self, import_id: i64, now: i64) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
     /// Accounts and memberships still deactivated by this import (what a restore would bring back).
     fn still_deactivated_by(&self, import_id: i64) -> impl Future<Output = Result<i64>> + Send;
 
@@ -539,6 +541,16 @@ macro_rules! impl_history {
                     .await?;
                 json.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(e.to_string())))
                     .transpose()
+            }
+
+            async fn import_skipped_lines(&self, import_id: i64, now: i64) -> Result<Option<Vec<u8>>> {
+                let found: Option<Option<Vec<u8>>> =
+                    sqlx::query_scalar(&$sql("SELECT skipped FROM import_results WHERE import_id = ? AND expires_at >= ?"))
+                        .bind(import_id)
+                        .bind(now)
+                        .fetch_optional(self.pool())
+                        .await?;
+                Ok(found.flatten())
             }
 
             async fn purge_import_results(&self, now: i64) -> Result<u64> {

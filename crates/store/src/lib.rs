@@ -297,6 +297,8 @@ pub trait DirectoryTx: Send {
     fn insert_import(&mut self, record: &ImportRecord) -> impl Future<Output = Result<i64>> + Send;
     /// Keeps the result file and the credential slips (JSON) of an import
     /// until `expires_at` (unix seconds).
+    /// The lines the import skipped (a CSV), kept with its result file.
+    fn insert_skipped_lines(&mut self, import_id: i64, content: &[u8]) -> impl Future<Output = Result<()>> + Send;
     fn insert_import_result(
         &mut self,
         import_id: i64,

@@ -346,6 +346,9 @@ pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
         now.timestamp() + request.result_retention_seconds,
     )
     .await?;
+    if let Some(skipped) = domain::result_file::skipped_lines(&read.parsed, &read.mapping, &plan) {
+        tx.insert_skipped_lines(import_id, &skipped).await?;
+    }
     tx.commit().await?;
     Ok(ImportOutcome {
         read,

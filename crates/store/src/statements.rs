@@ -202,6 +202,15 @@ macro_rules! impl_directory {
                 $store::write_import(&mut self.tx, r).await
             }
 
+            async fn insert_skipped_lines(&mut self, import_id: i64, content: &[u8]) -> Result<()> {
+                sqlx::query(&sql("UPDATE import_results SET skipped = ? WHERE import_id = ?"))
+                    .bind(content)
+                    .bind(import_id)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
             async fn insert_import_result(
                 &mut self,
                 import_id: i64,

@@ -703,6 +703,9 @@ impl<T: DirectoryTx> DirectoryTx for FailingTx<T> {
     async fn insert_import(&mut self, r: &store::ImportRecord) -> store::Result<i64> {
         self.0.insert_import(r).await
     }
+    async fn insert_skipped_lines(&mut self, i: i64, c: &[u8]) -> store::Result<()> {
+        self.0.insert_skipped_lines(i, c).await
+    }
     async fn insert_import_result(&mut self, i: i64, c: &[u8], s: &str, e: i64) -> store::Result<()> {
         self.0.insert_import_result(i, c, s, e).await
     }

@@ -18,6 +18,7 @@ conformance!(
     every_import_has_a_history_line_with_its_counts,
     history_filters_by_establishment_date_and_viewer,
     result_file_and_slips_are_kept_then_purged,
+    skipped_lines_are_kept_to_fix_and_import_again,
     restore_from_the_history_entry_of_a_complet_import,
     export_from_the_service_reimports_with_zero_changes,
     mail_queue_sends_each_mail_once_with_backoff,
@@ -200,6 +201,64 @@ async fn result_file_and_slips_are_kept_then_purged(d: &impl Full) {
     assert_eq!(d.purge_import_results(t + 3_601).await.unwrap(), 1);
     assert_eq!(d.import_slips(id, t).await.unwrap(), None);
     assert_eq!(d.import_entry(id).await.unwrap().unwrap().result_expires_at, None);
+}
+
+/// "Ne pas importer les lignes en conflit": the skipped lines come back as a
+/// CSV with their problems, kept and purged with the result file, and the
+/// file, once fixed, imports as it is.
+async fn skipped_lines_are_kept_to_fix_and_import_again(d: &impl Full) {
+    with_establishments(d, &[UAI]).await;
+    let mut request = teachers(UAI);
+    request.result_retention_seconds = 3_600;
+    request.skip_conflicts = true;
+    let file = csv(&[
+        "Civilité;Nom;Prénom;Matière",
+        "M.;DUPONT;Jean;Anglais",
+        "Docteur;MARTIN;Paul;Anglais",
+        "M.;;Sans nom;Anglais",
+    ]);
+    let (outcome, id) = recorded(d, &file, &request, now()).await;
+    assert_eq!(outcome.unwrap().report.skipped, 2);
+    let t = now().timestamp();
+    let skipped = d.import_skipped_lines(id, t).await.unwrap().expect("the skipped lines");
+    let text = String::from_utf8(skipped).unwrap();
+    let lines: Vec<&str> = text
+        .trim_start_matches('\u{feff}')
+        .split("\r\n")
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines[0], "Civilité;Nom;Prénom;Matière;Problème");
+    assert!(
+        lines[1].starts_with("Docteur;MARTIN;Paul;Anglais;ligne 3, Civilité : civilité « Docteur »"),
+        "{text}"
+    );
+    assert!(lines[2].starts_with("M.;;Sans nom;Anglais;ligne 4, Nom : "), "{text}");
+
+    // Fixed, it imports: the "Problème" column is left aside.
+    let fixed = text
+        .replace("Docteur;MARTIN", "M.;MARTIN")
+        .replace("M.;;Sans nom", "M.;DURAND;Sans nom");
+    let mut again = teachers(UAI);
+    again.result_retention_seconds = 3_600;
+    let (outcome, again_id) = recorded(d, fixed.as_bytes(), &again, now()).await;
+    let outcome = outcome.unwrap();
+    assert_eq!(
+        (outcome.report.created, outcome.report.conflicts),
+        (2, 0),
+        "{:?}",
+        outcome.report
+    );
+    assert_eq!(
+        d.import_skipped_lines(again_id, t).await.unwrap(),
+        None,
+        "nothing skipped, no file"
+    );
+
+    // Past the retention: gone with the result file.
+    assert_eq!(d.import_skipped_lines(id, t + 3_601).await.unwrap(), None);
+    d.purge_import_results(t + 3_601).await.unwrap();
+    assert_eq!(d.import_skipped_lines(id, t).await.unwrap(), None);
 }
 
 async fn restore_from_the_history_entry_of_a_complet_import(d: &impl Full) {

@@ -213,6 +213,8 @@ pub struct ImportPage {
     result_until: Option<String>,
     /// Accounts created (no slips to print without).
     created: i64,
+    /// Lines skipped for their conflicts (downloadable with the result).
+    skipped: i64,
     /// Accounts and memberships still deactivated by this Complet import.
     restorable: i64,
     may_restore: bool,
@@ -306,6 +308,7 @@ pub async fn detail<D: Backend>(
             .collect(),
         result_until,
         created: entry.created,
+        skipped: entry.skipped,
         restorable,
         may_restore: restorable > 0 && entry.establishments.iter().all(|u| auth.admin.may_act_on(u)),
         restored: q.restaures,
@@ -320,6 +323,15 @@ pub async fn result<D: Backend>(
 ) -> Result<Response, AppError> {
     own_retained_import(&state, &auth, id).await?;
     crate::wizard::result_download(&state, id).await
+}
+
+pub async fn skipped<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    own_retained_import(&state, &auth, id).await?;
+    crate::wizard::skipped_download(&state, id).await
 }
 
 pub async fn restore<D: Backend>(

@@ -156,6 +156,7 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
         .route("/suivi/{id}", get(history::detail::<D>))
         .route("/suivi/{id}/resultat.csv", get(history::result::<D>))
         .route("/suivi/{id}/fiches", get(history::slips::<D>))
+        .route("/suivi/{id}/lignes-ignorees.csv", get(history::skipped::<D>))
         .route("/suivi/{id}/restaurer", post(history::restore::<D>))
         .route("/export", get(history::export_page::<D>))
         .route("/export/utilisateurs.csv", get(history::export_csv::<D>))

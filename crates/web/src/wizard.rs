@@ -1094,6 +1094,9 @@ pub struct JobPage {
     counts: Option<String>,
     /// Accounts the import created: the slips are offered only then.
     created: u64,
+    /// Lines skipped for their conflicts, and their file while it is kept.
+    skipped: u64,
+    skipped_url: Option<String>,
     result_url: Option<String>,
     history_url: Option<String>,
     retention_days: i64,
@@ -1148,6 +1151,7 @@ pub async fn job_page<D: Backend>(
         .as_deref()
         .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok());
     let created = report.as_ref().and_then(|r| r["created"].as_u64()).unwrap_or(0);
+    let skipped = report.as_ref().and_then(|r| r["skipped"].as_u64()).unwrap_or(0);
     let counts = report.map(|r| {
         format!(
             "{} compte(s) créé(s), {} mis à jour, {} inchangé(s), {} ligne(s) fusionnée(s), {} désactivé(s), {} ligne(s) en conflit ignorée(s).",
@@ -1168,6 +1172,9 @@ pub async fn job_page<D: Backend>(
         operations,
         counts,
         created,
+        skipped_url: (result_available && skipped > 0)
+            .then(|| format!("/suivi/{}/lignes-ignorees.csv", job.import_id.unwrap_or_default())),
+        skipped,
         result_url: result_available.then(|| format!("/taches/{id}/resultat.csv")),
         history_url: job.import_id.map(|i| format!("/suivi/{i}")),
         retention_days: state.config.result_retention_days,
@@ -1200,18 +1207,31 @@ pub async fn result_download<D: Backend>(state: &AppState<D>, import_id: i64) ->
         .import_result(import_id, state.now())
         .await?
         .ok_or(AppError::NotFound)?;
-    Ok((
+    Ok(csv_download(format!("resultat-import-{import_id}.csv"), bytes))
+}
+
+/// The lines an import skipped, as a CSV to fix and import again (same rules
+/// as the result file: its owner, while it is retained).
+pub async fn skipped_download<D: Backend>(state: &AppState<D>, import_id: i64) -> Result<Response, AppError> {
+    let bytes = state
+        .directory
+        .import_skipped_lines(import_id, state.now())
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(csv_download(format!("lignes-ignorees-import-{import_id}.csv"), bytes))
+}
+
+/// A CSV download no cache keeps.
+fn csv_download(file_name: String, bytes: Vec<u8>) -> Response {
+    (
         [
             (CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (
-                CONTENT_DISPOSITION,
-                format!("attachment; filename=\"resultat-import-{import_id}.csv\""),
-            ),
+            (CONTENT_DISPOSITION, format!("attachment; filename=\"{file_name}\"")),
             (CACHE_CONTROL, "no-store".to_string()),
         ],
         bytes,
     )
-        .into_response())
+        .into_response()
 }
 
 /// Status of a finished import job, as stored.

@@ -475,3 +475,36 @@ async fn a_pupil_page_shows_the_persons_in_charge_and_a_parent_page_the_children
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
 }
+
+/// The lines skipped by "Ne pas importer les lignes en conflit" are offered
+/// on step 5, on the import's page and in the mail, to the import's owner only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skipped_lines_are_offered_to_their_owner_only() {
+    use store::history::History;
+    let app = start().await;
+    let (_, job) = import_of_admin_a(&app).await;
+    let import = import_id(&app, job).await;
+    let a = session(&app, "admin-a").await;
+    let b = session(&app, "admin-b").await;
+    let url = format!("/suivi/{import}/lignes-ignorees.csv");
+    for page in [format!("/taches/{job}"), format!("/suivi/{import}")] {
+        let (_, html) = send(&app, Some(&a), Method::GET, &page, None).await;
+        assert!(html.contains(&format!("href=\"{url}\"")), "{page}: {html}");
+        assert!(html.contains("Télécharger les 1 ligne(s) ignorée(s)"), "{page}: {html}");
+    }
+    let (status, csv) = send(&app, Some(&a), Method::GET, &url, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(csv.contains("Docteur;ZOLA;Emile;Français;ligne 3"), "{csv}");
+    let (status, _) = send(&app, Some(&b), Method::GET, &url, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let mut told = String::new();
+    for _ in 0..50 {
+        if let Some(m) = app.state.directory.mails_of_import(import).await.unwrap().first() {
+            told = m.body_text.clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(told.contains("Lignes en conflit ignorées : 1"), "{told}");
+    assert!(told.contains("Ces lignes sont dans un fichier CSV"), "{told}");
+}
