@@ -310,7 +310,7 @@ pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
     let now = clock.now();
     let report = Report::from_plan(&plan, Status::Imported);
     let mut record = history_record(request, bytes.len(), started_at, now, Some(&read));
-    record.establishments = lookup.establishments.clone();
+    record.establishments = touched_establishments(request, &checked, &plan);
     record.count(&report);
     record.status = ImportStatus::Succeeded;
     let import_id = tx.insert_import(&record).await?;
@@ -358,6 +358,24 @@ pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
         result_file: Some(result_file),
         import_id: Some(import_id),
     })
+}
+
+/// The establishments an import really touched, for its history line: the
+/// one chosen, those named by its imported lines (not by a refused line's
+/// unknown or foreign UAI) and those of the accounts it deactivated.
+fn touched_establishments(request: &ImportRequest, checked: &Checked, plan: &Plan) -> Vec<Uai> {
+    let mut touched: std::collections::BTreeSet<Uai> = request.establishment.iter().cloned().collect();
+    if request.establishments_from_file {
+        touched.extend(
+            checked
+                .rows
+                .iter()
+                .filter(|r| !plan.conflict_lines.contains(&r.line))
+                .filter_map(|r| r.uai.clone()),
+        );
+    }
+    touched.extend(plan.deactivations.iter().flat_map(|d| d.establishments.iter().cloned()));
+    touched.into_iter().collect()
 }
 
 /// The history line of an import, counts and status left for the caller;

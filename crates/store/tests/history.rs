@@ -19,6 +19,7 @@ conformance!(
     history_filters_by_establishment_date_and_viewer,
     result_file_and_slips_are_kept_then_purged,
     skipped_lines_are_kept_to_fix_and_import_again,
+    the_history_lists_only_the_establishments_an_import_touched,
     restore_from_the_history_entry_of_a_complet_import,
     export_from_the_service_reimports_with_zero_changes,
     mail_queue_sends_each_mail_once_with_backoff,
@@ -259,6 +260,23 @@ async fn skipped_lines_are_kept_to_fix_and_import_again(d: &impl Full) {
     assert_eq!(d.import_skipped_lines(id, t + 3_601).await.unwrap(), None);
     d.purge_import_results(t + 3_601).await.unwrap();
     assert_eq!(d.import_skipped_lines(id, t).await.unwrap(), None);
+}
+
+/// A refused line's unknown UAI is not an establishment the import touched.
+async fn the_history_lists_only_the_establishments_an_import_touched(d: &impl Full) {
+    with_establishments(d, &[UAI, OTHER_UAI]).await;
+    let file = csv(&[
+        "Civilité;Nom;Prénom;Fonction;RNE",
+        "Mme;BARBIER;Véronique;DIR;0750654D",
+        "M.;DURAND;Paul;EDU;0010001W",
+    ]);
+    let mut request = ImportRequest::new(Profile::Administratif, None);
+    request.establishments_from_file = true;
+    request.skip_conflicts = true;
+    let (outcome, id) = recorded(d, &file, &request, now()).await;
+    assert_eq!(outcome.unwrap().report.skipped, 1);
+    let entry = d.import_entry(id).await.unwrap().unwrap();
+    assert_eq!(entry.establishments, [uai(UAI)]);
 }
 
 async fn restore_from_the_history_entry_of_a_complet_import(d: &impl Full) {

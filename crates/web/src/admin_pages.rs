@@ -195,6 +195,89 @@ pub struct AuditPage {
 }
 
 /// The whole log is a system administrator's: its entries span establishments.
+/// An audited action as the journal names it.
+fn action_label(action: &str) -> &str {
+    match action {
+        "import" => "import CSV",
+        "aaf_import" => "flux AAF",
+        "account_update" => "modification d'un compte",
+        "account_attach" => "rattachement d'un compte d'un autre établissement",
+        "membership_end" => "retrait d'un établissement",
+        "reconcile" => "réconciliation",
+        "duplicate_dismiss" => "« pas un doublon »",
+        "user_add" => "création d'un compte",
+        "restore" => "restauration d'un import Complet",
+        "purge" => "purge des comptes désactivés",
+        other => other,
+    }
+}
+
+/// An audit row's details in words: « fichier : enseignants.csv ; créés : 5 ».
+fn audit_details(details: &serde_json::Value) -> String {
+    use serde_json::Value;
+    fn label(key: &str) -> &str {
+        match key {
+            "file" => "fichier",
+            "files" => "fichiers",
+            "channel" => "par",
+            "profile" => "profil",
+            "establishment" => "établissement",
+            "complet" => "mode Complet",
+            "created" => "créés",
+            "created_by_profile" => "créés par profil",
+            "updated" => "mis à jour",
+            "unchanged" => "inchangés",
+            "merged" => "fusionnés",
+            "deactivated" => "désactivés",
+            "skipped" => "lignes ignorées",
+            "ignored" => "demandes ignorées",
+            "duplicates" => "doublons probables",
+            "establishments_created" => "établissements créés",
+            "establishments_updated" => "établissements mis à jour",
+            "accounts" => "comptes",
+            "retention_days" => "conservation (jours)",
+            "import" => "import n°",
+            "attached_to" => "rattaché à",
+            "already_in" => "déjà dans",
+            "account_deactivated" => "compte désactivé",
+            "login" => "login",
+            "password" => "mot de passe",
+            "changes" => "modifications",
+            "ids" => "comptes n°",
+            "id" => "compte n°",
+            other => other,
+        }
+    }
+    fn value(v: &Value) -> String {
+        match v {
+            Value::Null => "—".to_string(),
+            Value::Bool(b) => if *b { "oui" } else { "non" }.to_string(),
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Array(items) => items.iter().map(value).collect::<Vec<_>>().join(", "),
+            Value::Object(map) => match (map.get("field"), map.get("before"), map.get("after")) {
+                (Some(field), Some(before), Some(after)) => {
+                    format!("{} « {} » → « {} »", value(field), value(before), value(after))
+                }
+                _ => map
+                    .iter()
+                    .map(|(k, v)| format!("{} : {}", label(k), value(v)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            },
+        }
+    }
+    match details {
+        Value::Object(map) => map
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| format!("{} : {}", label(k), value(v)))
+            .collect::<Vec<_>>()
+            .join(" ; "),
+        other => value(other),
+    }
+}
+
 pub async fn audit<D: Backend>(State(state): State<AppState<D>>, auth: Auth) -> Result<AuditPage, AppError> {
     if !auth.admin.system {
         return Err(AppError::Forbidden(
@@ -210,9 +293,9 @@ pub async fn audit<D: Backend>(State(state): State<AppState<D>>, auth: Auth) -> 
                 (
                     domain::time::second(e.at),
                     e.actor,
-                    e.action,
+                    action_label(&e.action).to_string(),
                     e.target,
-                    e.details.to_string(),
+                    audit_details(&e.details),
                 )
             })
             .collect(),

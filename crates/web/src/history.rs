@@ -46,13 +46,13 @@ pub struct Row {
 }
 
 impl Row {
-    fn of(e: &ImportEntry) -> Row {
+    fn of(e: &ImportEntry, names: &Names) -> Row {
         Row {
             id: e.id,
             started: when(e.started_at),
             actor: e.actor.clone(),
             channel: e.channel.id().to_string(),
-            establishments: join(&e.establishments),
+            establishments: named(&e.establishments, names),
             profile: e.profile_label(),
             complet: e.complet,
             file_name: e.file_name.clone(),
@@ -69,8 +69,28 @@ impl Row {
     }
 }
 
-fn join(uais: &[Uai]) -> String {
-    uais.iter().map(|u| u.as_str()).collect::<Vec<_>>().join(", ")
+/// Establishment names by UAI, read once per page.
+type Names = std::collections::HashMap<Uai, String>;
+
+async fn establishment_names<D: Backend>(state: &AppState<D>) -> Result<Names, AppError> {
+    Ok(state
+        .directory
+        .list_establishments()
+        .await?
+        .into_iter()
+        .map(|e| (e.uai, e.name))
+        .collect())
+}
+
+/// "Collège Jean Moulin (0750654D), Lycée Victor Hugo (0750655E)".
+fn named(uais: &[Uai], names: &Names) -> String {
+    uais.iter()
+        .map(|u| match names.get(u) {
+            Some(name) => format!("{name} ({u})"),
+            None => u.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[derive(Deserialize, Default)]
@@ -165,7 +185,10 @@ pub async fn list<D: Backend>(
         layout: Layout::of(&state, &auth),
         establishments: crate::pages::establishment_choices(&state, &auth, establishment.as_ref().map(Uai::as_str))
             .await?,
-        rows: entries.iter().map(Row::of).collect(),
+        rows: {
+            let names = establishment_names(&state).await?;
+            entries.iter().map(|e| Row::of(e, &names)).collect()
+        },
         previous_url: (page > 1).then(|| page_url(page - 1)),
         next_url: has_next.then(|| page_url(page + 1)),
         page,
@@ -312,7 +335,7 @@ pub async fn detail<D: Backend>(
         restorable,
         may_restore: restorable > 0 && entry.establishments.iter().all(|u| auth.admin.may_act_on(u)),
         restored: q.restaures,
-        row: Row::of(&entry),
+        row: Row::of(&entry, &establishment_names(&state).await?),
     })
 }
 

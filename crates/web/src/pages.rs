@@ -15,6 +15,8 @@ pub struct Layout {
     pub ent_name: String,
     pub admin_login: Option<String>,
     pub csrf: String,
+    /// A system admin: the menu shows the audit log.
+    pub system: bool,
 }
 
 impl Layout {
@@ -23,6 +25,7 @@ impl Layout {
             ent_name: state.config.ent_name.clone(),
             admin_login: Some(auth.admin.login.clone()),
             csrf: auth.csrf.clone(),
+            system: auth.admin.system,
         }
     }
 }
@@ -34,6 +37,7 @@ impl Layout {
             ent_name: ent_name.to_string(),
             admin_login: None,
             csrf: String::new(),
+            system: false,
         }
     }
 }

@@ -845,23 +845,17 @@ fn describe_plan(plan: &Plan) -> PlanLists {
     let merges = plan
         .merges
         .iter()
-        .map(|m| {
-            format!(
-                "ligne {} ajoutée à la ligne {} (même clé {})",
-                m.line, m.into_line, m.key
-            )
-        })
+        .map(|m| format!("ligne {} ajoutée à la ligne {} (même personne)", m.line, m.into_line))
         .collect();
     let deactivations = plan
         .deactivations
         .iter()
         .map(|d| {
             format!(
-                "{} {} — {} ({}){}",
+                "{} {} — {}{}",
                 d.last_name,
                 d.first_name,
                 d.login,
-                d.key,
                 if d.whole_account {
                     ""
                 } else {
