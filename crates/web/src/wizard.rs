@@ -1090,6 +1090,8 @@ pub struct JobPage {
     created: u64,
     /// Lines skipped for their conflicts, and their file while it is kept.
     skipped: u64,
+    /// Whether (and where) the end-of-import mail goes, in the guide's words.
+    mail_notice: String,
     skipped_url: Option<String>,
     result_url: Option<String>,
     history_url: Option<String>,
@@ -1166,6 +1168,13 @@ pub async fn job_page<D: Backend>(
         operations,
         counts,
         created,
+        mail_notice: match (&auth.admin.email, state.notifier.enabled()) {
+            (_, false) => "Aucun courriel ne sera envoyé : les courriels sont désactivés sur ce serveur ; le suivi des imports garde le compte rendu.".to_string(),
+            (Some(address), true) => format!(
+                "Un courriel vous sera envoyé à {address} une fois l'import terminé (pensez à regarder dans le courrier indésirable)."
+            ),
+            (None, true) => "Aucun courriel ne sera envoyé : votre compte n'a pas d'adresse ; le suivi des imports garde le compte rendu.".to_string(),
+        },
         skipped_url: (result_available && skipped > 0)
             .then(|| format!("/suivi/{}/lignes-ignorees.csv", job.import_id.unwrap_or_default())),
         skipped,

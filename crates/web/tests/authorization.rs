@@ -492,6 +492,14 @@ async fn skipped_lines_are_offered_to_their_owner_only() {
         assert!(html.contains(&format!("href=\"{url}\"")), "{page}: {html}");
         assert!(html.contains("Télécharger les 1 ligne(s) ignorée(s)"), "{page}: {html}");
     }
+    // Step 5 says where the end-of-import mail goes (guide §5.2.E).
+    let (_, step5) = send(&app, Some(&a), Method::GET, &format!("/taches/{job}"), None).await;
+    assert!(
+        step5.contains(&format!(
+            "Un courriel vous sera envoyé à {ADMIN_A_EMAIL} une fois l&#39;import terminé"
+        )),
+        "{step5}"
+    );
     let (status, csv) = send(&app, Some(&a), Method::GET, &url, None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(csv.contains("Docteur;ZOLA;Emile;Français;ligne 3"), "{csv}");
