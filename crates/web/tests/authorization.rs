@@ -290,14 +290,7 @@ async fn login_is_throttled_and_cookies_are_safe() {
     let app = start().await;
     let (status, page) = send(&app, None, Method::GET, "/connexion", None).await;
     assert_eq!(status, StatusCode::OK);
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
+    let csrf = hidden_value(&page, "csrf");
     let post = |password: String| {
         let csrf = csrf.clone();
         let state = app.state.clone();

@@ -252,14 +252,7 @@ async fn another_schools_teacher_through_the_pages_then_left_to_both_schools() {
         "{step4}"
     );
     assert_no_login("step 4", &step4, &logins);
-    let plan = step4
-        .split("name=\"plan\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
+    let plan = hidden_value(&step4, "plan");
     let (status, _) = send(
         &app,
         Some(&a),
@@ -311,14 +304,7 @@ async fn another_schools_teacher_through_the_pages_then_left_to_both_schools() {
     assert_no_login("export", &export, &logins);
 
     // A forged save changes nothing: neither school alone owns a shared account.
-    let version = page
-        .split("name=\"version\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
+    let version = hidden_value(&page, "version");
     let before = app.state.directory.account(zola).await.unwrap().unwrap();
     for admin in ["admin-a", "admin-b"] {
         let s = session(&app, admin).await;

@@ -110,14 +110,7 @@ async fn every_refusal_of_the_pages_is_in_their_words() {
         "{page}"
     );
     assert_page_words("step 4, threshold", &page);
-    let plan = page
-        .split("name=\"plan\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
+    let plan = hidden_value(&page, "plan");
     let (status, page) = post(format!("/imports/{id}/demarrer"), format!("plan={plan}&confirmation=2")).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let next_to_field = page.split("id=\"erreur-confirmation\">").nth(1).unwrap_or_default();

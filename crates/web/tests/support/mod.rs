@@ -324,3 +324,13 @@ pub async fn wait_job(app: &App, token: &str, job: i64) -> Value {
     }
     panic!("job {job} did not finish");
 }
+
+/// The value of a page's hidden field (`csrf`, `plan`, `version`…).
+pub fn hidden_value(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let after = page
+        .split(&marker)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no field {name} in the page: {page}"));
+    after.split('"').next().unwrap_or_default().to_string()
+}
