@@ -121,6 +121,7 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
         .route("/metrics", get(metrics_page::<D>))
         .route("/fiches.css", get(pages::slips_stylesheet))
         .route("/imprimer.js", get(pages::print_script))
+        .route("/suivi.js", get(pages::progress_script))
         .route("/connexion", get(auth::login_page::<D>).post(auth::login::<D>))
         .route("/deconnexion", post(auth::logout::<D>))
         .route("/imports/nouveau", get(wizard::step1_page::<D>))

@@ -103,6 +103,11 @@ pub async fn print_script() -> Response {
     static_asset("text/javascript; charset=utf-8", include_str!("../static/imprimer.js"))
 }
 
+/// Step 5's in-place updates (see the file).
+pub async fn progress_script() -> Response {
+    static_asset("text/javascript; charset=utf-8", include_str!("../static/suivi.js"))
+}
+
 /// Files that hold nothing personal: cacheable, unlike every page.
 fn static_asset(content_type: &'static str, body: &'static str) -> Response {
     (

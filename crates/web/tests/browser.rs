@@ -824,3 +824,57 @@ async fn conflicts_stay_in_view_on_a_laptop_and_a_phone() {
     }
     c.clone().close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_5_follows_the_job_without_reloading_the_page() {
+    let Some(b) = browser().await else { return };
+    let c = &b.client;
+    // No worker: the job waits on step 5 until the test runs it.
+    let app = start_without_worker().await;
+    let files = tempfile::tempdir().unwrap();
+    login(c, &app, "admin-a").await;
+    let file = csv_file(
+        files.path(),
+        "cinq.csv",
+        &[HEADER, "Monsieur;PLATON;Francis;Philosophie"],
+    );
+    upload(c, &app, &file, false).await;
+    click_and_wait(c, "button[value=suivant]").await;
+    next(c).await;
+    next(c).await;
+    assert_eq!(text(c, "#statut").await, "en attente de démarrage", "the job waits for a worker");
+    let source = c.source().await.unwrap();
+    assert!(source.contains("<noscript><meta http-equiv=\"refresh\" content=\"2\"></noscript>"));
+    c.execute("window.memePage = true;", vec![]).await.unwrap();
+
+    assert!(web::run_next_job(&app.state).await.unwrap());
+    let mut status = String::new();
+    for _ in 0..50 {
+        status = c
+            .execute("return document.getElementById('statut').dataset.statut", vec![])
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if status == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(status, "succeeded");
+    let same_page = c.execute("return window.memePage === true", vec![]).await.unwrap();
+    assert_eq!(same_page.as_bool(), Some(true), "updated in place, not reloaded");
+    assert!(text(c, "#bilan").await.contains("1 compte(s) créé(s)"));
+    assert_eq!(
+        c.find(Locator::Id("rapport"))
+            .await
+            .unwrap()
+            .attr("aria-live")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("polite")
+    );
+    c.clone().close().await.unwrap();
+}

@@ -52,6 +52,7 @@ async fn every_response_carries_the_security_headers_and_pages_are_never_cached(
         ("stylesheet", get("/style.css", None), false),
         ("slips stylesheet", get("/fiches.css", None), false),
         ("print script", get("/imprimer.js", None), false),
+        ("step 5 script", get("/suivi.js", None), false),
     ];
     for (what, request, private) in cases {
         let (status, headers, _) = fetch(&app, request).await;
