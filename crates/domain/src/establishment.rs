@@ -72,6 +72,27 @@ pub struct Establishment {
     pub name: String,
 }
 
+/// "Lycée Henri-IV (0750653C)" as people read it; the UAI alone when the
+/// name is unknown.
+impl fmt::Display for Establishment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.name.is_empty() {
+            write!(f, "{}", self.uai)
+        } else {
+            write!(f, "{} ({})", self.name, self.uai)
+        }
+    }
+}
+
+/// "Lycée Henri-IV (0750653C), Collège Rostand (0750654D)".
+pub fn establishment_list<'a>(establishments: impl IntoIterator<Item = &'a Establishment>) -> String {
+    establishments
+        .into_iter()
+        .map(Establishment::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// An establishment as the academic feed describes it: besides its UAI and
 /// name, the jointure by which the feed's persons name it, its type, city and
 /// academy (all absent for an establishment created by hand).

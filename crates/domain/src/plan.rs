@@ -5,6 +5,7 @@
 
 use crate::changeset::{deletion_guard, Changeset};
 pub use crate::changeset::{Create, Deactivation, DeletionThreshold, FieldChange, Origin, Unchanged, Update};
+pub use crate::establishment::establishment_list;
 use crate::establishment::{Establishment, Uai};
 use crate::field::Field;
 use crate::keys::{is_base_or_numbered, LoginAllocator, LoginPattern, SyncKey};
@@ -67,6 +68,9 @@ pub struct Lookup {
     pub groups: Vec<GroupRef>,
     /// Complet mode: the csv accounts of this profile in these establishments.
     pub complet_scope: Option<(Profile, Vec<Uai>)>,
+    /// An establishment admin's import: the names of the establishments the
+    /// accounts found belong to, for the lines naming another school's account.
+    pub establishment_names: bool,
 }
 
 /// The answer to a [`Lookup`].
@@ -298,6 +302,7 @@ pub fn lookup_for(checked: &Checked, mapping: &Mapping, options: &PlanOptions) -
         establishments: establishments.into_iter().collect(),
         groups: groups.into_iter().collect(),
         complet_scope,
+        establishment_names: !matches!(options.scope, AdminScope::All),
     }
 }
 
@@ -481,7 +486,9 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
             continue;
         }
 
-        let target = match snapshot.users.get(&row.key) {
+        let found = snapshot.users.get(&row.key);
+        let shared_with = found.map_or_else(Vec::new, |e| active_elsewhere(e, &options.scope, snapshot));
+        let target = match found {
             Some(existing) if existing.profile != profile => {
                 conflicts.push(conflict(
                     row,
@@ -535,40 +542,36 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
                 ));
                 continue;
             }
-            Some(existing) => {
-                let shared_with = active_elsewhere(existing, &options.scope, snapshot);
-                if !shared_with.is_empty() {
-                    let joins = row_targets.iter().any(|uai| {
-                        !existing
-                            .memberships
-                            .iter()
-                            .any(|m| m.active && &m.uai == uai && m.role == role)
+            // Also active in an establishment outside the admin's: attached only
+            // when the admin confirmed it, never changed.
+            Some(existing) if !shared_with.is_empty() => {
+                let joins = !additions(existing, memberships.clone(), Vec::new()).0.is_empty();
+                if joins && !options.attach_existing {
+                    conflicts.push(conflict(
+                        row,
+                        Some(Field::LastName),
+                        "existing_elsewhere",
+                        format!(
+                            "compte existant dans un autre établissement : {} ; confirmez son rattachement au vôtre, ou retirez la ligne",
+                            establishment_list(&shared_with)
+                        ),
+                    ));
+                    continue;
+                }
+                if row.login.is_some() || row.password.is_some() {
+                    notices.push(RowNotice {
+                        line: row.line,
+                        column: column(Field::Login),
+                        code: "login_kept",
+                        message: "ce compte existe déjà dans un autre établissement : un import ne change ni son login ni son mot de passe".to_string(),
                     });
-                    if joins && !options.attach_existing {
-                        conflicts.push(conflict(
-                            row,
-                            Some(Field::LastName),
-                            "existing_elsewhere",
-                            format!(
-                                "compte existant dans un autre établissement : {} ; confirmez son rattachement au vôtre, ou retirez la ligne",
-                                establishment_list(&shared_with)
-                            ),
-                        ));
-                        continue;
-                    }
-                    if row.login.is_some() || row.password.is_some() {
+                }
+                PendingTarget::Shared(existing, shared_with)
+            }
+            Some(existing) => {
+                if let Some(login) = &row.login {
+                    if login != &existing.login {
                         notices.push(RowNotice {
-                            line: row.line,
-                            column: column(Field::Login),
-                            code: "login_kept",
-                            message: "ce compte existe déjà dans un autre établissement : un import ne change ni son login ni son mot de passe".to_string(),
-                        });
-                    }
-                    PendingTarget::Shared(existing, shared_with)
-                } else {
-                    if let Some(login) = &row.login {
-                        if login != &existing.login {
-                            notices.push(RowNotice {
                             line: row.line,
                             column: column(Field::Login),
                             code: "login_kept",
@@ -577,10 +580,9 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
                                 existing.login
                             ),
                         });
-                        }
                     }
-                    PendingTarget::Existing(existing)
                 }
+                PendingTarget::Existing(existing)
             }
             None => {
                 if let Some(login) = &row.login {
@@ -876,21 +878,6 @@ fn active_elsewhere(existing: &ExistingUser, scope: &AdminScope, snapshot: &Snap
             name: snapshot.establishment_names.get(uai).cloned().unwrap_or_default(),
         })
         .collect()
-}
-
-/// "Lycée Henri-IV (0750653C), Collège Rostand (0750654D)".
-pub fn establishment_list(establishments: &[Establishment]) -> String {
-    establishments
-        .iter()
-        .map(|e| {
-            if e.name.is_empty() {
-                e.uai.to_string()
-            } else {
-                format!("{} ({})", e.name, e.uai)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Two lines of one person in one establishment with different functions

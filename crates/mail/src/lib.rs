@@ -202,10 +202,7 @@ impl Notifier {
             if recipients.is_empty() {
                 continue;
             }
-            let other = list
-                .first()
-                .map(|a| format!("{} ({uai})", a.other_name))
-                .unwrap_or_else(|| uai.to_string());
+            let other = list.first().map_or_else(|| uai.to_string(), |a| a.other().to_string());
             let notice = AttachmentNotice {
                 ent_name: &self.settings.ent_name,
                 other,

@@ -454,6 +454,8 @@ async fn run_feed<D: AdminDirectory, R: RngCore + CryptoRng>(
             establishments: lookup.establishments.clone(),
             groups: Vec::new(),
             complet_scope: None,
+            // The feed attaches whatever establishments it names.
+            establishment_names: false,
         },
     )
     .await?;

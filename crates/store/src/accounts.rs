@@ -80,12 +80,16 @@ impl AccountDetail {
     /// "Lycée Henri-IV (0750653C)": the active memberships outside this admin's establishments.
     pub fn active_elsewhere(&self, admin: &Admin) -> String {
         let scope = admin.scope();
-        self.memberships
+        let elsewhere: Vec<domain::Establishment> = self
+            .memberships
             .iter()
             .filter(|m| m.active && !scope.allows(&m.uai))
-            .map(|m| format!("{} ({})", m.establishment, m.uai))
-            .collect::<Vec<_>>()
-            .join(", ")
+            .map(|m| domain::Establishment {
+                uai: m.uai.clone(),
+                name: m.establishment.clone(),
+            })
+            .collect();
+        domain::establishment::establishment_list(&elsewhere)
     }
 }
 

@@ -188,14 +188,29 @@ impl AttachmentEntry {
     /// "X a été rattaché(e) à <établissement> par <admin> le <date>".
     pub fn sentence(&self) -> String {
         format!(
-            "{} {} a été rattaché(e) à {} ({}) par {} le {}",
+            "{} {} a été rattaché(e) à {} par {} le {}",
             self.first_name,
             self.last_name,
-            self.attached_name,
-            self.attached_uai,
+            self.attached(),
             self.actor,
             domain::time::minute(self.at)
         )
+    }
+
+    /// The establishment the account was attached to.
+    pub fn attached(&self) -> domain::Establishment {
+        domain::Establishment {
+            uai: self.attached_uai.clone(),
+            name: self.attached_name.clone(),
+        }
+    }
+
+    /// The establishment where the account already was.
+    pub fn other(&self) -> domain::Establishment {
+        domain::Establishment {
+            uai: self.other_uai.clone(),
+            name: self.other_name.clone(),
+        }
     }
 }
 

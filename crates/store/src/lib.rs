@@ -295,10 +295,10 @@ pub trait DirectoryTx: Send {
     fn complet_scope(&mut self, profile: Profile, uais: &[Uai]) -> impl Future<Output = Result<Vec<String>>> + Send;
 
     fn insert_import(&mut self, record: &ImportRecord) -> impl Future<Output = Result<i64>> + Send;
-    /// Keeps the result file and the credential slips (JSON) of an import
-    /// until `expires_at` (unix seconds).
     /// The lines the import skipped (a CSV), kept with its result file.
     fn insert_skipped_lines(&mut self, import_id: i64, content: &[u8]) -> impl Future<Output = Result<()>> + Send;
+    /// Keeps the result file and the credential slips (JSON) of an import
+    /// until `expires_at` (unix seconds).
     fn insert_import_result(
         &mut self,
         import_id: i64,
@@ -415,14 +415,16 @@ pub async fn fetch_snapshot<T: DirectoryTx>(tx: &mut T, lookup: &domain::plan::L
     for (id, m) in tx.memberships_of(&ids).await? {
         memberships.entry(id).or_default().push(m);
     }
-    let member_of: std::collections::BTreeSet<Uai> = memberships
-        .values()
-        .flatten()
-        .filter(|m| m.active)
-        .map(|m| m.uai.clone())
-        .collect();
-    let member_of: Vec<Uai> = member_of.into_iter().collect();
-    snapshot.establishment_names = tx.establishment_names(&member_of).await?.into_iter().collect();
+    if lookup.establishment_names {
+        let member_of: std::collections::BTreeSet<Uai> = memberships
+            .values()
+            .flatten()
+            .filter(|m| m.active)
+            .map(|m| m.uai.clone())
+            .collect();
+        let member_of: Vec<Uai> = member_of.into_iter().collect();
+        snapshot.establishment_names = tx.establishment_names(&member_of).await?.into_iter().collect();
+    }
     let mut groups: HashMap<i64, Vec<GroupRef>> = HashMap::new();
     for (id, g) in tx.groups_of(&ids).await? {
         groups.entry(id).or_default().push(g);

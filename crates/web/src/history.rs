@@ -175,7 +175,7 @@ pub async fn list<D: Backend>(
             .attachments_seen_by(&auth.admin.history_viewer(), ATTACHMENTS_SHOWN)
             .await?
             .iter()
-            .map(|a| format!("{} (déjà dans {} ({}))", a.sentence(), a.other_name, a.other_uai))
+            .map(|a| format!("{} (déjà dans {})", a.sentence(), a.other()))
             .collect()
     } else {
         Vec::new()

@@ -1175,8 +1175,10 @@ pub async fn job_page<D: Backend>(
             ),
             (None, true) => "Aucun courriel ne sera envoyé : votre compte n'a pas d'adresse ; le suivi des imports garde le compte rendu.".to_string(),
         },
-        skipped_url: (result_available && skipped > 0)
-            .then(|| format!("/suivi/{}/lignes-ignorees.csv", job.import_id.unwrap_or_default())),
+        skipped_url: job
+            .import_id
+            .filter(|_| result_available && skipped > 0)
+            .map(|i| format!("/suivi/{i}/lignes-ignorees.csv")),
         skipped,
         result_url: result_available.then(|| format!("/taches/{id}/resultat.csv")),
         history_url: job.import_id.map(|i| format!("/suivi/{i}")),

@@ -842,7 +842,11 @@ async fn step_5_follows_the_job_without_reloading_the_page() {
     click_and_wait(c, "button[value=suivant]").await;
     next(c).await;
     next(c).await;
-    assert_eq!(text(c, "#statut").await, "en attente de démarrage", "the job waits for a worker");
+    assert_eq!(
+        text(c, "#statut").await,
+        "en attente de démarrage",
+        "the job waits for a worker"
+    );
     let source = c.source().await.unwrap();
     assert!(source.contains("<noscript><meta http-equiv=\"refresh\" content=\"2\"></noscript>"));
     c.execute("window.memePage = true;", vec![]).await.unwrap();
