@@ -87,7 +87,77 @@ async fn browser() -> Option<Browser> {
     panic!("chromedriver did not answer: {last_error}");
 }
 
+/// axe-core's script, from its npm package (`npm ci` in tests/axe: `.ci/run`
+/// and `scripts/test` install it). Without it the check says SKIPPED outside
+/// CI and fails in CI.
+fn axe_script() -> Option<&'static str> {
+    static SCRIPT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    SCRIPT
+        .get_or_init(|| {
+            let path = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/axe/node_modules/axe-core/axe.min.js"
+            );
+            let script = std::fs::read_to_string(path).ok();
+            if script.is_none() {
+                store::testing::skip_unless_ci(
+                    "axe-core is not installed (npm ci --prefix crates/web/tests/axe; scripts/test does it)",
+                );
+            }
+            script
+        })
+        .as_deref()
+}
+
+/// Runs axe-core on the page as it is and fails on any violation, named with
+/// the elements concerned.
+async fn assert_accessible(c: &Client, page: &str) {
+    let Some(script) = axe_script() else { return };
+    c.execute(script, vec![]).await.unwrap();
+    let outcome = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, { resultTypes: ['violations'] })
+               .then(r => done({ passes: r.passes.length, violations: r.violations.map(v =>
+                   v.id + ' (' + v.help + ') : ' + v.nodes.map(n => n.target.join(' ')).join(', ')) }))
+               .catch(e => done({ passes: 0, violations: ['axe a échoué : ' + e] }));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let violations: Vec<String> = serde_json::from_value(outcome["violations"].clone()).unwrap();
+    assert!(violations.is_empty(), "{page}: {violations:#?}");
+    assert!(
+        outcome["passes"].as_u64().unwrap_or(0) > 5,
+        "{page}: axe checked nothing ({outcome})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_accessibility_check_finds_a_known_violation() {
+    let Some(b) = browser().await else { return };
+    let Some(script) = axe_script() else { return };
+    let c = &b.client;
+    c.goto("data:text/html,<html lang=fr><title>t</title><main><img src=x.png></main></html>")
+        .await
+        .unwrap();
+    c.execute(script, vec![]).await.unwrap();
+    let found = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document).then(r => done(r.violations.map(v => v.id)));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(found.as_array().unwrap().iter().any(|v| v == "image-alt"), "{found}");
+    c.clone().close().await.unwrap();
+}
+
+/// Every page the tests look at is checked by axe-core, and photographed for
+/// docs/screenshots when `ANNUAIRE_SCREENSHOTS=DIR` is set.
 async fn shot(c: &Client, name: &str) {
+    assert_accessible(c, name).await;
     if let Ok(dir) = std::env::var("ANNUAIRE_SCREENSHOTS") {
         let png = c.screenshot().await.unwrap();
         std::fs::create_dir_all(&dir).unwrap();
