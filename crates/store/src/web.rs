@@ -69,6 +69,16 @@ pub struct Draft {
     pub purged_at: Option<i64>,
 }
 
+/// A draft without its file, for lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DraftSummary {
+    pub id: i64,
+    pub file_name: String,
+    /// The wizard's choices as JSON (owned by the web crate).
+    pub settings: String,
+    pub updated_at: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Job {
     pub id: i64,
@@ -149,6 +159,10 @@ pub trait WebDirectory: Send + Sync {
     fn create_job(&self, draft_id: i64, admin_id: i64, now: i64) -> impl Future<Output = Result<i64>> + Send;
     fn job(&self, id: i64) -> impl Future<Output = Result<Option<Job>>> + Send;
     fn jobs_of_draft(&self, draft_id: i64) -> impl Future<Output = Result<Vec<Job>>> + Send;
+    /// An admin's drafts that no job imported or is importing and that are
+    /// not wiped (the home page offers to resume or discard them), the 20
+    /// last touched first.
+    fn unfinished_drafts(&self, admin_id: i64) -> impl Future<Output = Result<Vec<DraftSummary>>> + Send;
     /// Takes the oldest job that is queued, or running under a lease that ran
     /// out (its server died), marking it running with a lease of
     /// `lease_seconds` (see [`JOB_LEASE_SECONDS`]). One statement: two
@@ -500,6 +514,23 @@ macro_rules! impl_web_directory {
                 let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE draft_id = ? ORDER BY id");
                 let rows = sqlx::query(&$sql(&sql)).bind(draft_id).fetch_all(self.pool()).await?;
                 rows.iter().map(Self::job_from_row).collect()
+            }
+
+            async fn unfinished_drafts(&self, admin_id: i64) -> Result<Vec<DraftSummary>> {
+                let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(&$sql(
+                    "SELECT id, file_name, settings, updated_at FROM drafts \
+                     WHERE admin_id = ? AND purged_at IS NULL \
+                     AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.draft_id = drafts.id \
+                                     AND jobs.status IN ('queued', 'running', 'succeeded')) \
+                     ORDER BY updated_at DESC, id DESC LIMIT 20",
+                ))
+                .bind(admin_id)
+                .fetch_all(self.pool())
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, file_name, settings, updated_at)| DraftSummary { id, file_name, settings, updated_at })
+                    .collect())
             }
 
             async fn claim_next_job(&self, now: i64, lease_seconds: i64) -> Result<Option<Job>> {

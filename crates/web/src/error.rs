@@ -16,6 +16,10 @@ pub enum AppError {
     NotFound,
     #[error("{0}")]
     Forbidden(String),
+    /// A draft a job imported or is importing: its page is the job's, never
+    /// a second "Démarrer".
+    #[error("ce fichier a déjà été importé ou est en cours d'import (tâche {job}) : suivez-le sur /taches/{job}, ou chargez un nouveau fichier pour un autre import")]
+    AlreadyImported { job: i64 },
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -41,6 +45,7 @@ impl AppError {
             AppError::LoginRequired => StatusCode::UNAUTHORIZED,
             AppError::Csrf | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::AlreadyImported { .. } => StatusCode::CONFLICT,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Import(store::service::ImportError::Store(_)) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -66,8 +71,10 @@ impl AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        if matches!(self, AppError::LoginRequired) {
-            return Redirect::to("/connexion").into_response();
+        match self {
+            AppError::LoginRequired => return Redirect::to("/connexion").into_response(),
+            AppError::AlreadyImported { job } => return Redirect::to(&format!("/taches/{job}")).into_response(),
+            _ => {}
         }
         let status = self.status();
         let page = crate::pages::ErrorPage {

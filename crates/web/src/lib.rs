@@ -140,6 +140,7 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
         )
         .route("/imports/{id}/recapitulatif", get(wizard::step4_page::<D>))
         .route("/imports/{id}/demarrer", post(wizard::start::<D>))
+        .route("/imports/{id}/abandon", post(wizard::discard::<D>))
         .route("/taches/{id}", get(wizard::job_page::<D>))
         .route("/taches/{id}/resultat.csv", get(wizard::job_result::<D>))
         .route("/utilisateurs", get(pages::users::<D>))

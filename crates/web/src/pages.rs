@@ -117,6 +117,14 @@ fn static_asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
+/// An import left before "Démarrer", to resume or discard.
+pub struct UnfinishedDraft {
+    id: i64,
+    file_name: String,
+    what: String,
+    touched: String,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "home.html")]
 pub struct HomePage {
@@ -124,21 +132,56 @@ pub struct HomePage {
     login: String,
     system: bool,
     establishments: String,
+    drafts: Vec<UnfinishedDraft>,
 }
 
-pub async fn home<D: Backend>(State(state): State<AppState<D>>, auth: Auth) -> HomePage {
-    HomePage {
+pub async fn home<D: Backend>(State(state): State<AppState<D>>, auth: Auth) -> Result<HomePage, AppError> {
+    let known = state.directory.list_establishments().await?;
+    let establishments = if auth.admin.system {
+        String::new()
+    } else {
+        domain::establishment::establishment_list(known.iter().filter(|e| auth.admin.may_act_on(&e.uai)))
+    };
+    let drafts = state
+        .directory
+        .unfinished_drafts(auth.admin.id)
+        .await?
+        .into_iter()
+        .filter_map(|d| {
+            // Drafts of the JSON API are its client's business.
+            let settings: crate::wizard::DraftSettings = serde_json::from_str(&d.settings).ok()?;
+            if settings.via_api {
+                return None;
+            }
+            let mut what = settings.profile.label().to_string();
+            if let Some(uai) = &settings.establishment {
+                match known.iter().find(|e| &e.uai == uai) {
+                    Some(e) => what.push_str(&format!(", {e}")),
+                    None => what.push_str(&format!(", {uai}")),
+                }
+            } else if settings.establishments_from_file {
+                what.push_str(", établissements du fichier");
+            }
+            if settings.complet {
+                what.push_str(", Complet");
+            }
+            Some(UnfinishedDraft {
+                id: d.id,
+                file_name: d.file_name,
+                what,
+                touched: chrono::DateTime::from_timestamp(d.updated_at, 0)
+                    .map(domain::time::minute)
+                    .unwrap_or_default(),
+            })
+        })
+        .collect();
+    Ok(HomePage {
         layout: Layout::of(&state, &auth),
         login: auth.admin.login.clone(),
         system: auth.admin.system,
-        establishments: auth
-            .admin
-            .establishments
-            .iter()
-            .map(|u| u.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-    }
+        establishments,
+        drafts,
+    })
 }
 
 /// The search form of the users page; profiles may repeat (check boxes).

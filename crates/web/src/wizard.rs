@@ -96,6 +96,14 @@ pub async fn load_draft_for<D: Backend>(
     if draft.admin_id != auth_admin.id {
         return Err(AppError::NotFound);
     }
+    let jobs = state.directory.jobs_of_draft(id).await?;
+    if let Some(job) = jobs
+        .iter()
+        .rev()
+        .find(|j| j.status.is_running() || j.status == JobStatus::Succeeded)
+    {
+        return Err(AppError::AlreadyImported { job: job.id });
+    }
     if draft.purged_at.is_some() {
         return Err(AppError::BadRequest(
             "Ce brouillon a été effacé (son import est terminé, ou il était abandonné depuis plusieurs jours) : son fichier n'est plus conservé. Recommencez à l'étape 1.".into(),
@@ -1066,6 +1074,25 @@ pub async fn start<D: Backend>(
             Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
     }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+/// The home page's "Abandonner": the draft's file and edits are wiped at
+/// once (as after an import), so it leaves the list of unfinished imports.
+pub async fn discard<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, AppError> {
+    auth.check_csrf(&form.csrf)?;
+    let (draft, _) = load_draft(&state, &auth, id).await?;
+    state.directory.purge_draft(draft.id, state.now()).await?;
+    Ok(Redirect::to("/").into_response())
 }
 
 // ---------------------------------------------------------------- step 5

@@ -8,7 +8,6 @@ mod support;
 use axum::http::{Method, StatusCode};
 use domain::field::Field;
 use serde_json::json;
-use store::web::WebDirectory;
 use support::*;
 
 /// The page names no CLI option and no field id.
@@ -21,25 +20,6 @@ fn assert_page_words(what: &str, page: &str) {
         let id = format!("({})", field.id());
         assert!(!page.contains(&id), "{what}: field id {id} in the page: {page}");
     }
-}
-
-/// A draft of admin-a with these settings' changes, and its id.
-async fn draft(app: &App, file: &str, changes: serde_json::Value) -> i64 {
-    let (admin, _) = app.state.directory.admin_by_login("admin-a").await.unwrap().unwrap();
-    let mut settings = json!({
-        "profile": "enseignant", "establishment": UAI_A, "establishments_from_file": false,
-        "separator": ";", "encoding": "auto", "has_header": true, "complet": false,
-        "overrides": [], "edits": {}, "skip_conflicts": false, "confirm_deletions": null
-    });
-    for (k, v) in changes.as_object().unwrap() {
-        settings[k] = v.clone();
-    }
-    let now = chrono::Utc::now().timestamp();
-    app.state
-        .directory
-        .create_draft(admin.id, "f.csv", file.as_bytes(), &settings.to_string(), now)
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,7 +45,7 @@ async fn every_refusal_of_the_pages_is_in_their_words() {
     };
 
     // Step 2: required fields without a column.
-    let id = draft(&app, "Nom;Prénom\r\nPLATON;Francis\r\n", json!({})).await;
+    let id = draft_of(&app, "admin-a", "Nom;Prénom\r\nPLATON;Francis\r\n", json!({})).await;
     let (_, page) = get(format!("/imports/{id}/correspondances")).await;
     assert!(
         page.contains("Champs obligatoires sans colonne : Civilite enseignant"),
@@ -84,7 +64,7 @@ async fn every_refusal_of_the_pages_is_in_their_words() {
 
     // Step 3: lines in conflict, and the start refused for them.
     let file = "Civilité;Nom;Prénom;Matière\r\nDocteur;ZOLA;Emile;Français\r\nM.;HUGO;Victor;Français\r\n";
-    let id = draft(&app, file, json!({})).await;
+    let id = draft_of(&app, "admin-a", file, json!({})).await;
     let (_, page) = post(format!("/imports/{id}/verification"), String::new()).await;
     assert!(page.contains("role=\"alert\""), "{page}");
     assert_page_words("step 3, conflicts", &page);
@@ -98,8 +78,9 @@ async fn every_refusal_of_the_pages_is_in_their_words() {
     // Step 4: a Complet file above the threshold, and a wrong number typed.
     let everyone = "Civilité;Nom;Prénom;Matière\r\nM.;ARAGON;Louis;Lettres\r\nM.;BALZAC;Honoré;Lettres\r\nM.;CAMUS;Albert;Lettres\r\nM.;DIDEROT;Denis;Lettres\r\n";
     import_for(&app, Some("admin-a"), UAI_A, everyone).await;
-    let id = draft(
+    let id = draft_of(
         &app,
+        "admin-a",
         "Civilité;Nom;Prénom;Matière\r\nM.;ARAGON;Louis;Lettres\r\n",
         json!({"complet": true}),
     )
@@ -120,7 +101,7 @@ async fn every_refusal_of_the_pages_is_in_their_words() {
     );
     assert_page_words("step 4, wrong confirmation", &page);
     // A Complet file with conflicts.
-    let id = draft(&app, file, json!({"complet": true})).await;
+    let id = draft_of(&app, "admin-a", file, json!({"complet": true})).await;
     let (_, page) = get(format!("/imports/{id}/verification")).await;
     assert_page_words("step 3, Complet with conflicts", &page);
 

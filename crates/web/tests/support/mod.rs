@@ -243,6 +243,21 @@ pub async fn session(app: &App, login: &str) -> Session {
     }
 }
 
+/// Where a page sends the browser (its `Location`), or None when it answers itself.
+pub async fn redirect_of(
+    app: &App,
+    s: Option<&Session>,
+    method: Method,
+    uri: &str,
+    form: Option<String>,
+) -> Option<String> {
+    let response = respond(app, s, method, uri, form).await;
+    response
+        .headers()
+        .get(header::LOCATION)
+        .map(|l| l.to_str().unwrap().to_string())
+}
+
 /// One request to the pages, with the session's cookie and a form body if any.
 pub async fn send(
     app: &App,
@@ -251,6 +266,19 @@ pub async fn send(
     uri: &str,
     form: Option<String>,
 ) -> (StatusCode, String) {
+    let response = respond(app, s, method, uri, form).await;
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 10 << 20).await.unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+async fn respond(
+    app: &App,
+    s: Option<&Session>,
+    method: Method,
+    uri: &str,
+    form: Option<String>,
+) -> axum::response::Response {
     let mut req = Request::builder().method(method).uri(uri);
     if let Some(s) = s {
         req = req.header(header::COOKIE, &s.cookie);
@@ -262,13 +290,10 @@ pub async fn send(
         }
         None => Body::empty(),
     };
-    let response = web::router(app.state.clone())
+    web::router(app.state.clone())
         .oneshot(req.body(body).unwrap())
         .await
-        .unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 10 << 20).await.unwrap();
-    (status, String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap()
 }
 
 /// One request to the JSON API, with a Bearer token if any.
@@ -333,4 +358,24 @@ pub fn hidden_value(page: &str, name: &str) -> String {
         .nth(1)
         .unwrap_or_else(|| panic!("no field {name} in the page: {page}"));
     after.split('"').next().unwrap_or_default().to_string()
+}
+
+/// A draft of `login`'s (as step 1 leaves it) with these settings changed,
+/// and its id.
+pub async fn draft_of(app: &App, login: &str, file: &str, changes: serde_json::Value) -> i64 {
+    let (admin, _) = app.state.directory.admin_by_login(login).await.unwrap().unwrap();
+    let mut settings = serde_json::json!({
+        "profile": "enseignant", "establishment": UAI_A, "establishments_from_file": false,
+        "separator": ";", "encoding": "auto", "has_header": true, "complet": false,
+        "overrides": [], "edits": {}, "skip_conflicts": false, "confirm_deletions": null
+    });
+    for (k, v) in changes.as_object().unwrap() {
+        settings[k] = v.clone();
+    }
+    let now = chrono::Utc::now().timestamp();
+    app.state
+        .directory
+        .create_draft(admin.id, "f.csv", file.as_bytes(), &settings.to_string(), now)
+        .await
+        .unwrap()
 }
