@@ -83,23 +83,26 @@ impl fmt::Display for AllowedNetworks {
 /// The account settings of SPEC §9.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccountSettings {
-    /// The last day the account may sign in (UTC), `None` for never expiring.
+    /// The last day the account may sign in (a Paris day), `None` for never expiring.
     pub last_day: Option<NaiveDate>,
     pub networks: AllowedNetworks,
     pub protected: bool,
 }
 
-/// The stored instant an account stops working: the start of the day after
-/// its last day, so that "valide jusqu'au 30/06" includes the 30th.
+/// The stored instant an account stops working: midnight in Paris at the
+/// start of the day after its last day, so that "valide jusqu'au 30/06"
+/// includes the whole 30th as the school lives it.
 pub fn expires_at(last_day: NaiveDate) -> DateTime<Utc> {
     let next = last_day.checked_add_days(Days::new(1)).unwrap_or(last_day);
-    next.and_time(chrono::NaiveTime::MIN).and_utc()
+    crate::time::start_of_day(next)
 }
 
-/// The last day of an account that stops working at `expires_at`.
+/// The last day of an account that stops working at `expires_at`: the Paris
+/// day before the one it stops in. Instants stored before expiry days were
+/// Paris days (midnight UTC, converted by migration 0011) read the same.
 pub fn last_day(expires_at: DateTime<Utc>) -> NaiveDate {
-    let instant = expires_at - chrono::Duration::nanoseconds(1);
-    instant.date_naive()
+    let stop_day = crate::time::day(expires_at);
+    stop_day.pred_opt().unwrap_or(stop_day)
 }
 
 /// The identity fields an admin may correct on an account no sync owns.
@@ -426,14 +429,25 @@ mod tests {
             ..AccountSettings::default()
         };
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        let evening = date(2027, 6, 30).and_hms_opt(23, 59, 59).unwrap().and_utc();
-        let next = date(2027, 7, 1).and_hms_opt(0, 0, 0).unwrap().and_utc();
+        // Paris days: 30 June 23:59:59 in Paris is 21:59:59 UTC (summer time).
+        let evening = date(2027, 6, 30).and_hms_opt(21, 59, 59).unwrap().and_utc();
+        let next = date(2027, 6, 30).and_hms_opt(22, 0, 0).unwrap().and_utc();
         assert_eq!(check_sign_in(true, &settings, evening, ip), Ok(()));
         assert_eq!(
             check_sign_in(true, &settings, next, ip),
             Err(SignInRefusal::Expired(day))
         );
         assert_eq!(last_day(expires_at(day)), day);
+        // In winter Paris is UTC+1: a last day of 31 January ends at 23:00 UTC.
+        let winter = date(2027, 1, 31);
+        assert_eq!(
+            expires_at(winter),
+            date(2027, 1, 31).and_hms_opt(23, 0, 0).unwrap().and_utc()
+        );
+        assert_eq!(last_day(expires_at(winter)), winter);
+        // A value stored by the former rule (midnight UTC) reads as the same day.
+        let former = date(2027, 7, 1).and_hms_opt(0, 0, 0).unwrap().and_utc();
+        assert_eq!(last_day(former), day);
         assert_eq!(
             check_sign_in(false, &AccountSettings::default(), evening, ip),
             Err(SignInRefusal::Deactivated)

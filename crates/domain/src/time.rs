@@ -1,10 +1,9 @@
 //! Instants are stored in UTC and shown in Paris time, the time of the
 //! schools: every page, mail, slip and CLI table formats through here. The
 //! offset comes from the tz database, so daylight saving changes on the
-//! right Sunday. (Expiry days are still UTC days: making them Paris days
-//! needs a migration of the stored instants, not done yet.)
+//! right Sunday. Expiry days are Paris days too ([`start_of_day`]).
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// The time zone instants are shown in.
@@ -30,6 +29,16 @@ pub fn in_words(at: DateTime<Utc>) -> String {
     local(at).format("%d/%m/%Y à %H:%M").to_string()
 }
 
+/// Midnight in Paris at the start of this day, as an instant. (Midnight
+/// always exists in Paris: the clocks change at 2 h and 3 h.)
+pub fn start_of_day(day: NaiveDate) -> DateTime<Utc> {
+    let midnight = day.and_time(chrono::NaiveTime::MIN);
+    match SCHOOL_TIME_ZONE.from_local_datetime(&midnight).earliest() {
+        Some(local) => local.with_timezone(&Utc),
+        None => midnight.and_utc(),
+    }
+}
+
 /// The day it is in Paris at this instant.
 pub fn day(at: DateTime<Utc>) -> NaiveDate {
     local(at).date_naive()
@@ -38,7 +47,6 @@ pub fn day(at: DateTime<Utc>) -> NaiveDate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
 
     fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).single().unwrap()

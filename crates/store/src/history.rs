@@ -116,11 +116,11 @@ pub struct HistoryFilter {
 }
 
 impl HistoryFilter {
-    /// Imports started from the first day to the last one, both included.
+    /// Imports started from the first day to the last one, both included:
+    /// Paris days, as the pages show the times.
     pub fn days(mut self, first: Option<chrono::NaiveDate>, last: Option<chrono::NaiveDate>) -> Self {
-        let midnight = |d: chrono::NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
-        self.since = first.map(midnight);
-        self.before = last.and_then(|d| d.succ_opt()).map(midnight);
+        self.since = first.map(domain::time::start_of_day);
+        self.before = last.and_then(|d| d.succ_opt()).map(domain::time::start_of_day);
         self
     }
 

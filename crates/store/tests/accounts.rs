@@ -394,3 +394,97 @@ async fn sign_in_checks_password_expiry_and_networks(d: &impl Full) {
         "a refused sign-in is not recorded"
     );
 }
+
+/// Expiry instants stored by the former rule (midnight UTC after the last
+/// day), around both daylight-saving Sundays of 2027 (28 March, 31 October).
+fn former_expiry_instants() -> Vec<chrono::DateTime<chrono::Utc>> {
+    [
+        "2027-02-01",
+        "2027-03-28",
+        "2027-03-29",
+        "2027-07-01",
+        "2027-10-31",
+        "2027-11-01",
+    ]
+    .iter()
+    .map(|d| format!("{d}T00:00:00Z").parse().unwrap())
+    .collect()
+}
+
+/// After migration 0011 the account keeps its last day, and stops at
+/// midnight in Paris after it.
+async fn assert_paris_expiry(d: &impl Full, id: i64, former: chrono::DateTime<chrono::Utc>) {
+    let last_day = former.date_naive().pred_opt().unwrap();
+    let detail = current(d, id).await;
+    assert_eq!(detail.state.settings.last_day, Some(last_day), "{former}");
+    let stop = domain::account::expires_at(last_day);
+    assert_eq!(
+        domain::time::minute(stop),
+        format!("{} 00:00", former.format("%d/%m/%Y"))
+    );
+    let ip = "127.0.0.1".parse().unwrap();
+    let at = |t| accounts::sign_in(d, "nlavoisier", "Chimie-2026!", ip, t);
+    assert_eq!(at(stop - Duration::seconds(1)).await.unwrap(), Ok(id), "{former}");
+    assert_eq!(
+        at(stop).await.unwrap(),
+        Err(SignInFailure::Refused(SignInRefusal::Expired(last_day))),
+        "{former}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn former_expiry_instants_become_paris_days_on_sqlite() {
+    let db = sqlite().await;
+    let id = teacher(&db.directory).await;
+    for former in former_expiry_instants() {
+        sqlx::query("UPDATE users SET expires_at = ? WHERE id = ?")
+            .bind(former)
+            .bind(id)
+            .execute(db.directory.pool())
+            .await
+            .unwrap();
+        sqlx::raw_sql(include_str!("../migrations/sqlite/0011_paris_expiry_days.sql"))
+            .execute(db.directory.pool())
+            .await
+            .unwrap();
+        let stored: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT expires_at FROM users WHERE id = ?")
+            .bind(id)
+            .fetch_one(db.directory.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            stored,
+            domain::account::expires_at(former.date_naive().pred_opt().unwrap())
+        );
+        assert_paris_expiry(&db.directory, id, former).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn former_expiry_instants_become_paris_days_on_postgres() {
+    let Some(db) = postgres().await else { return };
+    let id = teacher(&db.directory).await;
+    for former in former_expiry_instants() {
+        sqlx::query("UPDATE users SET expires_at = $1 WHERE id = $2")
+            .bind(former)
+            .bind(id)
+            .execute(db.directory.pool())
+            .await
+            .unwrap();
+        sqlx::raw_sql(include_str!("../migrations/postgres/0011_paris_expiry_days.sql"))
+            .execute(db.directory.pool())
+            .await
+            .unwrap();
+        let stored: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT expires_at FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_one(db.directory.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            stored,
+            domain::account::expires_at(former.date_naive().pred_opt().unwrap())
+        );
+        assert_paris_expiry(&db.directory, id, former).await;
+    }
+    db.drop_database().await;
+}

@@ -443,7 +443,7 @@ fn instant(raw: &Option<String>, name: &str) -> Result<Option<chrono::DateTime<c
         return Ok(Some(t.to_utc()));
     }
     chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-        .map(|d| Some(d.and_time(chrono::NaiveTime::MIN).and_utc()))
+        .map(|d| Some(domain::time::start_of_day(d)))
         .map_err(|_| AppError::BadRequest(format!("{name} « {raw} » : date attendue (2026-11-25 ou RFC 3339)")))
 }
 
@@ -602,8 +602,8 @@ pub fn openapi_document() -> Value {
             "/api/v1/imports": {"get": {"summary": "Suivi des imports (le plus récent d'abord)",
                 "parameters": [
                     {"name": "establishment", "in": "query", "schema": {"type": "string"}, "description": "UAI"},
-                    {"name": "since", "in": "query", "schema": {"type": "string"}, "description": "date incluse (2026-11-25 ou RFC 3339)"},
-                    {"name": "before", "in": "query", "schema": {"type": "string"}, "description": "date exclue"},
+                    {"name": "since", "in": "query", "schema": {"type": "string"}, "description": "date incluse : 2026-11-25 (depuis minuit, heure de Paris) ou un instant RFC 3339"},
+                    {"name": "before", "in": "query", "schema": {"type": "string"}, "description": "date exclue : 2026-11-26 (minuit, heure de Paris) ou un instant RFC 3339"},
                     {"name": "limit", "in": "query", "schema": {"type": "integer"}},
                     {"name": "offset", "in": "query", "schema": {"type": "integer"}}],
                 "responses": {"200": {"description": "liste des imports"}, "400": error}}},

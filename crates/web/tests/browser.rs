@@ -952,3 +952,38 @@ async fn step_5_follows_the_job_without_reloading_the_page() {
     );
     c.clone().close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn times_are_paris_times_in_winter_and_summer() {
+    let Some(b) = browser().await else { return };
+    let c = &b.client;
+    let app = start().await;
+    // 09:30 UTC is 10:30 in Paris in winter (UTC+1), 11:30 in summer (UTC+2).
+    let seasons = [
+        ("2026-01-15T09:30:00Z", "HIVER", "15/01/2026 10:30"),
+        ("2026-07-01T09:30:00Z", "ETE", "01/07/2026 11:30"),
+    ];
+    for (at, name, _) in seasons {
+        let clock = store::service::FixedClock(at.parse().unwrap());
+        let file = format!("{HEADER}\nMadame;{name};Claire;Anglais\n");
+        import_at(&app, Some("admin-a"), UAI_A, &file, &clock).await;
+    }
+    login(c, &app, "admin-a").await;
+    c.goto(&format!("{}/suivi", app.url)).await.unwrap();
+    let history = text(c, "#historique").await;
+    for (_, _, shown) in seasons {
+        assert!(history.contains(shown), "{shown} in {history}");
+    }
+    assert!(!history.contains("09:30"), "no UTC time: {history}");
+    click_and_wait(c, "#historique tbody tr:last-child td a").await;
+    let winter = text(c, "main").await;
+    assert!(winter.contains("15/01/2026 10:30"), "{winter}");
+    c.goto(&format!("{}/utilisateurs?nom=ete", app.url)).await.unwrap();
+    click_and_wait(c, "table.tableau tbody a").await;
+    let summer = text(c, "main").await;
+    assert!(
+        summer.contains("01/07/2026 11:30") && !summer.contains("09:30"),
+        "{summer}"
+    );
+    c.clone().close().await.unwrap();
+}

@@ -162,6 +162,17 @@ pub async fn import_for(
     establishment: &str,
     file: &str,
 ) -> store::service::ImportOutcome {
+    import_at(app, admin, establishment, file, &SystemClock).await
+}
+
+/// The same, at the instant this clock says.
+pub async fn import_at(
+    app: &App,
+    admin: Option<&str>,
+    establishment: &str,
+    file: &str,
+    clock: &dyn store::service::Clock,
+) -> store::service::ImportOutcome {
     let mut request = store::service::ImportRequest::new(domain::Profile::Enseignant, Some(uai(establishment)));
     request.file_name = "enseignants.csv".into();
     if let Some(login) = admin {
@@ -173,7 +184,7 @@ pub async fn import_for(
         app.state.directory.as_ref(),
         file.as_bytes(),
         &request,
-        &SystemClock,
+        clock,
         &mut rng,
         &store::service::NoProgress,
     )
