@@ -127,6 +127,18 @@ pub trait Accounts: Send + Sync {
         audit: &NewAudit,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool>> + Send;
+    /// Deactivates the account (`active` false) or reactivates it with the
+    /// memberships of `reopen`, with its audit row, only if the account was
+    /// not changed since `version`; false otherwise.
+    fn write_activation(
+        &self,
+        id: i64,
+        version: DateTime<Utc>,
+        active: bool,
+        reopen: &[Uai],
+        audit: &NewAudit,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool>> + Send;
     fn sign_in_account(&self, login: &str) -> impl Future<Output = Result<Option<SignInAccount>>> + Send;
     fn record_sign_in(&self, id: i64, now: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
 }
@@ -143,6 +155,12 @@ pub enum AccountError {
     /// Leaving an establishment the account is not (or no longer) active in.
     #[error("ce compte n'est pas rattaché à l'établissement {0} (ou ne l'est plus)")]
     NotMember(Uai),
+    /// Deactivating or reactivating an account the academic feed owns.
+    #[error("ce compte vient du flux académique (AAF) : il est désactivé ou réactivé par le flux ; pour l'empêcher de se connecter dès maintenant, fixez son dernier jour de validité à hier")]
+    FeedOwned,
+    /// Deactivating a deactivated account, or reactivating an active one.
+    #[error("ce compte est déjà {}", if *.0 { "actif" } else { "désactivé" })]
+    AlreadyThere(bool),
     #[error("ce compte a été modifié entre-temps (import, synchronisation ou autre administrateur) : rechargez sa page et refaites la modification")]
     Stale,
     #[error(transparent)]
@@ -228,6 +246,68 @@ pub async fn leave_establishment<D: Accounts>(
     };
     let version = version.unwrap_or(detail.updated_at);
     if d.write_leave(detail.user.id, version, uai, last, &audit, now).await? {
+        Ok(())
+    } else {
+        Err(AccountError::Stale)
+    }
+}
+
+/// Deactivates (`active` false) or reactivates an account by hand, audited.
+/// Only an admin with full rights over it may (a shared account is left, not
+/// deactivated); an account of the academic feed follows the feed. A
+/// reactivated account with no active establishment gets back its
+/// memberships in the admin's establishments (all of them for a system admin).
+/// A deactivated account is purged after the retention period like any other.
+pub async fn set_active<D: Accounts>(
+    d: &D,
+    detail: &AccountDetail,
+    version: Option<DateTime<Utc>>,
+    active: bool,
+    admin: &Admin,
+    now: DateTime<Utc>,
+) -> Result<(), AccountError> {
+    match detail.rights(admin) {
+        AccountRights::None => return Err(AccountError::NotFound),
+        AccountRights::OwnMembershipsOnly => return Err(AccountError::Shared(detail.active_elsewhere(admin))),
+        AccountRights::Full => {}
+    }
+    if detail.source == Source::Aaf {
+        return Err(AccountError::FeedOwned);
+    }
+    if detail.deactivated_at.is_none() == active {
+        return Err(AccountError::AlreadyThere(active));
+    }
+    let scope = admin.scope();
+    let reopen: Vec<Uai> = if active && !detail.memberships.iter().any(|m| m.active) {
+        detail
+            .memberships
+            .iter()
+            .filter(|m| scope.allows(&m.uai))
+            .map(|m| m.uai.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let audit = NewAudit {
+        at: now,
+        actor: admin.login.clone(),
+        action: if active {
+            "account_reactivate"
+        } else {
+            "account_deactivate"
+        }
+        .into(),
+        target: detail.user.sync_key.clone(),
+        details: if reopen.is_empty() {
+            serde_json::json!({ "login": detail.user.login })
+        } else {
+            serde_json::json!({ "login": detail.user.login, "establishments": reopen })
+        },
+    };
+    let version = version.unwrap_or(detail.updated_at);
+    if d.write_activation(detail.user.id, version, active, &reopen, &audit, now)
+        .await?
+    {
         Ok(())
     } else {
         Err(AccountError::Stale)
@@ -489,6 +569,44 @@ macro_rules! impl_accounts {
                 .bind(uai.as_str())
                 .execute(&mut *tx)
                 .await?;
+                Self::write_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn write_activation(
+                &self,
+                id: i64,
+                version: DateTime<Utc>,
+                active: bool,
+                reopen: &[Uai],
+                audit: &NewAudit,
+                now: DateTime<Utc>,
+            ) -> Result<bool> {
+                let mut tx = self.pool().begin().await?;
+                let written = sqlx::query(&$sql(
+                    "UPDATE users SET updated_at = ?, deactivated_at = ? WHERE id = ? AND updated_at = ?",
+                ))
+                .bind(now)
+                .bind((!active).then_some(now))
+                .bind(id)
+                .bind(version)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if written != 1 {
+                    return Ok(false);
+                }
+                for uai in reopen {
+                    sqlx::query(&$sql(
+                        "UPDATE memberships SET active = ?, deactivated_at = NULL WHERE user_id = ? AND uai = ?",
+                    ))
+                    .bind(true)
+                    .bind(id)
+                    .bind(uai.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 Self::write_audit(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(true)

@@ -266,6 +266,13 @@ pub trait History: Send + Sync {
     fn import_skipped_lines(&self, import_id: i64, now: i64) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
     /// Accounts and memberships still deactivated by this import (what a restore would bring back).
     fn still_deactivated_by(&self, import_id: i64) -> impl Future<Output = Result<i64>> + Send;
+    /// The accounts a restore of this import would bring back (deactivated by
+    /// it, or one of their memberships), by name: (id, "LAST First"), at most `limit`.
+    fn still_deactivated_accounts(
+        &self,
+        import_id: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<(i64, String)>>> + Send;
 
     fn enqueue_mail(&self, mail: &NewMail, now: i64) -> impl Future<Output = Result<i64>> + Send;
     /// Takes up to `limit` due mails, pushing their next attempt `lease` seconds
@@ -574,6 +581,23 @@ macro_rules! impl_history {
                     .execute(self.pool())
                     .await?
                     .rows_affected())
+            }
+
+            async fn still_deactivated_accounts(&self, import_id: i64, limit: i64) -> Result<Vec<(i64, String)>> {
+                let rows: Vec<(i64, String, String)> = sqlx::query_as(&$sql(
+                    "SELECT u.id, u.last_name, u.first_name FROM users u WHERE u.deactivated_by_import = ? \
+                     OR EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id AND m.deactivated_by_import = ?) \
+                     ORDER BY u.last_name, u.first_name, u.id LIMIT ?",
+                ))
+                .bind(import_id)
+                .bind(import_id)
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, last, first)| (id, format!("{} {first}", last.to_uppercase())))
+                    .collect())
             }
 
             async fn still_deactivated_by(&self, import_id: i64) -> Result<i64> {

@@ -18,6 +18,7 @@ conformance!(
     a_shared_account_is_attached_only_when_confirmed_and_left_to_its_schools,
     account_page_reads_and_saves_settings_with_audit,
     sign_in_checks_password_expiry_and_networks,
+    an_admin_deactivates_and_reactivates_an_account_by_hand,
 );
 
 trait Full: Directory + Accounts + AdminDirectory + History + WebDirectory {}
@@ -487,4 +488,79 @@ async fn former_expiry_instants_become_paris_days_on_postgres() {
         assert_paris_expiry(&db.directory, id, former).await;
     }
     db.drop_database().await;
+}
+
+/// Issue 15, item 10: the user page's "Désactiver" / "Réactiver".
+async fn an_admin_deactivates_and_reactivates_an_account_by_hand(d: &impl Full) {
+    let id = teacher(d).await;
+    let admin = admin_of(&[UAI]);
+    let ip = "127.0.0.1".parse().unwrap();
+    let later = |minutes| now() + Duration::minutes(minutes);
+    let other = admin_of(&[OTHER]);
+    let refused = accounts::set_active(d, &current(d, id).await, None, false, &other, later(1)).await;
+    assert!(matches!(refused, Err(AccountError::NotFound)), "{refused:?}");
+    let page = current(d, id).await;
+    accounts::set_active(d, &page, None, false, &admin, later(1))
+        .await
+        .unwrap();
+    let off = current(d, id).await;
+    assert_eq!(off.deactivated_at, Some(later(1)));
+    assert!(!off.user.active);
+    assert!(
+        off.memberships.iter().all(|m| m.active),
+        "memberships kept for a reactivation"
+    );
+    assert_eq!(
+        accounts::sign_in(d, "nlavoisier", "Chimie-2026!", ip, later(2))
+            .await
+            .unwrap(),
+        Err(SignInFailure::Refused(SignInRefusal::Deactivated))
+    );
+    let twice = accounts::set_active(d, &off, None, false, &admin, later(2)).await;
+    assert!(matches!(twice, Err(AccountError::AlreadyThere(false))), "{twice:?}");
+    // A page built before the deactivation cannot reactivate over it.
+    let stale = accounts::set_active(d, &off, Some(page.updated_at), true, &admin, later(2)).await;
+    assert!(matches!(stale, Err(AccountError::Stale)), "{stale:?}");
+    accounts::set_active(d, &off, None, true, &admin, later(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        accounts::sign_in(d, "nlavoisier", "Chimie-2026!", ip, later(4))
+            .await
+            .unwrap(),
+        Ok(id)
+    );
+
+    // Left by its last establishment (deactivated with its membership), a
+    // reactivation brings the admin's establishment back.
+    let on = current(d, id).await;
+    accounts::leave_establishment(d, &on, None, &uai(UAI), &admin, later(5))
+        .await
+        .unwrap();
+    let gone = current(d, id).await;
+    assert!(!gone.user.active && gone.memberships.iter().all(|m| !m.active));
+    accounts::set_active(d, &gone, None, true, &admin, later(6))
+        .await
+        .unwrap();
+    let back = current(d, id).await;
+    assert!(back.user.active);
+    assert_eq!(
+        back.memberships
+            .iter()
+            .filter(|m| m.active)
+            .map(|m| m.uai.as_str())
+            .collect::<Vec<_>>(),
+        [UAI]
+    );
+    let log = admin::audit_log(d, 10).await.unwrap();
+    let actions: Vec<&str> = log
+        .iter()
+        .filter(|e| e.target == on.user.sync_key && e.action.starts_with("account_"))
+        .map(|e| e.action.as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        ["account_reactivate", "account_reactivate", "account_deactivate"],
+        "newest first"
+    );
 }

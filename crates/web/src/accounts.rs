@@ -9,6 +9,7 @@ use crate::{AppState, Backend};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Form, Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::account::{AccountChange, AccountRights, FieldChange};
 use domain::person::{relation_label, Source};
@@ -106,6 +107,10 @@ pub struct AccountPage {
     saved: Option<Vec<FieldChange>>,
     /// The establishment whose membership was just ended.
     left: Option<String>,
+    /// "désactivé" / "réactivé": what the admin just did to the account.
+    activation: Option<&'static str>,
+    /// The admin may deactivate or reactivate it here (full rights, not the feed's).
+    may_switch: bool,
 }
 
 /// The version of the account a form was built from (its `updated_at`).
@@ -223,10 +228,12 @@ fn page<D>(
             .filter(|m| m.active && scope.allows(&m.uai))
             .map(|m| (m.uai.to_string(), m.establishment.clone()))
             .collect(),
+        may_switch: detail.rights(&auth.admin) == AccountRights::Full && detail.source != Source::Aaf,
         form,
         error,
         saved,
         left: None,
+        activation: None,
     }
 }
 
@@ -268,7 +275,13 @@ pub async fn save<D: Backend>(
         Err(AccountError::Store(e)) => Err(e.into()),
         // What was typed stays on the page, with the reason.
         Err(e @ AccountError::Invalid(_)) => Ok(page(&state, &auth, &detail, form, Some(e.to_string()), None)),
-        Err(e @ (AccountError::Stale | AccountError::Shared(_) | AccountError::NotMember(_))) => {
+        Err(
+            e @ (AccountError::Stale
+            | AccountError::Shared(_)
+            | AccountError::NotMember(_)
+            | AccountError::FeedOwned
+            | AccountError::AlreadyThere(_)),
+        ) => {
             let fresh = AccountForm::of(&detail);
             Ok(page(&state, &auth, &detail, fresh, Some(e.to_string()), None))
         }
@@ -331,4 +344,144 @@ pub async fn leave<D: Backend>(
             None,
         )),
     }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "account_activation.html")]
+pub struct ActivationPage {
+    layout: Layout,
+    id: i64,
+    /// "Nicole LAVOISIER (nlavoisier)".
+    who: String,
+    establishments: String,
+    /// True: the page confirms a reactivation.
+    reactivate: bool,
+    version: String,
+}
+
+/// GET /utilisateurs/{id}/activation: the confirmation, naming the account,
+/// of a deactivation (or of a reactivation when it is deactivated).
+pub async fn activation_page<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let detail = managed(&state, &auth, id).await?;
+    if detail.rights(&auth.admin) != AccountRights::Full || detail.source == Source::Aaf {
+        return Ok(Redirect::to(&format!("/utilisateurs/{id}")).into_response());
+    }
+    let u = &detail.user;
+    let establishments: Vec<domain::Establishment> = detail
+        .memberships
+        .iter()
+        .filter(|m| m.active || detail.deactivated_at.is_some())
+        .map(|m| domain::Establishment {
+            uai: m.uai.clone(),
+            name: m.establishment.clone(),
+        })
+        .collect();
+    Ok(ActivationPage {
+        layout: Layout::of(&state, &auth),
+        id,
+        who: format!("{} {} ({})", u.first_name, u.last_name.to_uppercase(), u.login),
+        establishments: domain::establishment::establishment_list(&establishments),
+        reactivate: detail.deactivated_at.is_some(),
+        version: AccountForm::of(&detail).version,
+    }
+    .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ActivationForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    version: String,
+    /// "desactiver" or "reactiver": what the confirmation page asked.
+    #[serde(default)]
+    action: String,
+}
+
+/// POST /utilisateurs/{id}/activation: deactivates or reactivates, audited.
+pub async fn activation<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Form(form): Form<ActivationForm>,
+) -> Result<AccountPage, AppError> {
+    auth.check_csrf(&form.csrf)?;
+    let detail = managed(&state, &auth, id).await?;
+    let version = page_version(&form.version)?;
+    let active = match form.action.as_str() {
+        "reactiver" => true,
+        "desactiver" => false,
+        _ => {
+            return Err(AppError::BadRequest(
+                "formulaire incomplet : rechargez la page du compte".into(),
+            ))
+        }
+    };
+    let result = accounts::set_active(
+        state.directory.as_ref(),
+        &detail,
+        Some(version),
+        active,
+        &auth.admin,
+        state.clock.now(),
+    )
+    .await;
+    match result {
+        Ok(()) => {
+            let detail = managed(&state, &auth, id).await?;
+            let mut shown = page(&state, &auth, &detail, AccountForm::of(&detail), None, None);
+            shown.activation = Some(if active { "réactivé" } else { "désactivé" });
+            Ok(shown)
+        }
+        Err(AccountError::NotFound) => Err(AppError::NotFound),
+        Err(AccountError::Store(e)) => Err(e.into()),
+        Err(e) => Ok(page(
+            &state,
+            &auth,
+            &detail,
+            AccountForm::of(&detail),
+            Some(e.to_string()),
+            None,
+        )),
+    }
+}
+
+/// GET /utilisateurs/{id}/fiche: a new credential slip (login and sign-in
+/// address; the password is not kept, so the slip does not carry it).
+pub async fn slip<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let detail = managed(&state, &auth, id).await?;
+    if detail.rights(&auth.admin) != AccountRights::Full {
+        // A shared account's login is not this admin's to hand out.
+        return Err(AppError::NotFound);
+    }
+    let u = &detail.user;
+    let slip = domain::result_file::Slip {
+        civility: u.civility.clone(),
+        last_name: u.last_name.clone(),
+        first_name: u.first_name.clone(),
+        login: u.login.clone(),
+        password: String::new(),
+        establishments: detail
+            .memberships
+            .iter()
+            .filter(|m| m.active)
+            .map(|m| m.uai.to_string())
+            .collect(),
+    };
+    crate::history::slips_page(
+        &state,
+        format!("Fiche de connexion de {} {}", u.first_name, u.last_name.to_uppercase()),
+        format!("/utilisateurs/{id}"),
+        "Retour au compte",
+        vec![slip],
+    )
+    .await
 }

@@ -357,6 +357,57 @@ pub async fn skipped<D: Backend>(
     crate::wizard::skipped_download(&state, id).await
 }
 
+#[derive(Template, WebTemplate)]
+#[template(path = "restore.html")]
+pub struct RestorePage {
+    layout: Layout,
+    id: i64,
+    file_name: String,
+    started: String,
+    /// (account id, "LAST First") of the accounts brought back.
+    accounts: Vec<(i64, String)>,
+    /// Accounts beyond the list's length.
+    more: i64,
+    total: i64,
+}
+
+/// How many accounts the restore confirmation lists by name.
+const RESTORE_LISTED: i64 = 200;
+
+/// GET /suivi/{id}/restaurer: the confirmation, naming the accounts a
+/// restore brings back.
+pub async fn restore_page<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let entry = visible_import(&state, &auth, id).await?;
+    if !entry.establishments.iter().all(|u| auth.admin.may_act_on(u)) {
+        return Err(AppError::NotFound);
+    }
+    let accounts = state.directory.still_deactivated_accounts(id, RESTORE_LISTED).await?;
+    if accounts.is_empty() {
+        return Ok(Redirect::to(&format!("/suivi/{id}")).into_response());
+    }
+    let listed = i64::try_from(accounts.len()).unwrap_or(i64::MAX);
+    // Counted only when the list is cut (the count is of accounts and memberships).
+    let total = if listed < RESTORE_LISTED {
+        listed
+    } else {
+        state.directory.still_deactivated_by(id).await?.max(listed)
+    };
+    Ok(RestorePage {
+        layout: Layout::of(&state, &auth),
+        id,
+        file_name: entry.file_name.clone(),
+        started: when(entry.started_at),
+        more: (total - listed).max(0),
+        accounts,
+        total,
+    }
+    .into_response())
+}
+
 pub async fn restore<D: Backend>(
     State(state): State<AppState<D>>,
     auth: Auth,
@@ -377,10 +428,13 @@ pub async fn restore<D: Backend>(
 #[template(path = "slips.html")]
 pub struct SlipsPage {
     ent_name: String,
-    import_id: i64,
+    heading: String,
+    back_url: String,
+    back_label: &'static str,
     sign_in: String,
-    /// (slip, establishment names)
+    /// (slip, establishment names); a slip without password is a reprint.
     slips: Vec<(Slip, String)>,
+    with_passwords: bool,
 }
 
 pub async fn slips<D: Backend>(
@@ -394,6 +448,24 @@ pub async fn slips<D: Backend>(
         .import_slips(id, state.now())
         .await?
         .ok_or(AppError::NotFound)?;
+    slips_page(
+        &state,
+        format!("Fiches de connexion — import n° {id}"),
+        format!("/suivi/{id}"),
+        "Retour à l'import",
+        slips,
+    )
+    .await
+}
+
+/// The printable slips, never cached (they may carry passwords).
+pub async fn slips_page<D: Backend>(
+    state: &AppState<D>,
+    heading: String,
+    back_url: String,
+    back_label: &'static str,
+    slips: Vec<Slip>,
+) -> Result<Response, AppError> {
     let names: HashMap<String, String> = state
         .directory
         .list_establishments()
@@ -403,7 +475,10 @@ pub async fn slips<D: Backend>(
         .collect();
     let page = SlipsPage {
         ent_name: state.config.ent_name.clone(),
-        import_id: id,
+        with_passwords: slips.iter().any(|s| !s.password.is_empty()),
+        heading,
+        back_url,
+        back_label,
         sign_in: state.config.sign_in_url.clone(),
         slips: slips
             .into_iter()
@@ -419,7 +494,6 @@ pub async fn slips<D: Backend>(
             .collect(),
     };
     let html = page.render().map_err(|e| AppError::Page(e.to_string()))?;
-    // Passwords: never cached.
     Ok((
         [(CONTENT_TYPE, "text/html; charset=utf-8"), (CACHE_CONTROL, "no-store")],
         html,

@@ -150,6 +150,11 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
         )
         .route("/utilisateurs/{id}", get(accounts::show::<D>).post(accounts::save::<D>))
         .route("/utilisateurs/{id}/retrait", post(accounts::leave::<D>))
+        .route(
+            "/utilisateurs/{id}/activation",
+            get(accounts::activation_page::<D>).post(accounts::activation::<D>),
+        )
+        .route("/utilisateurs/{id}/fiche", get(accounts::slip::<D>))
         .route("/doublons", get(admin_pages::duplicates::<D>))
         .route("/doublons/reconcilier", post(admin_pages::reconcile::<D>))
         .route("/doublons/ignorer", post(admin_pages::dismiss::<D>))
@@ -159,7 +164,10 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
         .route("/suivi/{id}/resultat.csv", get(history::result::<D>))
         .route("/suivi/{id}/fiches", get(history::slips::<D>))
         .route("/suivi/{id}/lignes-ignorees.csv", get(history::skipped::<D>))
-        .route("/suivi/{id}/restaurer", post(history::restore::<D>))
+        .route(
+            "/suivi/{id}/restaurer",
+            get(history::restore_page::<D>).post(history::restore::<D>),
+        )
         .route("/export", get(history::export_page::<D>))
         .route("/export/utilisateurs.csv", get(history::export_csv::<D>))
         .route("/api/openapi.json", get(api::openapi))

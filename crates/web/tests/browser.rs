@@ -458,12 +458,55 @@ async fn wizard_flows_in_a_real_browser() {
         .await
         .contains("8 compte(s) ou rattachement(s) désactivé(s)"));
     shot(c, "08-suivi-import-complet").await;
+    // Asked first, naming the accounts it brings back.
     click_and_wait(c, "#restaurer").await;
+    let named = text(c, "#comptes-restaures").await;
+    assert!(
+        named.contains("MOZART Pauline") && named.contains("VERNE Jules") && !named.contains("PLATON"),
+        "{named}"
+    );
+    assert_eq!(
+        c.find_all(Locator::Css("#comptes-restaures li")).await.unwrap().len(),
+        8
+    );
+    assert_eq!(text(c, "#confirmer-restauration").await, "Restaurer ces 8 compte(s)");
+    shot(c, "08b-restauration-confirmation").await;
+    click_and_wait(c, "#confirmer-restauration").await;
     assert!(text(c, "#restauration").await.contains("8 compte(s) réactivé(s)"));
     assert!(
         c.find(Locator::Id("restaurer")).await.is_err(),
         "nothing left to restore"
     );
+
+    // 6b. Everyday actions on a user page: deactivate and reactivate, each
+    // confirmed by name and audited; a new slip without a password.
+    c.goto(&format!("{}/utilisateurs?nom=platon", app.url)).await.unwrap();
+    click_and_wait(c, "table.tableau tbody a").await;
+    click_and_wait(c, "#desactiver").await;
+    assert_eq!(
+        text(c, "h1").await,
+        "Désactiver le compte de Francis PLATON (fplaton) ?"
+    );
+    shot(c, "14b-desactivation-confirmation").await;
+    click_and_wait(c, "#confirmer").await;
+    assert!(text(c, "#activation").await.contains("Compte désactivé"));
+    assert_eq!(text(c, "#etat").await, "désactivé");
+    click_and_wait(c, "#reactiver").await;
+    assert_eq!(text(c, "h1").await, "Réactiver le compte de Francis PLATON (fplaton) ?");
+    click_and_wait(c, "#confirmer").await;
+    assert!(text(c, "#activation").await.contains("Compte réactivé"));
+    assert_eq!(text(c, "#etat").await, "actif");
+    click_and_wait(c, "#imprimer-fiche").await;
+    let reprint = text(c, ".fiche").await;
+    assert!(
+        reprint.contains("Francis PLATON") && reprint.contains("fplaton") && reprint.contains("https://ent.test/"),
+        "{reprint}"
+    );
+    assert!(
+        c.find(Locator::Css(".fiche .mot-de-passe")).await.is_err(),
+        "no password kept"
+    );
+    shot(c, "14c-fiche-reimprimee").await;
 
     // 7. Credential slips of the first import, ready to print.
     c.goto(&format!("{}/suivi", app.url)).await.unwrap();
@@ -562,6 +605,10 @@ async fn duplicates_reconciliation_manual_creation_and_audit_in_a_real_browser()
         "identity is read-only"
     );
     assert!(c.find(Locator::Id("identite-protegee")).await.is_ok());
+    assert!(
+        c.find(Locator::Id("desactiver")).await.is_err(),
+        "the feed deactivates its accounts, not the page"
+    );
     let networks = c.find(Locator::Id("networks")).await.unwrap();
     networks.send_keys("10.0.0.300/8").await.unwrap();
     click_and_wait(c, "#enregistrer").await;
