@@ -327,6 +327,12 @@ async fn refuse_declared_oversize<D: Backend>(
         Some(size) if size > limit as u64 => {
             let (mut parts, _unread) = request.into_parts();
             record_oversize_upload(&state, &mut parts, size).await;
+            if parts.uri.path() == "/imports" {
+                use axum::extract::FromRequestParts;
+                if let Ok(auth) = auth::Auth::from_request_parts(&mut parts, &state).await {
+                    return wizard::oversize_page(&state, &auth).await;
+                }
+            }
             error_for(parts.uri.path(), AppError::TooLarge(limit))
         }
         _ => next.run(request).await,

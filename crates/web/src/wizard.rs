@@ -178,18 +178,21 @@ pub async fn step1_submit<D: Backend>(
 ) -> Result<Response, AppError> {
     let mut fields: HashMap<String, String> = HashMap::new();
     let mut file: Option<(String, Vec<u8>)> = None;
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| AppError::BadRequest(format!("envoi du formulaire interrompu ou trop volumineux : {e}")))?
-    {
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                return Ok(oversize_page(&state, &auth).await);
+            }
+            Err(e) => return Err(AppError::BadRequest(format!("envoi du formulaire interrompu : {e}"))),
+        };
         let name = field.name().unwrap_or_default().to_string();
         if name == "fichier" {
             let file_name = field.file_name().unwrap_or("fichier.csv").to_string();
-            let bytes = field
-                .bytes()
-                .await
-                .map_err(|_| AppError::TooLarge(state.config.max_upload))?;
+            let Ok(bytes) = field.bytes().await else {
+                return Ok(oversize_page(&state, &auth).await);
+            };
             file = Some((file_name, bytes.to_vec()));
         } else {
             let value = field.text().await.map_err(|e| AppError::BadRequest(e.to_string()))?;
@@ -259,6 +262,26 @@ pub async fn step1_submit<D: Backend>(
         .create_draft(auth.admin.id, &file_name, &bytes, &json, state.now())
         .await?;
     Ok(Redirect::to(&format!("/imports/{id}/correspondances")).into_response())
+}
+
+/// A file over the cap: back to step 1, with the menu and the reason
+/// (nothing was stored).
+pub async fn oversize_page<D: Backend>(state: &AppState<D>, auth: &Auth) -> Response {
+    let error = AppError::TooLarge(state.config.max_upload);
+    let message = format!("{}.", capitalised(&error.to_string()));
+    match step1(state, auth, Some(message)).await {
+        Ok(page) => (axum::http::StatusCode::PAYLOAD_TOO_LARGE, page).into_response(),
+        Err(_) => error.into_response(),
+    }
+}
+
+/// "Fichier trop volumineux…" from "fichier trop volumineux…".
+fn capitalised(sentence: &str) -> String {
+    let mut chars = sentence.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 // ---------------------------------------------------------------- step 2

@@ -185,6 +185,38 @@ async fn oversized_bodies_are_refused_before_reading_in_the_door_s_language() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(header_of(&headers, header::CONTENT_TYPE).starts_with("text/html"));
     assert!(page.contains("trop volumineux") && page.contains("Mio"), "{page}");
+    assert!(
+        page.contains("id=\"fichier\"") && page.contains("href=\"/utilisateurs\""),
+        "back to step 1 with the menu: {page}"
+    );
+    // Without a declared length the body is cut while reading: the same page.
+    let multipart = [
+        format!(
+            "--x\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n",
+            a.csrf
+        )
+        .into_bytes(),
+        b"--x\r\nContent-Disposition: form-data; name=\"fichier\"; filename=\"gros.csv\"\r\n\r\n".to_vec(),
+        vec![b'a'; cap + 128 * 1024],
+        b"\r\n--x--\r\n".to_vec(),
+    ]
+    .concat();
+    let (status, _, page) = fetch(
+        &app,
+        Request::post("/imports")
+            .header(header::COOKIE, &a.cookie)
+            .header(header::CONTENT_TYPE, "multipart/form-data; boundary=x")
+            .body(Body::from(multipart))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{page}");
+    assert!(
+        page.contains("Fichier trop volumineux")
+            && page.contains("id=\"fichier\"")
+            && page.contains("href=\"/utilisateurs\""),
+        "{page}"
+    );
 
     // Each refusal of a declared length has its history line, as any refused
     // file. (A body sent without a length is cut while reading, without one.)
