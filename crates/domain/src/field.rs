@@ -110,6 +110,31 @@ impl Field {
         }
     }
 
+    /// The field's name in the pages, written as French is ("Prénom",
+    /// "Matière"): the profile is said once by the page, not by each field.
+    /// Files keep the guide's headers ([`Field::header`]).
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::SyncKey => "Clé de synchronisation",
+            Field::Civility => "Civilité",
+            Field::LastName => "Nom",
+            Field::FirstName => "Prénom",
+            Field::Subject => "Matière",
+            Field::Function => "Fonction (code)",
+            Field::BirthDate => "Date de naissance",
+            Field::Class => "Classe",
+            Field::Login => "Identifiant de connexion",
+            Field::Password => "Mot de passe",
+            Field::Uai => "Établissement (RNE)",
+            Field::Address => "Adresse",
+            Field::PostalCode => "Code postal",
+            Field::City => "Ville",
+            Field::Landline => "Téléphone fixe",
+            Field::Mobile => "Téléphone portable",
+            Field::Email => "Adresse électronique",
+        }
+    }
+
     /// The column header the guide uses for this field and profile ("Nom enseignant").
     pub fn header(self, profile: Profile) -> String {
         format!("{} {}", self.label(), profile.header_suffix())

@@ -122,6 +122,7 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
         .route("/fiches.css", get(pages::slips_stylesheet))
         .route("/imprimer.js", get(pages::print_script))
         .route("/suivi.js", get(pages::progress_script))
+        .route("/correspondances.js", get(pages::mapping_script))
         .route("/connexion", get(auth::login_page::<D>).post(auth::login::<D>))
         .route("/deconnexion", post(auth::logout::<D>))
         .route("/imports/nouveau", get(wizard::step1_page::<D>))

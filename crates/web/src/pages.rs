@@ -108,6 +108,14 @@ pub async fn progress_script() -> Response {
     static_asset("text/javascript; charset=utf-8", include_str!("../static/suivi.js"))
 }
 
+/// Step 2's checklist that follows each choice (see the file).
+pub async fn mapping_script() -> Response {
+    static_asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../static/correspondances.js"),
+    )
+}
+
 /// Files that hold nothing personal: cacheable, unlike every page.
 fn static_asset(content_type: &'static str, body: &'static str) -> Response {
     (

@@ -303,11 +303,11 @@ pub struct Step2Page {
     separator_label: String,
     rows: usize,
     notices: Vec<String>,
-    proposed_separator: Option<(String, String)>,
     error: Option<String>,
     columns: Vec<ColumnView>,
     fields: Vec<(String, String)>,
-    required: Vec<(String, bool)>,
+    /// (field id, name, has a column).
+    required: Vec<(String, String, bool)>,
     profile_label: String,
     complete: bool,
 }
@@ -358,16 +358,28 @@ async fn step2<D: Backend>(
     settings: &DraftSettings,
     error: Option<String>,
 ) -> Result<Step2Page, AppError> {
-    let (parsed, encoding, notices) = read_columns(draft, settings)?;
-    let mapping = mapping_of(&parsed, settings);
+    let (mut parsed, encoding, mut notices) = read_columns(draft, settings)?;
+    let mut settings = std::borrow::Cow::Borrowed(settings);
     let chosen = u8::try_from(settings.separator).unwrap_or(b';');
-    let proposed_separator = (parsed.detected_separator != chosen).then(|| {
-        let c = char::from(parsed.detected_separator);
-        (
-            if c == '\t' { "tab".to_string() } else { c.to_string() },
-            separator_label(c),
-        )
-    });
+    if parsed.detected_separator != chosen {
+        // Re-read with the separator the file really uses, and say so once
+        // (the draft keeps it). Choices by column number no longer hold.
+        let detected = char::from(parsed.detected_separator);
+        notices.push(format!(
+            "Ce fichier est séparé par {} et non par {} choisi à l'étape 1 : il a été relu avec {}.",
+            separator_label(detected),
+            separator_label(settings.separator),
+            separator_label(detected)
+        ));
+        let fixed = settings.to_mut();
+        fixed.separator = detected;
+        fixed.overrides.retain(|o| matches!(o.column, ColumnRef::Name(_)));
+        fixed.edits.clear();
+        save_settings(state, draft.id, &settings).await?;
+        parsed = read_columns(draft, &settings)?.0;
+    }
+    let settings = settings.as_ref();
+    let mapping = mapping_of(&parsed, settings);
     let columns = mapping
         .columns
         .iter()
@@ -393,18 +405,18 @@ async fn step2<D: Backend>(
                 Presence::Ignored => " (ignoré à l'import)",
                 _ => "",
             };
-            (f.id().to_string(), format!("{}{suffix}", f.header(profile)))
+            (f.id().to_string(), format!("{}{suffix}", f.name()))
         })
         .collect();
-    let required: Vec<(String, bool)> = Field::required_for(profile)
-        .map(|f| (f.header(profile), mapping.has(f)))
+    let required: Vec<(String, String, bool)> = Field::required_for(profile)
+        .map(|f| (f.id().to_string(), f.name().to_string(), mapping.has(f)))
         .collect();
     let complete = mapping.check(settings.establishments_from_file).is_ok();
     let error = error.or_else(|| {
         mapping
             .check(settings.establishments_from_file)
             .err()
-            .filter(|_| !required.iter().all(|r| r.1))
+            .filter(|_| !required.iter().all(|r| r.2))
             .map(|e| mapping_message(&e))
     });
     Ok(Step2Page {
@@ -415,7 +427,6 @@ async fn step2<D: Backend>(
         separator_label: separator_label(settings.separator),
         rows: parsed.records.len(),
         notices,
-        proposed_separator,
         error,
         columns,
         fields,
@@ -442,17 +453,6 @@ pub async fn step2_submit<D: Backend>(
 ) -> Result<Response, AppError> {
     auth.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
     let (draft, mut settings) = load_draft(&state, &auth, id).await?;
-    if form.get("action").map(String::as_str) == Some("separateur") {
-        settings.separator = match form.get("separateur").map(String::as_str) {
-            Some("tab") => '\t',
-            Some(s) if s.len() == 1 => s.chars().next().unwrap_or(';'),
-            _ => settings.separator,
-        };
-        settings.overrides.clear();
-        settings.edits.clear();
-        save_settings(&state, id, &settings).await?;
-        return Ok(Redirect::to(&format!("/imports/{id}/correspondances")).into_response());
-    }
     let (parsed, _, _) = read_columns(&draft, &settings)?;
     let mut overrides = Vec::with_capacity(parsed.column_count);
     let mut by_name = Vec::with_capacity(parsed.column_count);
@@ -485,9 +485,8 @@ pub async fn step2_submit<D: Backend>(
         c.field = None;
     }
     if let Err(e) = mapping.apply_overrides(&overrides) {
-        return Ok(step2(&state, &auth, &draft, &settings, Some(mapping_message(&e)))
-            .await?
-            .into_response());
+        let page = step2(&state, &auth, &draft, &settings, Some(mapping_message(&e))).await?;
+        return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     }
     settings.overrides = overrides;
     save_settings(&state, id, &settings).await?;
@@ -498,32 +497,31 @@ pub async fn step2_submit<D: Backend>(
             .save_mapping(auth.admin.id, settings.profile.id(), &json)
             .await?;
     }
-    if form.get("action").map(String::as_str) == Some("suivant") {
-        if let Err(e) = mapping.check(settings.establishments_from_file) {
-            let page = step2(&state, &auth, &draft, &settings, Some(e.to_string())).await?;
-            return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
-        }
-        return Ok(Redirect::to(&format!("/imports/{id}/verification")).into_response());
+    // "Suivant" is the form's only button (Enter sends it too): it records
+    // the choices, then goes on, or says what is missing.
+    if let Err(e) = mapping.check(settings.establishments_from_file) {
+        let page = step2(&state, &auth, &draft, &settings, Some(mapping_message(&e))).await?;
+        return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     }
-    Ok(Redirect::to(&format!("/imports/{id}/correspondances")).into_response())
+    Ok(Redirect::to(&format!("/imports/{id}/verification")).into_response())
 }
 
 /// A mapping refusal in the page's words: the fields by their headers and
 /// the lists of step 2 (the CLI's message names field ids and `--map`).
 fn mapping_message(e: &MappingError) -> String {
     match e {
-        MappingError::MissingRequired { profile, fields } => format!(
-            "Champs obligatoires sans colonne : {}. Choisissez la colonne de chacun dans les listes ci-dessous, puis « Appliquer les correspondances ».",
-            fields.iter().map(|f| f.header(*profile)).collect::<Vec<_>>().join(", ")
+        MappingError::MissingRequired { fields, .. } => format!(
+            "Champs obligatoires sans colonne : {}. Choisissez la colonne de chacun dans les listes ci-dessous, puis « Suivant ».",
+            fields.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
         ),
         MappingError::NotForProfile { field, profile } => format!(
             "Le champ « {} » n'existe pas pour le profil {} : choisissez « Aucune correspondance » pour sa colonne.",
-            field.header(*profile),
+            field.name(),
             profile.label()
         ),
         MappingError::Duplicate { field, first, second } => format!(
             "« {} » est choisi pour deux colonnes (« {first} » et « {second} ») : choisissez « Aucune correspondance » pour l'une d'elles.",
-            field.label()
+            field.name()
         ),
         other => other.to_string(),
     }
@@ -721,9 +719,8 @@ pub async fn edit_page<D: Backend>(
                 .collect();
             EditCell {
                 label: match c.field {
-                    Some(f) if c.name != f.header(settings.profile) => {
-                        format!("{} ({})", c.name, f.header(settings.profile))
-                    }
+                    // The column's own name, and the field's when it says another thing.
+                    Some(f) if Field::from_header(&c.name) != Some(f) => format!("{} ({})", c.name, f.name()),
                     _ => c.name.clone(),
                 },
                 value: record.cells.get(c.index).cloned().unwrap_or_default(),
@@ -843,7 +840,7 @@ fn describe_plan(plan: &Plan) -> PlanLists {
             let mut parts: Vec<String> = u
                 .changes
                 .iter()
-                .map(|c| format!("{} : « {} » → « {} »", c.field.header(plan.profile), c.before, c.after))
+                .map(|c| format!("{} : « {} » → « {} »", c.field.name(), c.before, c.after))
                 .collect();
             if !u.memberships.is_empty() {
                 parts.push(format!(
@@ -986,7 +983,7 @@ async fn step4<D: Backend>(
             .filter_map(|c| {
                 c.field
                     .filter(|f| *f != Field::SyncKey)
-                    .map(|f| (c.name.clone(), f.header(settings.profile)))
+                    .map(|f| (c.name.clone(), f.name().to_string()))
             })
             .collect(),
         ignored_columns: mapping

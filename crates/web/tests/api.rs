@@ -520,8 +520,9 @@ async fn drafts_are_not_kept_beyond_their_use() {
         true,
     )
     .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(String::from_utf8_lossy(&body).contains("effacé"));
+    // Its import is said, not a second start offered.
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(String::from_utf8_lossy(&body).contains("déjà été importé"));
 
     // Abandoned: kept during its retention, deleted after it.
     let (status, body) = call(&app, Some(&t), Method::POST, &upload, Body::from(file), false).await;

@@ -72,16 +72,24 @@ async fn establishment_admins_stay_in_their_establishments() {
     let b = session(&app, "admin-b").await;
 
     // The import committed: its draft (file, edited cells) is wiped, and its
-    // steps say so to its owner.
+    // steps lead its owner to the import's job, never to a second start.
+    assert!(app
+        .state
+        .directory
+        .draft(draft)
+        .await
+        .unwrap()
+        .unwrap()
+        .purged_at
+        .is_some());
     for uri in [
         format!("/imports/{draft}/correspondances"),
         format!("/imports/{draft}/verification"),
         format!("/imports/{draft}/recapitulatif"),
         format!("/imports/{draft}/lignes/3"),
     ] {
-        let (status, body) = send(&app, Some(&a), Method::GET, &uri, None).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
-        assert!(body.contains("effacé"), "{uri}: {body}");
+        let location = redirect_of(&app, Some(&a), Method::GET, &uri, None).await;
+        assert_eq!(location, Some(format!("/taches/{job}")), "{uri}");
     }
     // The owner can read everything of the import.
     for uri in [

@@ -1034,3 +1034,90 @@ async fn times_are_paris_times_in_winter_and_summer() {
     );
     c.clone().close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_2_follows_each_choice_and_enter_goes_on() {
+    let Some(b) = browser().await else { return };
+    let c = &b.client;
+    let app = start().await;
+    let files = tempfile::tempdir().unwrap();
+    login(c, &app, "admin-a").await;
+    // Commas, while step 1 says ";": re-read with "," and said so. Two of
+    // the four mandatory fields are found by their headers.
+    let file = csv_file(
+        files.path(),
+        "virgules.csv",
+        &["Appellation,Nom,Prénom,Enseigne", "Monsieur,PLATON,Francis,Philosophie"],
+    );
+    upload(c, &app, &file, false).await;
+    let main = text(c, "main").await;
+    assert!(
+        main.contains(
+            "Ce fichier est séparé par « , » et non par « ; » choisi à l'étape 1 : il a été relu avec « , »."
+        ),
+        "{main}"
+    );
+    assert_eq!(c.find_all(Locator::Css("select[name^=col]")).await.unwrap().len(), 4);
+    let checklist = |field: &'static str| async move {
+        let cell = text(c, &format!("tr[data-champ={field}] td:first-child")).await;
+        cell.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    assert_eq!(checklist("civilite").await, "✗ absent");
+    assert_eq!(checklist("nom").await, "✓ présent");
+    shot(c, "02b-etape2-incomplete").await;
+    c.execute("window.memePage = true;", vec![]).await.unwrap();
+
+    // Each choice updates the checklist and the sentence at once.
+    c.find(Locator::Css("#col0 option[value=civilite]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(checklist("civilite").await, "✓ présent");
+    let status = text(c, "#etat-correspondances").await;
+    assert_eq!(status, "Il manque encore une colonne pour : Matière.");
+    c.find(Locator::Css("#col3 option[value=nom]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(text(c, "#etat-correspondances")
+        .await
+        .contains("est choisi pour deux colonnes"));
+    c.find(Locator::Css("#col3 option[value=matiere]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(text(c, "#etat-correspondances")
+        .await
+        .starts_with("Chaque champ obligatoire a sa colonne"));
+    let same_page = c.execute("return window.memePage === true", vec![]).await.unwrap();
+    assert_eq!(same_page.as_bool(), Some(true), "no round trip to the server");
+
+    // Enter submits a form through its first button: "Suivant" is the only one.
+    let default_button = c
+        .execute(
+            "return document.querySelector('#correspondances button[type=submit]').textContent",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(default_button.as_str(), Some("Suivant"));
+    let old = c.find(Locator::Css("html")).await.unwrap();
+    c.execute("document.getElementById('correspondances').requestSubmit()", vec![])
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        if old.tag_name().await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(c.current_url().await.unwrap().path().ends_with("/verification"));
+    assert_eq!(text(c, "#nb-lignes").await, "1");
+    c.clone().close().await.unwrap();
+}

@@ -47,18 +47,15 @@ async fn every_refusal_of_the_pages_is_in_their_words() {
     // Step 2: required fields without a column.
     let id = draft_of(&app, "admin-a", "Nom;Prénom\r\nPLATON;Francis\r\n", json!({})).await;
     let (_, page) = get(format!("/imports/{id}/correspondances")).await;
-    assert!(
-        page.contains("Champs obligatoires sans colonne : Civilite enseignant"),
-        "{page}"
-    );
+    assert!(page.contains("Champs obligatoires sans colonne : Civilité"), "{page}");
     assert_page_words("step 2, missing fields", &page);
     // Step 2: one field for two columns.
-    post(
+    let (status, page) = post(
         format!("/imports/{id}/correspondances"),
-        "action=appliquer&col0=nom&col1=nom".into(),
+        "action=suivant&col0=nom&col1=nom".into(),
     )
     .await;
-    let (_, page) = get(format!("/imports/{id}/correspondances")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.contains("est choisi pour deux colonnes"), "{page}");
     assert_page_words("step 2, duplicate field", &page);
 
