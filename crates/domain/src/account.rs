@@ -8,7 +8,7 @@
 //! comes, calls it; there is no user sign-in yet).
 
 use crate::person::Source;
-use crate::values::{self, Civility, Email, Phone, ValueError};
+use crate::values::{self, keep, Civility, Email, FieldProblem, Phone, ValueError};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use ipnet::IpNet;
 use std::fmt;
@@ -198,51 +198,79 @@ pub fn apply_change(
     source: Source,
     change: &AccountChange,
     today: NaiveDate,
-) -> Result<(AccountState, Vec<FieldChange>), ValueError> {
+) -> Result<(AccountState, Vec<FieldChange>), Vec<FieldProblem>> {
     let mut next = current.clone();
+    let mut problems = Vec::new();
+    let p = &mut problems;
     if let Some(raw) = &change.last_day {
-        next.settings.last_day = parse_last_day(raw)?;
+        if let Some(day) = keep(p, "last_day", parse_last_day(raw)) {
+            next.settings.last_day = day;
+        }
     }
     if let Some(raw) = &change.networks {
-        next.settings.networks = AllowedNetworks::parse(raw)?;
+        if let Some(networks) = keep(p, "networks", AllowedNetworks::parse(raw)) {
+            next.settings.networks = networks;
+        }
     }
     if let Some(protected) = change.protected {
         if source == Source::Aaf && !protected {
-            return Err(ValueError::new(
-                "aaf_protected",
-                "ce compte vient du flux AAF : il reste protégé, car le flux le met à jour ; \
-                 corrigez son identité dans l'annuaire académique",
+            p.push((
+                "protected",
+                ValueError::new(
+                    "aaf_protected",
+                    "ce compte vient du flux AAF : il reste protégé, car le flux le met à jour ; \
+                     corrigez son identité dans l'annuaire académique",
+                ),
             ));
+        } else {
+            next.settings.protected = protected;
         }
-        next.settings.protected = protected;
     }
     if change.touches_identity() {
         let id = &mut next.identity;
         if let Some(raw) = &change.civility {
-            id.civility = optional(raw, Civility::parse)?;
+            if let Some(v) = keep(p, "civility", optional(raw, Civility::parse)) {
+                id.civility = v;
+            }
         }
         if let Some(raw) = &change.last_name {
-            id.last_name = values::parse_name(raw, "nom")?;
+            if let Some(v) = keep(p, "last_name", values::parse_name(raw, "nom")) {
+                id.last_name = v;
+            }
         }
         if let Some(raw) = &change.first_name {
-            id.first_name = values::parse_name(raw, "prénom")?;
+            if let Some(v) = keep(p, "first_name", values::parse_name(raw, "prénom")) {
+                id.first_name = v;
+            }
         }
         if let Some(raw) = &change.birth_date {
-            id.birth_date = optional(raw, |b| values::parse_birth_date(b, today))?;
+            if let Some(v) = keep(p, "birth_date", optional(raw, |b| values::parse_birth_date(b, today))) {
+                id.birth_date = v;
+            }
         }
         if let Some(raw) = &change.email {
-            id.email = optional(raw, Email::parse)?;
+            if let Some(v) = keep(p, "email", optional(raw, Email::parse)) {
+                id.email = v;
+            }
         }
         if let Some(raw) = &change.mobile {
-            id.mobile = optional(raw, |p| Phone::parse(p).map(|(phone, _)| phone))?;
+            if let Some(v) = keep(p, "mobile", optional(raw, |v| Phone::parse(v).map(|(phone, _)| phone))) {
+                id.mobile = v;
+            }
         }
         if current.settings.protected && next.identity != current.identity {
-            return Err(ValueError::new(
-                "protected_identity",
-                "ce compte est protégé : son identité ne change que par sa synchronisation \
-                 (flux AAF ou import) ; corrigez-la à la source, ou retirez d'abord la protection",
+            p.push((
+                "protected",
+                ValueError::new(
+                    "protected_identity",
+                    "ce compte est protégé : son identité ne change que par sa synchronisation \
+                     (flux AAF ou import) ; corrigez-la à la source, ou retirez d'abord la protection",
+                ),
             ));
         }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
     }
     let changes = diff(current, &next);
     Ok((next, changes))
@@ -513,7 +541,7 @@ mod tests {
             ..AccountChange::default()
         };
         let err = apply_change(&protected, Source::Csv, &rename, date(2026, 11, 25)).unwrap_err();
-        assert_eq!(err.code, "protected_identity");
+        assert_eq!(err[0].1.code, "protected_identity");
         // The same identity sent back by a full form is not a change.
         let same = AccountChange {
             last_name: Some("Barbier".into()),
@@ -526,7 +554,7 @@ mod tests {
             ..AccountChange::default()
         };
         let err = apply_change(&protected, Source::Aaf, &unprotect, date(2026, 11, 25)).unwrap_err();
-        assert_eq!(err.code, "aaf_protected");
+        assert_eq!(err[0].1.code, "aaf_protected");
         let (csv, _) = apply_change(&protected, Source::Csv, &unprotect, date(2026, 11, 25)).unwrap();
         assert!(!csv.settings.protected);
         let bad = AccountChange {
@@ -534,10 +562,23 @@ mod tests {
             ..AccountChange::default()
         };
         assert_eq!(
-            apply_change(&state(), Source::Csv, &bad, date(2026, 11, 25))
-                .unwrap_err()
+            apply_change(&state(), Source::Csv, &bad, date(2026, 11, 25)).unwrap_err()[0]
+                .1
                 .code,
             "bad_expiry"
         );
+        // Every bad field at once, each on its field.
+        let many = AccountChange {
+            last_day: Some("bientôt".into()),
+            networks: Some("10.0.0.300/8".into()),
+            email: Some("pas-une-adresse".into()),
+            ..AccountChange::default()
+        };
+        let fields: Vec<&str> = apply_change(&state(), Source::Csv, &many, date(2026, 11, 25))
+            .unwrap_err()
+            .iter()
+            .map(|(f, _)| *f)
+            .collect();
+        assert_eq!(fields, ["last_day", "networks", "email"]);
     }
 }

@@ -6,7 +6,7 @@ use crate::functions;
 use crate::keys::SyncKey;
 use crate::person::{role_for, Attributes, GroupKind, GroupRef, Membership};
 use crate::profile::Profile;
-use crate::values::{Login, ValueError};
+use crate::values::{keep, FieldProblem, Login, ValueError};
 
 /// The creation form as typed (CLI options or web form fields): every door
 /// reads it with [`ManualUserInput::parse`], so both say the same things.
@@ -32,6 +32,85 @@ fn filled(value: &Option<String>) -> Option<&str> {
 }
 
 impl ManualUserInput {
+    /// Every problem of the form at once, each on its field (the pages mark
+    /// them all), or the account to create.
+    pub fn read(&self, today: chrono::NaiveDate, min_password_len: usize) -> Result<ManualUser, Vec<FieldProblem>> {
+        let mut problems = Vec::new();
+        let p = &mut problems;
+        let profile = keep(
+            p,
+            "profile",
+            self.profile
+                .parse::<Profile>()
+                .map_err(|e| ValueError::new("bad_profile", e.to_string())),
+        );
+        let establishment = keep(
+            p,
+            "establishment",
+            filled(&self.establishment)
+                .map(Uai::parse)
+                .transpose()
+                .map_err(|e| ValueError::new("bad_uai", e.to_string())),
+        )
+        .flatten();
+        let attrs = Attributes {
+            civility: keep(
+                p,
+                "civility",
+                filled(&self.civility).map(crate::values::Civility::parse).transpose(),
+            )
+            .flatten(),
+            last_name: keep(p, "last_name", crate::values::parse_name(&self.last_name, "nom")).unwrap_or_default(),
+            first_name: keep(p, "first_name", crate::values::parse_name(&self.first_name, "prénom"))
+                .unwrap_or_default(),
+            birth_date: keep(
+                p,
+                "birth_date",
+                filled(&self.birth_date)
+                    .map(|b| crate::values::parse_birth_date(b, today))
+                    .transpose(),
+            )
+            .flatten(),
+            email: keep(
+                p,
+                "email",
+                filled(&self.email).map(crate::values::Email::parse).transpose(),
+            )
+            .flatten(),
+            function_code: filled(&self.function).map(|f| {
+                functions::lookup(f)
+                    .map(|x| x.code.to_string())
+                    .unwrap_or_else(|| f.to_string())
+            }),
+            subject: filled(&self.subject).map(str::to_string),
+            class_name: filled(&self.class).map(str::to_string),
+            ..Attributes::default()
+        };
+        let login = keep(p, "login", filled(&self.login).map(Login::parse).transpose()).flatten();
+        let Some(profile) = profile else {
+            return Err(problems);
+        };
+        let user = ManualUser {
+            profile,
+            establishment,
+            attrs,
+            login,
+            password: self.password.clone().filter(|p| !p.is_empty()),
+            key: filled(&self.key).map(|k| SyncKey::from_stored(k.to_string())),
+        };
+        for (field, problem) in user.problems(min_password_len) {
+            // A field already refused says its first reason only.
+            if !problems.iter().any(|(f, _)| *f == field) {
+                problems.push((field, problem));
+            }
+        }
+        if problems.is_empty() {
+            Ok(user)
+        } else {
+            Err(problems)
+        }
+    }
+
     pub fn parse(&self, today: chrono::NaiveDate) -> Result<ManualUser, ValueError> {
         let profile: Profile = self
             .profile
@@ -96,56 +175,77 @@ impl ManualUser {
     /// profile but the ENT-wide ones belongs to an establishment. The messages
     /// name no door's fields: each door adds its own (see [`cli_option`]).
     pub fn check(&self, min_password_len: usize) -> Result<(), ValueError> {
+        match self.problems(min_password_len).into_iter().next() {
+            Some((_, first)) => Err(first),
+            None => Ok(()),
+        }
+    }
+
+    /// Every rule [`ManualUser::check`] applies, each on the field of
+    /// [`ManualUserInput`] it concerns, in the form's order.
+    pub fn problems(&self, min_password_len: usize) -> Vec<FieldProblem> {
+        let mut problems = Vec::new();
         let needs_establishment = !matches!(self.profile, Profile::AdministrateurSysteme | Profile::Invite);
         if needs_establishment && self.establishment.is_none() {
-            return Err(ValueError::new(
-                "missing_establishment",
-                format!(
-                    "un compte {} appartient à un établissement : indiquez-le",
-                    self.profile.label()
+            problems.push((
+                "establishment",
+                ValueError::new(
+                    "missing_establishment",
+                    format!(
+                        "un compte {} appartient à un établissement : indiquez-le",
+                        self.profile.label()
+                    ),
                 ),
             ));
         }
-        if self.attrs.last_name.trim().is_empty() || self.attrs.first_name.trim().is_empty() {
-            return Err(ValueError::new(
-                "missing_name",
-                "nom et prénom sont obligatoires : indiquez-les",
-            ));
-        }
-        match (self.profile, self.attrs.function_code.as_deref()) {
-            (Profile::Administratif, None) => {
-                return Err(ValueError::new(
-                    "missing_function",
-                    "le personnel administratif a une fonction : indiquez son code (ex. DIR, EDU, SEC)",
-                ))
+        for (field, value, what) in [
+            ("last_name", &self.attrs.last_name, "le nom"),
+            ("first_name", &self.attrs.first_name, "le prénom"),
+        ] {
+            if value.trim().is_empty() {
+                problems.push((
+                    field,
+                    ValueError::new(
+                        "missing_name",
+                        format!("nom et prénom sont obligatoires : indiquez {what}"),
+                    ),
+                ));
             }
-            (_, Some(code)) => match functions::lookup(code) {
-                None => {
-                    return Err(ValueError::new(
-                        "unknown_function",
-                        format!("fonction « {code} » inconnue : utilisez un code de fonctions.csv (DIR, EDU, SEC…)"),
-                    ))
-                }
-                Some(f) if f.is_teaching() && self.profile == Profile::Administratif => {
-                    return Err(ValueError::new(
-                        "ens_for_staff",
-                        "la fonction ENS est réservée aux enseignants : créez le compte avec le profil enseignant",
-                    ))
-                }
-                Some(_) => {}
-            },
-            _ => {}
         }
+        let function = match (self.profile, self.attrs.function_code.as_deref()) {
+            (Profile::Administratif, None) => Some(ValueError::new(
+                "missing_function",
+                "le personnel administratif a une fonction : indiquez son code (ex. DIR, EDU, SEC)",
+            )),
+            (_, Some(code)) => match functions::lookup(code) {
+                None => Some(ValueError::new(
+                    "unknown_function",
+                    format!("fonction « {code} » inconnue : utilisez un code de fonctions.csv (DIR, EDU, SEC…)"),
+                )),
+                Some(f) if f.is_teaching() && self.profile == Profile::Administratif => Some(ValueError::new(
+                    "ens_for_staff",
+                    "la fonction ENS est réservée aux enseignants : créez le compte avec le profil enseignant",
+                )),
+                Some(_) => None,
+            },
+            _ => None,
+        };
+        problems.extend(function.map(|e| ("function", e)));
         if self.profile == Profile::Eleve && self.attrs.birth_date.is_none() {
-            return Err(ValueError::new(
-                "missing_birth_date",
-                "la date de naissance d'un élève est obligatoire (elle fait partie de sa clé) : indiquez-la (jj/mm/aaaa)",
+            problems.push((
+                "birth_date",
+                ValueError::new(
+                    "missing_birth_date",
+                    "la date de naissance d'un élève est obligatoire (elle fait partie de sa clé) : indiquez-la (jj/mm/aaaa)",
+                ),
             ));
         }
         if let Some(p) = &self.password {
-            crate::password::check_imposed(p, min_password_len)?;
+            if let Err(e) = crate::password::check_imposed(p, min_password_len) {
+                problems.push(("password", e));
+            }
         }
-        Ok(())
+        problems
     }
 
     pub fn key(&self) -> SyncKey {
@@ -224,5 +324,32 @@ mod tests {
         admin.establishment = None;
         assert_eq!(admin.check(3).map_err(|e| e.code), Err("missing_establishment"));
         assert_eq!(user(Profile::Administrateur).key().as_str(), "PERSON.m-mmeleadurand");
+    }
+
+    #[test]
+    fn the_form_hears_every_problem_at_once() {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
+        let input = ManualUserInput {
+            profile: "eleve".into(),
+            establishment: Some("0750654D".into()),
+            last_name: "  ".into(),
+            first_name: "Léa".into(),
+            birth_date: Some("31/02/2010".into()),
+            email: Some("pas-une-adresse".into()),
+            function: Some("XYZ".into()),
+            ..ManualUserInput::default()
+        };
+        let problems = input.read(today, 8).unwrap_err();
+        let fields: Vec<&str> = problems.iter().map(|(f, _)| *f).collect();
+        assert_eq!(fields, ["last_name", "birth_date", "email", "function"], "{problems:?}");
+        assert!(problems[1].1.message.contains("31/02/2010"), "{problems:?}");
+        let fine = ManualUserInput {
+            profile: "enseignant".into(),
+            establishment: Some("0750654D".into()),
+            last_name: "Durand".into(),
+            first_name: "Léa".into(),
+            ..ManualUserInput::default()
+        };
+        assert!(fine.read(today, 8).is_ok());
     }
 }

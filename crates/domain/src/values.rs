@@ -23,6 +23,25 @@ impl ValueError {
     }
 }
 
+/// What is wrong with one field of a form: the field by its name in the
+/// form's input (`last_name`, `birth_date`…), and why. Forms report all of
+/// them at once, so that a page can mark every field to correct.
+pub type FieldProblem = (&'static str, ValueError);
+
+/// Keeps a field's value, or records its problem.
+pub fn keep<T>(problems: &mut Vec<FieldProblem>, field: &'static str, read: Result<T, ValueError>) -> Option<T> {
+    read.map_err(|e| problems.push((field, e))).ok()
+}
+
+/// The messages of several problems, for a door that shows one sentence (the CLI).
+pub fn problems_in_words(problems: &[FieldProblem]) -> String {
+    problems
+        .iter()
+        .map(|(_, e)| e.message.as_str())
+        .collect::<Vec<_>>()
+        .join(" ; ")
+}
+
 /// A value that was accepted after a repair the admin should know about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Notice {

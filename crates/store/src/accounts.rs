@@ -14,7 +14,6 @@ use domain::account::{
     SignInRefusal,
 };
 use domain::person::{GroupRef, Source};
-use domain::values::ValueError;
 use domain::{Profile, Uai};
 use serde::Serialize;
 use std::future::Future;
@@ -147,8 +146,9 @@ pub trait Accounts: Send + Sync {
 pub enum AccountError {
     #[error("compte introuvable")]
     NotFound,
-    #[error("{}", .0.message)]
-    Invalid(ValueError),
+    /// Every field to correct, each with its reason.
+    #[error("{}", domain::values::problems_in_words(.0))]
+    Invalid(Vec<domain::values::FieldProblem>),
     /// An establishment admin on an account also active elsewhere.
     #[error("ce compte est aussi actif dans {0} : seuls les administrateurs de tous ses établissements réunis (ou un administrateur système) modifient son identité et ses paramètres ; vous pouvez seulement retirer votre établissement de ses rattachements")]
     Shared(String),
@@ -191,8 +191,8 @@ pub async fn save_account<D: Accounts>(
         AccountRights::OwnMembershipsOnly => return Err(AccountError::Shared(detail.active_elsewhere(admin))),
         AccountRights::None => return Err(AccountError::NotFound),
     }
-    let (next, changes) =
-        account::apply_change(&detail.state, detail.source, change, now.date_naive()).map_err(AccountError::Invalid)?;
+    let (next, changes) = account::apply_change(&detail.state, detail.source, change, domain::time::day(now))
+        .map_err(AccountError::Invalid)?;
     let saved = SavedAccount {
         sync_key: detail.user.sync_key.clone(),
         changes,

@@ -319,7 +319,7 @@ async fn account_page_reads_and_saves_settings_with_audit(d: &impl Full) {
         ..AccountChange::default()
     };
     match accounts::save_account(d, &current(d, id).await, None, &rename, &admin, later).await {
-        Err(AccountError::Invalid(e)) => assert_eq!(e.code, "protected_identity"),
+        Err(AccountError::Invalid(e)) => assert_eq!((e[0].0, e[0].1.code), ("protected", "protected_identity")),
         other => panic!("{other:?}"),
     }
     let file = csv(&[TEACHER_HEADER, "Madame;LAVOISIER;Nicole;Chimie;;;"]);
@@ -333,7 +333,7 @@ async fn account_page_reads_and_saves_settings_with_audit(d: &impl Full) {
         ..AccountChange::default()
     };
     match accounts::save_account(d, &current(d, id).await, None, &bad, &admin, later).await {
-        Err(AccountError::Invalid(e)) => assert!(e.message.contains("10.0.0.0/33"), "{}", e.message),
+        Err(AccountError::Invalid(e)) => assert!(e[0].1.message.contains("10.0.0.0/33"), "{e:?}"),
         other => panic!("{other:?}"),
     }
 }

@@ -111,6 +111,30 @@ pub struct AccountPage {
     activation: Option<&'static str>,
     /// The admin may deactivate or reactivate it here (full rights, not the feed's).
     may_switch: bool,
+    /// (field, message, label) of every field to correct.
+    problems: Vec<(&'static str, String, &'static str)>,
+}
+
+impl AccountPage {
+    fn problem(&self, field: &str) -> Option<&str> {
+        self.problems.iter().find(|p| p.0 == field).map(|p| p.1.as_str())
+    }
+}
+
+/// The label of a settings form's field, for the list of problems.
+fn form_label(field: &str) -> &'static str {
+    match field {
+        "last_day" => "Dernier jour de validité",
+        "networks" => "Plages d'adresses IP autorisées",
+        "protected" => "Protégé",
+        "civility" => "Civilité",
+        "last_name" => "Nom",
+        "first_name" => "Prénom",
+        "birth_date" => "Date de naissance",
+        "email" => "Adresse électronique",
+        "mobile" => "Téléphone portable",
+        _ => "Formulaire",
+    }
 }
 
 /// The version of the account a form was built from (its `updated_at`).
@@ -234,6 +258,7 @@ fn page<D>(
         saved,
         left: None,
         activation: None,
+        problems: Vec::new(),
     }
 }
 
@@ -273,8 +298,15 @@ pub async fn save<D: Backend>(
         }
         Err(AccountError::NotFound) => Err(AppError::NotFound),
         Err(AccountError::Store(e)) => Err(e.into()),
-        // What was typed stays on the page, with the reason.
-        Err(e @ AccountError::Invalid(_)) => Ok(page(&state, &auth, &detail, form, Some(e.to_string()), None)),
+        // What was typed stays on the page, each field to correct marked.
+        Err(AccountError::Invalid(problems)) => {
+            let mut shown = page(&state, &auth, &detail, form, None, None);
+            shown.problems = problems
+                .into_iter()
+                .map(|(field, e)| (field, e.message, form_label(field)))
+                .collect();
+            Ok(shown)
+        }
         Err(
             e @ (AccountError::Stale
             | AccountError::Shared(_)

@@ -305,6 +305,16 @@ pub async fn audit<D: Backend>(State(state): State<AppState<D>>, auth: Auth) -> 
     })
 }
 
+/// The account the creation form just made.
+pub struct CreatedAccount {
+    id: i64,
+    name: String,
+    login: String,
+    profile: &'static str,
+    /// Generated, shown once.
+    password: Option<String>,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "user_new.html")]
 pub struct NewUserPage {
@@ -313,18 +323,45 @@ pub struct NewUserPage {
     profiles: Vec<(&'static str, &'static str, bool)>,
     /// (UAI, name, selected)
     establishments: Vec<(String, String, bool)>,
+    /// (code, label, selected): the function codes of administrative staff.
+    functions: Vec<(&'static str, &'static str, bool)>,
     input: ManualUserInput,
-    error: Option<String>,
-    /// (login, key, profile, password shown once)
-    created: Option<(String, String, String, Option<String>)>,
+    /// (field, message, field's label) of every field to correct.
+    problems: Vec<(&'static str, String, &'static str)>,
+    created: Option<CreatedAccount>,
+}
+
+impl NewUserPage {
+    fn problem(&self, field: &str) -> Option<&str> {
+        self.problems.iter().find(|p| p.0 == field).map(|p| p.1.as_str())
+    }
+}
+
+/// The label of a creation form's field, for the list of problems.
+fn form_label(field: &str) -> &'static str {
+    match field {
+        "profile" => "Profil",
+        "establishment" => "Établissement",
+        "civility" => "Civilité",
+        "last_name" => "Nom",
+        "first_name" => "Prénom",
+        "birth_date" => "Date de naissance",
+        "email" => "Adresse électronique",
+        "function" => "Fonction",
+        "subject" => "Matière",
+        "class" => "Classe",
+        "login" => "Identifiant de connexion",
+        "password" => "Mot de passe",
+        _ => "Formulaire",
+    }
 }
 
 async fn new_user_page<D: Backend>(
     state: &AppState<D>,
     auth: &Auth,
-    input: ManualUserInput,
-    error: Option<String>,
-    created: Option<(String, String, String, Option<String>)>,
+    mut input: ManualUserInput,
+    problems: Vec<(&'static str, String)>,
+    created: Option<CreatedAccount>,
 ) -> Result<NewUserPage, AppError> {
     let profiles = [
         Profile::Enseignant,
@@ -335,6 +372,26 @@ async fn new_user_page<D: Backend>(
         Profile::Invite,
         Profile::AdministrateurSysteme,
     ];
+    // A blank form starts from a valid pair: a teacher of the admin's first establishment.
+    if input.profile.is_empty() {
+        input.profile = Profile::Enseignant.id().to_string();
+    }
+    let mut establishments = crate::pages::establishment_choices(state, auth, input.establishment.as_deref()).await?;
+    if !auth.admin.system && !establishments.iter().any(|e| e.2) {
+        if let Some(first) = establishments.first_mut() {
+            first.2 = true;
+        }
+    }
+    let chosen_function = input
+        .function
+        .as_deref()
+        .and_then(domain::functions::lookup)
+        .map(|f| f.code);
+    let mut functions: Vec<(&'static str, &'static str, bool)> = domain::functions::all()
+        .filter(|f| !f.is_teaching())
+        .map(|f| (f.code, f.long_label, Some(f.code) == chosen_function))
+        .collect();
+    functions.sort_by_key(|f| f.0);
     Ok(NewUserPage {
         layout: Layout::of(state, auth),
         profiles: profiles
@@ -342,15 +399,19 @@ async fn new_user_page<D: Backend>(
             .filter(|p| auth.admin.system || !matches!(p, Profile::AdministrateurSysteme | Profile::Invite))
             .map(|p| (p.id(), p.label(), input.profile == p.id()))
             .collect(),
-        establishments: crate::pages::establishment_choices(state, auth, input.establishment.as_deref()).await?,
+        establishments,
+        functions,
         input,
-        error,
+        problems: problems
+            .into_iter()
+            .map(|(field, message)| (field, message, form_label(field)))
+            .collect(),
         created,
     })
 }
 
 pub async fn new_user_form<D: Backend>(State(state): State<AppState<D>>, auth: Auth) -> Result<NewUserPage, AppError> {
-    new_user_page(&state, &auth, ManualUserInput::default(), None, None).await
+    new_user_page(&state, &auth, ManualUserInput::default(), Vec::new(), None).await
 }
 
 #[derive(Deserialize)]
@@ -381,9 +442,16 @@ pub async fn new_user_submit<D: Backend>(
 ) -> Result<NewUserPage, AppError> {
     auth.check_csrf(&form.csrf)?;
     let mut input = form.input;
-    let user = match input.parse(state.clock.today()) {
+    // The password typed in the form is never sent back.
+    let typed_password = input.password.take();
+    let mut reading = input.clone();
+    reading.password = typed_password;
+    let user = match reading.read(state.clock.today(), domain::password::DEFAULT_MIN_LEN) {
         Ok(user) => user,
-        Err(e) => return new_user_page(&state, &auth, input, Some(e.message), None).await,
+        Err(problems) => {
+            let problems = problems.into_iter().map(|(f, e)| (f, e.message)).collect();
+            return new_user_page(&state, &auth, input, problems, None).await;
+        }
     };
     // ENT-wide accounts (system admins, guests) are a system admin's to create.
     let allowed = match &user.establishment {
@@ -404,19 +472,25 @@ pub async fn new_user_submit<D: Backend>(
         &mut rng,
     )
     .await;
-    // The password typed in the form is never sent back.
-    input.password = None;
     match added {
         Ok(a) => {
-            let created = Some((
-                a.login.to_string(),
-                a.key.to_string(),
-                a.profile.label().to_string(),
-                a.password.clone(),
-            ));
-            new_user_page(&state, &auth, ManualUserInput::default(), None, created).await
+            let created = CreatedAccount {
+                id: a.id,
+                name: format!("{} {}", user.attrs.first_name, user.attrs.last_name.to_uppercase()),
+                login: a.login.to_string(),
+                profile: a.profile.label(),
+                password: a.password.clone(),
+            };
+            new_user_page(&state, &auth, ManualUserInput::default(), Vec::new(), Some(created)).await
         }
         Err(admin::AdminError::Store(e)) => Err(e.into()),
-        Err(e) => new_user_page(&state, &auth, input, Some(creation_refusal(&e)), None).await,
+        Err(e) => {
+            let field = match &e {
+                admin::AdminError::KeyTaken { .. } => "first_name",
+                admin::AdminError::LoginTaken { .. } => "login",
+                _ => "establishment",
+            };
+            new_user_page(&state, &auth, input, vec![(field, creation_refusal(&e))], None).await
+        }
     }
 }

@@ -123,6 +123,7 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
         .route("/imprimer.js", get(pages::print_script))
         .route("/suivi.js", get(pages::progress_script))
         .route("/correspondances.js", get(pages::mapping_script))
+        .route("/creation.js", get(pages::creation_script))
         .route("/connexion", get(auth::login_page::<D>).post(auth::login::<D>))
         .route("/deconnexion", post(auth::logout::<D>))
         .route("/imports/nouveau", get(wizard::step1_page::<D>))

@@ -116,6 +116,11 @@ pub async fn mapping_script() -> Response {
     )
 }
 
+/// The creation form's fields per profile (see the file).
+pub async fn creation_script() -> Response {
+    static_asset("text/javascript; charset=utf-8", include_str!("../static/creation.js"))
+}
+
 /// Files that hold nothing personal: cacheable, unlike every page.
 fn static_asset(content_type: &'static str, body: &'static str) -> Response {
     (

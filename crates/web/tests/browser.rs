@@ -611,11 +611,29 @@ async fn duplicates_reconciliation_manual_creation_and_audit_in_a_real_browser()
     );
     let networks = c.find(Locator::Id("networks")).await.unwrap();
     networks.send_keys("10.0.0.300/8").await.unwrap();
+    c.find(Locator::Id("last_day"))
+        .await
+        .unwrap()
+        .send_keys("bientôt")
+        .await
+        .unwrap();
     click_and_wait(c, "#enregistrer").await;
     assert!(
         text(c, "#erreur").await.contains("« 10.0.0.300/8 »"),
         "a bad range is explained"
     );
+    // Both bad fields marked, each with its own reason.
+    for (field, said) in [("networks", "« 10.0.0.300/8 »"), ("last_day", "« bientôt »")] {
+        let input = c.find(Locator::Id(field)).await.unwrap();
+        assert_eq!(
+            input.attr("aria-invalid").await.unwrap().as_deref(),
+            Some("true"),
+            "{field}"
+        );
+        assert!(text(c, &format!("#erreur-{field}")).await.contains(said), "{field}");
+    }
+    shot(c, "14d-compte-erreurs").await;
+    c.find(Locator::Id("last_day")).await.unwrap().clear().await.unwrap();
     let networks = c.find(Locator::Id("networks")).await.unwrap();
     assert_eq!(
         networks.prop("value").await.unwrap().as_deref(),
@@ -656,6 +674,89 @@ async fn duplicates_reconciliation_manual_creation_and_audit_in_a_real_browser()
         5,
         "an establishment admin creates no system admin nor guest"
     );
+    // A valid pair to start from; only the teacher's fields show.
+    let value = |id: &'static str| async move {
+        c.find(Locator::Id(id))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default()
+    };
+    assert_eq!(value("profile").await, "enseignant");
+    assert_eq!(value("establishment").await, UAI_A);
+    assert!(c
+        .find(Locator::Id("subject"))
+        .await
+        .unwrap()
+        .is_displayed()
+        .await
+        .unwrap());
+    assert!(!c
+        .find(Locator::Id("function"))
+        .await
+        .unwrap()
+        .is_displayed()
+        .await
+        .unwrap());
+    c.find(Locator::Css("#profile option[value=administratif]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(c
+        .find(Locator::Id("function"))
+        .await
+        .unwrap()
+        .is_displayed()
+        .await
+        .unwrap());
+    assert!(!c
+        .find(Locator::Id("subject"))
+        .await
+        .unwrap()
+        .is_displayed()
+        .await
+        .unwrap());
+    let codes = c.find_all(Locator::Css("#function option")).await.unwrap();
+    assert!(codes.len() > 50, "the function codes are listed: {}", codes.len());
+    assert!(
+        c.find(Locator::Css("#function option[value=ENS]")).await.is_err(),
+        "ENS is the teachers'"
+    );
+    // Every invalid field at once, each marked and described.
+    c.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("pas-une-adresse")
+        .await
+        .unwrap();
+    c.find(Locator::Id("birth_date"))
+        .await
+        .unwrap()
+        .send_keys("31/02/1980")
+        .await
+        .unwrap();
+    click_and_wait(c, "#creer").await;
+    let summary = text(c, "#erreur").await;
+    assert!(summary.starts_with("5 champ(s) à corriger"), "{summary}");
+    for field in ["last_name", "first_name", "birth_date", "email", "function"] {
+        let input = c.find(Locator::Id(field)).await.unwrap();
+        assert_eq!(
+            input.attr("aria-invalid").await.unwrap().as_deref(),
+            Some("true"),
+            "{field}"
+        );
+        let described = input.attr("aria-describedby").await.unwrap().unwrap();
+        assert!(!text(c, &format!("#{described}")).await.is_empty(), "{field}");
+    }
+    assert!(text(c, "#erreur-birth_date").await.contains("31/02/1980"));
+    shot(c, "12b-creation-erreurs").await;
+    for field in ["email", "birth_date"] {
+        c.find(Locator::Id(field)).await.unwrap().clear().await.unwrap();
+    }
     c.find(Locator::Css("#profile option[value=administrateur]"))
         .await
         .unwrap()
@@ -708,6 +809,8 @@ async fn duplicates_reconciliation_manual_creation_and_audit_in_a_real_browser()
     assert_eq!(text(c, "#login-cree").await, "emartin");
     assert_eq!(text(c, "#mot-de-passe-cree").await.chars().count(), 12);
     shot(c, "12-creation-compte").await;
+    click_and_wait(c, "#voir-compte").await;
+    assert_eq!(text(c, "#login").await, "emartin");
 
     // The audit log is a system administrator's.
     c.goto(&format!("{}/journal", app.url)).await.unwrap();
