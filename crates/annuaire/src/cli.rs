@@ -171,6 +171,8 @@ pub enum AdminCommand {
 pub enum EstablishmentCommand {
     /// Ajouter un établissement
     Add { uai: String, name: String },
+    /// Renommer un établissement (inscrit au journal)
+    Rename { uai: String, name: String },
     /// Lister les établissements
     List,
 }

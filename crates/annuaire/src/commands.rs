@@ -191,6 +191,24 @@ async fn dispatch<D: web::Backend>(
             println!("Établissement {uai} « {name} » ajouté.");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Establishment(EstablishmentCommand::Rename { uai, name }) => {
+            let uai = Uai::parse(&uai)?;
+            if !d.list_establishments().await?.iter().any(|e| e.uai == uai) {
+                bail!("établissement {uai} inconnu : ajoutez-le avec « annuaire establishment add {uai} NOM »");
+            }
+            let renamed = Establishment {
+                uai: uai.clone(),
+                name: name.trim().to_string(),
+            };
+            let former = store::admin::save_establishment(d, &renamed, &crate::admin_commands::actor(), clock.now())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            match former {
+                Some(old) if old != renamed.name => println!("Établissement {uai} : « {old} » → « {} ».", renamed.name),
+                _ => println!("Établissement {uai} : nom inchangé."),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Establishment(EstablishmentCommand::List) => {
             for e in d.list_establishments().await? {
                 println!("{}\t{}", e.uai, e.name);

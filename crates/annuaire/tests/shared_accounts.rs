@@ -182,3 +182,32 @@ fn an_establishment_admin_attaches_another_schools_teacher_only_when_confirmed()
         );
     }
 }
+
+#[test]
+fn a_system_admin_renames_an_establishment_from_the_cli() {
+    for backend in Backend::all() {
+        let env = Env::on(&backend);
+        let out = env.run(&["establishment", "add", UAI_B, "Lycée Victor Hugo"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let out = env.run(&["establishment", "rename", UAI_B, "Lycée Victor-Hugo"]);
+        assert!(out.status.success(), "{} {}", backend.name(), stderr(&out));
+        let said = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(said.contains("« Lycée Victor Hugo » → « Lycée Victor-Hugo »"), "{said}");
+        let listed = env.run(&["establishment", "list"]);
+        assert!(String::from_utf8_lossy(&listed.stdout).contains("Lycée Victor-Hugo"));
+        let unknown = env.run(&["establishment", "rename", "0750656F", "Nouveau"]);
+        assert!(!unknown.status.success());
+        assert!(
+            stderr(&unknown).contains("annuaire establishment add 0750656F"),
+            "{}",
+            stderr(&unknown)
+        );
+        let empty = env.run(&["establishment", "rename", UAI_B, "  "]);
+        assert!(!empty.status.success());
+        assert!(
+            stderr(&empty).contains("le nom de l'établissement est vide"),
+            "{}",
+            stderr(&empty)
+        );
+    }
+}

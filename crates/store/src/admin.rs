@@ -119,6 +119,12 @@ pub trait AdminTx: DirectoryTx {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool>> + Send;
     fn insert_audit(&mut self, entry: &NewAudit) -> impl Future<Output = Result<()>> + Send;
+    /// Adds the establishment, or renames it when its UAI is known.
+    fn save_establishment(
+        &mut self,
+        establishment: &domain::Establishment,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
     fn audit_entries(&mut self, limit: i64) -> impl Future<Output = Result<Vec<AuditEntry>>> + Send;
 }
 
@@ -163,6 +169,51 @@ pub enum AdminError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Hash(#[from] HashError),
+}
+
+/// Creates an establishment, or renames a known one (a system admin's act,
+/// from the web page or the CLI), audited, in one transaction. Returns its
+/// former name when it was renamed. An establishment of the academic feed
+/// takes the feed's name again at the feed's next run.
+pub async fn save_establishment<D: AdminDirectory>(
+    d: &D,
+    establishment: &domain::Establishment,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, AdminError> {
+    if establishment.name.trim().is_empty() {
+        return Err(AdminError::Invalid(
+            "le nom de l'établissement est vide : indiquez-le".to_string(),
+        ));
+    }
+    let uais = [establishment.uai.clone()];
+    let mut tx = d.begin_admin().await?;
+    tx.lock_establishments(&uais).await?;
+    let former = tx
+        .establishment_names(&uais)
+        .await?
+        .into_iter()
+        .next()
+        .map(|(_, name)| name);
+    if former.as_deref() == Some(establishment.name.as_str()) {
+        return Ok(former);
+    }
+    tx.save_establishment(establishment, now).await?;
+    tx.insert_audit(&NewAudit {
+        at: now,
+        actor: actor.to_string(),
+        action: if former.is_some() {
+            "establishment_rename"
+        } else {
+            "establishment_add"
+        }
+        .into(),
+        target: establishment.uai.to_string(),
+        details: serde_json::json!({ "name": establishment.name, "former_name": former }),
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(former)
 }
 
 /// Writes one audit row in its own transaction (actions that have no other write).

@@ -698,6 +698,19 @@ macro_rules! impl_directory {
                 $store::write_audit(&mut self.tx, e).await
             }
 
+            async fn save_establishment(&mut self, e: &Establishment, now: DateTime<Utc>) -> Result<()> {
+                sqlx::query(&sql(
+                    "INSERT INTO establishments (uai, name, created_at) VALUES (?, ?, ?) \
+                     ON CONFLICT (uai) DO UPDATE SET name = excluded.name",
+                ))
+                .bind(e.uai.as_str())
+                .bind(e.name.trim())
+                .bind(now)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
             async fn audit_entries(&mut self, limit: i64) -> Result<Vec<AuditEntry>> {
                 let rows = sqlx::query(&sql(
                     "SELECT id, at, actor, action, target, details FROM audit_log ORDER BY at DESC, id DESC LIMIT ?",

@@ -10,7 +10,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Form, State};
 use axum::http::HeaderMap;
-use axum::response::Redirect;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use domain::duplicates::DuplicatePair;
 use domain::manual::ManualUserInput;
@@ -203,6 +203,8 @@ fn action_label(action: &str) -> &str {
         "account_update" => "modification d'un compte",
         "account_attach" => "rattachement d'un compte d'un autre établissement",
         "membership_end" => "retrait d'un établissement",
+        "establishment_add" => "ajout d'un établissement",
+        "establishment_rename" => "renommage d'un établissement",
         "account_deactivate" => "désactivation d'un compte",
         "account_reactivate" => "réactivation d'un compte",
         "reconcile" => "réconciliation",
@@ -235,6 +237,8 @@ fn audit_details(details: &serde_json::Value) -> String {
             "ignored" => "demandes ignorées",
             "duplicates" => "doublons probables",
             "establishments" => "établissements",
+            "name" => "nom",
+            "former_name" => "ancien nom",
             "establishments_created" => "établissements créés",
             "establishments_updated" => "établissements mis à jour",
             "accounts" => "comptes",
@@ -492,5 +496,114 @@ pub async fn new_user_submit<D: Backend>(
             };
             new_user_page(&state, &auth, input, vec![(field, creation_refusal(&e))], None).await
         }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "establishments.html")]
+pub struct EstablishmentsPage {
+    layout: Layout,
+    /// (UAI, name)
+    establishments: Vec<(String, String)>,
+    message: Option<String>,
+    error: Option<String>,
+    new_uai: String,
+    new_name: String,
+}
+
+async fn establishments_page<D: Backend>(
+    state: &AppState<D>,
+    auth: &Auth,
+    message: Option<String>,
+    error: Option<String>,
+    typed: (String, String),
+) -> Result<EstablishmentsPage, AppError> {
+    Ok(EstablishmentsPage {
+        layout: Layout::of(state, auth),
+        establishments: crate::pages::visible_establishments(state, auth)
+            .await?
+            .into_iter()
+            .map(|e| (e.uai.to_string(), e.name))
+            .collect(),
+        message,
+        error,
+        new_uai: typed.0,
+        new_name: typed.1,
+    })
+}
+
+/// GET /etablissements: the establishments the admin acts on; a system
+/// admin adds and renames them here (and with the CLI).
+pub async fn establishments<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+) -> Result<EstablishmentsPage, AppError> {
+    establishments_page(&state, &auth, None, None, Default::default()).await
+}
+
+#[derive(Deserialize)]
+pub struct EstablishmentForm {
+    csrf: String,
+    #[serde(default)]
+    uai: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// POST /etablissements: adds an establishment, or renames a known one.
+pub async fn save_establishment<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Form(form): Form<EstablishmentForm>,
+) -> Result<Response, AppError> {
+    auth.check_csrf(&form.csrf)?;
+    if !auth.admin.system {
+        return Err(AppError::Forbidden(
+            "seul un administrateur système ajoute ou renomme un établissement".into(),
+        ));
+    }
+    let typed = (form.uai.clone(), form.name.clone());
+    let refused = |message: String| {
+        let (state, auth, typed) = (&state, &auth, typed.clone());
+        async move {
+            let page = establishments_page(state, auth, None, Some(message), typed).await?;
+            Ok::<_, AppError>((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+    };
+    let uai = match Uai::parse(&form.uai) {
+        Ok(uai) => uai,
+        Err(e) => return refused(format!("{e}.")).await,
+    };
+    let establishment = domain::Establishment {
+        uai,
+        name: form.name.trim().to_string(),
+    };
+    match admin::save_establishment(
+        state.directory.as_ref(),
+        &establishment,
+        &auth.admin.login,
+        state.clock.now(),
+    )
+    .await
+    {
+        Ok(former) => {
+            let message = match former {
+                Some(old) if old != establishment.name => format!(
+                    "« {old} » ({}) s'appelle désormais « {} ».",
+                    establishment.uai, establishment.name
+                ),
+                Some(_) => format!("{establishment} : nom inchangé."),
+                None => format!(
+                    "{establishment} ajouté : vous pouvez y importer des comptes et lui donner des administrateurs."
+                ),
+            };
+            Ok(
+                establishments_page(&state, &auth, Some(message), None, Default::default())
+                    .await?
+                    .into_response(),
+            )
+        }
+        Err(admin::AdminError::Store(e)) => Err(e.into()),
+        Err(e) => refused(format!("{e}.")).await,
     }
 }

@@ -161,6 +161,10 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
         .route("/doublons/reconcilier", post(admin_pages::reconcile::<D>))
         .route("/doublons/ignorer", post(admin_pages::dismiss::<D>))
         .route("/journal", get(admin_pages::audit::<D>))
+        .route(
+            "/etablissements",
+            get(admin_pages::establishments::<D>).post(admin_pages::save_establishment::<D>),
+        )
         .route("/suivi", get(history::list::<D>))
         .route("/suivi/{id}", get(history::detail::<D>))
         .route("/suivi/{id}/resultat.csv", get(history::result::<D>))

@@ -91,6 +91,21 @@ async fn establishment_admins_stay_in_their_establishments() {
         let location = redirect_of(&app, Some(&a), Method::GET, &uri, None).await;
         assert_eq!(location, Some(format!("/taches/{job}")), "{uri}");
     }
+    // Establishments are a system admin's to add or rename.
+    let (status, _) = send(
+        &app,
+        Some(&a),
+        Method::POST,
+        "/etablissements",
+        Some(format!("csrf={}&uai={UAI_A}&name=Autre", a.csrf)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, listed) = send(&app, Some(&a), Method::GET, "/etablissements", None).await;
+    assert!(
+        listed.contains(UAI_A) && !listed.contains(UAI_B) && !listed.contains("id=\"ajout\""),
+        "{listed}"
+    );
     // The owner can read everything of the import.
     for uri in [
         format!("/taches/{job}"),

@@ -818,6 +818,45 @@ async fn duplicates_reconciliation_manual_creation_and_audit_in_a_real_browser()
     c.goto(&format!("{}/", app.url)).await.unwrap();
     click_and_wait(c, "form[action='/deconnexion'] button").await;
     login(c, &app, "systeme").await;
+    // Establishments are added and renamed from the web too.
+    click_and_wait(c, "nav a[href='/etablissements']").await;
+    c.find(Locator::Id("uai"))
+        .await
+        .unwrap()
+        .send_keys("0750656X")
+        .await
+        .unwrap();
+    c.find(Locator::Id("name"))
+        .await
+        .unwrap()
+        .send_keys("Lycée Nouveau")
+        .await
+        .unwrap();
+    click_and_wait(c, "#ajouter").await;
+    assert!(text(c, "#erreur").await.contains("0750656X"), "a bad UAI is explained");
+    let uai_field = c.find(Locator::Id("uai")).await.unwrap();
+    assert_eq!(
+        uai_field.prop("value").await.unwrap().as_deref(),
+        Some("0750656X"),
+        "kept"
+    );
+    uai_field.clear().await.unwrap();
+    uai_field.send_keys("0750656F").await.unwrap();
+    click_and_wait(c, "#ajouter").await;
+    assert!(text(c, "#message").await.contains("Lycée Nouveau (0750656F) ajouté"));
+    assert!(text(c, "#etab-0750656F").await.contains("Lycée Nouveau"));
+    let rename = c.find(Locator::Id(&format!("nom-{UAI_B}"))).await.unwrap();
+    rename.clear().await.unwrap();
+    rename.send_keys("Lycée Victor-Hugo").await.unwrap();
+    click_and_wait(c, &format!("#etab-{UAI_B} button")).await;
+    assert!(
+        text(c, "#message")
+            .await
+            .contains("s'appelle désormais « Lycée Victor-Hugo »"),
+        "{}",
+        text(c, "main").await
+    );
+    shot(c, "19-etablissements").await;
     // In the system admin's menu; its scrolling table takes the keyboard focus.
     click_and_wait(c, "nav a[href='/journal']").await;
     let region = c.find(Locator::Css("div.defilement[tabindex='0']")).await.unwrap();
@@ -835,6 +874,10 @@ async fn duplicates_reconciliation_manual_creation_and_audit_in_a_real_browser()
         "{log}"
     );
     assert!(log.contains("modification d'un compte"), "{log}");
+    assert!(
+        log.contains("ajout d'un établissement") && log.contains("ancien nom : Lycée Victor Hugo"),
+        "{log}"
+    );
     assert!(
         !log.contains('{') && !log.contains("\"login\""),
         "details in words, not JSON: {log}"
