@@ -180,7 +180,8 @@ impl Notifier {
         } else {
             None
         };
-        let Some(mail) = compose(&entry, &self.settings, attachment)? else {
+        let named = history.establishments_named(&entry.establishments).await?;
+        let Some(mail) = compose(&entry, &named, &self.settings, attachment)? else {
             self.deliver_due(history, now).await?;
             return Ok(None);
         };
@@ -325,6 +326,7 @@ fn utc_time(at: DateTime<Utc>) -> String {
 /// The notice of one import, or `None` when nobody is to be told.
 pub fn compose(
     entry: &ImportEntry,
+    named: &[domain::Establishment],
     settings: &MailSettings,
     attachment: Option<Vec<u8>>,
 ) -> Result<Option<NewMail>, MailError> {
@@ -352,10 +354,14 @@ pub fn compose(
         ent_name: &settings.ent_name,
         succeeded,
         kind,
+        // "Collège Jean Moulin (0750654D)", the bare UAI when it is unknown.
         establishments: entry
             .establishments
             .iter()
-            .map(|u| u.as_str())
+            .map(|u| match named.iter().find(|e| &e.uai == u) {
+                Some(e) => e.to_string(),
+                None => u.to_string(),
+            })
             .collect::<Vec<_>>()
             .join(", "),
         started: utc_time(entry.started_at),

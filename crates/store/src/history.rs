@@ -294,6 +294,9 @@ pub trait History: Send + Sync {
     fn attachments_of_import(&self, import_id: i64) -> impl Future<Output = Result<Vec<AttachmentEntry>>> + Send;
     /// The e-mail addresses of the admins of an establishment (those who gave one).
     fn admin_emails_of(&self, uai: &Uai) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// The establishments of these UAIs (an import touches a few), with their
+    /// names, for the mails; an unknown UAI is left out.
+    fn establishments_named(&self, uais: &[Uai]) -> impl Future<Output = Result<Vec<domain::Establishment>>> + Send;
 }
 
 const ATTACHMENT_COLUMNS: &str =
@@ -738,6 +741,18 @@ macro_rules! impl_history {
                 .bind(uai.as_str())
                 .fetch_all(self.pool())
                 .await?)
+            }
+
+            async fn establishments_named(&self, uais: &[Uai]) -> Result<Vec<domain::Establishment>> {
+                let mut named = Vec::with_capacity(uais.len());
+                for uai in uais {
+                    let name: Option<String> = sqlx::query_scalar(&$sql("SELECT name FROM establishments WHERE uai = ?"))
+                        .bind(uai.as_str())
+                        .fetch_optional(self.pool())
+                        .await?;
+                    named.extend(name.map(|name| domain::Establishment { uai: uai.clone(), name }));
+                }
+                Ok(named)
             }
 
             async fn mails_of_import(&self, import_id: i64) -> Result<Vec<QueuedMail>> {
