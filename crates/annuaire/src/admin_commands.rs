@@ -115,7 +115,7 @@ pub struct UserAddArgs {
     pub birth_date: Option<String>,
     #[arg(long)]
     pub email: Option<String>,
-    /// Code de fonction (personnel administratif) : DIR, EDU, SEC…
+    /// Code de fonction (personnel administratif) : DIR, EDU, ADF…
     #[arg(long)]
     pub function: Option<String>,
     /// Matière (enseignant)

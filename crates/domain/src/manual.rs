@@ -215,12 +215,12 @@ impl ManualUser {
         let function = match (self.profile, self.attrs.function_code.as_deref()) {
             (Profile::Administratif, None) => Some(ValueError::new(
                 "missing_function",
-                "le personnel administratif a une fonction : indiquez son code (ex. DIR, EDU, SEC)",
+                "le personnel administratif a une fonction : indiquez son code (ex. DIR, EDU, ADF)",
             )),
             (_, Some(code)) => match functions::lookup(code) {
                 None => Some(ValueError::new(
                     "unknown_function",
-                    format!("fonction « {code} » inconnue : utilisez un code de fonctions.csv (DIR, EDU, SEC…)"),
+                    format!("fonction « {code} » inconnue : utilisez un code de fonctions.csv (DIR, EDU, ADF…)"),
                 )),
                 Some(f) if f.is_teaching() && self.profile == Profile::Administratif => Some(ValueError::new(
                     "ens_for_staff",
@@ -351,5 +351,9 @@ mod tests {
             ..ManualUserInput::default()
         };
         assert!(fine.read(today, 8).is_ok());
+        // The codes the messages give as examples are accepted ones.
+        for code in ["DIR", "EDU", "ADF"] {
+            assert!(functions::lookup(code).is_some_and(|f| !f.is_teaching()), "{code}");
+        }
     }
 }

@@ -159,6 +159,26 @@ impl Rejection {
     }
 }
 
+/// One establishment's share of a plan ([`Plan::counts_by_establishment`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EstablishmentCounts {
+    pub uai: Uai,
+    pub created: usize,
+    pub joined: usize,
+    pub deactivated: usize,
+}
+
+impl EstablishmentCounts {
+    fn of(uai: &Uai) -> Self {
+        EstablishmentCounts {
+            uai: uai.clone(),
+            created: 0,
+            joined: 0,
+            deactivated: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
     pub profile: Profile,
@@ -191,6 +211,40 @@ impl Plan {
             links: &[],
             links_replaced: &[],
         }
+    }
+
+    /// What the plan does in each establishment it touches, in UAI order:
+    /// accounts created there, accounts that join it (new or reactivated
+    /// memberships of existing accounts), memberships deactivated there.
+    /// (A field change of an existing account belongs to the person, not to
+    /// one establishment: it is counted once, in the plan's totals.)
+    pub fn counts_by_establishment(&self) -> Vec<EstablishmentCounts> {
+        let mut counts: std::collections::BTreeMap<&Uai, EstablishmentCounts> = std::collections::BTreeMap::new();
+        for c in &self.creates {
+            for m in &c.memberships {
+                counts
+                    .entry(&m.uai)
+                    .or_insert_with(|| EstablishmentCounts::of(&m.uai))
+                    .created += 1;
+            }
+        }
+        for u in &self.updates {
+            for m in &u.memberships {
+                counts
+                    .entry(&m.uai)
+                    .or_insert_with(|| EstablishmentCounts::of(&m.uai))
+                    .joined += 1;
+            }
+        }
+        for d in &self.deactivations {
+            for uai in &d.establishments {
+                counts
+                    .entry(uai)
+                    .or_insert_with(|| EstablishmentCounts::of(uai))
+                    .deactivated += 1;
+            }
+        }
+        counts.into_values().collect()
     }
 
     pub fn valid_rows(&self) -> usize {

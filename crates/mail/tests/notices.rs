@@ -122,7 +122,10 @@ async fn success_notice_links_to_the_result_without_passwords() {
     assert!(text.contains("s'est terminé avec succès"), "{text}");
     assert!(text.contains("Créés : 5"), "{text}");
     assert!(text.contains("Lignes du fichier : 5"), "{text}");
-    assert!(text.contains("Établissement(s) : Lycée Test (0750654D)"), "names, not codes: {text}");
+    assert!(
+        text.contains("Établissement(s) : Lycée Test (0750654D)"),
+        "names, not codes: {text}"
+    );
     assert!(html.contains("Lycée Test (0750654D)"), "{html}");
     assert!(
         text.contains(&format!("https://ent.test/annuaire/suivi/{id}")),

@@ -789,6 +789,9 @@ pub struct Step4Page {
     /// The plan's fingerprint, sent back with "Démarrer l'importation".
     plan: String,
     error: Option<String>,
+    /// (establishment, created, joined, deactivated), shown when the file
+    /// touches several establishments.
+    by_establishment: Vec<(String, usize, usize, usize)>,
 }
 
 /// The conflict code of a line naming an account active in another establishment.
@@ -803,7 +806,15 @@ struct PlanLists {
     attachments: Vec<String>,
 }
 
-fn describe_plan(plan: &Plan) -> PlanLists {
+/// "Collège Jean Moulin (0750654D)", or the bare UAI of an unknown establishment.
+fn named(uai: &Uai, known: &[domain::Establishment]) -> String {
+    known
+        .iter()
+        .find(|e| &e.uai == uai)
+        .map_or_else(|| uai.to_string(), ToString::to_string)
+}
+
+fn describe_plan(plan: &Plan, known: &[domain::Establishment]) -> PlanLists {
     let creates = plan
         .creates
         .iter()
@@ -826,7 +837,7 @@ fn describe_plan(plan: &Plan) -> PlanLists {
                 domain::plan::establishment_list(&u.shared_with),
                 u.memberships
                     .iter()
-                    .map(|m| m.uai.as_str())
+                    .map(|m| named(&m.uai, known))
                     .collect::<Vec<_>>()
                     .join(", ")
             )
@@ -847,7 +858,7 @@ fn describe_plan(plan: &Plan) -> PlanLists {
                     "rattachement à {}",
                     u.memberships
                         .iter()
-                        .map(|m| m.uai.as_str())
+                        .map(|m| named(&m.uai, known))
                         .collect::<Vec<_>>()
                         .join(", ")
                 ));
@@ -919,24 +930,17 @@ async fn step4<D: Backend>(
     if matches!(plan.rejection, Some(Rejection::Conflicts { .. })) {
         return Ok(Redirect::to(&format!("/imports/{}/verification", draft.id)).into_response());
     }
+    let known = state.directory.list_establishments().await?;
     let establishment = match &settings.establishment {
-        Some(uai) => {
-            let name = state
-                .directory
-                .list_establishments()
-                .await?
-                .into_iter()
-                .find(|e| &e.uai == uai)
-                .map(|e| e.name)
-                .unwrap_or_default();
-            if settings.establishments_from_file {
-                format!("{name} ({uai}) et ceux du fichier")
-            } else {
-                format!("{name} ({uai})")
-            }
-        }
+        Some(uai) if settings.establishments_from_file => format!("{} et ceux du fichier", named(uai, &known)),
+        Some(uai) => named(uai, &known),
         None => "établissements du fichier".to_string(),
     };
+    let by_establishment: Vec<(String, usize, usize, usize)> = plan
+        .counts_by_establishment()
+        .into_iter()
+        .map(|c| (named(&c.uai, &known), c.created, c.joined, c.deactivated))
+        .collect();
     let (threshold_text, confirmation_error) = match &plan.rejection {
         Some(Rejection::DeletionThreshold(t)) => (
             format!(
@@ -967,7 +971,7 @@ async fn step4<D: Backend>(
         merges,
         deactivations,
         attachments,
-    } = describe_plan(plan);
+    } = describe_plan(plan, &known);
     let mapping = &outcome.read.mapping;
     Ok(Step4Page {
         layout: Layout::of(state, auth),
@@ -1002,6 +1006,7 @@ async fn step4<D: Backend>(
         needs_confirmation,
         plan: plan.fingerprint(),
         error,
+        by_establishment,
     }
     .into_response())
 }

@@ -114,3 +114,49 @@ async fn an_imported_draft_shows_its_import_and_unfinished_ones_wait_on_the_home
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(page.contains("effacé"), "{page}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_4_of_a_file_for_several_establishments_counts_each_by_name() {
+    let app = start().await;
+    let s = session(&app, "systeme").await;
+    let staff = "Civilité;Nom;Prénom;Fonction;RNE\r\nM.;DUPONT;Jean;ADF;0750654D\r\nMme;MARTIN;Anne;DIR;0750655E\r\nM.;DURAND;Paul;EDU;0750655E\r\n";
+    let id = draft_of(
+        &app,
+        "systeme",
+        staff,
+        json!({"profile": "administratif", "establishments_from_file": true}),
+    )
+    .await;
+    let (status, page) = send(
+        &app,
+        Some(&s),
+        Method::GET,
+        &format!("/imports/{id}/recapitulatif"),
+        None,
+    )
+    .await;
+    if status != StatusCode::OK {
+        let (_, check) = send(
+            &app,
+            Some(&s),
+            Method::GET,
+            &format!("/imports/{id}/verification"),
+            None,
+        )
+        .await;
+        panic!("{status}: {check}");
+    }
+    let table = page
+        .split("id=\"par-etablissement\"")
+        .nth(1)
+        .and_then(|t| t.split("</table>").next())
+        .unwrap_or_else(|| panic!("no table per establishment: {page}"));
+    assert!(
+        table.contains("<th scope=\"row\">Collège Jean Moulin (0750654D)</th><td>1</td>"),
+        "{table}"
+    );
+    assert!(
+        table.contains("<th scope=\"row\">Lycée Victor Hugo (0750655E)</th><td>2</td>"),
+        "{table}"
+    );
+}
