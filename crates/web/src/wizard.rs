@@ -1167,33 +1167,27 @@ pub async fn job_page<D: Backend>(
     let job = own_job(&state, &auth, id).await?;
     let progress: BTreeMap<String, (usize, usize)> = serde_json::from_str(&job.progress).unwrap_or_default();
     let finished = job.status == JobStatus::Succeeded;
-    let operations = ["Groupes", "Utilisateurs", "Appartenances aux groupes"]
+    // The same four operations from the first second to the end: only
+    // their state changes (a list that grows under a screen reader is lost).
+    let operations: Vec<OperationView> = ["Mots de passe", "Groupes", "Utilisateurs", "Appartenances aux groupes"]
         .iter()
         .map(|label| {
             let (done, total) = progress.get(*label).copied().unwrap_or((0, 0));
-            let complete = finished || progress.contains_key(*label);
+            let started = progress.contains_key(*label);
+            let (complete, said) = match (started, finished) {
+                (true, _) => (done == total || finished, format!("{done} / {total}")),
+                // An import that creates no account has no password to hash.
+                (false, true) if *label == "Mots de passe" => (true, "aucun à générer".to_string()),
+                (false, true) => (true, "0 / 0".to_string()),
+                (false, false) => (false, "en attente".to_string()),
+            };
             OperationView {
                 label: label.to_string(),
                 done: complete,
-                progress: if complete {
-                    format!("{done} / {total}")
-                } else {
-                    "en attente".to_string()
-                },
+                progress: said,
             }
         })
         .collect();
-    let mut operations: Vec<OperationView> = operations;
-    if let Some((done, total)) = progress.get("Mots de passe").copied() {
-        operations.insert(
-            0,
-            OperationView {
-                label: "Mots de passe".to_string(),
-                done: done == total,
-                progress: format!("{done} / {total}"),
-            },
-        );
-    }
     let report = job
         .report
         .as_deref()

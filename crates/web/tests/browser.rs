@@ -1113,6 +1113,18 @@ async fn step_5_follows_the_job_without_reloading_the_page() {
     let source = c.source().await.unwrap();
     assert!(source.contains("<noscript><meta http-equiv=\"refresh\" content=\"2\"></noscript>"));
     c.execute("window.memePage = true;", vec![]).await.unwrap();
+    let operations = || async {
+        let labels = c
+            .execute(
+                "return Array.from(document.querySelectorAll('#rapport tbody td:nth-child(2)')).map(e => e.textContent.trim())",
+                vec![],
+            )
+            .await
+            .unwrap();
+        serde_json::from_value::<Vec<String>>(labels).unwrap()
+    };
+    let before = operations().await;
+    assert_eq!(before.len(), 4, "{before:?}");
 
     assert!(web::run_next_job(&app.state).await.unwrap());
     let mut status = String::new();
@@ -1132,6 +1144,7 @@ async fn step_5_follows_the_job_without_reloading_the_page() {
     assert_eq!(status, "succeeded");
     let same_page = c.execute("return window.memePage === true", vec![]).await.unwrap();
     assert_eq!(same_page.as_bool(), Some(true), "updated in place, not reloaded");
+    assert_eq!(operations().await, before, "the same operations from start to end");
     assert!(text(c, "#bilan").await.contains("1 compte(s) créé(s)"));
     assert_eq!(
         c.find(Locator::Id("rapport"))
