@@ -420,11 +420,15 @@ pub async fn audit<D: AdminDirectory>(d: &D, args: AuditArgs) -> Result<ExitCode
 
 /// A refused value, with the option that fixes it when there is one.
 fn invalid(e: domain::values::ValueError) -> anyhow::Error {
-    let message = match domain::manual::cli_option(e.code) {
+    anyhow::Error::new(Refused(with_option(e)))
+}
+
+/// A refusal with the option that fixes it.
+fn with_option(e: domain::values::ValueError) -> String {
+    match domain::manual::cli_option(e.code) {
         Some(option) => format!("{} ({option})", e.message),
         None => e.message,
-    };
-    anyhow::Error::new(Refused(message))
+    }
 }
 
 pub async fn add_user<D: AdminDirectory>(d: &D, args: &UserAddArgs, clock: &dyn Clock) -> Result<ExitCode> {
@@ -455,8 +459,12 @@ pub async fn add_user<D: AdminDirectory>(d: &D, args: &UserAddArgs, clock: &dyn 
         password,
         key: args.key.clone(),
     }
-    .parse(clock.today())
-    .map_err(invalid)?;
+    .read(clock.today(), args.min_password_length)
+    .map_err(|problems| {
+        // Every problem at once, each with its option.
+        let said: Vec<String> = problems.into_iter().map(|(_, e)| with_option(e)).collect();
+        anyhow::Error::new(Refused(said.join(" ; ")))
+    })?;
     let pattern = args.login_pattern.parse::<LoginPattern>().map_err(|e| anyhow!(e))?;
     let mut rng = domain::password::os_rng();
     let added = admin::add_user(

@@ -110,41 +110,6 @@ impl ManualUserInput {
             Err(problems)
         }
     }
-
-    pub fn parse(&self, today: chrono::NaiveDate) -> Result<ManualUser, ValueError> {
-        let profile: Profile = self
-            .profile
-            .parse()
-            .map_err(|e: crate::profile::UnknownProfile| ValueError::new("bad_profile", e.to_string()))?;
-        let attrs = Attributes {
-            civility: filled(&self.civility).map(crate::values::Civility::parse).transpose()?,
-            last_name: crate::values::parse_name(&self.last_name, "nom")?,
-            first_name: crate::values::parse_name(&self.first_name, "prénom")?,
-            birth_date: filled(&self.birth_date)
-                .map(|b| crate::values::parse_birth_date(b, today))
-                .transpose()?,
-            email: filled(&self.email).map(crate::values::Email::parse).transpose()?,
-            function_code: filled(&self.function).map(|f| {
-                functions::lookup(f)
-                    .map(|x| x.code.to_string())
-                    .unwrap_or_else(|| f.to_string())
-            }),
-            subject: filled(&self.subject).map(str::to_string),
-            class_name: filled(&self.class).map(str::to_string),
-            ..Attributes::default()
-        };
-        Ok(ManualUser {
-            profile,
-            establishment: filled(&self.establishment)
-                .map(Uai::parse)
-                .transpose()
-                .map_err(|e| ValueError::new("bad_uai", e.to_string()))?,
-            attrs,
-            login: filled(&self.login).map(Login::parse).transpose()?,
-            password: self.password.clone().filter(|p| !p.is_empty()),
-            key: filled(&self.key).map(|k| SyncKey::from_stored(k.to_string())),
-        })
-    }
 }
 
 /// The CLI option that fixes a refusal of [`ManualUser::check`], by its code.

@@ -320,14 +320,21 @@ pub async fn save<D: Backend>(
     }
 }
 
+/// The forms of the account page's actions (leave an establishment,
+/// deactivate or reactivate).
 #[derive(Debug, Deserialize)]
-pub struct LeaveForm {
+pub struct ActionForm {
     #[serde(default)]
     csrf: String,
+    /// The `updated_at` the page was built from.
     #[serde(default)]
     version: String,
+    /// The establishment to leave.
     #[serde(default)]
     uai: String,
+    /// "desactiver" or "reactiver": what the confirmation page asked.
+    #[serde(default)]
+    action: String,
 }
 
 /// POST /utilisateurs/{id}/retrait: ends the account's membership in one of
@@ -336,7 +343,7 @@ pub async fn leave<D: Backend>(
     State(state): State<AppState<D>>,
     auth: Auth,
     Path(id): Path<i64>,
-    Form(form): Form<LeaveForm>,
+    Form(form): Form<ActionForm>,
 ) -> Result<AccountPage, AppError> {
     auth.check_csrf(&form.csrf)?;
     let detail = managed(&state, &auth, id).await?;
@@ -351,27 +358,42 @@ pub async fn leave<D: Backend>(
         state.clock.now(),
     )
     .await;
+    // Still theirs when it remains active (or belonged) in one of their establishments.
+    after_action(&state, &auth, &detail, result, |shown, detail| {
+        shown.left = Some(
+            detail
+                .memberships
+                .iter()
+                .find(|m| m.uai == uai)
+                .map_or_else(|| uai.to_string(), |m| format!("{} ({})", m.establishment, m.uai)),
+        );
+    })
+    .await
+}
+
+/// The account page after an action on it: read again and told what was
+/// done, or as it was with the reason of the refusal.
+async fn after_action<D: Backend>(
+    state: &AppState<D>,
+    auth: &Auth,
+    before: &AccountDetail,
+    result: Result<(), AccountError>,
+    done: impl FnOnce(&mut AccountPage, &AccountDetail),
+) -> Result<AccountPage, AppError> {
     match result {
         Ok(()) => {
-            // Still theirs when it remains active (or belonged) in one of their establishments.
-            let detail = managed(&state, &auth, id).await?;
-            let mut shown = page(&state, &auth, &detail, AccountForm::of(&detail), None, None);
-            shown.left = Some(
-                detail
-                    .memberships
-                    .iter()
-                    .find(|m| m.uai == uai)
-                    .map_or_else(|| uai.to_string(), |m| format!("{} ({})", m.establishment, m.uai)),
-            );
+            let detail = managed(state, auth, before.user.id).await?;
+            let mut shown = page(state, auth, &detail, AccountForm::of(&detail), None, None);
+            done(&mut shown, &detail);
             Ok(shown)
         }
         Err(AccountError::NotFound) => Err(AppError::NotFound),
         Err(AccountError::Store(e)) => Err(e.into()),
         Err(e) => Ok(page(
-            &state,
-            &auth,
-            &detail,
-            AccountForm::of(&detail),
+            state,
+            auth,
+            before,
+            AccountForm::of(before),
             Some(e.to_string()),
             None,
         )),
@@ -423,23 +445,12 @@ pub async fn activation_page<D: Backend>(
     .into_response())
 }
 
-#[derive(Debug, Deserialize)]
-pub struct ActivationForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    version: String,
-    /// "desactiver" or "reactiver": what the confirmation page asked.
-    #[serde(default)]
-    action: String,
-}
-
 /// POST /utilisateurs/{id}/activation: deactivates or reactivates, audited.
 pub async fn activation<D: Backend>(
     State(state): State<AppState<D>>,
     auth: Auth,
     Path(id): Path<i64>,
-    Form(form): Form<ActivationForm>,
+    Form(form): Form<ActionForm>,
 ) -> Result<AccountPage, AppError> {
     auth.check_csrf(&form.csrf)?;
     let detail = managed(&state, &auth, id).await?;
@@ -462,24 +473,10 @@ pub async fn activation<D: Backend>(
         state.clock.now(),
     )
     .await;
-    match result {
-        Ok(()) => {
-            let detail = managed(&state, &auth, id).await?;
-            let mut shown = page(&state, &auth, &detail, AccountForm::of(&detail), None, None);
-            shown.activation = Some(if active { "réactivé" } else { "désactivé" });
-            Ok(shown)
-        }
-        Err(AccountError::NotFound) => Err(AppError::NotFound),
-        Err(AccountError::Store(e)) => Err(e.into()),
-        Err(e) => Ok(page(
-            &state,
-            &auth,
-            &detail,
-            AccountForm::of(&detail),
-            Some(e.to_string()),
-            None,
-        )),
-    }
+    after_action(&state, &auth, &detail, result, |shown, _| {
+        shown.activation = Some(if active { "réactivé" } else { "désactivé" });
+    })
+    .await
 }
 
 /// GET /utilisateurs/{id}/fiche: a new credential slip (login and sign-in

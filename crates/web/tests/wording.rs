@@ -6,21 +6,8 @@
 mod support;
 
 use axum::http::{Method, StatusCode};
-use domain::field::Field;
 use serde_json::json;
 use support::*;
-
-/// The page names no CLI option and no field id.
-fn assert_page_words(what: &str, page: &str) {
-    let cli_option = page
-        .match_indices("--")
-        .any(|(at, _)| page[at + 2..].starts_with(|c: char| c.is_ascii_lowercase()) && !page[..at].ends_with("<!"));
-    assert!(!cli_option, "{what}: a CLI option in the page: {page}");
-    for field in Field::ALL {
-        let id = format!("({})", field.id());
-        assert!(!page.contains(&id), "{what}: field id {id} in the page: {page}");
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_refusal_of_the_pages_is_in_their_words() {

@@ -390,3 +390,16 @@ pub async fn draft_of(app: &App, login: &str, file: &str, changes: serde_json::V
         .await
         .unwrap()
 }
+
+/// A page names no CLI option (`--map`, `--confirm-deletions`…) and no field
+/// id (`(civilite)`): each door has its own words (issue 15).
+pub fn assert_page_words(what: &str, page: &str) {
+    let cli_option = page
+        .match_indices("--")
+        .any(|(at, _)| page[at + 2..].starts_with(|c: char| c.is_ascii_lowercase()) && !page[..at].ends_with("<!"));
+    assert!(!cli_option, "{what}: a CLI option in the page: {page}");
+    for field in domain::field::Field::ALL {
+        let id = format!("({})", field.id());
+        assert!(!page.contains(&id), "{what}: field id {id} in the page: {page}");
+    }
+}
