@@ -130,7 +130,7 @@ pub struct ServeArgs {
     /// Dossier où arrivent les fichiers du flux AAF (*.xml), importés à chaque échéance de --aaf-schedule
     #[arg(long, env = "ANNUAIRE_AAF_INBOX", requires = "aaf_schedule")]
     pub aaf_inbox: Option<PathBuf>,
-    /// Échéances du flux AAF, au format cron en UTC (« 30 2 * * * » : chaque nuit à 2 h 30)
+    /// Échéances du flux AAF, au format cron, en heure de Paris (« 30 2 * * * » : chaque nuit à 2 h 30)
     #[arg(long, env = "ANNUAIRE_AAF_SCHEDULE", requires = "aaf_inbox")]
     pub aaf_schedule: Option<String>,
     /// Destinataire de l'avis de fin de chaque flux AAF planifié

@@ -26,12 +26,14 @@ pub struct AafSchedule {
 
 impl AafSchedule {
     /// `pattern` is a cron pattern of 5 fields (minute hour day month
-    /// weekday), or 6 with seconds first; times are UTC.
+    /// weekday), or 6 with seconds first; times are Paris times, as the
+    /// schools and their admins read a clock (a time that daylight saving
+    /// skips runs at the next one that exists).
     pub fn new(inbox: PathBuf, pattern: &str, notify: Option<String>) -> Result<AafSchedule, String> {
         let cron = Cron::new(pattern.trim()).with_seconds_optional().parse().map_err(|_| {
             format!(
                 "planification « {pattern} » illisible : écrivez 5 champs « minute heure jour mois jour-de-semaine », \
-                     par exemple « 30 2 * * * » pour chaque nuit à 2 h 30 UTC"
+                     par exemple « 30 2 * * * » pour chaque nuit à 2 h 30 (heure de Paris)"
             )
         })?;
         Ok(AafSchedule { inbox, cron, notify })
@@ -39,7 +41,10 @@ impl AafSchedule {
 
     /// The first time strictly after `after`.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.cron.find_next_occurrence(&after, false).ok()
+        self.cron
+            .find_next_occurrence(&domain::time::local(after), false)
+            .ok()
+            .map(|next| next.with_timezone(&Utc))
     }
 
     pub fn pattern(&self) -> &str {
@@ -206,18 +211,33 @@ mod tests {
     use chrono::TimeZone;
 
     #[test]
-    fn schedule_times_are_utc_and_strictly_after() {
+    fn schedule_times_are_paris_times_and_strictly_after() {
         let s = AafSchedule::new(PathBuf::from("flux"), "30 2 * * *", None).unwrap();
-        let at = Utc.with_ymd_and_hms(2026, 11, 25, 2, 30, 0).unwrap();
+        // 2 h 30 in Paris is 1 h 30 UTC in winter.
+        let at = Utc.with_ymd_and_hms(2026, 11, 25, 1, 30, 0).unwrap();
         assert_eq!(
             s.next_after(at),
-            Some(Utc.with_ymd_and_hms(2026, 11, 26, 2, 30, 0).unwrap())
+            Some(Utc.with_ymd_and_hms(2026, 11, 26, 1, 30, 0).unwrap())
+        );
+        // And 0 h 30 UTC in summer.
+        let summer = Utc.with_ymd_and_hms(2026, 7, 1, 12, 0, 0).unwrap();
+        assert_eq!(
+            s.next_after(summer),
+            Some(Utc.with_ymd_and_hms(2026, 7, 2, 0, 30, 0).unwrap())
+        );
+        // 29 March 2026 has no 2 h 30 in Paris: that night's run is not lost.
+        let before_the_change = Utc.with_ymd_and_hms(2026, 3, 28, 12, 0, 0).unwrap();
+        let next = s.next_after(before_the_change).unwrap();
+        assert_eq!(
+            domain::time::day(next),
+            chrono::NaiveDate::from_ymd_opt(2026, 3, 29).unwrap(),
+            "{next}"
         );
         let weekly = AafSchedule::new(PathBuf::from("flux"), "0 3 * * MON", None).unwrap();
-        // 2026-11-25 is a Wednesday: next Monday is the 30th.
+        // 2026-11-25 is a Wednesday: next Monday is the 30th, 3 h in Paris.
         assert_eq!(
             weekly.next_after(at),
-            Some(Utc.with_ymd_and_hms(2026, 11, 30, 3, 0, 0).unwrap())
+            Some(Utc.with_ymd_and_hms(2026, 11, 30, 2, 0, 0).unwrap())
         );
         let err = AafSchedule::new(PathBuf::from("flux"), "tous les jours", None).unwrap_err();
         assert!(
