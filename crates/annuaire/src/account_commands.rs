@@ -55,6 +55,27 @@ pub async fn leave<D: Accounts>(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `users deactivate` / `users reactivate`: the user page's buttons.
+pub async fn set_active<D: Accounts>(
+    d: &D,
+    key: &str,
+    active: bool,
+    admin: &Admin,
+    clock: &dyn Clock,
+) -> Result<ExitCode> {
+    let account = by_key(d, key, admin).await?;
+    accounts::set_active(d, &account, None, active, admin, clock.now())
+        .await
+        .map_err(refusal)?;
+    println!(
+        "Compte {} ({}) {} (inscrit au journal).",
+        account.user.sync_key,
+        account.user.login,
+        if active { "réactivé" } else { "désactivé" }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The account page as JSON.
 #[derive(Serialize)]
 struct ShownAccount<'a> {

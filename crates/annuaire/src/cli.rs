@@ -280,6 +280,17 @@ pub enum UsersCommand {
         #[arg(long)]
         establishment: String,
     },
+    /// Désactiver un compte (il ne peut plus se connecter ; rattachements, groupes et identifiant
+    /// conservés ; inscrit au journal). Pas un compte du flux AAF, ni un compte partagé
+    Deactivate {
+        /// Clé de synchronisation du compte
+        key: String,
+    },
+    /// Réactiver un compte désactivé (inscrit au journal)
+    Reactivate {
+        /// Clé de synchronisation du compte
+        key: String,
+    },
     /// Réactiver les comptes désactivés par un import Complet
     Restore {
         /// Numéro de l'import (affiché à la fin de l'import)

@@ -59,7 +59,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
     if cli.as_admin.is_some() && !acts_as_admin(&cli.command) {
         return Err(anyhow::Error::new(crate::admin_commands::Refused(
-            "--as-admin ne s'applique qu'à import, users show, users set et users leave : retirez-la (ou la variable ANNUAIRE_AS_ADMIN) pour cette commande".into(),
+            "--as-admin ne s'applique qu'à import et users show, set, leave, deactivate, reactivate : retirez-la (ou la variable ANNUAIRE_AS_ADMIN) pour cette commande".into(),
         )));
     }
     if let Command::Serve(args) = cli.command {
@@ -141,7 +141,14 @@ fn redact(url: &str) -> String {
 fn acts_as_admin(command: &Command) -> bool {
     matches!(
         command,
-        Command::Import(_) | Command::Users(UsersCommand::Show(_) | UsersCommand::Set(_) | UsersCommand::Leave { .. })
+        Command::Import(_)
+            | Command::Users(
+                UsersCommand::Show(_)
+                    | UsersCommand::Set(_)
+                    | UsersCommand::Leave { .. }
+                    | UsersCommand::Deactivate { .. }
+                    | UsersCommand::Reactivate { .. }
+            )
     )
 }
 
@@ -229,6 +236,12 @@ async fn dispatch<D: web::Backend>(
         }
         Command::Users(UsersCommand::Set(args)) => {
             crate::account_commands::set(d, &args, &acting_admin(d, as_admin).await?, &clock).await
+        }
+        Command::Users(UsersCommand::Deactivate { key }) => {
+            crate::account_commands::set_active(d, &key, false, &acting_admin(d, as_admin).await?, &clock).await
+        }
+        Command::Users(UsersCommand::Reactivate { key }) => {
+            crate::account_commands::set_active(d, &key, true, &acting_admin(d, as_admin).await?, &clock).await
         }
         Command::Users(UsersCommand::Leave { key, establishment }) => {
             crate::account_commands::leave(d, &key, &establishment, &acting_admin(d, as_admin).await?, &clock).await

@@ -211,3 +211,54 @@ fn a_system_admin_renames_an_establishment_from_the_cli() {
         );
     }
 }
+
+#[test]
+fn an_admin_deactivates_and_reactivates_an_account_from_the_cli() {
+    for backend in Backend::all() {
+        let env = Env::on(&backend);
+        let ok = |args: &[&str]| {
+            let out = env.run(args);
+            assert!(out.status.success(), "{} {args:?}: {}", backend.name(), stderr(&out));
+            out
+        };
+        ok(&["establishment", "add", UAI_B, "Lycée Victor Hugo"]);
+        ok(&["admin", "create", "admin-a", "--establishment", UAI_A]);
+        let file = env.write(
+            "a.csv",
+            "Civilité;Nom;Prénom;Matière\r\nM.;PLATON;Francis;Philosophie\r\n".as_bytes(),
+        );
+        ok(&[
+            "import",
+            &file,
+            "--profile",
+            "enseignant",
+            "--establishment",
+            UAI_A,
+            "--result",
+            "a-resultat.csv",
+        ]);
+        let rows = result_rows(&env, "a-resultat.csv");
+        let key = rows[1][0].clone();
+        let out = ok(&["--as-admin", "admin-a", "users", "deactivate", &key]);
+        assert!(
+            stdout(&out).contains("désactivé (inscrit au journal)"),
+            "{}",
+            stdout(&out)
+        );
+        refused(
+            &env.run(&["--as-admin", "admin-a", "users", "deactivate", &key]),
+            "ce compte est déjà désactivé",
+        );
+        let shown = ok(&["users", "show", &key, "--json"]);
+        let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+        assert_eq!(shown["active"], false, "{shown}");
+        ok(&["--as-admin", "admin-a", "users", "reactivate", &key]);
+        let shown: Value = serde_json::from_slice(&ok(&["users", "show", &key, "--json"]).stdout).unwrap();
+        assert_eq!(shown["active"], true, "{shown}");
+        let log = stdout(&ok(&["audit", "--json"]));
+        assert!(
+            log.contains("account_deactivate") && log.contains("account_reactivate"),
+            "{log}"
+        );
+    }
+}
