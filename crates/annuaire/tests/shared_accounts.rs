@@ -29,6 +29,13 @@ fn shows_word(text: &str, word: &str) -> bool {
     })
 }
 
+/// Runs a command that must succeed, and its output.
+fn succeeds(env: &Env, backend: &Backend, args: &[&str]) -> std::process::Output {
+    let out = env.run(args);
+    assert!(out.status.success(), "{} {args:?}: {}", backend.name(), stderr(&out));
+    out
+}
+
 fn refused(out: &std::process::Output, says: &str) {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(out));
     assert!(stderr(out).contains(says), "{}", stderr(out));
@@ -38,11 +45,7 @@ fn refused(out: &std::process::Output, says: &str) {
 fn an_establishment_admin_attaches_another_schools_teacher_only_when_confirmed() {
     for backend in Backend::all() {
         let env = Env::on(&backend);
-        let ok = |args: &[&str]| {
-            let out = env.run(args);
-            assert!(out.status.success(), "{} {args:?}: {}", backend.name(), stderr(&out));
-            out
-        };
+        let ok = |args: &[&str]| succeeds(&env, &backend, args);
         ok(&["establishment", "add", UAI_B, "Lycée Victor Hugo"]);
         ok(&["admin", "create", "admin-a", "--establishment", UAI_A]);
         ok(&["admin", "create", "admin-b", "--establishment", UAI_B]);
@@ -216,11 +219,7 @@ fn a_system_admin_renames_an_establishment_from_the_cli() {
 fn an_admin_deactivates_and_reactivates_an_account_from_the_cli() {
     for backend in Backend::all() {
         let env = Env::on(&backend);
-        let ok = |args: &[&str]| {
-            let out = env.run(args);
-            assert!(out.status.success(), "{} {args:?}: {}", backend.name(), stderr(&out));
-            out
-        };
+        let ok = |args: &[&str]| succeeds(&env, &backend, args);
         ok(&["establishment", "add", UAI_B, "Lycée Victor Hugo"]);
         ok(&["admin", "create", "admin-a", "--establishment", UAI_A]);
         let file = env.write(

@@ -28,6 +28,15 @@ pub struct MembershipLine {
     pub active: bool,
 }
 
+impl MembershipLine {
+    pub fn establishment(&self) -> domain::Establishment {
+        domain::Establishment {
+            uai: self.uai.clone(),
+            name: self.establishment.clone(),
+        }
+    }
+}
+
 /// The other person of a pupil ↔ person in charge link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RelativeLine {
@@ -83,10 +92,7 @@ impl AccountDetail {
             .memberships
             .iter()
             .filter(|m| m.active && !scope.allows(&m.uai))
-            .map(|m| domain::Establishment {
-                uai: m.uai.clone(),
-                name: m.establishment.clone(),
-            })
+            .map(MembershipLine::establishment)
             .collect();
         domain::establishment::establishment_list(&elsewhere)
     }
@@ -367,6 +373,31 @@ fn settings_of(
 macro_rules! impl_accounts {
     ($store:ty, $conn:ty, $sql:path) => {
         impl $store {
+            /// Moves the account to a new version (`updated_at`), only if it is
+            /// still at `version` (false: someone changed it since the page was
+            /// shown); sets `deactivated_at` too when given (`Some(None)` clears it).
+            async fn take_version(
+                conn: &mut $conn,
+                id: i64,
+                version: DateTime<Utc>,
+                deactivated_at: Option<Option<DateTime<Utc>>>,
+                now: DateTime<Utc>,
+            ) -> Result<bool> {
+                let written = sqlx::query(&$sql(
+                    "UPDATE users SET updated_at = ?, deactivated_at = CASE WHEN ? THEN ? ELSE deactivated_at END \
+                     WHERE id = ? AND updated_at = ?",
+                ))
+                .bind(now)
+                .bind(deactivated_at.is_some())
+                .bind(deactivated_at.flatten())
+                .bind(id)
+                .bind(version)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+                Ok(written == 1)
+            }
+
             /// The one INSERT of an audit row, inside any transaction.
             pub(crate) async fn write_audit(conn: &mut $conn, audit: &NewAudit) -> Result<()> {
                 sqlx::query(&$sql(
@@ -540,19 +571,8 @@ macro_rules! impl_accounts {
                 now: DateTime<Utc>,
             ) -> Result<bool> {
                 let mut tx = self.pool().begin().await?;
-                let written = sqlx::query(&$sql(
-                    "UPDATE users SET updated_at = ?, deactivated_at = CASE WHEN ? THEN ? ELSE deactivated_at END \
-                     WHERE id = ? AND updated_at = ?",
-                ))
-                .bind(now)
-                .bind(deactivate)
-                .bind(now)
-                .bind(id)
-                .bind(version)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if written != 1 {
+                let deactivated_at = deactivate.then_some(Some(now));
+                if !Self::take_version(&mut tx, id, version, deactivated_at, now).await? {
                     return Ok(false);
                 }
                 sqlx::query(&$sql("UPDATE memberships SET active = ?, deactivated_at = ? WHERE user_id = ? AND uai = ?"))
@@ -584,17 +604,7 @@ macro_rules! impl_accounts {
                 now: DateTime<Utc>,
             ) -> Result<bool> {
                 let mut tx = self.pool().begin().await?;
-                let written = sqlx::query(&$sql(
-                    "UPDATE users SET updated_at = ?, deactivated_at = ? WHERE id = ? AND updated_at = ?",
-                ))
-                .bind(now)
-                .bind((!active).then_some(now))
-                .bind(id)
-                .bind(version)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if written != 1 {
+                if !Self::take_version(&mut tx, id, version, Some((!active).then_some(now)), now).await? {
                     return Ok(false);
                 }
                 for uai in reopen {

@@ -144,6 +144,20 @@ fn page_version(raw: &str) -> Result<DateTime<Utc>, AppError> {
         .map_err(|_| AppError::BadRequest("formulaire incomplet : rechargez la page du compte".into()))
 }
 
+/// A form posted from the account page: its CSRF checked, the account read
+/// again, and the version the page was built from.
+async fn posted<D: Backend>(
+    state: &AppState<D>,
+    auth: &Auth,
+    id: i64,
+    csrf: &str,
+    version: &str,
+) -> Result<(AccountDetail, DateTime<Utc>), AppError> {
+    auth.check_csrf(csrf)?;
+    let detail = managed(state, auth, id).await?;
+    Ok((detail, page_version(version)?))
+}
+
 async fn managed<D: Backend>(state: &AppState<D>, auth: &Auth, id: i64) -> Result<AccountDetail, AppError> {
     match state.directory.account(id).await? {
         Some(detail) if detail.managed_by(&auth.admin) => Ok(detail),
@@ -278,9 +292,7 @@ pub async fn save<D: Backend>(
     Path(id): Path<i64>,
     Form(form): Form<AccountForm>,
 ) -> Result<AccountPage, AppError> {
-    auth.check_csrf(&form.csrf)?;
-    let detail = managed(&state, &auth, id).await?;
-    let version = page_version(&form.version)?;
+    let (detail, version) = posted(&state, &auth, id, &form.csrf, &form.version).await?;
     let result = accounts::save_account(
         state.directory.as_ref(),
         &detail,
@@ -345,9 +357,7 @@ pub async fn leave<D: Backend>(
     Path(id): Path<i64>,
     Form(form): Form<ActionForm>,
 ) -> Result<AccountPage, AppError> {
-    auth.check_csrf(&form.csrf)?;
-    let detail = managed(&state, &auth, id).await?;
-    let version = page_version(&form.version)?;
+    let (detail, version) = posted(&state, &auth, id, &form.csrf, &form.version).await?;
     let uai = domain::Uai::parse(&form.uai).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let result = accounts::leave_establishment(
         state.directory.as_ref(),
@@ -429,10 +439,7 @@ pub async fn activation_page<D: Backend>(
         .memberships
         .iter()
         .filter(|m| m.active || detail.deactivated_at.is_some())
-        .map(|m| domain::Establishment {
-            uai: m.uai.clone(),
-            name: m.establishment.clone(),
-        })
+        .map(accounts::MembershipLine::establishment)
         .collect();
     Ok(ActivationPage {
         layout: Layout::of(&state, &auth),
@@ -452,9 +459,7 @@ pub async fn activation<D: Backend>(
     Path(id): Path<i64>,
     Form(form): Form<ActionForm>,
 ) -> Result<AccountPage, AppError> {
-    auth.check_csrf(&form.csrf)?;
-    let detail = managed(&state, &auth, id).await?;
-    let version = page_version(&form.version)?;
+    let (detail, version) = posted(&state, &auth, id, &form.csrf, &form.version).await?;
     let active = match form.action.as_str() {
         "reactiver" => true,
         "desactiver" => false,

@@ -208,6 +208,21 @@ async fn text(c: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// Whether the element of this id shows on the page.
+async fn shown(c: &Client, id: &str) -> bool {
+    c.find(Locator::Id(id)).await.unwrap().is_displayed().await.unwrap()
+}
+
+/// Clicks an element (a select's option, a box) that does not leave the page.
+async fn pick(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
 /// Clicks a button that submits a form and waits until the next page replaced this one.
 async fn click_and_wait(c: &Client, css: &str) {
     let old = c.find(Locator::Css("html")).await.unwrap();
@@ -260,7 +275,7 @@ async fn upload(c: &Client, app: &App, file: &std::path::Path, complet: bool) {
         .await
         .unwrap();
     if complet {
-        c.find(Locator::Id("complet")).await.unwrap().click().await.unwrap();
+        pick(c, "#complet").await;
     }
     click_and_wait(c, "form button.principal").await;
     assert!(c.current_url().await.unwrap().path().ends_with("/correspondances"));
@@ -396,7 +411,7 @@ async fn wizard_flows_in_a_real_browser() {
         c.find(Locator::Css(".erreur")).await.is_ok(),
         "refused while conflicts are neither fixed nor skipped"
     );
-    c.find(Locator::Id("ignorer")).await.unwrap().click().await.unwrap();
+    pick(c, "#ignorer").await;
     next(c).await;
     assert_eq!(text(c, "#ignorees").await, "1");
     assert_eq!(text(c, "#plan-crees").await, "1");
@@ -733,40 +748,11 @@ async fn duplicates_reconciliation_manual_creation_and_audit_in_a_real_browser()
     };
     assert_eq!(value("profile").await, "enseignant");
     assert_eq!(value("establishment").await, UAI_A);
-    assert!(c
-        .find(Locator::Id("subject"))
-        .await
-        .unwrap()
-        .is_displayed()
-        .await
-        .unwrap());
-    assert!(!c
-        .find(Locator::Id("function"))
-        .await
-        .unwrap()
-        .is_displayed()
-        .await
-        .unwrap());
-    c.find(Locator::Css("#profile option[value=administratif]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    assert!(c
-        .find(Locator::Id("function"))
-        .await
-        .unwrap()
-        .is_displayed()
-        .await
-        .unwrap());
-    assert!(!c
-        .find(Locator::Id("subject"))
-        .await
-        .unwrap()
-        .is_displayed()
-        .await
-        .unwrap());
+    assert!(shown(c, "subject").await);
+    assert!(!shown(c, "function").await);
+    pick(c, "#profile option[value=administratif]").await;
+    assert!(shown(c, "function").await);
+    assert!(!shown(c, "subject").await);
     let codes = c.find_all(Locator::Css("#function option")).await.unwrap();
     assert!(codes.len() > 50, "the function codes are listed: {}", codes.len());
     assert!(
@@ -804,18 +790,8 @@ async fn duplicates_reconciliation_manual_creation_and_audit_in_a_real_browser()
     for field in ["email", "birth_date"] {
         c.find(Locator::Id(field)).await.unwrap().clear().await.unwrap();
     }
-    c.find(Locator::Css("#profile option[value=administrateur]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.find(Locator::Css(&format!("#establishment option[value='{UAI_A}']")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    pick(c, "#profile option[value=administrateur]").await;
+    pick(c, &format!("#establishment option[value='{UAI_A}']")).await;
     c.find(Locator::Id("last_name"))
         .await
         .unwrap()
@@ -964,7 +940,7 @@ async fn another_schools_teacher_in_a_real_browser() {
     );
     assert!(text(c, "label[for=rattacher]").await.contains("(1 ligne(s))"));
     shot(c, "15-etape3-rattachement").await;
-    c.find(Locator::Id("rattacher")).await.unwrap().click().await.unwrap();
+    pick(c, "#rattacher").await;
     next(c).await;
     assert_eq!(text(c, "#plan-rattaches").await, "1");
     let attached = text(c, "#rattachements").await;
@@ -1259,30 +1235,15 @@ async fn step_2_follows_each_choice_and_enter_goes_on() {
     c.execute("window.memePage = true;", vec![]).await.unwrap();
 
     // Each choice updates the checklist and the sentence at once.
-    c.find(Locator::Css("#col0 option[value=civilite]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    pick(c, "#col0 option[value=civilite]").await;
     assert_eq!(checklist("civilite").await, "✓ présent");
     let status = text(c, "#etat-correspondances").await;
     assert_eq!(status, "Il manque encore une colonne pour : Matière.");
-    c.find(Locator::Css("#col3 option[value=nom]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    pick(c, "#col3 option[value=nom]").await;
     assert!(text(c, "#etat-correspondances")
         .await
         .contains("est choisi pour deux colonnes"));
-    c.find(Locator::Css("#col3 option[value=matiere]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    pick(c, "#col3 option[value=matiere]").await;
     assert!(text(c, "#etat-correspondances")
         .await
         .starts_with("Chaque champ obligatoire a sa colonne"));
