@@ -4,23 +4,24 @@
 use crate::admin_commands::Refused;
 use crate::cli::{UserSetArgs, UserShowArgs};
 use anyhow::{anyhow, Result};
+use app::accounts::{self, AccountError};
+use app::Actor;
 use domain::account::{AccountChange, AccountRights};
 use domain::person::relation_label;
+use domain::time::minute_or_never as when;
 use serde::Serialize;
 use std::process::ExitCode;
-use store::accounts::{self, when, AccountDetail, AccountError, Accounts};
+use store::accounts::{AccountDetail, Accounts};
 use store::service::Clock;
-use store::web::Admin;
 
 /// The account of this key, if the admin may see it (otherwise it does not exist for them).
-async fn by_key<D: Accounts>(d: &D, key: &str, admin: &Admin) -> Result<AccountDetail> {
-    let unknown = || {
-        anyhow::Error::new(Refused(format!(
+async fn by_key<D: Accounts>(d: &D, key: &str, actor: &Actor) -> Result<AccountDetail> {
+    match accounts::open_by_key(d, actor, key).await {
+        Err(AccountError::NotFound) => Err(anyhow::Error::new(Refused(format!(
             "aucun compte n'a la clé de synchronisation « {key} » : vérifiez-la (annuaire users search --last-name NOM affiche les clés)"
-        )))
-    };
-    let id = d.account_id_by_key(key.trim()).await?.ok_or_else(unknown)?;
-    d.account(id).await?.filter(|a| a.managed_by(admin)).ok_or_else(unknown)
+        )))),
+        other => other.map_err(refusal),
+    }
 }
 
 fn refusal(e: AccountError) -> anyhow::Error {
@@ -34,12 +35,12 @@ pub async fn leave<D: Accounts>(
     d: &D,
     key: &str,
     establishment: &str,
-    admin: &Admin,
+    actor: &Actor,
     clock: &dyn Clock,
 ) -> Result<ExitCode> {
     let uai = domain::Uai::parse(establishment)?;
-    let account = by_key(d, key, admin).await?;
-    accounts::leave_establishment(d, &account, None, &uai, admin, clock.now())
+    let account = by_key(d, key, actor).await?;
+    accounts::leave_establishment(d, &account, None, &uai, actor, clock.now())
         .await
         .map_err(refusal)?;
     let still_active = account.memberships.iter().any(|m| m.active && m.uai != uai);
@@ -60,11 +61,11 @@ pub async fn set_active<D: Accounts>(
     d: &D,
     key: &str,
     active: bool,
-    admin: &Admin,
+    actor: &Actor,
     clock: &dyn Clock,
 ) -> Result<ExitCode> {
-    let account = by_key(d, key, admin).await?;
-    accounts::set_active(d, &account, None, active, admin, clock.now())
+    let account = by_key(d, key, actor).await?;
+    accounts::set_active(d, &account, None, active, actor, clock.now())
         .await
         .map_err(refusal)?;
     println!(
@@ -97,10 +98,10 @@ struct ShownAccount<'a> {
     relatives: &'a [store::accounts::RelativeLine],
 }
 
-pub async fn show<D: Accounts>(d: &D, args: &UserShowArgs, admin: &Admin) -> Result<ExitCode> {
-    let a = by_key(d, &args.key, admin).await?;
+pub async fn show<D: Accounts>(d: &D, args: &UserShowArgs, actor: &Actor) -> Result<ExitCode> {
+    let a = by_key(d, &args.key, actor).await?;
     // A shared account's login is its other establishments' to hand out.
-    let login = if a.rights(admin) == AccountRights::OwnMembershipsOnly {
+    let login = if actor.rights_over(&a) == AccountRights::OwnMembershipsOnly {
         ""
     } else {
         a.user.login.as_str()
@@ -131,7 +132,7 @@ pub async fn show<D: Accounts>(d: &D, args: &UserShowArgs, admin: &Admin) -> Res
     if login.is_empty() {
         println!(
             "  login : connu de la personne et de son établissement d'origine (compte aussi actif dans {})",
-            a.active_elsewhere(admin)
+            actor.active_elsewhere(&a)
         );
     } else {
         println!("  login : {login}");
@@ -191,8 +192,8 @@ pub async fn show<D: Accounts>(d: &D, args: &UserShowArgs, admin: &Admin) -> Res
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn set<D: Accounts>(d: &D, args: &UserSetArgs, admin: &Admin, clock: &dyn Clock) -> Result<ExitCode> {
-    let account = by_key(d, &args.key, admin).await?;
+pub async fn set<D: Accounts>(d: &D, args: &UserSetArgs, actor: &Actor, clock: &dyn Clock) -> Result<ExitCode> {
+    let account = by_key(d, &args.key, actor).await?;
     let change = AccountChange {
         last_day: args.expires.clone(),
         networks: args.allowed_ips.clone(),
@@ -216,7 +217,7 @@ pub async fn set<D: Accounts>(d: &D, args: &UserSetArgs, admin: &Admin, clock: &
                 .into(),
         )));
     }
-    let saved = accounts::save_account(d, &account, None, &change, admin, clock.now())
+    let saved = accounts::save_account(d, &account, None, &change, actor, clock.now())
         .await
         .map_err(refusal)?;
     if saved.changes.is_empty() {

@@ -142,8 +142,14 @@ pub struct UserAddArgs {
     pub json: bool,
 }
 
+/// The audit log's name for the person at the command line.
 pub(crate) fn actor() -> String {
     format!("cli:{}", whoami())
+}
+
+/// The person at the command line, with the directory's own rights.
+pub(crate) fn operator() -> app::Actor {
+    app::Actor::operator(actor())
 }
 
 /// The `*.xml` files named, folders expanded (sorted, not recursive).
@@ -328,7 +334,7 @@ fn print_pairs(pairs: &[DuplicatePair]) {
 
 pub async fn duplicates<D: AdminDirectory>(d: &D, args: DuplicatesArgs, clock: &dyn Clock) -> Result<ExitCode> {
     if let Some(DuplicatesCommand::Dismiss { key_a, key_b }) = args.command {
-        let inserted = admin::dismiss(d, &key_a, &key_b, &actor(), clock.now()).await?;
+        let inserted = app::duplicates::dismiss(d, &operator(), &key_a, &key_b, clock.now()).await?;
         if inserted {
             println!("Paire {key_a} / {key_b} écartée : elle ne sera plus proposée comme doublon.");
         } else {
@@ -337,7 +343,7 @@ pub async fn duplicates<D: AdminDirectory>(d: &D, args: DuplicatesArgs, clock: &
         return Ok(ExitCode::SUCCESS);
     }
     let uai = args.establishment.as_deref().map(Uai::parse).transpose()?;
-    let pairs = admin::duplicates(d, uai.as_ref()).await?;
+    let pairs = app::duplicates::list(d, &operator(), uai.as_ref()).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&pairs)?);
     } else if pairs.is_empty() {
@@ -350,9 +356,12 @@ pub async fn duplicates<D: AdminDirectory>(d: &D, args: DuplicatesArgs, clock: &
 }
 
 pub async fn reconcile<D: AdminDirectory>(d: &D, args: ReconcileArgs, clock: &dyn Clock) -> Result<ExitCode> {
-    let done = admin::reconcile(d, &args.csv_key, &args.aaf_key, &actor(), clock.now())
+    let done = app::duplicates::reconcile(d, &operator(), &args.csv_key, &args.aaf_key, clock.now())
         .await
-        .map_err(refusal)?;
+        .map_err(|e| match e {
+            app::Error::Admin(e) => refusal(e),
+            other => anyhow!(other),
+        })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&done)?);
         return Ok(ExitCode::SUCCESS);
@@ -398,7 +407,7 @@ fn refusal(e: AdminError) -> anyhow::Error {
 pub struct Refused(pub String);
 
 pub async fn audit<D: AdminDirectory>(d: &D, args: AuditArgs) -> Result<ExitCode> {
-    let entries = admin::audit_log(d, args.limit.clamp(1, 10_000)).await?;
+    let entries = app::audit::log(d, &operator(), args.limit.clamp(1, 10_000)).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&entries)?);
     } else if entries.is_empty() {

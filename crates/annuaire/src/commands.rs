@@ -154,18 +154,12 @@ fn acts_as_admin(command: &Command) -> bool {
 
 /// Who the command acts as: the admin `--as-admin` names, or the operator,
 /// who has every right (the CLI runs with the directory's own rights).
-pub(crate) async fn acting_admin<D: web::Backend>(d: &D, login: Option<&str>) -> Result<store::web::Admin> {
+pub(crate) async fn acting_admin<D: web::Backend>(d: &D, login: Option<&str>) -> Result<app::Actor> {
     let Some(login) = login else {
-        return Ok(store::web::Admin {
-            id: 0,
-            login: crate::admin_commands::actor(),
-            system: true,
-            establishments: Vec::new(),
-            email: None,
-        });
+        return Ok(crate::admin_commands::operator());
     };
     match d.admin_by_login(login.trim()).await? {
-        Some((admin, _)) => Ok(admin),
+        Some((admin, _)) => Ok(app::Actor::new(admin, domain::vocabulary::Channel::Cli)),
         None => Err(anyhow::Error::new(crate::admin_commands::Refused(format!(
             "aucun administrateur n'a le login « {login} » : vérifiez --as-admin (les comptes se créent avec « annuaire admin create »)"
         )))),
@@ -207,9 +201,8 @@ async fn dispatch<D: web::Backend>(
                 uai: uai.clone(),
                 name: name.trim().to_string(),
             };
-            let former = store::admin::save_establishment(d, &renamed, &crate::admin_commands::actor(), clock.now())
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let former =
+                app::establishments::save(d, &crate::admin_commands::operator(), &renamed, clock.now()).await?;
             match former {
                 Some(old) if old != renamed.name => println!("Établissement {uai} : « {old} » → « {} ».", renamed.name),
                 _ => println!("Établissement {uai} : nom inchangé."),
@@ -247,10 +240,12 @@ async fn dispatch<D: web::Backend>(
             crate::account_commands::leave(d, &key, &establishment, &acting_admin(d, as_admin).await?, &clock).await
         }
         Command::Users(UsersCommand::Restore { import }) => {
-            if d.import_entry(import).await?.is_none() {
-                bail!("l'import n° {import} n'existe pas : annuaire imports list donne les numéros des imports");
-            }
-            let n = service::restore_import(d, import, &crate::admin_commands::actor(), clock.now()).await?;
+            let n = match app::imports::restore(d, &crate::admin_commands::operator(), import, clock.now()).await {
+                Err(app::Error::NotFound) => {
+                    bail!("l'import n° {import} n'existe pas : annuaire imports list donne les numéros des imports")
+                }
+                other => other?,
+            };
             println!("{n} compte(s) réactivé(s) (import n° {import}).");
             Ok(ExitCode::SUCCESS)
         }
@@ -360,13 +355,13 @@ impl Progress for BarProgress {
 async fn import<D: web::Backend>(
     d: &D,
     args: &ImportArgs,
-    as_admin: Option<&store::web::Admin>,
+    as_admin: Option<&app::Actor>,
     clock: &dyn Clock,
     notifier: &Notifier,
     results_dir: &Path,
 ) -> Result<ExitCode> {
     let mut request = build_request(args)?;
-    if let Some(admin) = as_admin {
+    if let Some(admin) = as_admin.map(app::Actor::admin) {
         request.scope = admin.scope();
         request.actor = admin.login.clone();
         request.admin_id = Some(admin.id);
@@ -477,10 +472,10 @@ pub(crate) fn result_name(stem: &str, import_id: Option<i64>, clock: &dyn Clock)
 async fn export<D: Directory>(d: &D, args: &ExportArgs) -> Result<ExitCode> {
     let uai = Uai::parse(&args.establishment)?;
     let profile: Profile = args.profile.parse()?;
-    if !d.list_establishments().await?.iter().any(|e| e.uai == uai) {
-        bail!("établissement {uai} inconnu");
-    }
-    let (count, bytes) = service::export_csv(d, &uai, profile, &domain::plan::AdminScope::All).await?;
+    let (count, bytes) = match app::imports::export(d, &crate::admin_commands::operator(), &uai, profile).await {
+        Err(app::Error::NotFound) => bail!("établissement {uai} inconnu"),
+        other => other?,
+    };
     match &args.output {
         Some(path) => {
             std::fs::write(path, &bytes).with_context(|| format!("écriture de {}", path.display()))?;

@@ -19,6 +19,11 @@ pub fn minute(at: DateTime<Utc>) -> String {
     local(at).format("%d/%m/%Y %H:%M").to_string()
 }
 
+/// [`minute`], or "jamais" for an instant that never came (a first sign-in…).
+pub fn minute_or_never(at: Option<DateTime<Utc>>) -> String {
+    at.map(minute).unwrap_or_else(|| "jamais".to_string())
+}
+
 /// "03/12/2026 09:30:12": for journals, where seconds tell events apart.
 pub fn second(at: DateTime<Utc>) -> String {
     local(at).format("%d/%m/%Y %H:%M:%S").to_string()

@@ -660,29 +660,6 @@ pub async fn export_csv<D: Directory>(
     Ok((rows.len(), domain::export::write(profile, &rows)))
 }
 
-/// Brings back what a Complet import deactivated, from its history entry,
-/// and audits it. Returns the accounts reactivated.
-pub async fn restore_import<D: Directory + crate::admin::AdminDirectory>(
-    d: &D,
-    import_id: i64,
-    actor: &str,
-    now: DateTime<Utc>,
-) -> Result<u64, crate::admin::AdminError> {
-    let restored = d.restore_import(import_id, now).await?;
-    crate::admin::audit(
-        d,
-        &crate::admin::NewAudit {
-            at: now,
-            actor: actor.to_string(),
-            action: "restore".into(),
-            target: format!("import n° {import_id}"),
-            details: serde_json::json!({ "accounts": restored }),
-        },
-    )
-    .await?;
-    Ok(restored)
-}
-
 /// Writes a plan inside an open transaction.
 pub async fn apply<T: DirectoryTx>(
     tx: &mut T,

@@ -10,7 +10,7 @@ use domain::Profile;
 use rand::SeedableRng;
 use store::admin::AdminDirectory;
 use store::history::{History, HistoryFilter, NewMail, Viewer};
-use store::service::{self, FixedClock, ImportOutcome, ImportRequest, NoProgress};
+use store::service::{self, FixedClock, ImportRequest, NoProgress};
 use store::web::WebDirectory;
 use store::Directory;
 
@@ -20,31 +20,12 @@ conformance!(
     result_file_and_slips_are_kept_then_purged,
     skipped_lines_are_kept_to_fix_and_import_again,
     the_history_lists_only_the_establishments_an_import_touched,
-    restore_from_the_history_entry_of_a_complet_import,
     export_from_the_service_reimports_with_zero_changes,
     mail_queue_sends_each_mail_once_with_backoff,
 );
 
 trait Full: Directory + History + AdminDirectory + WebDirectory {}
 impl<T: Directory + History + AdminDirectory + WebDirectory> Full for T {}
-
-async fn recorded(
-    d: &impl Full,
-    bytes: &[u8],
-    request: &ImportRequest,
-    at: chrono::DateTime<chrono::Utc>,
-) -> (Option<ImportOutcome>, i64) {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-    let (outcome, id) = service::run_recorded_import(d, bytes, request, &FixedClock(at), &mut rng, &NoProgress).await;
-    (outcome.ok(), id.expect("a history line"))
-}
-
-fn teachers_file(names: &[&str]) -> Vec<u8> {
-    let mut lines = vec!["Civilité;Nom;Prénom;Matière".to_string()];
-    lines.extend(names.iter().map(|n| format!("M.;{n};Jean;Anglais")));
-    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-    csv(&refs)
-}
 
 async fn every_import_has_a_history_line_with_its_counts(d: &impl Full) {
     with_establishments(d, &[UAI]).await;
@@ -277,40 +258,6 @@ async fn the_history_lists_only_the_establishments_an_import_touched(d: &impl Fu
     assert_eq!(outcome.unwrap().report.skipped, 1);
     let entry = d.import_entry(id).await.unwrap().unwrap();
     assert_eq!(entry.establishments, [uai(UAI)]);
-}
-
-async fn restore_from_the_history_entry_of_a_complet_import(d: &impl Full) {
-    with_establishments(d, &[UAI]).await;
-    let names = ["ARNAUD", "BLANC", "CHEVALIER", "DUMAS", "FAURE"];
-    recorded(d, &teachers_file(&names), &teachers(UAI), now()).await;
-    let mut complet = teachers(UAI);
-    complet.complet = true;
-    complet.confirm_deletions = Some(2);
-    recorded(d, &teachers_file(&names[..3]), &complet, now() + Duration::hours(1)).await;
-    assert_eq!(d.export_users(&uai(UAI), Profile::Enseignant).await.unwrap().len(), 3);
-
-    // The admin finds the Complet import in the history...
-    let entry = d
-        .list_imports(&HistoryFilter::everything())
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|e| e.complet && e.deactivated > 0)
-        .expect("the Complet import is in the history");
-    assert_eq!(entry.deactivated, 2);
-    assert_eq!(d.still_deactivated_by(entry.id).await.unwrap(), 2);
-    // ...and restores from it.
-    let restored = service::restore_import(d, entry.id, "admin-a", now() + Duration::hours(2))
-        .await
-        .unwrap();
-    assert_eq!(restored, 2);
-    assert_eq!(d.still_deactivated_by(entry.id).await.unwrap(), 0);
-    let active = d.export_users(&uai(UAI), Profile::Enseignant).await.unwrap();
-    assert_eq!(active.len(), 5);
-    let audit = store::admin::audit_log(d, 10).await.unwrap();
-    assert!(audit
-        .iter()
-        .any(|a| a.action == "restore" && a.actor == "admin-a" && a.target == format!("import n° {}", entry.id)));
 }
 
 async fn export_from_the_service_reimports_with_zero_changes(d: &impl Full) {

@@ -1,11 +1,12 @@
 //! The user page (SPEC §9, guide §7): identity, source, sync key,
 //! memberships, dates, and the account settings. The rules are in
-//! [`domain::account`] and [`store::accounts::save_account`].
+//! [`domain::account`] and [`app::accounts::save_account`].
 
 use crate::auth::Auth;
 use crate::error::AppError;
 use crate::pages::Layout;
 use crate::{AppState, Backend};
+use app::accounts::{self, AccountError};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Form, Path, State};
@@ -13,8 +14,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::account::{AccountChange, AccountRights, FieldChange};
 use domain::person::{relation_label, Source};
+use domain::time::minute_or_never as when;
 use serde::Deserialize;
-use store::accounts::{self, when, AccountDetail, AccountError};
+use store::accounts::{AccountDetail, MembershipLine};
 
 /// What the settings form shows and sends back, as typed.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -159,10 +161,7 @@ async fn posted<D: Backend>(
 }
 
 async fn managed<D: Backend>(state: &AppState<D>, auth: &Auth, id: i64) -> Result<AccountDetail, AppError> {
-    match state.directory.account(id).await? {
-        Some(detail) if detail.managed_by(&auth.admin) => Ok(detail),
-        _ => Err(AppError::NotFound),
-    }
+    Ok(accounts::open(state.directory.as_ref(), &auth.actor(), id).await?)
 }
 
 fn page<D>(
@@ -174,9 +173,10 @@ fn page<D>(
     saved: Option<Vec<FieldChange>>,
 ) -> AccountPage {
     let u = &detail.user;
+    let actor = auth.actor();
     let shared_with =
-        (detail.rights(&auth.admin) == AccountRights::OwnMembershipsOnly).then(|| detail.active_elsewhere(&auth.admin));
-    let scope = auth.admin.scope();
+        (actor.rights_over(detail) == AccountRights::OwnMembershipsOnly).then(|| actor.active_elsewhere(detail));
+    let scope = actor.scope();
     let optional = |v: &Option<String>| v.clone().unwrap_or_default();
     let mut facts = vec![
         ("Créé le", when(Some(detail.created_at))),
@@ -266,7 +266,7 @@ fn page<D>(
             .filter(|m| m.active && scope.allows(&m.uai))
             .map(|m| (m.uai.to_string(), m.establishment.clone()))
             .collect(),
-        may_switch: detail.rights(&auth.admin) == AccountRights::Full && detail.source != Source::Aaf,
+        may_switch: actor.rights_over(detail) == AccountRights::Full && detail.source != Source::Aaf,
         form,
         error,
         saved,
@@ -298,7 +298,7 @@ pub async fn save<D: Backend>(
         &detail,
         Some(version),
         &form.change(),
-        &auth.admin,
+        &auth.actor(),
         state.clock.now(),
     )
     .await;
@@ -364,7 +364,7 @@ pub async fn leave<D: Backend>(
         &detail,
         Some(version),
         &uai,
-        &auth.admin,
+        &auth.actor(),
         state.clock.now(),
     )
     .await;
@@ -431,7 +431,7 @@ pub async fn activation_page<D: Backend>(
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
     let detail = managed(&state, &auth, id).await?;
-    if detail.rights(&auth.admin) != AccountRights::Full || detail.source == Source::Aaf {
+    if auth.actor().rights_over(&detail) != AccountRights::Full || detail.source == Source::Aaf {
         return Ok(Redirect::to(&format!("/utilisateurs/{id}")).into_response());
     }
     let u = &detail.user;
@@ -439,7 +439,7 @@ pub async fn activation_page<D: Backend>(
         .memberships
         .iter()
         .filter(|m| m.active || detail.deactivated_at.is_some())
-        .map(accounts::MembershipLine::establishment)
+        .map(MembershipLine::establishment)
         .collect();
     Ok(ActivationPage {
         layout: Layout::of(&state, &auth),
@@ -474,7 +474,7 @@ pub async fn activation<D: Backend>(
         &detail,
         Some(version),
         active,
-        &auth.admin,
+        &auth.actor(),
         state.clock.now(),
     )
     .await;
@@ -492,7 +492,7 @@ pub async fn slip<D: Backend>(
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
     let detail = managed(&state, &auth, id).await?;
-    if detail.rights(&auth.admin) != AccountRights::Full {
+    if auth.actor().rights_over(&detail) != AccountRights::Full {
         // A shared account's login is not this admin's to hand out.
         return Err(AppError::NotFound);
     }

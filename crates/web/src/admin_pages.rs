@@ -12,35 +12,10 @@ use axum::extract::{Form, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
-use domain::duplicates::DuplicatePair;
 use domain::manual::ManualUserInput;
 use domain::{Profile, Uai};
 use serde::Deserialize;
 use store::admin;
-
-/// The pairs this admin may see: those in their establishments.
-pub(crate) async fn visible_pairs<D: Backend>(
-    state: &AppState<D>,
-    admin: &store::web::Admin,
-) -> Result<Vec<DuplicatePair>, AppError> {
-    let d = state.directory.as_ref();
-    if admin.system {
-        return Ok(admin::duplicates(d, None).await?);
-    }
-    let mut pairs: Vec<DuplicatePair> = Vec::new();
-    for uai in &admin.establishments {
-        for pair in admin::duplicates(d, Some(uai)).await? {
-            if !pairs
-                .iter()
-                .any(|p| p.local.id == pair.local.id && p.aaf.id == pair.aaf.id)
-            {
-                pairs.push(pair);
-            }
-        }
-    }
-    pairs.sort_by(|a, b| b.score.cmp(&a.score).then(a.local.last_name.cmp(&b.local.last_name)));
-    Ok(pairs)
-}
 
 pub struct PairView {
     score: u8,
@@ -84,7 +59,7 @@ pub async fn duplicates<D: Backend>(
     auth: Auth,
     headers: HeaderMap,
 ) -> Result<(CookieJar, DuplicatesPage), AppError> {
-    let pairs = visible_pairs(&state, &auth.admin).await?;
+    let pairs = app::duplicates::list(state.directory.as_ref(), &auth.actor(), None).await?;
     let (jar, message) = crate::auth::take_flash(&headers, state.config.secure_cookies);
     Ok((
         jar,
@@ -118,40 +93,17 @@ pub struct PairForm {
     aaf: String,
 }
 
-async fn listed_pair<D: Backend>(state: &AppState<D>, auth: &Auth, form: &PairForm) -> Result<(), AppError> {
-    auth.check_csrf(&form.csrf)?;
-    may_act_on_pair(state, &auth.admin, &form.local, &form.aaf).await
-}
-
-/// The scope check of reconciliation and dismissal, for every door: an
-/// establishment admin acts only on a pair listed for them; a system admin
-/// on any two keys (the action's own rules then refuse what is not a pair).
-pub(crate) async fn may_act_on_pair<D: Backend>(
-    state: &AppState<D>,
-    admin: &store::web::Admin,
-    local: &str,
-    aaf: &str,
-) -> Result<(), AppError> {
-    if admin.system {
-        return Ok(());
-    }
-    match admin::pair_in_scope(state.directory.as_ref(), local, aaf, &admin.scope()).await? {
-        Some(_) => Ok(()),
-        None => Err(AppError::NotFound),
-    }
-}
-
 pub async fn reconcile<D: Backend>(
     State(state): State<AppState<D>>,
     auth: Auth,
     Form(form): Form<PairForm>,
 ) -> Result<(CookieJar, Redirect), AppError> {
-    listed_pair(&state, &auth, &form).await?;
-    let done = admin::reconcile(
+    auth.check_csrf(&form.csrf)?;
+    let done = app::duplicates::reconcile(
         state.directory.as_ref(),
+        &auth.actor(),
         &form.local,
         &form.aaf,
-        &auth.admin.login,
         state.clock.now(),
     )
     .await?;
@@ -170,12 +122,12 @@ pub async fn dismiss<D: Backend>(
     auth: Auth,
     Form(form): Form<PairForm>,
 ) -> Result<(CookieJar, Redirect), AppError> {
-    listed_pair(&state, &auth, &form).await?;
-    admin::dismiss(
+    auth.check_csrf(&form.csrf)?;
+    app::duplicates::dismiss(
         state.directory.as_ref(),
+        &auth.actor(),
         &form.local,
         &form.aaf,
-        &auth.admin.login,
         state.clock.now(),
     )
     .await?;
@@ -286,12 +238,7 @@ fn audit_details(details: &serde_json::Value) -> String {
 }
 
 pub async fn audit<D: Backend>(State(state): State<AppState<D>>, auth: Auth) -> Result<AuditPage, AppError> {
-    if !auth.admin.system {
-        return Err(AppError::Forbidden(
-            "le journal d'audit est réservé aux administrateurs système".into(),
-        ));
-    }
-    let entries = admin::audit_log(state.directory.as_ref(), 500).await?;
+    let entries = app::audit::log(state.directory.as_ref(), &auth.actor(), 500).await?;
     Ok(AuditPage {
         layout: Layout::of(&state, &auth),
         entries: entries
@@ -557,11 +504,6 @@ pub async fn save_establishment<D: Backend>(
     Form(form): Form<EstablishmentForm>,
 ) -> Result<Response, AppError> {
     auth.check_csrf(&form.csrf)?;
-    if !auth.admin.system {
-        return Err(AppError::Forbidden(
-            "seul un administrateur système ajoute ou renomme un établissement".into(),
-        ));
-    }
     let typed = (form.uai.clone(), form.name.clone());
     let refused = |message: String| {
         let (state, auth, typed) = (&state, &auth, typed.clone());
@@ -578,10 +520,10 @@ pub async fn save_establishment<D: Backend>(
         uai,
         name: form.name.trim().to_string(),
     };
-    match admin::save_establishment(
+    match app::establishments::save(
         state.directory.as_ref(),
+        &auth.actor(),
         &establishment,
-        &auth.admin.login,
         state.clock.now(),
     )
     .await
@@ -603,7 +545,7 @@ pub async fn save_establishment<D: Backend>(
                     .into_response(),
             )
         }
-        Err(admin::AdminError::Store(e)) => Err(e.into()),
-        Err(e) => refused(format!("{e}.")).await,
+        Err(app::Error::Admin(e @ admin::AdminError::Invalid(_))) => refused(format!("{e}.")).await,
+        Err(e) => Err(e.into()),
     }
 }

@@ -29,6 +29,13 @@ use store::web::Admin;
 /// The administrator behind an API call.
 pub struct ApiAdmin(pub Admin);
 
+impl ApiAdmin {
+    /// The admin of this call, as the use cases take them.
+    pub fn actor(&self) -> app::Actor {
+        app::Actor::new(self.0.clone(), domain::vocabulary::Channel::Api)
+    }
+}
+
 impl<D: Backend> FromRequestParts<AppState<D>> for ApiAdmin {
     type Rejection = ApiError;
 
@@ -499,11 +506,10 @@ pub async fn import<D: Backend>(
 }
 
 /// GET /api/v1/duplicates: probable duplicates in the admin's establishments, best score first.
-pub async fn duplicates<D: Backend>(
-    State(state): State<AppState<D>>,
-    ApiAdmin(admin): ApiAdmin,
-) -> ApiResult<Json<Value>> {
-    let pairs = crate::admin_pages::visible_pairs(&state, &admin).await?;
+pub async fn duplicates<D: Backend>(State(state): State<AppState<D>>, admin: ApiAdmin) -> ApiResult<Json<Value>> {
+    let pairs = app::duplicates::list(state.directory.as_ref(), &admin.actor(), None)
+        .await
+        .map_err(AppError::from)?;
     Ok(Json(json!({ "pairs": pairs })))
 }
 
@@ -516,15 +522,14 @@ pub struct ReconcileBody {
 /// POST /api/v1/reconcile: the guide's three steps in one audited action.
 pub async fn reconcile<D: Backend>(
     State(state): State<AppState<D>>,
-    ApiAdmin(admin): ApiAdmin,
+    admin: ApiAdmin,
     Json(body): Json<ReconcileBody>,
 ) -> ApiResult<Json<Value>> {
-    crate::admin_pages::may_act_on_pair(&state, &admin, &body.csv_key, &body.aaf_key).await?;
-    let done = store::admin::reconcile(
+    let done = app::duplicates::reconcile(
         state.directory.as_ref(),
+        &admin.actor(),
         &body.csv_key,
         &body.aaf_key,
-        &admin.login,
         state.clock.now(),
     )
     .await

@@ -88,6 +88,11 @@ pub struct Auth {
 }
 
 impl Auth {
+    /// The admin of this session, as the use cases take them.
+    pub fn actor(&self) -> app::Actor {
+        app::Actor::new(self.admin.clone(), domain::vocabulary::Channel::Web)
+    }
+
     /// Checks the token a form or an `X-CSRF-Token` header carried.
     pub fn check_csrf(&self, sent: &str) -> Result<(), AppError> {
         if same_secret(sent, &self.csrf) {

@@ -35,6 +35,28 @@ pub enum AppError {
     TooLarge(usize),
 }
 
+impl From<app::Error> for AppError {
+    fn from(e: app::Error) -> AppError {
+        match e {
+            app::Error::NotFound => AppError::NotFound,
+            e @ (app::Error::SystemOnly(_) | app::Error::OutOfScope(_)) => AppError::Forbidden(e.to_string()),
+            app::Error::Admin(e) => AppError::Admin(e),
+            app::Error::Store(e) => AppError::Store(e),
+        }
+    }
+}
+
+impl From<app::accounts::AccountError> for AppError {
+    /// For the acts whose refusals the account page does not show in place.
+    fn from(e: app::accounts::AccountError) -> AppError {
+        match e {
+            app::accounts::AccountError::NotFound => AppError::NotFound,
+            app::accounts::AccountError::Store(e) => AppError::Store(e),
+            other => AppError::BadRequest(other.to_string()),
+        }
+    }
+}
+
 impl AppError {
     /// One status per error, for the pages and the API alike.
     pub fn status(&self) -> StatusCode {

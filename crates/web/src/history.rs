@@ -199,14 +199,7 @@ pub async fn list<D: Backend>(
 
 /// An import this admin may see, or 404 (as for drafts and jobs).
 async fn visible_import<D: Backend>(state: &AppState<D>, auth: &Auth, id: i64) -> Result<ImportEntry, AppError> {
-    if !state
-        .directory
-        .may_view_import(id, &auth.admin.history_viewer())
-        .await?
-    {
-        return Err(AppError::NotFound);
-    }
-    state.directory.import_entry(id).await?.ok_or(AppError::NotFound)
+    Ok(app::imports::entry(state.directory.as_ref(), &auth.actor(), id).await?)
 }
 
 /// The result file and the slips are the runner's only: they hold passwords.
@@ -333,7 +326,7 @@ pub async fn detail<D: Backend>(
         created: entry.created,
         skipped: entry.skipped,
         restorable,
-        may_restore: restorable > 0 && entry.establishments.iter().all(|u| auth.admin.may_act_on(u)),
+        may_restore: restorable > 0 && app::imports::may_restore(&auth.actor(), &entry),
         restored: q.restaures,
         row: Row::of(&entry, &establishment_names(&state).await?),
     })
@@ -382,7 +375,7 @@ pub async fn restore_page<D: Backend>(
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
     let entry = visible_import(&state, &auth, id).await?;
-    if !entry.establishments.iter().all(|u| auth.admin.may_act_on(u)) {
+    if !app::imports::may_restore(&auth.actor(), &entry) {
         return Err(AppError::NotFound);
     }
     let accounts = state.directory.still_deactivated_accounts(id, RESTORE_LISTED).await?;
@@ -415,12 +408,7 @@ pub async fn restore<D: Backend>(
     Form(form): Form<CsrfForm>,
 ) -> Result<Redirect, AppError> {
     auth.check_csrf(&form.csrf)?;
-    let entry = visible_import(&state, &auth, id).await?;
-    if !entry.establishments.iter().all(|u| auth.admin.may_act_on(u)) {
-        return Err(AppError::NotFound);
-    }
-    let restored =
-        store::service::restore_import(state.directory.as_ref(), id, &auth.admin.login, state.clock.now()).await?;
+    let restored = app::imports::restore(state.directory.as_ref(), &auth.actor(), id, state.clock.now()).await?;
     Ok(Redirect::to(&format!("/suivi/{id}?restaures={restored}")))
 }
 
@@ -538,17 +526,7 @@ pub async fn export_csv<D: Backend>(
         .unwrap_or_default()
         .parse()
         .map_err(|e: domain::profile::UnknownProfile| AppError::BadRequest(e.to_string()))?;
-    if !auth.admin.may_act_on(&uai)
-        || !state
-            .directory
-            .list_establishments()
-            .await?
-            .iter()
-            .any(|e| e.uai == uai)
-    {
-        return Err(AppError::NotFound);
-    }
-    let (_, bytes) = store::service::export_csv(state.directory.as_ref(), &uai, profile, &auth.admin.scope()).await?;
+    let (_, bytes) = app::imports::export(state.directory.as_ref(), &auth.actor(), &uai, profile).await?;
     Ok((
         [
             (CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),

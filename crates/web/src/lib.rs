@@ -27,16 +27,10 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
-use store::accounts::Accounts;
-use store::admin::AdminDirectory;
-use store::history::History;
 use store::service::Clock;
-use store::web::WebDirectory;
-use store::Directory;
 
 /// A backend the web app can run on: the directory, the web tables, the history.
-pub trait Backend: Directory + WebDirectory + History + AdminDirectory + Accounts + 'static {}
-impl<T: Directory + WebDirectory + History + AdminDirectory + Accounts + 'static> Backend for T {}
+pub use app::Backend;
 
 #[derive(Debug, Clone)]
 pub struct WebConfig {

@@ -240,3 +240,32 @@ pub fn result_rows(o: &ImportOutcome) -> Vec<Vec<String>> {
         .map(|l| l.split(';').map(str::to_string).collect())
         .collect()
 }
+
+/// Runs an import as the CLI does, with its history line; the outcome (if
+/// it was not refused) and the history line's id.
+pub async fn recorded<D: Directory + store::history::History + store::admin::AdminDirectory>(
+    d: &D,
+    bytes: &[u8],
+    request: &ImportRequest,
+    at: chrono::DateTime<chrono::Utc>,
+) -> (Option<ImportOutcome>, i64) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let (outcome, id) = store::service::run_recorded_import(
+        d,
+        bytes,
+        request,
+        &store::service::FixedClock(at),
+        &mut rng,
+        &store::service::NoProgress,
+    )
+    .await;
+    (outcome.ok(), id.expect("a history line"))
+}
+
+/// A file of teachers of these last names.
+pub fn teachers_file(names: &[&str]) -> Vec<u8> {
+    let mut lines = vec!["Civilité;Nom;Prénom;Matière".to_string()];
+    lines.extend(names.iter().map(|n| format!("M.;{n};Jean;Anglais")));
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    csv(&refs)
+}

@@ -1,14 +1,18 @@
 //! The account page's reads and saves, and the sign-in check, on both backends.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../../store/tests/common/mod.rs"]
 mod common;
 
+use app::accounts::{self, AccountError, SignInFailure};
+use app::Actor;
 use chrono::Duration;
 use common::*;
 use domain::account::{AccountChange, SignInRefusal};
 use domain::pipeline::Status;
+use domain::vocabulary::Channel;
 use domain::Profile;
-use store::accounts::{self, AccountError, Accounts, SignInFailure};
+use store::accounts::Accounts;
 use store::admin::{self, AdminDirectory};
 use store::history::{History, Viewer};
 use store::web::{Admin, WebDirectory};
@@ -25,6 +29,11 @@ trait Full: Directory + Accounts + AdminDirectory + History + WebDirectory {}
 impl<T: Directory + Accounts + AdminDirectory + History + WebDirectory> Full for T {}
 
 const OTHER: &str = "0010001W";
+
+/// The admin acting from the web pages.
+fn act(admin: Admin) -> Actor {
+    Actor::new(admin, Channel::Web)
+}
 
 fn admin_of(uais: &[&str]) -> Admin {
     Admin {
@@ -165,32 +174,35 @@ async fn a_shared_account_is_attached_only_when_confirmed_and_left_to_its_school
     );
 
     // Shared: neither school's admin changes identity or settings; the system admin does.
-    let admin_a = Admin {
+    let admin_a = act(Admin {
         id: importer_id,
         ..admin_of(&[OTHER])
-    };
-    let admin_b = Admin {
+    });
+    let admin_b = act(Admin {
         id: owner_id,
         login: "admin-b".into(),
         ..admin_of(&[UAI])
-    };
+    });
     let change = AccountChange {
         last_day: Some("30/06/2027".into()),
         ..AccountChange::default()
     };
     for admin in [&admin_a, &admin_b] {
-        assert_eq!(after.rights(admin), domain::account::AccountRights::OwnMembershipsOnly);
+        assert_eq!(
+            admin.rights_over(&after),
+            domain::account::AccountRights::OwnMembershipsOnly
+        );
         let refused = accounts::save_account(d, &after, None, &change, admin, now()).await;
         assert!(
             matches!(&refused, Err(AccountError::Shared(others)) if others.contains("(0")),
             "{refused:?}"
         );
     }
-    let system = Admin {
+    let system = act(Admin {
         system: true,
         ..admin_of(&[])
-    };
-    assert_eq!(after.rights(&system), domain::account::AccountRights::Full);
+    });
+    assert_eq!(system.rights_over(&after), domain::account::AccountRights::Full);
 
     // The importer may end their own membership, and nothing of the other's.
     let refused = accounts::leave_establishment(d, &after, None, &uai(UAI), &admin_a, now()).await;
@@ -209,7 +221,7 @@ async fn a_shared_account_is_attached_only_when_confirmed_and_left_to_its_school
         [UAI]
     );
     assert!(left.groups.iter().all(|g| g.uai.as_str() == UAI), "{:?}", left.groups);
-    assert_eq!(left.rights(&admin_b), domain::account::AccountRights::Full);
+    assert_eq!(admin_b.rights_over(&left), domain::account::AccountRights::Full);
     let again =
         accounts::leave_establishment(d, &left, None, &uai(OTHER), &admin_a, now() + Duration::minutes(2)).await;
     assert!(matches!(again, Err(AccountError::NotMember(_))), "{again:?}");
@@ -236,8 +248,8 @@ async fn account_page_reads_and_saves_settings_with_audit(d: &impl Full) {
     assert_eq!(detail.last_login_at, None);
 
     // The other establishment's admin does not see it, and cannot change it.
-    let stranger = admin_of(&[OTHER]);
-    assert!(!detail.managed_by(&stranger));
+    let stranger = act(admin_of(&[OTHER]));
+    assert!(!stranger.manages(&detail));
     let change = AccountChange {
         last_day: Some("30/06/2027".into()),
         networks: Some("10.1.2.3/8\n192.168.1.10".into()),
@@ -256,7 +268,7 @@ async fn account_page_reads_and_saves_settings_with_audit(d: &impl Full) {
     .await;
     assert!(matches!(refused, Err(AccountError::NotFound)), "{refused:?}");
 
-    let admin = admin_of(&[UAI]);
+    let admin = act(admin_of(&[UAI]));
     let saved = accounts::save_account(
         d,
         &current(d, id).await,
@@ -340,7 +352,7 @@ async fn account_page_reads_and_saves_settings_with_audit(d: &impl Full) {
 
 async fn sign_in_checks_password_expiry_and_networks(d: &impl Full) {
     let id = teacher(d).await;
-    let admin = admin_of(&[UAI]);
+    let admin = act(admin_of(&[UAI]));
     let change = AccountChange {
         last_day: Some("30/06/2027".into()),
         networks: Some("10.0.0.0/8".into()),
@@ -444,7 +456,7 @@ async fn former_expiry_instants_become_paris_days_on_sqlite() {
             .execute(db.directory.pool())
             .await
             .unwrap();
-        sqlx::raw_sql(include_str!("../migrations/sqlite/0011_paris_expiry_days.sql"))
+        sqlx::raw_sql(include_str!("../../store/migrations/sqlite/0011_paris_expiry_days.sql"))
             .execute(db.directory.pool())
             .await
             .unwrap();
@@ -472,10 +484,12 @@ async fn former_expiry_instants_become_paris_days_on_postgres() {
             .execute(db.directory.pool())
             .await
             .unwrap();
-        sqlx::raw_sql(include_str!("../migrations/postgres/0011_paris_expiry_days.sql"))
-            .execute(db.directory.pool())
-            .await
-            .unwrap();
+        sqlx::raw_sql(include_str!(
+            "../../store/migrations/postgres/0011_paris_expiry_days.sql"
+        ))
+        .execute(db.directory.pool())
+        .await
+        .unwrap();
         let stored: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT expires_at FROM users WHERE id = $1")
             .bind(id)
             .fetch_one(db.directory.pool())
@@ -493,10 +507,10 @@ async fn former_expiry_instants_become_paris_days_on_postgres() {
 /// Issue 15, item 10: the user page's "Désactiver" / "Réactiver".
 async fn an_admin_deactivates_and_reactivates_an_account_by_hand(d: &impl Full) {
     let id = teacher(d).await;
-    let admin = admin_of(&[UAI]);
+    let admin = act(admin_of(&[UAI]));
     let ip = "127.0.0.1".parse().unwrap();
     let later = |minutes| now() + Duration::minutes(minutes);
-    let other = admin_of(&[OTHER]);
+    let other = act(admin_of(&[OTHER]));
     let refused = accounts::set_active(d, &current(d, id).await, None, false, &other, later(1)).await;
     assert!(matches!(refused, Err(AccountError::NotFound)), "{refused:?}");
     let page = current(d, id).await;

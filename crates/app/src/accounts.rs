@@ -1,0 +1,237 @@
+//! The account page's acts (SPEC §9) and the sign-in check: open an account,
+//! save a change, leave an establishment, deactivate or reactivate, each
+//! refused unless the actor's rights over the account allow it
+//! ([`domain::account::rights_over`]), audited, and refused when the account
+//! changed since the page the admin acted from.
+
+use crate::Actor;
+use chrono::{DateTime, Utc};
+use domain::account::{self, AccountChange, AccountRights, FieldChange, SignInRefusal};
+use domain::person::Source;
+use domain::Uai;
+use serde::Serialize;
+use std::net::IpAddr;
+use store::accounts::{AccountDetail, Accounts};
+use store::admin::NewAudit;
+use store::StoreError;
+
+/// The account, if the actor manages it: an account outside their
+/// establishments does not exist for them.
+pub async fn open<D: Accounts>(d: &D, actor: &Actor, id: i64) -> Result<AccountDetail, AccountError> {
+    match d.account(id).await? {
+        Some(detail) if actor.manages(&detail) => Ok(detail),
+        _ => Err(AccountError::NotFound),
+    }
+}
+
+/// [`open`] by sync key, for the command line.
+pub async fn open_by_key<D: Accounts>(d: &D, actor: &Actor, key: &str) -> Result<AccountDetail, AccountError> {
+    match d.account_id_by_key(key.trim()).await? {
+        Some(id) => open(d, actor, id).await,
+        None => Err(AccountError::NotFound),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("compte introuvable")]
+    NotFound,
+    /// Every field to correct, each with its reason.
+    #[error("{}", domain::values::problems_in_words(.0))]
+    Invalid(Vec<domain::values::FieldProblem>),
+    /// An establishment admin on an account also active elsewhere.
+    #[error("ce compte est aussi actif dans {0} : seuls les administrateurs de tous ses établissements réunis (ou un administrateur système) modifient son identité et ses paramètres ; vous pouvez seulement retirer votre établissement de ses rattachements")]
+    Shared(String),
+    /// Leaving an establishment the account is not (or no longer) active in.
+    #[error("ce compte n'est pas rattaché à l'établissement {0} (ou ne l'est plus)")]
+    NotMember(Uai),
+    /// Deactivating or reactivating an account the academic feed owns.
+    #[error("ce compte vient du flux académique (AAF) : il est désactivé ou réactivé par le flux ; pour l'empêcher de se connecter dès maintenant, fixez son dernier jour de validité à hier")]
+    FeedOwned,
+    /// Deactivating a deactivated account, or reactivating an active one.
+    #[error("ce compte est déjà {}", if *.0 { "actif" } else { "désactivé" })]
+    AlreadyThere(bool),
+    #[error("ce compte a été modifié entre-temps (import, synchronisation ou autre administrateur) : rechargez sa page et refaites la modification")]
+    Stale,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a save did: the fields that changed (none: nothing was written).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SavedAccount {
+    pub sync_key: String,
+    pub changes: Vec<FieldChange>,
+}
+
+/// Applies an admin's change to an account the caller has just read,
+/// audited, all or nothing. `version` is the `updated_at` the admin's page
+/// was built from (`None`: the one of `detail`, for the CLI which reads and
+/// writes in one go); the write is refused if the account changed since.
+pub async fn save_account<D: Accounts>(
+    d: &D,
+    detail: &AccountDetail,
+    version: Option<DateTime<Utc>>,
+    change: &AccountChange,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<SavedAccount, AccountError> {
+    match actor.rights_over(detail) {
+        AccountRights::Full => {}
+        AccountRights::OwnMembershipsOnly => return Err(AccountError::Shared(actor.active_elsewhere(detail))),
+        AccountRights::None => return Err(AccountError::NotFound),
+    }
+    let (next, changes) = account::apply_change(&detail.state, detail.source, change, domain::time::day(now))
+        .map_err(AccountError::Invalid)?;
+    let saved = SavedAccount {
+        sync_key: detail.user.sync_key.clone(),
+        changes,
+    };
+    if saved.changes.is_empty() {
+        return Ok(saved);
+    }
+    let audit = NewAudit {
+        at: now,
+        actor: actor.name().to_string(),
+        action: "account_update".into(),
+        target: detail.user.sync_key.clone(),
+        details: serde_json::json!({ "login": detail.user.login, "changes": saved.changes }),
+    };
+    let version = version.unwrap_or(detail.updated_at);
+    if d.write_account(detail.user.id, version, &next, &audit, now).await? {
+        Ok(saved)
+    } else {
+        Err(AccountError::Stale)
+    }
+}
+
+/// Ends the account's membership in one of the admin's establishments (and
+/// its groups there), audited; the account is deactivated when it was its
+/// last active membership. Allowed on a shared account, whose other
+/// establishments keep it.
+pub async fn leave_establishment<D: Accounts>(
+    d: &D,
+    detail: &AccountDetail,
+    version: Option<DateTime<Utc>>,
+    uai: &Uai,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(), AccountError> {
+    if actor.rights_over(detail) == AccountRights::None {
+        return Err(AccountError::NotFound);
+    }
+    if !actor.scope().allows(uai) {
+        return Err(AccountError::Shared(actor.active_elsewhere(detail)));
+    }
+    if !detail.memberships.iter().any(|m| m.active && &m.uai == uai) {
+        return Err(AccountError::NotMember(uai.clone()));
+    }
+    let last = !detail.memberships.iter().any(|m| m.active && &m.uai != uai);
+    let audit = NewAudit {
+        at: now,
+        actor: actor.name().to_string(),
+        action: "membership_end".into(),
+        target: detail.user.sync_key.clone(),
+        details: serde_json::json!({ "login": detail.user.login, "establishment": uai, "account_deactivated": last }),
+    };
+    let version = version.unwrap_or(detail.updated_at);
+    if d.write_leave(detail.user.id, version, uai, last, &audit, now).await? {
+        Ok(())
+    } else {
+        Err(AccountError::Stale)
+    }
+}
+
+/// Deactivates (`active` false) or reactivates an account by hand, audited.
+/// Only an admin with full rights over it may (a shared account is left, not
+/// deactivated); an account of the academic feed follows the feed. A
+/// reactivated account with no active establishment gets back its
+/// memberships in the admin's establishments (all of them for a system admin).
+/// A deactivated account is purged after the retention period like any other.
+pub async fn set_active<D: Accounts>(
+    d: &D,
+    detail: &AccountDetail,
+    version: Option<DateTime<Utc>>,
+    active: bool,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(), AccountError> {
+    match actor.rights_over(detail) {
+        AccountRights::None => return Err(AccountError::NotFound),
+        AccountRights::OwnMembershipsOnly => return Err(AccountError::Shared(actor.active_elsewhere(detail))),
+        AccountRights::Full => {}
+    }
+    if detail.source == Source::Aaf {
+        return Err(AccountError::FeedOwned);
+    }
+    if detail.deactivated_at.is_none() == active {
+        return Err(AccountError::AlreadyThere(active));
+    }
+    let scope = actor.scope();
+    let reopen: Vec<Uai> = if active && !detail.memberships.iter().any(|m| m.active) {
+        detail
+            .memberships
+            .iter()
+            .filter(|m| scope.allows(&m.uai))
+            .map(|m| m.uai.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let audit = NewAudit {
+        at: now,
+        actor: actor.name().to_string(),
+        action: if active {
+            "account_reactivate"
+        } else {
+            "account_deactivate"
+        }
+        .into(),
+        target: detail.user.sync_key.clone(),
+        details: if reopen.is_empty() {
+            serde_json::json!({ "login": detail.user.login })
+        } else {
+            serde_json::json!({ "login": detail.user.login, "establishments": reopen })
+        },
+    };
+    let version = version.unwrap_or(detail.updated_at);
+    if d.write_activation(detail.user.id, version, active, &reopen, &audit, now)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(AccountError::Stale)
+    }
+}
+
+/// Checks a sign-in (password, deactivation, expiry, allowed networks) and
+/// records it. The error says why, for the server's log; a sign-in page shows
+/// the user only "identifiant ou mot de passe incorrect" for a bad password.
+pub async fn sign_in<D: Accounts>(
+    d: &D,
+    login: &str,
+    password: &str,
+    from: IpAddr,
+    now: DateTime<Utc>,
+) -> Result<Result<i64, SignInFailure>, StoreError> {
+    let login = login.trim().to_lowercase();
+    let Some(account) = d.sign_in_account(&login).await? else {
+        return Ok(Err(SignInFailure::BadCredentials));
+    };
+    if !domain::password::verify(password, &account.password_hash) {
+        return Ok(Err(SignInFailure::BadCredentials));
+    }
+    if let Err(refusal) = account::check_sign_in(account.active, &account.settings, now, from) {
+        return Ok(Err(SignInFailure::Refused(refusal)));
+    }
+    d.record_sign_in(account.id, now).await?;
+    Ok(Ok(account.id))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignInFailure {
+    #[error("identifiant ou mot de passe incorrect")]
+    BadCredentials,
+    #[error(transparent)]
+    Refused(SignInRefusal),
+}

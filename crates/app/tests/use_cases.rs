@@ -1,0 +1,127 @@
+//! The use cases' scope rules: what an actor may restore, export and
+//! administer, on both backends (the account page's acts are in
+//! `accounts.rs`, the duplicates' in the web and API tests).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../store/tests/common/mod.rs"]
+mod common;
+
+use app::{establishments, imports, Actor, Backend, Error};
+use chrono::Duration;
+use common::*;
+use domain::vocabulary::Channel;
+use domain::Profile;
+use store::history::HistoryFilter;
+use store::web::Admin;
+
+conformance!(
+    restore_from_the_history_entry_of_a_complet_import,
+    an_export_is_refused_outside_the_actors_establishments,
+    only_a_system_admin_creates_or_renames_an_establishment,
+);
+
+fn act(admin: Admin) -> Actor {
+    Actor::new(admin, Channel::Web)
+}
+
+fn admin_of(login: &str, uais: &[&str]) -> Admin {
+    Admin {
+        id: 7,
+        login: login.into(),
+        system: false,
+        establishments: uais.iter().map(|u| uai(u)).collect(),
+        email: None,
+    }
+}
+
+async fn restore_from_the_history_entry_of_a_complet_import(d: &impl Backend) {
+    with_establishments(d, &[UAI]).await;
+    let names = ["ARNAUD", "BLANC", "CHEVALIER", "DUMAS", "FAURE"];
+    recorded(d, &teachers_file(&names), &teachers(UAI), now()).await;
+    let mut complet = teachers(UAI);
+    complet.complet = true;
+    complet.confirm_deletions = Some(2);
+    recorded(d, &teachers_file(&names[..3]), &complet, now() + Duration::hours(1)).await;
+    assert_eq!(d.export_users(&uai(UAI), Profile::Enseignant).await.unwrap().len(), 3);
+
+    // The admin finds the Complet import in the history...
+    let entry = d
+        .list_imports(&HistoryFilter::everything())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.complet && e.deactivated > 0)
+        .expect("the Complet import is in the history");
+    assert_eq!(entry.deactivated, 2);
+    assert_eq!(d.still_deactivated_by(entry.id).await.unwrap(), 2);
+    // ...and restores from it.
+    // Not by an admin of another establishment: for them it does not exist.
+    let stranger = act(admin_of("admin-b", &[OTHER_UAI]));
+    let refused = imports::restore(d, &stranger, entry.id, now() + Duration::hours(2)).await;
+    assert!(matches!(refused, Err(Error::NotFound)), "{refused:?}");
+    assert_eq!(d.still_deactivated_by(entry.id).await.unwrap(), 2);
+    let admin = act(Admin {
+        system: true,
+        ..admin_of("admin-a", &[])
+    });
+    let restored = imports::restore(d, &admin, entry.id, now() + Duration::hours(2))
+        .await
+        .unwrap();
+    assert_eq!(restored, 2);
+    assert_eq!(d.still_deactivated_by(entry.id).await.unwrap(), 0);
+    let active = d.export_users(&uai(UAI), Profile::Enseignant).await.unwrap();
+    assert_eq!(active.len(), 5);
+    let audit = store::admin::audit_log(d, 10).await.unwrap();
+    assert!(audit
+        .iter()
+        .any(|a| a.action == "restore" && a.actor == "admin-a" && a.target == format!("import n° {}", entry.id)));
+}
+
+async fn an_export_is_refused_outside_the_actors_establishments(d: &impl Backend) {
+    with_establishments(d, &[UAI, OTHER_UAI]).await;
+    recorded(d, &teachers_file(&["ARNAUD", "BLANC"]), &teachers(UAI), now()).await;
+    let own = act(admin_of("admin-a", &[UAI]));
+    let (count, bytes) = imports::export(d, &own, &uai(UAI), Profile::Enseignant).await.unwrap();
+    assert_eq!(count, 2);
+    assert!(String::from_utf8(bytes).unwrap().contains("ARNAUD"));
+    let stranger = act(admin_of("admin-b", &[OTHER_UAI]));
+    let refused = imports::export(d, &stranger, &uai(UAI), Profile::Enseignant).await;
+    assert!(matches!(refused, Err(Error::NotFound)), "{refused:?}");
+    // An establishment the directory does not know is not exported either.
+    let system = act(Admin {
+        system: true,
+        ..admin_of("root", &[])
+    });
+    let unknown = imports::export(d, &system, &uai("0010001W"), Profile::Enseignant).await;
+    assert!(matches!(unknown, Err(Error::NotFound)), "{unknown:?}");
+}
+
+async fn only_a_system_admin_creates_or_renames_an_establishment(d: &impl Backend) {
+    with_establishments(d, &[UAI]).await;
+    let renamed = domain::Establishment {
+        uai: uai(UAI),
+        name: "Collège Jean Moulin".into(),
+    };
+    let school_admin = act(admin_of("admin-a", &[UAI]));
+    let refused = establishments::save(d, &school_admin, &renamed, now()).await;
+    assert!(matches!(refused, Err(Error::SystemOnly(_))), "{refused:?}");
+    assert!(refused.as_ref().is_err_and(Error::is_refusal));
+    let system = act(Admin {
+        system: true,
+        ..admin_of("root", &[])
+    });
+    let former = establishments::save(d, &system, &renamed, now()).await.unwrap();
+    assert_eq!(former.as_deref(), Some("Collège test 0"));
+    let names = d.list_establishments().await.unwrap();
+    assert!(
+        names
+            .iter()
+            .any(|e| e.uai == uai(UAI) && e.name == "Collège Jean Moulin"),
+        "{names:?}"
+    );
+    let audit = store::admin::audit_log(d, 10).await.unwrap();
+    assert!(audit
+        .iter()
+        .any(|a| a.action == "establishment_rename" && a.actor == "root"));
+    assert!(!audit.iter().any(|a| a.actor == "admin-a"));
+}
