@@ -216,8 +216,8 @@ async fn dispatch<D: web::Backend>(
             Ok(ExitCode::SUCCESS)
         }
         Command::Import(args) => {
-            let admin = acting_admin(d, as_admin).await?;
-            import(d, &args, as_admin.map(|_| &admin), &clock, notifier, results_dir).await
+            let actor = acting_admin(d, as_admin).await?;
+            import(d, &args, &actor, &clock, notifier, results_dir).await
         }
         Command::Imports(ImportsCommand::List(args)) => crate::history_commands::list(d, &args).await,
         Command::Imports(ImportsCommand::Result(args)) => crate::history_commands::result(d, &args, &clock).await,
@@ -310,8 +310,6 @@ fn build_request(args: &ImportArgs) -> Result<ImportRequest> {
     request.login_pattern = args.login_pattern.parse::<LoginPattern>().map_err(|e| anyhow!(e))?;
     request.min_password_len = args.min_password_length;
     request.dry_run = args.dry_run;
-    request.actor = format!("cli:{}", whoami());
-    request.channel = domain::vocabulary::Channel::Cli;
     request.notify = args.notify.clone();
     Ok(request)
 }
@@ -355,20 +353,14 @@ impl Progress for BarProgress {
 async fn import<D: web::Backend>(
     d: &D,
     args: &ImportArgs,
-    as_admin: Option<&app::Actor>,
+    actor: &app::Actor,
     clock: &dyn Clock,
     notifier: &Notifier,
     results_dir: &Path,
 ) -> Result<ExitCode> {
     let mut request = build_request(args)?;
-    if let Some(admin) = as_admin.map(app::Actor::admin) {
-        request.scope = admin.scope();
-        request.actor = admin.login.clone();
-        request.admin_id = Some(admin.id);
-        if request.notify.is_none() {
-            request.notify = admin.email.clone();
-        }
-    }
+    // Stamped now so that a file refused before reading is recorded as theirs too.
+    app::imports::on_behalf(actor, &mut request);
     request.pending_history = Some(pending_history(results_dir));
     let destination = ResultDestination::prepare(args.result.as_deref(), results_dir, request.dry_run)?;
     let bytes = match read_input(&args.file, request.file.limits.max_bytes)? {
@@ -381,7 +373,7 @@ async fn import<D: web::Backend>(
     };
     let mut rng = domain::password::os_rng();
     let progress = BarProgress::new();
-    let (outcome, history_id) = service::run_recorded_import(d, &bytes, &request, clock, &mut rng, &progress).await;
+    let (outcome, history_id) = app::imports::run(d, actor, &bytes, &request, clock, &mut rng, &progress).await;
     notify_import(d, notifier, history_id, clock).await;
     let outcome = match outcome {
         Ok(outcome) => outcome,

@@ -1,14 +1,63 @@
-//! Past imports and the directory's lists: read an import of the history,
-//! restore what a Complet import deactivated, export an establishment's
-//! people. An establishment admin sees the imports they ran (a system admin
-//! all of them) and restores or exports only in their establishments.
+//! Imports and what follows them: preview and run a CSV import on the
+//! actor's behalf, read an import of the history, restore what a Complet
+//! import deactivated, export an establishment's people. An establishment
+//! admin imports, restores and exports only in their establishments, and
+//! sees the imports they ran (a system admin all of them).
 
 use crate::{Actor, Error, Result};
 use chrono::{DateTime, Utc};
 use domain::{Profile, Uai};
 use store::admin::{AdminDirectory, NewAudit};
 use store::history::{History, ImportEntry};
+use store::service::{self, Clock, ImportError, ImportOutcome, ImportRequest, NoProgress, Progress};
 use store::Directory;
+
+/// Stamps who runs an import on its request: the actor's scope bounds what
+/// the plan may touch (a line of another establishment is refused, a chosen
+/// establishment outside it refuses the file), and the history records their
+/// name, door and account; the end-of-import notice goes to their address
+/// unless the request names one.
+pub fn on_behalf(actor: &Actor, request: &mut ImportRequest) {
+    request.scope = actor.scope();
+    request.actor = actor.name().to_string();
+    request.channel = actor.channel();
+    request.admin_id = actor.admin_id();
+    if request.notify.is_none() {
+        request.notify = actor.admin().email.clone();
+    }
+}
+
+/// Steps 3 and 4: the plan of the file as the directory stands, written
+/// nowhere and without any lock, so it answers while another import writes.
+pub async fn preview<D: Directory>(
+    d: &D,
+    actor: &Actor,
+    bytes: &[u8],
+    request: &ImportRequest,
+    clock: &dyn Clock,
+) -> Result<ImportOutcome, ImportError> {
+    let mut request = request.clone();
+    on_behalf(actor, &mut request);
+    request.dry_run = true;
+    let mut rng = domain::password::os_rng();
+    service::run_import(d, bytes, &request, clock, &mut rng, &NoProgress).await
+}
+
+/// The import itself, all or nothing, with its history line (also for a
+/// refused or failed file): the outcome and the history line's id.
+pub async fn run<D: Directory + History + AdminDirectory, R: rand::RngCore + rand::CryptoRng>(
+    d: &D,
+    actor: &Actor,
+    bytes: &[u8],
+    request: &ImportRequest,
+    clock: &dyn Clock,
+    rng: &mut R,
+    progress: &dyn Progress,
+) -> (Result<ImportOutcome, ImportError>, Option<i64>) {
+    let mut request = request.clone();
+    on_behalf(actor, &mut request);
+    service::run_recorded_import(d, bytes, &request, clock, rng, progress).await
+}
 
 /// One import of the history, if the actor may see it.
 pub async fn entry<D: History>(d: &D, actor: &Actor, id: i64) -> Result<ImportEntry> {

@@ -35,30 +35,42 @@ impl<T: Directory + WebDirectory + History + AdminDirectory + Accounts + 'static
 pub struct Actor {
     admin: Admin,
     channel: Channel,
+    /// The command line's operator: no admin account behind them.
+    operator: bool,
 }
 
 impl Actor {
     pub fn new(admin: Admin, channel: Channel) -> Actor {
-        Actor { admin, channel }
+        Actor {
+            admin,
+            channel,
+            operator: false,
+        }
     }
 
     /// The person at the command line, with every right; `name` is what the
     /// audit log records (for instance `cli:jdupont`).
     pub fn operator(name: String) -> Actor {
-        Actor::new(
-            Admin {
+        Actor {
+            admin: Admin {
                 id: 0,
                 login: name,
                 system: true,
                 establishments: Vec::new(),
                 email: None,
             },
-            Channel::Cli,
-        )
+            channel: Channel::Cli,
+            operator: true,
+        }
     }
 
     pub fn admin(&self) -> &Admin {
         &self.admin
+    }
+
+    /// The admin account acting, if any (none for the command line's operator).
+    pub fn admin_id(&self) -> Option<i64> {
+        (!self.operator).then_some(self.admin.id)
     }
 
     pub fn channel(&self) -> Channel {

@@ -13,7 +13,7 @@ use domain::vocabulary::JobStatus;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use store::service::{self, Operation, Progress};
+use store::service::{Operation, Progress};
 use store::web::{Job, JobEnd};
 
 /// Progress kept in memory and written to the job row by a ticker.
@@ -244,7 +244,8 @@ async fn execute<D: Backend>(state: &AppState<D>, job: &Job) -> Result<JobEnd, S
         .map_err(|e| e.to_string())?
         .ok_or("administrateur introuvable")?;
     let settings: DraftSettings = serde_json::from_str(&draft.settings).map_err(|e| e.to_string())?;
-    let mut request = settings.request(&draft, &admin, state.config.max_upload);
+    let actor = settings.actor(&admin);
+    let mut request = settings.request(&draft, state.config.max_upload);
     request.result_retention_seconds = state.config.result_retention_days * 86_400;
     request.job_id = Some(job.id);
 
@@ -269,8 +270,9 @@ async fn execute<D: Backend>(state: &AppState<D>, job: &Job) -> Result<JobEnd, S
     }));
     let started = std::time::Instant::now();
     let mut rng = domain::password::os_rng();
-    let (outcome, import_id) = service::run_recorded_import(
+    let (outcome, import_id) = app::imports::run(
         state.directory.as_ref(),
+        &actor,
         &draft.file_bytes,
         &request,
         state.clock.as_ref(),
@@ -290,7 +292,7 @@ async fn execute<D: Backend>(state: &AppState<D>, job: &Job) -> Result<JobEnd, S
     };
     state
         .metrics
-        .import_finished(request.channel, status, rows, started.elapsed());
+        .import_finished(actor.channel(), status, rows, started.elapsed());
     Ok(match outcome {
         Ok(outcome) => JobEnd {
             status,

@@ -350,18 +350,23 @@ fn upload_limit(config: &WebConfig) -> usize {
 /// blank; the API's query gives profile, establishment and file name.
 async fn record_oversize_upload<D: Backend>(state: &AppState<D>, parts: &mut axum::http::request::Parts, size: u64) {
     use axum::extract::FromRequestParts;
-    use domain::vocabulary::Channel;
     let via_api = match (parts.method == axum::http::Method::POST, parts.uri.path()) {
         (true, "/imports") => false,
         (true, "/api/v1/drafts") => true,
         _ => return,
     };
-    let admin = if via_api {
-        api::ApiAdmin::from_request_parts(parts, state).await.ok().map(|a| a.0)
+    let actor = if via_api {
+        api::ApiAdmin::from_request_parts(parts, state)
+            .await
+            .ok()
+            .map(|a| a.actor())
     } else {
-        auth::Auth::from_request_parts(parts, state).await.ok().map(|a| a.admin)
+        auth::Auth::from_request_parts(parts, state)
+            .await
+            .ok()
+            .map(|a| a.actor())
     };
-    let Some(admin) = admin else { return };
+    let Some(actor) = actor else { return };
     let query: std::collections::HashMap<String, String> = parts
         .uri
         .query()
@@ -371,11 +376,9 @@ async fn record_oversize_upload<D: Backend>(state: &AppState<D>, parts: &mut axu
     let establishment = query
         .get("establishment")
         .and_then(|u| domain::Uai::parse(u).ok())
-        .filter(|u| admin.may_act_on(u));
+        .filter(|u| actor.may_act_on(u));
     let mut request = store::service::ImportRequest::new(profile.unwrap_or(domain::Profile::Enseignant), establishment);
-    request.actor = admin.login.clone();
-    request.admin_id = Some(admin.id);
-    request.channel = if via_api { Channel::Api } else { Channel::Web };
+    app::imports::on_behalf(&actor, &mut request);
     request.file_name = query.get("file_name").cloned().unwrap_or_default();
     let refusal = domain::decode::FileError::TooLarge {
         size: usize::try_from(size).unwrap_or(usize::MAX),

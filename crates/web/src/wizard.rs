@@ -22,7 +22,7 @@ use domain::vocabulary::{Channel, JobStatus, DEFAULT_DELETION_THRESHOLD_PERCENT}
 use domain::{Profile, Uai};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use store::service::{self, ImportOutcome, ImportRequest, NoProgress};
+use store::service::{ImportOutcome, ImportRequest};
 use store::web::Draft;
 
 /// The admin's choices, stored as JSON in the draft.
@@ -53,7 +53,13 @@ pub struct DraftSettings {
 }
 
 impl DraftSettings {
-    pub fn request(&self, draft: &Draft, admin: &store::web::Admin, max_upload: usize) -> ImportRequest {
+    /// The admin who made this draft, acting through the door they used.
+    pub fn actor(&self, admin: &store::web::Admin) -> app::Actor {
+        app::Actor::new(admin.clone(), if self.via_api { Channel::Api } else { Channel::Web })
+    }
+
+    /// The import the draft describes ([`app::imports::on_behalf`] adds who runs it).
+    pub fn request(&self, draft: &Draft, max_upload: usize) -> ImportRequest {
         let mut r = ImportRequest::new(self.profile, self.establishment.clone());
         r.file_name = draft.file_name.clone();
         r.file.encoding = self.encoding;
@@ -68,11 +74,6 @@ impl DraftSettings {
         r.attach_existing = self.attach_existing;
         r.confirm_deletions = self.confirm_deletions;
         r.expected_plan = self.expected_plan.clone();
-        r.scope = admin.scope();
-        r.actor = admin.login.clone();
-        r.channel = if self.via_api { Channel::Api } else { Channel::Web };
-        r.admin_id = Some(admin.id);
-        r.notify = admin.email.clone();
         r
     }
 }
@@ -132,16 +133,13 @@ pub async fn dry_run<D: Backend>(
     draft: &Draft,
     settings: &DraftSettings,
 ) -> Result<ImportOutcome, AppError> {
-    let mut request = settings.request(draft, admin, state.config.max_upload);
-    request.dry_run = true;
-    let mut rng = rand::rngs::OsRng;
-    Ok(service::run_import(
+    let request = settings.request(draft, state.config.max_upload);
+    Ok(app::imports::preview(
         state.directory.as_ref(),
+        &settings.actor(admin),
         &draft.file_bytes,
         &request,
         state.clock.as_ref(),
-        &mut rng,
-        &NoProgress,
     )
     .await?)
 }
