@@ -358,10 +358,7 @@ pub async fn duplicates<D: AdminDirectory>(d: &D, args: DuplicatesArgs, clock: &
 pub async fn reconcile<D: AdminDirectory>(d: &D, args: ReconcileArgs, clock: &dyn Clock) -> Result<ExitCode> {
     let done = app::duplicates::reconcile(d, &operator(), &args.csv_key, &args.aaf_key, clock.now())
         .await
-        .map_err(|e| match e {
-            app::Error::Admin(e) => refusal(e),
-            other => anyhow!(other),
-        })?;
+        .map_err(app_refusal)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&done)?);
         return Ok(ExitCode::SUCCESS);
@@ -398,6 +395,15 @@ fn refusal(e: AdminError) -> anyhow::Error {
         AdminError::Store(_) | AdminError::Hash(_) => anyhow!(e),
         AdminError::Refused(e) => invalid(e),
         other => anyhow::Error::new(Refused(other.to_string())),
+    }
+}
+
+/// A use case's refusal exits 2 ([`app::Error::is_refusal`]), a failure 1.
+fn app_refusal(e: app::Error) -> anyhow::Error {
+    match e {
+        app::Error::Admin(e) => refusal(e),
+        e if e.is_refusal() => anyhow::Error::new(Refused(e.to_string())),
+        e => anyhow!(e),
     }
 }
 
@@ -476,17 +482,17 @@ pub async fn add_user<D: AdminDirectory>(d: &D, args: &UserAddArgs, clock: &dyn 
     })?;
     let pattern = args.login_pattern.parse::<LoginPattern>().map_err(|e| anyhow!(e))?;
     let mut rng = domain::password::os_rng();
-    let added = admin::add_user(
+    let added = app::accounts::create(
         d,
+        &operator(),
         &user,
         pattern,
         args.min_password_length,
-        &actor(),
         clock.now(),
         &mut rng,
     )
     .await
-    .map_err(refusal)?;
+    .map_err(app_refusal)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&added)?);
         return Ok(ExitCode::SUCCESS);

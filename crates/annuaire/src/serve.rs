@@ -157,11 +157,6 @@ pub async fn admin<D: Backend>(d: &D, command: AdminCommand, clock: &dyn Clock) 
             password_stdin,
             email,
         } => {
-            let login = login.trim().to_lowercase();
-            let email = email
-                .map(|e| domain::values::Email::parse(&e).map_err(|e| anyhow::anyhow!(e.message)))
-                .transpose()?;
-            domain::values::Login::parse(&login).map_err(|e| anyhow::anyhow!(e.message))?;
             if !system && establishment.is_empty() {
                 bail!("précisez --system ou au moins un --establishment UAI");
             }
@@ -171,24 +166,29 @@ pub async fn admin<D: Backend>(d: &D, command: AdminCommand, clock: &dyn Clock) 
                 .collect::<Result<Vec<_>, _>>()?;
             // Only when asked: a script without a terminal that forgot the
             // option gets a generated password, not an empty read.
-            let (secret, shown) = if password_stdin {
+            let chosen = if password_stdin {
                 let mut s = String::new();
                 std::io::stdin().read_to_string(&mut s)?;
-                let s = s.trim_end_matches(['\r', '\n']).to_string();
-                if s.chars().count() < 12 {
-                    bail!("mot de passe d'administrateur trop court : 12 caractères au moins");
-                }
-                (s, false)
+                Some(s.trim_end_matches(['\r', '\n']).to_string())
             } else {
-                (password::generate(&mut password::os_rng()), true)
+                None
             };
-            let hash = hash_chosen(&secret)?;
-            let id = d
-                .create_admin(&login, &hash, system, &uais, clock.now().timestamp())
-                .await?;
-            if let Some(email) = &email {
-                d.set_admin_email(id, Some(email.as_str())).await?;
-            }
+            let new = app::admins::NewAdmin {
+                login,
+                system,
+                establishments: uais.clone(),
+                email,
+                password: chosen,
+            };
+            let created = app::admins::create(
+                d,
+                &crate::admin_commands::operator(),
+                &new,
+                clock.now(),
+                &mut password::os_rng(),
+            )
+            .await?;
+            let login = created.login;
             println!(
                 "Administrateur {login} créé ({}).",
                 if system {
@@ -197,7 +197,7 @@ pub async fn admin<D: Backend>(d: &D, command: AdminCommand, clock: &dyn Clock) 
                     uais.iter().map(Uai::as_str).collect::<Vec<_>>().join(", ")
                 }
             );
-            if shown {
+            if let Some(secret) = created.generated_password {
                 println!("Mot de passe (affiché une seule fois) : {secret}");
             }
         }

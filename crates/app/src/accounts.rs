@@ -12,7 +12,7 @@ use domain::Uai;
 use serde::Serialize;
 use std::net::IpAddr;
 use store::accounts::{AccountDetail, Accounts};
-use store::admin::NewAudit;
+use store::admin::{AddedUser, AdminDirectory, NewAudit};
 use store::StoreError;
 
 /// The account, if the actor manages it: an account outside their
@@ -22,6 +22,32 @@ pub async fn open<D: Accounts>(d: &D, actor: &Actor, id: i64) -> Result<AccountD
         Some(detail) if actor.manages(&detail) => Ok(detail),
         _ => Err(AccountError::NotFound),
     }
+}
+
+/// Creates one account by hand (the "Créer un compte" form, `users add`),
+/// audited. An establishment admin creates accounts in their establishments
+/// only; ENT-wide accounts (system admins, guests) are a system admin's.
+pub async fn create<D: AdminDirectory, R: rand::RngCore + rand::CryptoRng>(
+    d: &D,
+    actor: &Actor,
+    user: &domain::manual::ManualUser,
+    pattern: domain::keys::LoginPattern,
+    min_password_len: usize,
+    now: DateTime<Utc>,
+    rng: &mut R,
+) -> crate::Result<AddedUser> {
+    let allowed = match &user.establishment {
+        Some(uai) => actor.may_act_on(uai),
+        None => actor.is_system(),
+    };
+    let ent_wide = matches!(
+        user.profile,
+        domain::Profile::AdministrateurSysteme | domain::Profile::Invite
+    );
+    if !allowed || (ent_wide && !actor.is_system()) {
+        return Err(crate::Error::NotFound);
+    }
+    Ok(store::admin::add_user(d, user, pattern, min_password_len, actor.name(), now, rng).await?)
 }
 
 /// [`open`] by sync key, for the command line.

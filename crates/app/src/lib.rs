@@ -8,6 +8,7 @@
 //! [`domain::account::rights_over`]); the reads and writes live in `store`.
 
 pub mod accounts;
+pub mod admins;
 pub mod audit;
 pub mod duplicates;
 pub mod establishments;

@@ -6,11 +6,12 @@
 #[path = "../../store/tests/common/mod.rs"]
 mod common;
 
-use app::{establishments, imports, Actor, Backend, Error};
+use app::{accounts, admins, establishments, imports, Actor, Backend, Error};
 use chrono::Duration;
 use common::*;
 use domain::vocabulary::Channel;
 use domain::Profile;
+use rand::SeedableRng;
 use store::history::HistoryFilter;
 use store::web::Admin;
 
@@ -18,6 +19,8 @@ conformance!(
     restore_from_the_history_entry_of_a_complet_import,
     an_export_is_refused_outside_the_actors_establishments,
     only_a_system_admin_creates_or_renames_an_establishment,
+    administrators_are_created_by_a_system_admin_with_a_strong_password,
+    a_manual_account_is_created_in_the_actors_establishments_only,
 );
 
 fn act(admin: Admin) -> Actor {
@@ -124,4 +127,77 @@ async fn only_a_system_admin_creates_or_renames_an_establishment(d: &impl Backen
         .iter()
         .any(|a| a.action == "establishment_rename" && a.actor == "root"));
     assert!(!audit.iter().any(|a| a.actor == "admin-a"));
+}
+
+async fn administrators_are_created_by_a_system_admin_with_a_strong_password(d: &impl Backend) {
+    with_establishments(d, &[UAI]).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let new = admins::NewAdmin {
+        login: "  CPE.Martin ".into(),
+        establishments: vec![uai(UAI)],
+        email: Some("cpe.martin@exemple.fr".into()),
+        ..Default::default()
+    };
+    let school_admin = act(admin_of("admin-a", &[UAI]));
+    let refused = admins::create(d, &school_admin, &new, now(), &mut rng).await;
+    assert!(matches!(refused, Err(Error::SystemOnly(_))), "{refused:?}");
+    let operator = Actor::operator("cli:test".into());
+    let short = admins::NewAdmin {
+        password: Some("court".into()),
+        ..new.clone()
+    };
+    let refused = admins::create(d, &operator, &short, now(), &mut rng).await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.is_refusal() && e.to_string().contains("12 caractères")),
+        "{refused:?}"
+    );
+    let nowhere = admins::NewAdmin {
+        establishments: Vec::new(),
+        ..new.clone()
+    };
+    assert!(admins::create(d, &operator, &nowhere, now(), &mut rng).await.is_err());
+    assert!(
+        d.admin_by_login("cpe.martin").await.unwrap().is_none(),
+        "nothing written when refused"
+    );
+
+    let created = admins::create(d, &operator, &new, now(), &mut rng).await.unwrap();
+    assert_eq!(created.login, "cpe.martin");
+    let secret = created.generated_password.expect("a generated password, shown once");
+    let (admin, hash) = d.admin_by_login("cpe.martin").await.unwrap().unwrap();
+    assert_eq!(admin.establishments, vec![uai(UAI)]);
+    assert_eq!(admin.email.as_deref(), Some("cpe.martin@exemple.fr"));
+    assert!(!admin.system);
+    assert!(domain::password::verify(&secret, &hash));
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+}
+
+async fn a_manual_account_is_created_in_the_actors_establishments_only(d: &impl Backend) {
+    with_establishments(d, &[UAI, OTHER_UAI]).await;
+    let input = |profile: &str, establishment: Option<&str>| domain::manual::ManualUserInput {
+        profile: profile.into(),
+        establishment: establishment.map(Into::into),
+        last_name: "Curie".into(),
+        first_name: "Marie".into(),
+        ..Default::default()
+    };
+    let read = |i: domain::manual::ManualUserInput| i.read(now().date_naive(), 8).unwrap();
+    let create = |actor: Actor, user: domain::manual::ManualUser| {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+        async move { accounts::create(d, &actor, &user, Default::default(), 8, now(), &mut rng).await }
+    };
+    let school_admin = || act(admin_of("admin-a", &[UAI]));
+    let elsewhere = create(school_admin(), read(input("enseignant", Some(OTHER_UAI)))).await;
+    assert!(matches!(elsewhere, Err(Error::NotFound)), "{elsewhere:?}");
+    let guest = create(school_admin(), read(input("invite", None))).await;
+    assert!(matches!(guest, Err(Error::NotFound)), "{guest:?}");
+    let added = create(school_admin(), read(input("enseignant", Some(UAI))))
+        .await
+        .unwrap();
+    assert_eq!(added.profile, Profile::Enseignant);
+    assert!(added.password.is_some());
+    let audit = store::admin::audit_log(d, 10).await.unwrap();
+    assert_eq!(audit.iter().filter(|a| a.actor == "admin-a").count(), 1, "{audit:?}");
 }

@@ -404,21 +404,13 @@ pub async fn new_user_submit<D: Backend>(
             return new_user_page(&state, &auth, input, problems, None).await;
         }
     };
-    // ENT-wide accounts (system admins, guests) are a system admin's to create.
-    let allowed = match &user.establishment {
-        Some(uai) => auth.admin.may_act_on(uai),
-        None => auth.admin.system,
-    };
-    if !allowed || (!auth.admin.system && matches!(user.profile, Profile::AdministrateurSysteme | Profile::Invite)) {
-        return Err(AppError::NotFound);
-    }
     let mut rng = domain::password::os_rng();
-    let added = admin::add_user(
+    let added = app::accounts::create(
         state.directory.as_ref(),
+        &auth.actor(),
         &user,
         domain::keys::LoginPattern::default(),
         domain::password::DEFAULT_MIN_LEN,
-        &auth.admin.login,
         state.clock.now(),
         &mut rng,
     )
@@ -434,8 +426,8 @@ pub async fn new_user_submit<D: Backend>(
             };
             new_user_page(&state, &auth, ManualUserInput::default(), Vec::new(), Some(created)).await
         }
-        Err(admin::AdminError::Store(e)) => Err(e.into()),
-        Err(e) => {
+        Err(app::Error::Admin(admin::AdminError::Store(e))) => Err(e.into()),
+        Err(app::Error::Admin(e)) => {
             let field = match &e {
                 admin::AdminError::KeyTaken { .. } => "first_name",
                 admin::AdminError::LoginTaken { .. } => "login",
@@ -443,6 +435,7 @@ pub async fn new_user_submit<D: Backend>(
             };
             new_user_page(&state, &auth, input, vec![(field, creation_refusal(&e))], None).await
         }
+        Err(e) => Err(e.into()),
     }
 }
 
