@@ -340,7 +340,7 @@ impl BarProgress {
 impl Progress for BarProgress {
     fn step(&self, operation: Operation, done: usize, total: usize) {
         if let Some(bar) = &self.bar {
-            bar.set_message(operation.label());
+            bar.set_message(app::labels::operation(operation));
             bar.set_length(total as u64);
             bar.set_position(done as u64);
             if operation == Operation::Memberships {

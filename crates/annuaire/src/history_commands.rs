@@ -3,13 +3,14 @@
 
 use crate::cli::{ImportsListArgs, ImportsResultArgs};
 use anyhow::{bail, Result};
+use app::labels::mail as mail_label;
 use chrono::NaiveDate;
 use domain::vocabulary::ImportStatus;
 use domain::Uai;
 use mail::Notifier;
 use std::io::Write;
 use std::process::ExitCode;
-use store::history::{mail_label, HistoryFilter, ImportEntry};
+use store::history::{HistoryFilter, ImportEntry};
 use store::service::Clock;
 
 fn day(raw: &Option<String>, what: &str) -> Result<Option<NaiveDate>> {
@@ -86,7 +87,7 @@ fn print_entry(e: &ImportEntry) {
         } else {
             &establishments
         },
-        e.profile_label(),
+        app::labels::import_profile(e),
         if e.complet { " Complet" } else { "" },
         e.file_name
     );

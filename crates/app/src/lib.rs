@@ -13,6 +13,7 @@ pub mod audit;
 pub mod duplicates;
 pub mod establishments;
 pub mod imports;
+pub mod labels;
 
 use domain::account::AccountRights;
 use domain::plan::AdminScope;

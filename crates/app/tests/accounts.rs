@@ -153,11 +153,10 @@ async fn a_shared_account_is_attached_only_when_confirmed_and_left_to_its_school
         (OTHER, UAI)
     );
     assert!(
-        seen[0]
-            .sentence()
+        app::labels::attachment(&seen[0])
             .starts_with("Nicole LAVOISIER a été rattaché(e) à Collège test 1 (0010001W) par admin-a le "),
         "{}",
-        seen[0].sentence()
+        app::labels::attachment(&seen[0])
     );
     assert!(d
         .attachments_seen_by(&Viewer::Admin { id: importer_id }, 10)

@@ -207,7 +207,7 @@ impl Notifier {
             let notice = AttachmentNotice {
                 ent_name: &self.settings.ent_name,
                 other,
-                sentences: list.iter().map(AttachmentEntry::sentence).collect(),
+                sentences: list.iter().map(app::labels::attachment).collect(),
                 link: self
                     .settings
                     .public_url
@@ -348,7 +348,7 @@ pub fn compose(
         .as_ref()
         .map(|base| format!("{}/suivi/{}", base.trim_end_matches('/'), entry.id));
     let attached = succeeded && attachment.is_some();
-    let profile = entry.profile_label();
+    let profile = app::labels::import_profile(entry);
     let notice = Notice {
         e: entry,
         ent_name: &settings.ent_name,

@@ -77,22 +77,6 @@ impl ImportEntry {
             rejection: None,
         }
     }
-
-    /// The profile's name, or "flux AAF" for a feed (it holds several).
-    pub fn profile_label(&self) -> String {
-        if self.source == ImportSource::Aaf {
-            return "flux AAF".into();
-        }
-        self.profile
-            .parse::<domain::Profile>()
-            .map(|p| p.label().to_string())
-            .unwrap_or_else(|_| self.profile.clone())
-    }
-}
-
-/// A notice's state as every door shows it (`None`: no notice).
-pub fn mail_label(status: Option<MailStatus>) -> &'static str {
-    status.map_or("—", MailStatus::label)
 }
 
 /// Who is looking: a system admin sees everything; an establishment admin
@@ -185,18 +169,6 @@ pub struct AttachmentEntry {
 }
 
 impl AttachmentEntry {
-    /// "X a été rattaché(e) à <établissement> par <admin> le <date>".
-    pub fn sentence(&self) -> String {
-        format!(
-            "{} {} a été rattaché(e) à {} par {} le {}",
-            self.first_name,
-            self.last_name,
-            self.attached(),
-            self.actor,
-            domain::time::minute(self.at)
-        )
-    }
-
     /// The establishment the account was attached to.
     pub fn attached(&self) -> domain::Establishment {
         domain::Establishment {

@@ -57,17 +57,6 @@ pub enum Operation {
     Memberships,
 }
 
-impl Operation {
-    pub fn label(self) -> &'static str {
-        match self {
-            Operation::Passwords => "Mots de passe",
-            Operation::Groups => "Groupes",
-            Operation::Users => "Utilisateurs",
-            Operation::Memberships => "Appartenances aux groupes",
-        }
-    }
-}
-
 pub struct NoProgress;
 
 impl Progress for NoProgress {

@@ -8,6 +8,7 @@ use crate::auth::{Auth, CsrfForm};
 use crate::error::AppError;
 use crate::pages::Layout;
 use crate::{AppState, Backend};
+use app::labels::mail as mail_label;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Form, Path, Query, State};
@@ -19,7 +20,7 @@ use domain::vocabulary::ImportSource;
 use domain::{Profile, Uai};
 use serde::Deserialize;
 use std::collections::HashMap;
-use store::history::{mail_label, HistoryFilter, ImportEntry};
+use store::history::{HistoryFilter, ImportEntry};
 
 const PAGE_SIZE: i64 = 50;
 
@@ -53,7 +54,7 @@ impl Row {
             actor: e.actor.clone(),
             channel: e.channel.id().to_string(),
             establishments: named(&e.establishments, names),
-            profile: e.profile_label(),
+            profile: app::labels::import_profile(e),
             complet: e.complet,
             file_name: e.file_name.clone(),
             rows: e.rows,
@@ -175,7 +176,7 @@ pub async fn list<D: Backend>(
             .attachments_seen_by(&auth.admin.history_viewer(), ATTACHMENTS_SHOWN)
             .await?
             .iter()
-            .map(|a| format!("{} (déjà dans {})", a.sentence(), a.other()))
+            .map(|a| format!("{} (déjà dans {})", app::labels::attachment(a), a.other()))
             .collect()
     } else {
         Vec::new()

@@ -24,7 +24,7 @@ struct JobProgress {
 impl Progress for JobProgress {
     fn step(&self, operation: Operation, done: usize, total: usize) {
         if let Ok(mut steps) = self.steps.lock() {
-            steps.insert(operation.label().to_string(), (done, total));
+            steps.insert(app::labels::operation(operation).to_string(), (done, total));
         }
     }
 }
