@@ -191,17 +191,17 @@ pub async fn aaf<D: web::Backend>(
         });
     }
     let request = AafRequest {
-        actor: actor(),
-        channel: domain::vocabulary::Channel::Cli,
         notify: args.notify.clone(),
         result_retention_seconds: store::service::DEFAULT_RESULT_RETENTION_DAYS * 86_400,
         login_pattern: args.login_pattern.parse::<LoginPattern>().map_err(|e| anyhow!(e))?,
         deletion_threshold_percent: args.deletion_threshold,
         confirm_deletions: args.confirm_deletions,
         dry_run: args.dry_run,
+        // Who runs it: stamped by app::imports::run_feed.
+        ..AafRequest::default()
     };
     let mut rng = domain::password::os_rng();
-    let (outcome, import_id) = store::aaf::run_recorded_aaf_import(d, &files, &request, clock, &mut rng).await;
+    let (outcome, import_id) = app::imports::run_feed(d, &operator(), &files, &request, clock, &mut rng).await?;
     // Refused or failed feeds are notified too ([ERREUR]).
     crate::commands::notify_import(d, notifier, import_id, clock).await;
     let outcome = outcome?;

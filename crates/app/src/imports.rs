@@ -7,6 +7,7 @@
 use crate::{Actor, Error, Result};
 use chrono::{DateTime, Utc};
 use domain::{Profile, Uai};
+use store::aaf::{AafError, AafOutcome, AafRequest, FeedFile};
 use store::admin::{AdminDirectory, NewAudit};
 use store::history::{History, ImportEntry};
 use store::service::{self, Clock, ImportError, ImportOutcome, ImportRequest, NoProgress, Progress};
@@ -57,6 +58,27 @@ pub async fn run<D: Directory + History + AdminDirectory, R: rand::RngCore + ran
     let mut request = request.clone();
     on_behalf(actor, &mut request);
     service::run_recorded_import(d, bytes, &request, clock, rng, progress).await
+}
+
+/// An AAF feed (one or several files, one transaction), with its history
+/// line: the academy's accounts are the whole ENT's, so only a system admin
+/// (the command line's operator, the server's schedule) imports them. The
+/// outer error is that refusal; the inner result is the import's.
+pub async fn run_feed<D: AdminDirectory + History, R: rand::RngCore + rand::CryptoRng>(
+    d: &D,
+    actor: &Actor,
+    files: &[FeedFile],
+    request: &AafRequest,
+    clock: &dyn Clock,
+    rng: &mut R,
+) -> Result<(Result<AafOutcome, AafError>, Option<i64>)> {
+    actor.require_system("l'import du flux académique")?;
+    let request = AafRequest {
+        actor: actor.name().to_string(),
+        channel: actor.channel(),
+        ..request.clone()
+    };
+    Ok(store::aaf::run_recorded_aaf_import(d, files, &request, clock, rng).await)
 }
 
 /// One import of the history, if the actor may see it.

@@ -53,6 +53,15 @@ impl Actor {
     /// The person at the command line, with every right; `name` is what the
     /// audit log records (for instance `cli:jdupont`).
     pub fn operator(name: String) -> Actor {
+        Actor::process(name, Channel::Cli)
+    }
+
+    /// The server's scheduled AAF run, which acts with the directory's own rights.
+    pub fn scheduler() -> Actor {
+        Actor::process("planificateur".to_string(), Channel::Schedule)
+    }
+
+    fn process(name: String, channel: Channel) -> Actor {
         Actor {
             admin: Admin {
                 id: 0,
@@ -61,7 +70,7 @@ impl Actor {
                 establishments: Vec::new(),
                 email: None,
             },
-            channel: Channel::Cli,
+            channel,
             operator: true,
         }
     }

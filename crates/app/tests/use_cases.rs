@@ -21,6 +21,7 @@ conformance!(
     only_a_system_admin_creates_or_renames_an_establishment,
     administrators_are_created_by_a_system_admin_with_a_strong_password,
     a_manual_account_is_created_in_the_actors_establishments_only,
+    only_a_system_actor_imports_the_academic_feed,
 );
 
 fn act(admin: Admin) -> Actor {
@@ -200,4 +201,38 @@ async fn a_manual_account_is_created_in_the_actors_establishments_only(d: &impl 
     assert!(added.password.is_some());
     let audit = store::admin::audit_log(d, 10).await.unwrap();
     assert_eq!(audit.iter().filter(|a| a.actor == "admin-a").count(), 1, "{audit:?}");
+}
+
+async fn only_a_system_actor_imports_the_academic_feed(d: &impl Backend) {
+    with_establishments(d, &[UAI]).await;
+    let feed = store::aaf::FeedFile {
+        name: "ENT_0750654D_Complet_20261203_PersEducNat_0000.xml".into(),
+        bytes: br#"<?xml version="1.0" encoding="UTF-8"?><ficAlimMENESR></ficAlimMENESR>"#.to_vec(),
+    };
+    let request = store::aaf::AafRequest::default();
+    let clock = store::service::FixedClock(now());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+    let school_admin = act(admin_of("admin-a", &[UAI]));
+    let refused = imports::run_feed(
+        d,
+        &school_admin,
+        std::slice::from_ref(&feed),
+        &request,
+        &clock,
+        &mut rng,
+    )
+    .await;
+    assert!(matches!(refused, Err(Error::SystemOnly(_))), "{:?}", refused.err());
+    assert!(d.list_imports(&HistoryFilter::everything()).await.unwrap().is_empty());
+
+    let (_, import_id) = imports::run_feed(d, &Actor::scheduler(), &[feed], &request, &clock, &mut rng)
+        .await
+        .unwrap();
+    let entry = d
+        .import_entry(import_id.expect("a history line"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.actor, "planificateur");
+    assert_eq!(entry.channel, Channel::Schedule);
 }

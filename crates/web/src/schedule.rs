@@ -130,30 +130,34 @@ pub async fn run_inbox<D: Backend>(state: &AppState<D>, schedule: &AafSchedule) 
             }
         }
     }
+    let actor = app::Actor::scheduler();
     let request = AafRequest {
-        actor: "planificateur".into(),
-        channel: domain::vocabulary::Channel::Schedule,
         notify: schedule.notify.clone(),
         result_retention_seconds: state.config.result_retention_days * 86_400,
         ..AafRequest::default()
     };
     let mut rng = domain::password::os_rng();
     let started = std::time::Instant::now();
-    let (result, import_id) = aaf::run_recorded_aaf_import(
+    let (result, import_id) = match app::imports::run_feed(
         state.directory.as_ref(),
+        &actor,
         &files,
         &request,
         state.clock.as_ref(),
         &mut rng,
     )
-    .await;
+    .await
+    {
+        Ok(run) => run,
+        Err(e) => return InboxRun::Failed { reason: e.to_string() },
+    };
     let (status, rows) = match &result {
         Ok(o) => (crate::wizard::job_status(o.report.status), o.report.requests),
         Err(_) => (domain::vocabulary::JobStatus::Failed, 0),
     };
     state
         .metrics
-        .import_finished(request.channel, status, rows, started.elapsed());
+        .import_finished(actor.channel(), status, rows, started.elapsed());
     let stamp = state.clock.now().format("%Y%m%d-%H%M%S").to_string();
     let refused = match &result {
         Ok(o) if o.report.status == Status::Imported => None,
