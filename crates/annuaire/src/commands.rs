@@ -513,17 +513,26 @@ async fn search<D: Directory>(d: &D, args: &SearchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn demo<D: Directory>(d: &D, clock: &dyn Clock, results_dir: &Path) -> Result<ExitCode> {
+/// The demo establishment, created when missing (true: it was just created).
+pub(crate) async fn demo_establishment<D: Directory>(d: &D, clock: &dyn Clock) -> Result<(Uai, bool)> {
     let uai = Uai::parse(DEMO_UAI)?;
-    if !d.list_establishments().await?.iter().any(|e| e.uai == uai) {
-        d.add_establishment(
-            &Establishment {
-                uai: uai.clone(),
-                name: DEMO_NAME.to_string(),
-            },
-            clock.now(),
-        )
-        .await?;
+    if d.list_establishments().await?.iter().any(|e| e.uai == uai) {
+        return Ok((uai, false));
+    }
+    d.add_establishment(
+        &Establishment {
+            uai: uai.clone(),
+            name: DEMO_NAME.to_string(),
+        },
+        clock.now(),
+    )
+    .await?;
+    Ok((uai, true))
+}
+
+async fn demo<D: Directory>(d: &D, clock: &dyn Clock, results_dir: &Path) -> Result<ExitCode> {
+    let (uai, created) = demo_establishment(d, clock).await?;
+    if created {
         println!("Établissement de démonstration {DEMO_UAI} « {DEMO_NAME} » créé.");
     }
     let mut request = ImportRequest::new(Profile::Enseignant, Some(uai));

@@ -6,7 +6,7 @@ use crate::commands::{DEMO_NAME, DEMO_UAI};
 const DEMO_EMAIL: &str = "demo@college-demonstration.invalid";
 use anyhow::{bail, Context, Result};
 use domain::password::{self, SecretOrigin};
-use domain::{Establishment, Uai};
+use domain::Uai;
 use std::io::Read;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -106,17 +106,7 @@ async fn stop_requested() {
 
 /// The demo establishment and a `demo` establishment admin with a fresh password.
 async fn demo_accounts<D: Backend>(d: &D, clock: &dyn Clock) -> Result<()> {
-    let uai = Uai::parse(DEMO_UAI)?;
-    if !d.list_establishments().await?.iter().any(|e| e.uai == uai) {
-        d.add_establishment(
-            &Establishment {
-                uai: uai.clone(),
-                name: DEMO_NAME.to_string(),
-            },
-            clock.now(),
-        )
-        .await?;
-    }
+    let (uai, _) = crate::commands::demo_establishment(d, clock).await?;
     let secret = password::generate(&mut password::os_rng());
     let hash = hash_chosen(&secret)?;
     let id = match d.admin_by_login("demo").await? {

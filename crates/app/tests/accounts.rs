@@ -444,64 +444,54 @@ async fn assert_paris_expiry(d: &impl Full, id: i64, former: chrono::DateTime<ch
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn former_expiry_instants_become_paris_days_on_sqlite() {
-    let db = sqlite().await;
-    let id = teacher(&db.directory).await;
-    for former in former_expiry_instants() {
-        sqlx::query("UPDATE users SET expires_at = ? WHERE id = ?")
-            .bind(former)
-            .bind(id)
-            .execute(db.directory.pool())
-            .await
-            .unwrap();
-        sqlx::raw_sql(include_str!("../../store/migrations/sqlite/0011_paris_expiry_days.sql"))
-            .execute(db.directory.pool())
-            .await
-            .unwrap();
-        let stored: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT expires_at FROM users WHERE id = ?")
-            .bind(id)
-            .fetch_one(db.directory.pool())
-            .await
-            .unwrap();
-        assert_eq!(
-            stored,
-            domain::account::expires_at(former.date_naive().pred_opt().unwrap())
-        );
-        assert_paris_expiry(&db.directory, id, former).await;
-    }
+/// Stores each former instant, runs migration 0011 again, and checks the
+/// account's last day and the instant it stops, on one backend.
+macro_rules! former_expiry_instants_become_paris_days {
+    ($name:ident, $db:expr, $store:literal, $read:literal, $migration:literal) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let Some(db) = $db else { return };
+            let id = teacher(&db.directory).await;
+            for former in former_expiry_instants() {
+                let pool = db.directory.pool();
+                sqlx::query($store)
+                    .bind(former)
+                    .bind(id)
+                    .execute(pool)
+                    .await
+                    .unwrap();
+                sqlx::raw_sql(include_str!($migration))
+                    .execute(pool)
+                    .await
+                    .unwrap();
+                let stored: chrono::DateTime<chrono::Utc> =
+                    sqlx::query_scalar($read).bind(id).fetch_one(pool).await.unwrap();
+                assert_eq!(
+                    stored,
+                    domain::account::expires_at(former.date_naive().pred_opt().unwrap())
+                );
+                assert_paris_expiry(&db.directory, id, former).await;
+            }
+            db.finish().await;
+        }
+    };
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn former_expiry_instants_become_paris_days_on_postgres() {
-    let Some(db) = postgres().await else { return };
-    let id = teacher(&db.directory).await;
-    for former in former_expiry_instants() {
-        sqlx::query("UPDATE users SET expires_at = $1 WHERE id = $2")
-            .bind(former)
-            .bind(id)
-            .execute(db.directory.pool())
-            .await
-            .unwrap();
-        sqlx::raw_sql(include_str!(
-            "../../store/migrations/postgres/0011_paris_expiry_days.sql"
-        ))
-        .execute(db.directory.pool())
-        .await
-        .unwrap();
-        let stored: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT expires_at FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_one(db.directory.pool())
-            .await
-            .unwrap();
-        assert_eq!(
-            stored,
-            domain::account::expires_at(former.date_naive().pred_opt().unwrap())
-        );
-        assert_paris_expiry(&db.directory, id, former).await;
-    }
-    db.drop_database().await;
-}
+former_expiry_instants_become_paris_days!(
+    former_expiry_instants_become_paris_days_on_sqlite,
+    Some(sqlite().await),
+    "UPDATE users SET expires_at = ? WHERE id = ?",
+    "SELECT expires_at FROM users WHERE id = ?",
+    "../../store/migrations/sqlite/0011_paris_expiry_days.sql"
+);
+
+former_expiry_instants_become_paris_days!(
+    former_expiry_instants_become_paris_days_on_postgres,
+    postgres().await,
+    "UPDATE users SET expires_at = $1 WHERE id = $2",
+    "SELECT expires_at FROM users WHERE id = $1",
+    "../../store/migrations/postgres/0011_paris_expiry_days.sql"
+);
 
 /// Issue 15, item 10: the user page's "Désactiver" / "Réactiver".
 async fn an_admin_deactivates_and_reactivates_an_account_by_hand(d: &impl Full) {

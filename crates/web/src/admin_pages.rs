@@ -107,12 +107,19 @@ pub async fn reconcile<D: Backend>(
         state.clock.now(),
     )
     .await?;
-    let message = format!(
-        "Comptes réconciliés : {} garde son login et son mot de passe et prend la clé {} ; le compte AAF {} est supprimé.",
-        done.login, done.key, done.removed_login
-    );
+    back_to_duplicates(
+        &state,
+        &format!(
+            "Comptes réconciliés : {} garde son login et son mot de passe et prend la clé {} ; le compte AAF {} est supprimé.",
+            done.login, done.key, done.removed_login
+        ),
+    )
+}
+
+/// Back to the duplicates page, with what was done said once at its top.
+fn back_to_duplicates<D>(state: &AppState<D>, message: &str) -> Result<(CookieJar, Redirect), AppError> {
     Ok((
-        crate::auth::flash(&message, state.config.secure_cookies),
+        crate::auth::flash(message, state.config.secure_cookies),
         Redirect::to("/doublons"),
     ))
 }
@@ -131,11 +138,10 @@ pub async fn dismiss<D: Backend>(
         state.clock.now(),
     )
     .await?;
-    let message = format!("{} et {} ne seront plus proposés comme doublon.", form.local, form.aaf);
-    Ok((
-        crate::auth::flash(&message, state.config.secure_cookies),
-        Redirect::to("/doublons"),
-    ))
+    back_to_duplicates(
+        &state,
+        &format!("{} et {} ne seront plus proposés comme doublon.", form.local, form.aaf),
+    )
 }
 
 #[derive(Template, WebTemplate)]

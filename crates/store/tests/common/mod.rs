@@ -29,6 +29,9 @@ pub struct SqliteDb {
 }
 
 impl SqliteDb {
+    /// The end of a test: nothing to drop (the folder goes with it).
+    pub async fn finish(self) {}
+
     /// The database file.
     pub fn file(&self) -> std::path::PathBuf {
         self._dir.path().join("annuaire.db")
@@ -105,6 +108,11 @@ impl PgDb {
     /// This database's URL, to open it a second time.
     pub fn url(&self) -> String {
         with_database(&self.admin_url, &self.name)
+    }
+
+    /// The end of a test: the database is dropped.
+    pub async fn finish(self) {
+        self.drop_database().await
     }
 
     pub async fn drop_database(self) {
