@@ -156,9 +156,6 @@ pub enum Error {
     /// An act only a system administrator may perform (named for the message).
     #[error("{0} est réservé aux administrateurs système")]
     SystemOnly(&'static str),
-    /// Establishments the act touches that are not the actor's.
-    #[error("cette action concerne aussi {0}, qui n'est pas l'un de vos établissements")]
-    OutOfScope(String),
     #[error(transparent)]
     Admin(#[from] AdminError),
     #[error(transparent)]

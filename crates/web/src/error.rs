@@ -39,7 +39,7 @@ impl From<app::Error> for AppError {
     fn from(e: app::Error) -> AppError {
         match e {
             app::Error::NotFound => AppError::NotFound,
-            e @ (app::Error::SystemOnly(_) | app::Error::OutOfScope(_)) => AppError::Forbidden(e.to_string()),
+            e @ app::Error::SystemOnly(_) => AppError::Forbidden(e.to_string()),
             app::Error::Admin(e) => AppError::Admin(e),
             app::Error::Store(e) => AppError::Store(e),
         }
