@@ -510,29 +510,6 @@ pub async fn add_user<D: AdminDirectory>(d: &D, args: &UserAddArgs, clock: &dyn 
     Ok(ExitCode::SUCCESS)
 }
 
-/// One audit row for an action that has no transaction of its own here
-/// (restore and purge run inside the `Directory` trait).
-pub async fn record<D: AdminDirectory>(
-    d: &D,
-    action: &str,
-    target: &str,
-    details: serde_json::Value,
-    clock: &dyn Clock,
-) -> Result<()> {
-    admin::audit(
-        d,
-        &admin::NewAudit {
-            at: clock.now(),
-            actor: actor(),
-            action: action.to_string(),
-            target: target.to_string(),
-            details,
-        },
-    )
-    .await?;
-    Ok(())
-}
-
 /// After a CSV import: the probable duplicates among the accounts it created
 /// or updated (read in their establishments only). The audit row is written
 /// by the service, for every door.

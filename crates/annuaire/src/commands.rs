@@ -8,7 +8,6 @@ use crate::cli::{
 use crate::output;
 use crate::result_file::ResultDestination;
 use anyhow::{anyhow, bail, Context, Result};
-use chrono::Duration;
 use domain::decode::EncodingChoice;
 use domain::keys::LoginPattern;
 use domain::mapping::Override;
@@ -253,17 +252,7 @@ async fn dispatch<D: web::Backend>(
             if retention_days < 0 {
                 bail!("la durée de conservation doit être positive");
             }
-            let n = d
-                .purge_deactivated(clock.now() - Duration::days(retention_days))
-                .await?;
-            crate::admin_commands::record(
-                d,
-                "purge",
-                "comptes désactivés",
-                serde_json::json!({ "accounts": n, "retention_days": retention_days }),
-                &clock,
-            )
-            .await?;
+            let n = app::accounts::purge(d, &crate::admin_commands::operator(), retention_days, clock.now()).await?;
             println!("{n} compte(s) désactivé(s) depuis plus de {retention_days} jours supprimé(s).");
             Ok(ExitCode::SUCCESS)
         }

@@ -50,6 +50,32 @@ pub async fn create<D: AdminDirectory, R: rand::RngCore + rand::CryptoRng>(
     Ok(store::admin::add_user(d, user, pattern, min_password_len, actor.name(), now, rng).await?)
 }
 
+/// Deletes the accounts deactivated for more than `retention_days`, audited
+/// (a system act: the retention period is the ENT's); the number deleted.
+pub async fn purge<D: store::Directory + AdminDirectory>(
+    d: &D,
+    actor: &Actor,
+    retention_days: i64,
+    now: DateTime<Utc>,
+) -> crate::Result<u64> {
+    actor.require_system("la suppression des comptes désactivés")?;
+    let purged = d
+        .purge_deactivated(now - chrono::Duration::days(retention_days))
+        .await?;
+    store::admin::audit(
+        d,
+        &NewAudit {
+            at: now,
+            actor: actor.name().to_string(),
+            action: "purge".into(),
+            target: "comptes désactivés".into(),
+            details: serde_json::json!({ "accounts": purged, "retention_days": retention_days }),
+        },
+    )
+    .await?;
+    Ok(purged)
+}
+
 /// [`open`] by sync key, for the command line.
 pub async fn open_by_key<D: Accounts>(d: &D, actor: &Actor, key: &str) -> Result<AccountDetail, AccountError> {
     match d.account_id_by_key(key.trim()).await? {

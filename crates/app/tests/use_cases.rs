@@ -22,6 +22,7 @@ conformance!(
     administrators_are_created_by_a_system_admin_with_a_strong_password,
     a_manual_account_is_created_in_the_actors_establishments_only,
     only_a_system_actor_imports_the_academic_feed,
+    only_a_system_admin_purges_deactivated_accounts,
 );
 
 fn act(admin: Admin) -> Actor {
@@ -235,4 +236,26 @@ async fn only_a_system_actor_imports_the_academic_feed(d: &impl Backend) {
         .unwrap();
     assert_eq!(entry.actor, "planificateur");
     assert_eq!(entry.channel, Channel::Schedule);
+}
+
+async fn only_a_system_admin_purges_deactivated_accounts(d: &impl Backend) {
+    with_establishments(d, &[UAI]).await;
+    let names = ["ARNAUD", "BLANC", "CHEVALIER"];
+    recorded(d, &teachers_file(&names), &teachers(UAI), now()).await;
+    let mut complet = teachers(UAI);
+    complet.complet = true;
+    complet.confirm_deletions = Some(1);
+    recorded(d, &teachers_file(&names[..2]), &complet, now()).await;
+    let later = now() + Duration::days(100);
+    let school_admin = act(admin_of("admin-a", &[UAI]));
+    let refused = accounts::purge(d, &school_admin, 90, later).await;
+    assert!(matches!(refused, Err(Error::SystemOnly(_))), "{refused:?}");
+    let operator = Actor::operator("cli:test".into());
+    assert_eq!(accounts::purge(d, &operator, 90, later).await.unwrap(), 1);
+    assert_eq!(d.export_users(&uai(UAI), Profile::Enseignant).await.unwrap().len(), 2);
+    let audit = store::admin::audit_log(d, 10).await.unwrap();
+    assert!(audit
+        .iter()
+        .any(|a| a.action == "purge" && a.actor == "cli:test" && a.details["accounts"] == 1));
+    assert!(!audit.iter().any(|a| a.action == "purge" && a.actor == "admin-a"));
 }

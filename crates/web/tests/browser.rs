@@ -208,6 +208,19 @@ async fn text(c: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// The text of a download, fetched by the page itself (with its session):
+/// `url` is a JavaScript expression evaluated in the page.
+async fn download(c: &Client, url: &str) -> String {
+    let body = c
+        .execute_async(
+            &format!("const done = arguments[0]; fetch({url}).then(r => r.text()).then(done)"),
+            vec![],
+        )
+        .await
+        .unwrap();
+    body.as_str().unwrap().to_string()
+}
+
 /// Whether the element of this id shows on the page.
 async fn shown(c: &Client, id: &str) -> bool {
     c.find(Locator::Id(id)).await.unwrap().is_displayed().await.unwrap()
@@ -419,14 +432,7 @@ async fn wizard_flows_in_a_real_browser() {
     assert_eq!(wait_for_job(c).await, "succeeded");
     assert!(text(c, "#bilan").await.contains("1 ligne(s) en conflit ignorée(s)"));
     // The skipped line, ready to fix and import again.
-    let skipped_lines = c
-        .execute_async(
-            "const done = arguments[0]; fetch(document.getElementById('lien-ignorees').href).then(r => r.text()).then(done)",
-            vec![],
-        )
-        .await
-        .unwrap();
-    let skipped_lines = skipped_lines.as_str().unwrap();
+    let skipped_lines = download(c, "document.getElementById('lien-ignorees').href").await;
     assert!(
         skipped_lines.contains("Problème") && skipped_lines.contains("Sans nom") && !skipped_lines.contains("VERNE"),
         "{skipped_lines}"
@@ -587,14 +593,11 @@ async fn wizard_flows_in_a_real_browser() {
     // 8. Export: the file re-imports as is (keys, no passwords).
     c.goto(&format!("{}/export", app.url)).await.unwrap();
     shot(c, "10-export").await;
-    let csv = c
-        .execute_async(
-            "const done = arguments[0]; fetch('/export/utilisateurs.csv?etablissement=' + document.getElementById('etab').value + '&profil=enseignant').then(r => r.text()).then(done)",
-            vec![],
-        )
-        .await
-        .unwrap();
-    let csv = csv.as_str().unwrap();
+    let csv = download(
+        c,
+        "'/export/utilisateurs.csv?etablissement=' + document.getElementById('etab').value + '&profil=enseignant'",
+    )
+    .await;
     assert!(
         csv.contains("PERSON.m-mmefrancisplaton") && csv.contains("fplaton"),
         "{csv}"
