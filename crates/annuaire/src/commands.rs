@@ -101,7 +101,7 @@ pub fn notifier(args: &MailArgs) -> Result<Notifier> {
 /// of the import (the mail stays queued and `annuaire mail send` retries it).
 pub async fn notify_import<D: web::Backend>(d: &D, notifier: &Notifier, import_id: Option<i64>, clock: &dyn Clock) {
     let Some(import_id) = import_id else { return };
-    match notifier.import_finished(d, import_id, clock.now().timestamp()).await {
+    match notifier.import_finished(d, import_id, clock.now()).await {
         Ok(Some(mail)) => {
             let status = d
                 .mails_of_import(import_id)

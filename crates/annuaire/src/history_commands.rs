@@ -26,7 +26,7 @@ fn day(raw: &Option<String>, what: &str) -> Result<Option<NaiveDate>> {
 /// The result file an import keeps in the database, written again: what an
 /// admin runs when the file of the import itself could not be written.
 pub async fn result<D: web::Backend>(d: &D, args: &ImportsResultArgs, clock: &dyn Clock) -> Result<ExitCode> {
-    let Some(bytes) = d.import_result(args.import, clock.now().timestamp()).await? else {
+    let Some(bytes) = d.import_result(args.import, clock.now()).await? else {
         bail!(
             "l'import n° {} n'a pas de fichier résultat conservé : il n'existe pas, n'a créé aucun compte, ou son délai de conservation est passé (annuaire imports list)",
             args.import
@@ -113,7 +113,7 @@ pub async fn send_mail<D: web::Backend>(d: &D, notifier: &Notifier, clock: &dyn 
     if !notifier.enabled() {
         bail!("les courriels sont désactivés (--no-mail) : rien à envoyer");
     }
-    let delivery = notifier.deliver_due(d, clock.now().timestamp()).await?;
+    let delivery = notifier.deliver_due(d, clock.now()).await?;
     println!(
         "{} courriel(s) envoyé(s), {} à réessayer plus tard, {} abandonné(s) après le dernier essai.",
         delivery.sent, delivery.retried, delivery.failed

@@ -115,14 +115,8 @@ async fn demo_accounts<D: Backend>(d: &D, clock: &dyn Clock) -> Result<()> {
             admin.id
         }
         None => {
-            d.create_admin(
-                "demo",
-                &hash,
-                false,
-                std::slice::from_ref(&uai),
-                clock.now().timestamp(),
-            )
-            .await?
+            d.create_admin("demo", &hash, false, std::slice::from_ref(&uai), clock.now())
+                .await?
         }
     };
     // Its notices land in the outbox folder: a newcomer sees them without a mail server.
@@ -197,7 +191,7 @@ pub async fn admin<D: Backend>(d: &D, command: AdminCommand, clock: &dyn Clock) 
                 .await?
                 .with_context(|| format!("administrateur {login} inconnu"))?;
             let token = web::new_token();
-            d.create_api_token(&web::hash_token(&token), admin.id, clock.now().timestamp())
+            d.create_api_token(&web::hash_token(&token), admin.id, clock.now())
                 .await?;
             println!("Jeton d'API de {} (affiché une seule fois) : {token}", admin.login);
         }

@@ -67,7 +67,7 @@ pub async fn create<D: WebDirectory, R: rand::RngCore + rand::CryptoRng>(
     let salt = password::salt(rng);
     let hash = password::hash(&secret, SecretOrigin::Chosen, &salt).map_err(AdminError::from)?;
     let id = d
-        .create_admin(&login, &hash, new.system, &new.establishments, now.timestamp())
+        .create_admin(&login, &hash, new.system, &new.establishments, now)
         .await?;
     if let Some(email) = &email {
         d.set_admin_email(id, Some(email.as_str())).await?;

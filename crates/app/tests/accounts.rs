@@ -73,8 +73,14 @@ async fn current(d: &impl Full, id: i64) -> store::accounts::AccountDetail {
 /// admin of OTHER imports a file naming UAI's teacher.
 async fn a_shared_account_is_attached_only_when_confirmed_and_left_to_its_schools(d: &impl Full) {
     let id = teacher(d).await;
-    let owner_id = d.create_admin("admin-b", "x", false, &[uai(UAI)], 0).await.unwrap();
-    let importer_id = d.create_admin("admin-a", "x", false, &[uai(OTHER)], 0).await.unwrap();
+    let owner_id = d
+        .create_admin("admin-b", "x", false, &[uai(UAI)], chrono::Utc::now())
+        .await
+        .unwrap();
+    let importer_id = d
+        .create_admin("admin-a", "x", false, &[uai(OTHER)], chrono::Utc::now())
+        .await
+        .unwrap();
     let key = current(d, id).await.user.sync_key;
     let file = csv(&[
         TEACHER_HEADER,

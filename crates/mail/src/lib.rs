@@ -164,7 +164,7 @@ impl Notifier {
         &self,
         history: &H,
         import_id: i64,
-        now: i64,
+        now: DateTime<Utc>,
     ) -> Result<Option<i64>, MailError> {
         if !self.enabled() {
             return Ok(None);
@@ -231,7 +231,7 @@ impl Notifier {
     }
 
     /// Sends every mail that is due; failures are rescheduled, never raised.
-    pub async fn deliver_due<H: History>(&self, history: &H, now: i64) -> Result<Delivery, MailError> {
+    pub async fn deliver_due<H: History>(&self, history: &H, now: DateTime<Utc>) -> Result<Delivery, MailError> {
         let mut delivery = Delivery::default();
         if !self.enabled() {
             return Ok(delivery);
@@ -267,9 +267,11 @@ impl Notifier {
 }
 
 /// When to try again after the `attempts`-th failed attempt (`None`: give up).
-pub fn retry_at(attempts: i64, now: i64) -> Option<i64> {
+pub fn retry_at(attempts: i64, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let index = usize::try_from(attempts.max(1) - 1).ok()?;
-    RETRY_DELAYS.get(index).map(|delay| now + delay)
+    RETRY_DELAYS
+        .get(index)
+        .map(|delay| now + chrono::Duration::seconds(*delay))
 }
 
 struct AttachmentNotice<'a> {
@@ -371,10 +373,7 @@ pub fn compose(
             .unwrap_or_else(|| "—".into()),
         link,
         attached,
-        expires: entry
-            .result_expires_at
-            .and_then(|t| DateTime::from_timestamp(t, 0))
-            .map(utc_time),
+        expires: entry.result_expires_at.map(utc_time),
         profile,
     };
     let body_text = NoticeText { n: &notice }.render()?;

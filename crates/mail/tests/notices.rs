@@ -103,10 +103,7 @@ async fn success_notice_links_to_the_result_without_passwords() {
     let smtp = SmtpServer::start(0).await;
     let notifier = Notifier::new(settings(TransportConfig::Smtp(smtp.url()))).unwrap();
     let id = import(&f.directory, GUIDE, Profile::Enseignant).await;
-    notifier
-        .import_finished(&f.directory, id, now().timestamp())
-        .await
-        .unwrap();
+    notifier.import_finished(&f.directory, id, now()).await.unwrap();
 
     let received = smtp.messages();
     assert_eq!(received.len(), 1);
@@ -151,17 +148,14 @@ async fn the_result_file_is_attached_when_the_setting_says_so() {
     s.attach_results = true;
     let notifier = Notifier::new(s).unwrap();
     let id = import(&f.directory, GUIDE, Profile::Enseignant).await;
-    notifier
-        .import_finished(&f.directory, id, now().timestamp())
-        .await
-        .unwrap();
+    notifier.import_finished(&f.directory, id, now()).await.unwrap();
 
     let parsed_messages = smtp.messages();
     let parsed = parsed_messages[0].parsed();
     let files = attachments(&parsed);
     assert_eq!(files.len(), 1);
     assert_eq!(files[0].0, format!("resultat-import-{id}.csv"));
-    let stored = f.directory.import_result(id, now().timestamp()).await.unwrap().unwrap();
+    let stored = f.directory.import_result(id, now()).await.unwrap().unwrap();
     assert_eq!(files[0].1, stored, "the attachment is the result file, byte for byte");
     assert!(String::from_utf8_lossy(&stored).contains("fplaton"));
     let mails = f.directory.mails_of_import(id).await.unwrap();
@@ -185,10 +179,7 @@ async fn error_notice_copies_support_and_says_nothing_changed() {
     .await;
     let entry = f.directory.import_entry(id).await.unwrap().unwrap();
     assert_eq!(entry.status.id(), "rejected");
-    notifier
-        .import_finished(&f.directory, id, now().timestamp())
-        .await
-        .unwrap();
+    notifier.import_finished(&f.directory, id, now()).await.unwrap();
 
     let received = smtp.messages();
     assert_eq!(received.len(), 1);
@@ -212,14 +203,14 @@ async fn a_failed_send_is_retried_with_backoff_and_never_fails_the_import() {
     let smtp = SmtpServer::start(1).await;
     let notifier = Notifier::new(settings(TransportConfig::Smtp(smtp.url()))).unwrap();
     let id = import(&f.directory, GUIDE, Profile::Enseignant).await;
-    let t0 = now().timestamp();
+    let t0 = now();
     notifier.import_finished(&f.directory, id, t0).await.unwrap();
     assert!(smtp.messages().is_empty());
     assert_eq!(f.directory.count_users().await.unwrap(), 5, "the import stands");
     let mails = f.directory.mails_of_import(id).await.unwrap();
     assert_eq!(mails[0].status.id(), "pending");
     assert_eq!(mails[0].attempts, 1);
-    assert_eq!(mails[0].next_attempt_at, t0 + RETRY_DELAYS[0]);
+    assert_eq!(mails[0].next_attempt_at, t0 + seconds(RETRY_DELAYS[0]));
     assert!(
         mails[0].last_error.as_deref().unwrap_or("").contains("421"),
         "{:?}",
@@ -233,14 +224,17 @@ async fn a_failed_send_is_retried_with_backoff_and_never_fails_the_import() {
     );
 
     let early = notifier
-        .deliver_due(&f.directory, t0 + RETRY_DELAYS[0] - 1)
+        .deliver_due(&f.directory, t0 + seconds(RETRY_DELAYS[0] - 1))
         .await
         .unwrap();
     assert_eq!(early.sent, 0, "not before the backoff delay");
-    let later = notifier.deliver_due(&f.directory, t0 + RETRY_DELAYS[0]).await.unwrap();
+    let later = notifier
+        .deliver_due(&f.directory, t0 + seconds(RETRY_DELAYS[0]))
+        .await
+        .unwrap();
     assert_eq!(later.sent, 1);
     assert_eq!(smtp.messages().len(), 1);
-    let again = notifier.deliver_due(&f.directory, t0 + 100_000).await.unwrap();
+    let again = notifier.deliver_due(&f.directory, t0 + seconds(100_000)).await.unwrap();
     assert_eq!(again.sent, 0, "sent once, never twice");
 }
 
@@ -250,10 +244,10 @@ async fn a_mail_that_never_goes_out_is_marked_failed() {
     let smtp = SmtpServer::start(usize::MAX).await;
     let notifier = Notifier::new(settings(TransportConfig::Smtp(smtp.url()))).unwrap();
     let id = import(&f.directory, GUIDE, Profile::Enseignant).await;
-    let mut t = now().timestamp();
+    let mut t = now();
     notifier.import_finished(&f.directory, id, t).await.unwrap();
     for delay in RETRY_DELAYS {
-        t += delay;
+        t += seconds(delay);
         notifier.deliver_due(&f.directory, t).await.unwrap();
     }
     let mails = f.directory.mails_of_import(id).await.unwrap();
@@ -269,10 +263,7 @@ async fn the_outbox_holds_one_eml_file_per_mail() {
     let outbox = tempfile::tempdir().unwrap();
     let notifier = Notifier::new(settings(TransportConfig::Outbox(outbox.path().join("outbox")))).unwrap();
     let id = import(&f.directory, GUIDE, Profile::Enseignant).await;
-    notifier
-        .import_finished(&f.directory, id, now().timestamp())
-        .await
-        .unwrap();
+    notifier.import_finished(&f.directory, id, now()).await.unwrap();
     let files: Vec<_> = std::fs::read_dir(outbox.path().join("outbox"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -299,7 +290,7 @@ async fn no_recipient_no_mail() {
     let (_, id) =
         service::run_recorded_import(&f.directory, GUIDE, &request, &FixedClock(now()), &mut rng, &NoProgress).await;
     let queued = notifier
-        .import_finished(&f.directory, id.unwrap(), now().timestamp())
+        .import_finished(&f.directory, id.unwrap(), now())
         .await
         .unwrap();
     assert_eq!(queued, None);
@@ -315,4 +306,8 @@ fn bad_settings_are_refused_with_a_french_message() {
     s.from = "pas une adresse".into();
     let e = Notifier::new(s).err().unwrap().to_string();
     assert!(e.contains("adresse d'expéditeur invalide"), "{e}");
+}
+
+fn seconds(n: i64) -> chrono::Duration {
+    chrono::Duration::seconds(n)
 }

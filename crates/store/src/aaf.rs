@@ -570,7 +570,7 @@ async fn run_feed<D: AdminDirectory, R: RngCore + CryptoRng>(
             import_id,
             bytes,
             "[]",
-            now.timestamp() + request.result_retention_seconds,
+            now + chrono::Duration::seconds(request.result_retention_seconds),
         )
         .await?;
     }

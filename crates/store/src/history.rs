@@ -40,8 +40,10 @@ pub struct ImportEntry {
     pub notify: Option<String>,
     /// The latest notice's status (none: no notice).
     pub mail_status: Option<MailStatus>,
-    /// Until when the result file can be downloaded (unix seconds), if kept.
-    pub result_expires_at: Option<i64>,
+    /// Until when the result file can be downloaded, if kept. Unix seconds in
+    /// the JSON of `history --json` and the API, as before migration 0013.
+    #[serde(with = "chrono::serde::ts_seconds_option")]
+    pub result_expires_at: Option<DateTime<Utc>>,
 }
 
 impl ImportEntry {
@@ -212,10 +214,10 @@ pub struct QueuedMail {
     pub attachment: Option<(String, Vec<u8>)>,
     pub status: MailStatus,
     pub attempts: i64,
-    pub next_attempt_at: i64,
+    pub next_attempt_at: DateTime<Utc>,
     pub last_error: Option<String>,
-    pub created_at: i64,
-    pub sent_at: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
 }
 
 pub trait History: Send + Sync {
@@ -229,13 +231,22 @@ pub trait History: Send + Sync {
     /// Records an import that was not applied (rejected or failed).
     fn record_import(&self, record: &ImportRecord) -> impl Future<Output = Result<i64>> + Send;
     /// The result file while it is retained.
-    fn import_result(&self, import_id: i64, now: i64) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
+    fn import_result(&self, import_id: i64, now: DateTime<Utc>)
+        -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
     /// The credential slips while the result file is retained.
-    fn import_slips(&self, import_id: i64, now: i64) -> impl Future<Output = Result<Option<Vec<Slip>>>> + Send;
+    fn import_slips(
+        &self,
+        import_id: i64,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Vec<Slip>>>> + Send;
     /// Deletes result files past their retention.
-    fn purge_import_results(&self, now: i64) -> impl Future<Output = Result<u64>> + Send;
+    fn purge_import_results(&self, now: DateTime<Utc>) -> impl Future<Output = Result<u64>> + Send;
     /// The lines an import skipped, while its result file is kept.
-    fn import_skipped_lines(&self, import_id: i64, now: i64) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
+    fn import_skipped_lines(
+        &self,
+        import_id: i64,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
     /// Accounts and memberships still deactivated by this import (what a restore would bring back).
     fn still_deactivated_by(&self, import_id: i64) -> impl Future<Output = Result<i64>> + Send;
     /// The accounts a restore of this import would bring back (deactivated by
@@ -246,15 +257,24 @@ pub trait History: Send + Sync {
         limit: i64,
     ) -> impl Future<Output = Result<Vec<(i64, String)>>> + Send;
 
-    fn enqueue_mail(&self, mail: &NewMail, now: i64) -> impl Future<Output = Result<i64>> + Send;
-    /// Takes up to `limit` due mails, pushing their next attempt `lease` seconds
+    fn enqueue_mail(&self, mail: &NewMail, now: DateTime<Utc>) -> impl Future<Output = Result<i64>> + Send;
+    /// Takes up to `limit` due mails, pushing their next attempt `lease_seconds`
     /// ahead so that a second sender (CLI and server at once) skips them.
-    fn claim_due_mails(&self, now: i64, lease: i64, limit: i64)
-        -> impl Future<Output = Result<Vec<QueuedMail>>> + Send;
+    fn claim_due_mails(
+        &self,
+        now: DateTime<Utc>,
+        lease_seconds: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<QueuedMail>>> + Send;
     /// Marks a mail sent and forgets its attachment.
-    fn mail_sent(&self, id: i64, now: i64) -> impl Future<Output = Result<()>> + Send;
+    fn mail_sent(&self, id: i64, now: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
     /// Records a failed attempt: retried at `retry_at`, or given up when `None`.
-    fn mail_failed(&self, id: i64, error: &str, retry_at: Option<i64>) -> impl Future<Output = Result<()>> + Send;
+    fn mail_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<()>> + Send;
     fn mails_of_import(&self, import_id: i64) -> impl Future<Output = Result<Vec<QueuedMail>>> + Send;
     /// Accounts attached by other establishments' imports that were already in
     /// the viewer's establishments, most recent first.
@@ -353,7 +373,7 @@ macro_rules! impl_history {
                 Ok(id)
             }
 
-            pub(crate) async fn write_import_result(conn: &mut $conn, import_id: i64, content: &[u8], slips: &str, expires_at: i64) -> Result<()> {
+            pub(crate) async fn write_import_result(conn: &mut $conn, import_id: i64, content: &[u8], slips: &str, expires_at: DateTime<Utc>) -> Result<()> {
                 sqlx::query(&$sql("INSERT INTO import_results (import_id, content, slips, expires_at) VALUES (?, ?, ?, ?)"))
                     .bind(import_id)
                     .bind(content)
@@ -522,7 +542,7 @@ macro_rules! impl_history {
                 Ok(id)
             }
 
-            async fn import_result(&self, import_id: i64, now: i64) -> Result<Option<Vec<u8>>> {
+            async fn import_result(&self, import_id: i64, now: DateTime<Utc>) -> Result<Option<Vec<u8>>> {
                 Ok(sqlx::query_scalar(&$sql("SELECT content FROM import_results WHERE import_id = ? AND expires_at >= ?"))
                     .bind(import_id)
                     .bind(now)
@@ -530,7 +550,7 @@ macro_rules! impl_history {
                     .await?)
             }
 
-            async fn import_slips(&self, import_id: i64, now: i64) -> Result<Option<Vec<Slip>>> {
+            async fn import_slips(&self, import_id: i64, now: DateTime<Utc>) -> Result<Option<Vec<Slip>>> {
                 let json: Option<String> = sqlx::query_scalar(&$sql("SELECT slips FROM import_results WHERE import_id = ? AND expires_at >= ?"))
                     .bind(import_id)
                     .bind(now)
@@ -540,7 +560,7 @@ macro_rules! impl_history {
                     .transpose()
             }
 
-            async fn import_skipped_lines(&self, import_id: i64, now: i64) -> Result<Option<Vec<u8>>> {
+            async fn import_skipped_lines(&self, import_id: i64, now: DateTime<Utc>) -> Result<Option<Vec<u8>>> {
                 let found: Option<Option<Vec<u8>>> =
                     sqlx::query_scalar(&$sql("SELECT skipped FROM import_results WHERE import_id = ? AND expires_at >= ?"))
                         .bind(import_id)
@@ -550,7 +570,7 @@ macro_rules! impl_history {
                 Ok(found.flatten())
             }
 
-            async fn purge_import_results(&self, now: i64) -> Result<u64> {
+            async fn purge_import_results(&self, now: DateTime<Utc>) -> Result<u64> {
                 Ok(sqlx::query(&$sql("DELETE FROM import_results WHERE expires_at < ?"))
                     .bind(now)
                     .execute(self.pool())
@@ -591,7 +611,7 @@ macro_rules! impl_history {
                 Ok(users + memberships)
             }
 
-            async fn enqueue_mail(&self, m: &NewMail, now: i64) -> Result<i64> {
+            async fn enqueue_mail(&self, m: &NewMail, now: DateTime<Utc>) -> Result<i64> {
                 let (name, content) = match &m.attachment {
                     Some((n, c)) => (Some(n.as_str()), Some(c.as_slice())),
                     None => (None, None),
@@ -614,8 +634,8 @@ macro_rules! impl_history {
                 .await?)
             }
 
-            async fn claim_due_mails(&self, now: i64, lease: i64, limit: i64) -> Result<Vec<QueuedMail>> {
-                let due: Vec<(i64, i64)> = sqlx::query_as(&$sql(
+            async fn claim_due_mails(&self, now: DateTime<Utc>, lease_seconds: i64, limit: i64) -> Result<Vec<QueuedMail>> {
+                let due: Vec<(i64, DateTime<Utc>)> = sqlx::query_as(&$sql(
                     "SELECT id, next_attempt_at FROM mails WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
                 ))
                 .bind(now)
@@ -628,7 +648,7 @@ macro_rules! impl_history {
                     let won = sqlx::query(&$sql(
                         "UPDATE mails SET next_attempt_at = ?, attempts = attempts + 1 WHERE id = ? AND status = 'pending' AND next_attempt_at = ?",
                     ))
-                    .bind(now + lease)
+                    .bind(now + chrono::Duration::seconds(lease_seconds))
                     .bind(id)
                     .bind(at)
                     .execute(self.pool())
@@ -645,7 +665,7 @@ macro_rules! impl_history {
                 Ok(claimed)
             }
 
-            async fn mail_sent(&self, id: i64, now: i64) -> Result<()> {
+            async fn mail_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
                 sqlx::query(&$sql("UPDATE mails SET status = 'sent', sent_at = ?, last_error = NULL, attachment = NULL WHERE id = ?"))
                     .bind(now)
                     .bind(id)
@@ -654,7 +674,7 @@ macro_rules! impl_history {
                 Ok(())
             }
 
-            async fn mail_failed(&self, id: i64, error: &str, retry_at: Option<i64>) -> Result<()> {
+            async fn mail_failed(&self, id: i64, error: &str, retry_at: Option<DateTime<Utc>>) -> Result<()> {
                 match retry_at {
                     Some(at) => {
                         sqlx::query(&$sql("UPDATE mails SET last_error = ?, next_attempt_at = ? WHERE id = ?"))

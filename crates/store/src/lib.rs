@@ -298,13 +298,13 @@ pub trait DirectoryTx: Send {
     /// The lines the import skipped (a CSV), kept with its result file.
     fn insert_skipped_lines(&mut self, import_id: i64, content: &[u8]) -> impl Future<Output = Result<()>> + Send;
     /// Keeps the result file and the credential slips (JSON) of an import
-    /// until `expires_at` (unix seconds).
+    /// until `expires_at`.
     fn insert_import_result(
         &mut self,
         import_id: i64,
         content: &[u8],
         slips: &str,
-        expires_at: i64,
+        expires_at: chrono::DateTime<chrono::Utc>,
     ) -> impl Future<Output = Result<()>> + Send;
     fn insert_groups(&mut self, groups: &[GroupRef]) -> impl Future<Output = Result<()>> + Send;
     /// Inserts users and returns their ids, in input order.

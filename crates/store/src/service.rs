@@ -332,7 +332,7 @@ pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
         import_id,
         &result_file,
         &slips,
-        now.timestamp() + request.result_retention_seconds,
+        now + chrono::Duration::seconds(request.result_retention_seconds),
     )
     .await?;
     if let Some(skipped) = domain::result_file::skipped_lines(&read.parsed, &read.mapping, &plan) {

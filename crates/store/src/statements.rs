@@ -216,7 +216,7 @@ macro_rules! impl_directory {
                 import_id: i64,
                 content: &[u8],
                 slips: &str,
-                expires_at: i64,
+                expires_at: chrono::DateTime<chrono::Utc>,
             ) -> Result<()> {
                 $store::write_import_result(&mut self.tx, import_id, content, slips, expires_at).await
             }

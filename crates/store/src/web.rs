@@ -4,11 +4,13 @@
 //! a server restart requeues a running job, and the all-or-nothing import
 //! makes the retry safe).
 //!
-//! These tables hold no dates, only unix seconds, so one SQL text serves both
-//! backends: [`impl_web_directory!`] expands the same code for SQLite and for
-//! PostgreSQL, with each dialect's `sql` (`?` placeholders renumbered to `$n`).
+//! One SQL text serves both backends: [`impl_web_directory!`] expands the same
+//! code for SQLite and for PostgreSQL, with each dialect's `sql` (`?`
+//! placeholders renumbered to `$n`). Instants are `DateTime<Utc>`, stored as
+//! the directory's are (migration 0013).
 
 use crate::{Result, StoreError};
+use chrono::{DateTime, Utc};
 use domain::vocabulary::JobStatus;
 use domain::Uai;
 use serde::{Deserialize, Serialize};
@@ -52,7 +54,7 @@ impl Admin {
 pub struct Session {
     pub admin: Admin,
     pub csrf_token: String,
-    pub expires_at: i64,
+    pub expires_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,10 +65,10 @@ pub struct Draft {
     pub file_bytes: Vec<u8>,
     /// The wizard's choices as JSON (owned by the web crate).
     pub settings: String,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
     /// When its content (file, edits) was wiped: see [`WebDirectory::purge_draft`].
-    pub purged_at: Option<i64>,
+    pub purged_at: Option<DateTime<Utc>>,
 }
 
 /// A draft without its file, for lists.
@@ -76,7 +78,7 @@ pub struct DraftSummary {
     pub file_name: String,
     /// The wizard's choices as JSON (owned by the web crate).
     pub settings: String,
-    pub updated_at: i64,
+    pub updated_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -92,9 +94,9 @@ pub struct Job {
     pub import_id: Option<i64>,
     pub error: Option<String>,
     pub attempts: i64,
-    pub created_at: i64,
-    pub started_at: Option<i64>,
-    pub finished_at: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
 }
 
 /// How a job ended.
@@ -104,7 +106,7 @@ pub struct JobEnd {
     pub report: Option<String>,
     pub import_id: Option<i64>,
     pub error: Option<String>,
-    pub finished_at: i64,
+    pub finished_at: DateTime<Utc>,
 }
 
 pub trait WebDirectory: Send + Sync {
@@ -114,27 +116,32 @@ pub trait WebDirectory: Send + Sync {
         password_hash: &str,
         system: bool,
         establishments: &[Uai],
-        now: i64,
+        now: DateTime<Utc>,
     ) -> impl Future<Output = Result<i64>> + Send;
     /// The admin and their password hash.
     fn admin_by_login(&self, login: &str) -> impl Future<Output = Result<Option<(Admin, String)>>> + Send;
     fn admin_by_id(&self, id: i64) -> impl Future<Output = Result<Option<Admin>>> + Send;
     fn set_admin_password(&self, id: i64, password_hash: &str) -> impl Future<Output = Result<()>> + Send;
     fn set_admin_email(&self, id: i64, email: Option<&str>) -> impl Future<Output = Result<()>> + Send;
-    fn record_failed_login(&self, login: &str, at: i64) -> impl Future<Output = Result<()>> + Send;
-    fn failed_logins_since(&self, login: &str, since: i64) -> impl Future<Output = Result<i64>> + Send;
+    fn record_failed_login(&self, login: &str, at: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
+    fn failed_logins_since(&self, login: &str, since: DateTime<Utc>) -> impl Future<Output = Result<i64>> + Send;
     fn clear_failed_logins(&self, login: &str) -> impl Future<Output = Result<()>> + Send;
     fn create_session(
         &self,
         token_hash: &str,
         admin_id: i64,
         csrf_token: &str,
-        now: i64,
-        expires_at: i64,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
     ) -> impl Future<Output = Result<()>> + Send;
-    fn session(&self, token_hash: &str, now: i64) -> impl Future<Output = Result<Option<Session>>> + Send;
+    fn session(&self, token_hash: &str, now: DateTime<Utc>) -> impl Future<Output = Result<Option<Session>>> + Send;
     fn delete_session(&self, token_hash: &str) -> impl Future<Output = Result<()>> + Send;
-    fn create_api_token(&self, token_hash: &str, admin_id: i64, now: i64) -> impl Future<Output = Result<()>> + Send;
+    fn create_api_token(
+        &self,
+        token_hash: &str,
+        admin_id: i64,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
     fn admin_by_api_token(&self, token_hash: &str) -> impl Future<Output = Result<Option<Admin>>> + Send;
     fn saved_mapping(&self, admin_id: i64, profile: &str) -> impl Future<Output = Result<Option<String>>> + Send;
     fn save_mapping(&self, admin_id: i64, profile: &str, overrides: &str) -> impl Future<Output = Result<()>> + Send;
@@ -144,19 +151,28 @@ pub trait WebDirectory: Send + Sync {
         file_name: &str,
         bytes: &[u8],
         settings: &str,
-        now: i64,
+        now: DateTime<Utc>,
     ) -> impl Future<Output = Result<i64>> + Send;
     fn draft(&self, id: i64) -> impl Future<Output = Result<Option<Draft>>> + Send;
-    fn update_draft_settings(&self, id: i64, settings: &str, now: i64) -> impl Future<Output = Result<()>> + Send;
+    fn update_draft_settings(
+        &self,
+        id: i64,
+        settings: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Wipes a draft's file and settings (its edits may hold imposed
     /// passwords in clear) once its import committed. The row stays for its
     /// jobs' pages.
-    fn purge_draft(&self, id: i64, now: i64) -> impl Future<Output = Result<()>> + Send;
+    fn purge_draft(&self, id: i64, now: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
     /// Abandoned drafts, untouched since `before` and without a job waiting
     /// or running: deleted when no job ever ran them, wiped otherwise. The
     /// number of drafts concerned.
-    fn purge_abandoned_drafts(&self, before: i64, now: i64) -> impl Future<Output = Result<u64>> + Send;
-    fn create_job(&self, draft_id: i64, admin_id: i64, now: i64) -> impl Future<Output = Result<i64>> + Send;
+    fn purge_abandoned_drafts(
+        &self,
+        before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64>> + Send;
+    fn create_job(&self, draft_id: i64, admin_id: i64, now: DateTime<Utc>) -> impl Future<Output = Result<i64>> + Send;
     fn job(&self, id: i64) -> impl Future<Output = Result<Option<Job>>> + Send;
     fn jobs_of_draft(&self, draft_id: i64) -> impl Future<Output = Result<Vec<Job>>> + Send;
     /// An admin's drafts that no job imported or is importing and that are
@@ -167,13 +183,17 @@ pub trait WebDirectory: Send + Sync {
     /// out (its server died), marking it running with a lease of
     /// `lease_seconds` (see [`JOB_LEASE_SECONDS`]). One statement: two
     /// servers never take the same job.
-    fn claim_next_job(&self, now: i64, lease_seconds: i64) -> impl Future<Output = Result<Option<Job>>> + Send;
+    fn claim_next_job(
+        &self,
+        now: DateTime<Utc>,
+        lease_seconds: i64,
+    ) -> impl Future<Output = Result<Option<Job>>> + Send;
     /// Records the progress and renews the lease for `lease_seconds`.
     fn set_job_progress(
         &self,
         id: i64,
         progress: &str,
-        now: i64,
+        now: DateTime<Utc>,
         lease_seconds: i64,
     ) -> impl Future<Output = Result<()>> + Send;
     /// Gives a running job back to the queue (a server stopping before it
@@ -183,7 +203,7 @@ pub trait WebDirectory: Send + Sync {
     fn release_job(&self, id: i64) -> impl Future<Output = Result<()>> + Send;
     fn finish_job(&self, id: i64, end: &JobEnd) -> impl Future<Output = Result<()>> + Send;
     /// The waiting jobs: how many, and when the oldest was queued.
-    fn job_queue(&self) -> impl Future<Output = Result<(i64, Option<i64>)>> + Send;
+    fn job_queue(&self) -> impl Future<Output = Result<(i64, Option<DateTime<Utc>>)>> + Send;
 }
 
 /// How long a claimed job stays its worker's without news, by default
@@ -234,7 +254,7 @@ macro_rules! impl_web_directory {
         }
 
         impl WebDirectory for $store {
-            async fn create_admin(&self, login: &str, password_hash: &str, system: bool, establishments: &[Uai], now: i64) -> Result<i64> {
+            async fn create_admin(&self, login: &str, password_hash: &str, system: bool, establishments: &[Uai], now: DateTime<Utc>) -> Result<i64> {
                 let mut tx = self.pool().begin().await?;
                 let id: i64 = sqlx::query_scalar(&$sql("INSERT INTO admins (login, password_hash, system, created_at) VALUES (?, ?, ?, ?) RETURNING id"))
                     .bind(login.to_lowercase())
@@ -306,7 +326,7 @@ macro_rules! impl_web_directory {
                 Ok(())
             }
 
-            async fn record_failed_login(&self, login: &str, at: i64) -> Result<()> {
+            async fn record_failed_login(&self, login: &str, at: DateTime<Utc>) -> Result<()> {
                 sqlx::query(&$sql("INSERT INTO failed_logins (login, at) VALUES (?, ?)"))
                     .bind(login.trim().to_lowercase())
                     .bind(at)
@@ -315,7 +335,7 @@ macro_rules! impl_web_directory {
                 Ok(())
             }
 
-            async fn failed_logins_since(&self, login: &str, since: i64) -> Result<i64> {
+            async fn failed_logins_since(&self, login: &str, since: DateTime<Utc>) -> Result<i64> {
                 Ok(sqlx::query_scalar(&$sql("SELECT count(*) FROM failed_logins WHERE login = ? AND at >= ?"))
                     .bind(login.trim().to_lowercase())
                     .bind(since)
@@ -331,7 +351,7 @@ macro_rules! impl_web_directory {
                 Ok(())
             }
 
-            async fn create_session(&self, token_hash: &str, admin_id: i64, csrf_token: &str, now: i64, expires_at: i64) -> Result<()> {
+            async fn create_session(&self, token_hash: &str, admin_id: i64, csrf_token: &str, now: DateTime<Utc>, expires_at: DateTime<Utc>) -> Result<()> {
                 sqlx::query(&$sql("INSERT INTO sessions (token_hash, admin_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)"))
                     .bind(token_hash)
                     .bind(admin_id)
@@ -343,7 +363,7 @@ macro_rules! impl_web_directory {
                 Ok(())
             }
 
-            async fn session(&self, token_hash: &str, now: i64) -> Result<Option<Session>> {
+            async fn session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<Session>> {
                 use sqlx::Row;
                 let row = sqlx::query(&$sql(
                     "SELECT s.admin_id, s.csrf_token, s.expires_at, a.login, a.system, a.email FROM sessions s JOIN admins a ON a.id = s.admin_id WHERE s.token_hash = ? AND s.expires_at > ?",
@@ -369,7 +389,7 @@ macro_rules! impl_web_directory {
                 Ok(())
             }
 
-            async fn create_api_token(&self, token_hash: &str, admin_id: i64, now: i64) -> Result<()> {
+            async fn create_api_token(&self, token_hash: &str, admin_id: i64, now: DateTime<Utc>) -> Result<()> {
                 sqlx::query(&$sql("INSERT INTO api_tokens (token_hash, admin_id, created_at) VALUES (?, ?, ?)"))
                     .bind(token_hash)
                     .bind(admin_id)
@@ -410,7 +430,7 @@ macro_rules! impl_web_directory {
                 Ok(())
             }
 
-            async fn create_draft(&self, admin_id: i64, file_name: &str, bytes: &[u8], settings: &str, now: i64) -> Result<i64> {
+            async fn create_draft(&self, admin_id: i64, file_name: &str, bytes: &[u8], settings: &str, now: DateTime<Utc>) -> Result<i64> {
                 Ok(sqlx::query_scalar(&$sql(
                     "INSERT INTO drafts (admin_id, file_name, file_bytes, settings, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 ))
@@ -447,7 +467,7 @@ macro_rules! impl_web_directory {
                 .transpose()
             }
 
-            async fn purge_draft(&self, id: i64, now: i64) -> Result<()> {
+            async fn purge_draft(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
                 sqlx::query(&$sql(
                     "UPDATE drafts SET file_bytes = ?, settings = '{}', purged_at = ? WHERE id = ? AND purged_at IS NULL",
                 ))
@@ -459,7 +479,7 @@ macro_rules! impl_web_directory {
                 Ok(())
             }
 
-            async fn purge_abandoned_drafts(&self, before: i64, now: i64) -> Result<u64> {
+            async fn purge_abandoned_drafts(&self, before: DateTime<Utc>, now: DateTime<Utc>) -> Result<u64> {
                 let mut tx = self.pool().begin().await?;
                 let deleted = sqlx::query(&$sql(
                     "DELETE FROM drafts WHERE updated_at < ? AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.draft_id = drafts.id)",
@@ -483,7 +503,7 @@ macro_rules! impl_web_directory {
                 Ok(deleted + wiped)
             }
 
-            async fn update_draft_settings(&self, id: i64, settings: &str, now: i64) -> Result<()> {
+            async fn update_draft_settings(&self, id: i64, settings: &str, now: DateTime<Utc>) -> Result<()> {
                 sqlx::query(&$sql("UPDATE drafts SET settings = ?, updated_at = ? WHERE id = ?"))
                     .bind(settings)
                     .bind(now)
@@ -493,7 +513,7 @@ macro_rules! impl_web_directory {
                 Ok(())
             }
 
-            async fn create_job(&self, draft_id: i64, admin_id: i64, now: i64) -> Result<i64> {
+            async fn create_job(&self, draft_id: i64, admin_id: i64, now: DateTime<Utc>) -> Result<i64> {
                 Ok(sqlx::query_scalar(&$sql(
                     "INSERT INTO jobs (draft_id, admin_id, status, progress, created_at) VALUES (?, ?, 'queued', '{}', ?) RETURNING id",
                 ))
@@ -517,7 +537,7 @@ macro_rules! impl_web_directory {
             }
 
             async fn unfinished_drafts(&self, admin_id: i64) -> Result<Vec<DraftSummary>> {
-                let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(&$sql(
+                let rows: Vec<(i64, String, String, DateTime<Utc>)> = sqlx::query_as(&$sql(
                     "SELECT id, file_name, settings, updated_at FROM drafts \
                      WHERE admin_id = ? AND purged_at IS NULL \
                      AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.draft_id = drafts.id \
@@ -533,7 +553,7 @@ macro_rules! impl_web_directory {
                     .collect())
             }
 
-            async fn claim_next_job(&self, now: i64, lease_seconds: i64) -> Result<Option<Job>> {
+            async fn claim_next_job(&self, now: DateTime<Utc>, lease_seconds: i64) -> Result<Option<Job>> {
                 let claimed: Option<i64> = sqlx::query_scalar(&$sql(&format!(
                     "UPDATE jobs SET status = 'running', started_at = ?, attempts = attempts + 1, lease_until = ? \
                      WHERE id = (SELECT id FROM jobs WHERE status = 'queued' \
@@ -542,7 +562,7 @@ macro_rules! impl_web_directory {
                     $skip_locked
                 )))
                 .bind(now)
-                .bind(now + lease_seconds)
+                .bind(now + chrono::Duration::seconds(lease_seconds))
                 .bind(now)
                 .fetch_optional(self.pool())
                 .await?;
@@ -552,17 +572,17 @@ macro_rules! impl_web_directory {
                 }
             }
 
-            async fn set_job_progress(&self, id: i64, progress: &str, now: i64, lease_seconds: i64) -> Result<()> {
+            async fn set_job_progress(&self, id: i64, progress: &str, now: DateTime<Utc>, lease_seconds: i64) -> Result<()> {
                 sqlx::query(&$sql("UPDATE jobs SET progress = ?, lease_until = ? WHERE id = ? AND status = 'running'"))
                     .bind(progress)
-                    .bind(now + lease_seconds)
+                    .bind(now + chrono::Duration::seconds(lease_seconds))
                     .bind(id)
                     .execute(self.pool())
                     .await?;
                 Ok(())
             }
 
-            async fn job_queue(&self) -> Result<(i64, Option<i64>)> {
+            async fn job_queue(&self) -> Result<(i64, Option<DateTime<Utc>>)> {
                 Ok(sqlx::query_as(&$sql("SELECT COUNT(*), MIN(created_at) FROM jobs WHERE status = 'queued'"))
                     .fetch_one(self.pool())
                     .await?)

@@ -706,7 +706,13 @@ impl<T: DirectoryTx> DirectoryTx for FailingTx<T> {
     async fn insert_skipped_lines(&mut self, i: i64, c: &[u8]) -> store::Result<()> {
         self.0.insert_skipped_lines(i, c).await
     }
-    async fn insert_import_result(&mut self, i: i64, c: &[u8], s: &str, e: i64) -> store::Result<()> {
+    async fn insert_import_result(
+        &mut self,
+        i: i64,
+        c: &[u8],
+        s: &str,
+        e: chrono::DateTime<chrono::Utc>,
+    ) -> store::Result<()> {
         self.0.insert_import_result(i, c, s, e).await
     }
     async fn insert_groups(&mut self, g: &[domain::person::GroupRef]) -> store::Result<()> {
@@ -1205,7 +1211,7 @@ where
     D: store::web::WebDirectory + Directory,
 {
     use store::web::JOB_LEASE_SECONDS;
-    let now = now().timestamp();
+    let now = now();
     let admin = d.create_admin("chef", "hash", true, &[], now).await.unwrap();
     let mut jobs = Vec::new();
     for _ in 0..8 {
@@ -1218,10 +1224,15 @@ where
     assert_eq!(claimed, jobs, "each job claimed exactly once");
 
     // Renewed by its progress reports, a lease holds past its first term.
-    d.set_job_progress(jobs[0], "{}", now + JOB_LEASE_SECONDS - 1, JOB_LEASE_SECONDS)
-        .await
-        .unwrap();
-    let later = now + JOB_LEASE_SECONDS + 1;
+    d.set_job_progress(
+        jobs[0],
+        "{}",
+        now + chrono::Duration::seconds(JOB_LEASE_SECONDS - 1),
+        JOB_LEASE_SECONDS,
+    )
+    .await
+    .unwrap();
+    let later = now + chrono::Duration::seconds(JOB_LEASE_SECONDS + 1);
     let taken = d.claim_next_job(later, JOB_LEASE_SECONDS).await.unwrap().unwrap();
     assert_eq!(
         (taken.id, taken.attempts),

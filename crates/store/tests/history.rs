@@ -100,9 +100,12 @@ async fn every_import_has_a_history_line_with_its_counts(d: &impl Full) {
 
 async fn history_filters_by_establishment_date_and_viewer(d: &impl Full) {
     with_establishments(d, &[UAI, OTHER_UAI]).await;
-    let a = d.create_admin("admin-a", "x", false, &[uai(UAI)], 0).await.unwrap();
+    let a = d
+        .create_admin("admin-a", "x", false, &[uai(UAI)], chrono::Utc::now())
+        .await
+        .unwrap();
     let b = d
-        .create_admin("admin-b", "x", false, &[uai(OTHER_UAI)], 0)
+        .create_admin("admin-b", "x", false, &[uai(OTHER_UAI)], chrono::Utc::now())
         .await
         .unwrap();
     let mut in_a = teachers(UAI);
@@ -154,7 +157,7 @@ async fn result_file_and_slips_are_kept_then_purged(d: &impl Full) {
     request.result_retention_seconds = 3_600;
     let (outcome, id) = recorded(d, &teachers_file(&["DUPONT", "MARTIN"]), &request, now()).await;
     let outcome = outcome.unwrap();
-    let t = now().timestamp();
+    let t = now();
     let stored = d.import_result(id, t).await.unwrap().unwrap();
     assert_eq!(Some(stored), outcome.result_file);
     let slips = d.import_slips(id, t).await.unwrap().unwrap();
@@ -175,12 +178,23 @@ async fn result_file_and_slips_are_kept_then_purged(d: &impl Full) {
         assert_eq!(slip.civility.as_deref(), Some("M."));
     }
     let entry = d.import_entry(id).await.unwrap().unwrap();
-    assert_eq!(entry.result_expires_at, Some(t + 3_600));
+    assert_eq!(entry.result_expires_at, Some(t + chrono::Duration::seconds(3_600)));
 
     // Past the retention: gone, then deleted for good.
-    assert_eq!(d.import_result(id, t + 3_601).await.unwrap(), None);
-    assert_eq!(d.purge_import_results(t + 10).await.unwrap(), 0);
-    assert_eq!(d.purge_import_results(t + 3_601).await.unwrap(), 1);
+    assert_eq!(
+        d.import_result(id, t + chrono::Duration::seconds(3_601)).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        d.purge_import_results(t + chrono::Duration::seconds(10)).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        d.purge_import_results(t + chrono::Duration::seconds(3_601))
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(d.import_slips(id, t).await.unwrap(), None);
     assert_eq!(d.import_entry(id).await.unwrap().unwrap().result_expires_at, None);
 }
@@ -201,7 +215,7 @@ async fn skipped_lines_are_kept_to_fix_and_import_again(d: &impl Full) {
     ]);
     let (outcome, id) = recorded(d, &file, &request, now()).await;
     assert_eq!(outcome.unwrap().report.skipped, 2);
-    let t = now().timestamp();
+    let t = now();
     let skipped = d.import_skipped_lines(id, t).await.unwrap().expect("the skipped lines");
     let text = String::from_utf8(skipped).unwrap();
     let lines: Vec<&str> = text
@@ -238,8 +252,15 @@ async fn skipped_lines_are_kept_to_fix_and_import_again(d: &impl Full) {
     );
 
     // Past the retention: gone with the result file.
-    assert_eq!(d.import_skipped_lines(id, t + 3_601).await.unwrap(), None);
-    d.purge_import_results(t + 3_601).await.unwrap();
+    assert_eq!(
+        d.import_skipped_lines(id, t + chrono::Duration::seconds(3_601))
+            .await
+            .unwrap(),
+        None
+    );
+    d.purge_import_results(t + chrono::Duration::seconds(3_601))
+        .await
+        .unwrap();
     assert_eq!(d.import_skipped_lines(id, t).await.unwrap(), None);
 }
 
@@ -284,7 +305,7 @@ async fn export_from_the_service_reimports_with_zero_changes(d: &impl Full) {
 async fn mail_queue_sends_each_mail_once_with_backoff(d: &impl Full) {
     with_establishments(d, &[UAI]).await;
     let (_, id) = recorded(d, &teachers_file(&["DUPONT"]), &teachers(UAI), now()).await;
-    let t = now().timestamp();
+    let t = now();
     let mail = NewMail {
         import_id: Some(id),
         recipients: vec!["a@ecole.test".into()],
@@ -311,16 +332,32 @@ async fn mail_queue_sends_each_mail_once_with_backoff(d: &impl Full) {
         "a claimed mail is leased"
     );
 
-    d.mail_failed(mail_id, "connexion refusée", Some(t + 60)).await.unwrap();
-    assert!(d.claim_due_mails(t + 59, 120, 10).await.unwrap().is_empty());
-    let again = d.claim_due_mails(t + 60, 120, 10).await.unwrap();
+    d.mail_failed(mail_id, "connexion refusée", Some(t + chrono::Duration::seconds(60)))
+        .await
+        .unwrap();
+    assert!(d
+        .claim_due_mails(t + chrono::Duration::seconds(59), 120, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let again = d
+        .claim_due_mails(t + chrono::Duration::seconds(60), 120, 10)
+        .await
+        .unwrap();
     assert_eq!((again.len(), again[0].attempts), (1, 2));
     assert_eq!(again[0].last_error.as_deref(), Some("connexion refusée"));
-    d.mail_sent(mail_id, t + 61).await.unwrap();
+    d.mail_sent(mail_id, t + chrono::Duration::seconds(61)).await.unwrap();
     let stored = d.mails_of_import(id).await.unwrap();
-    assert_eq!((stored[0].status.id(), stored[0].sent_at), ("sent", Some(t + 61)));
+    assert_eq!(
+        (stored[0].status.id(), stored[0].sent_at),
+        ("sent", Some(t + chrono::Duration::seconds(61)))
+    );
     assert_eq!(stored[0].attachment, None, "passwords forgotten once sent");
-    assert!(d.claim_due_mails(t + 100_000, 120, 10).await.unwrap().is_empty());
+    assert!(d
+        .claim_due_mails(t + chrono::Duration::seconds(100_000), 120, 10)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(
         d.import_entry(id).await.unwrap().unwrap().mail_status.map(|s| s.id()),
         Some("sent")

@@ -158,7 +158,7 @@ pub async fn login<D: Backend>(
     let now = state.now();
     let login = form.login.trim().to_lowercase();
     let d = &state.directory;
-    if d.failed_logins_since(&login, now - state.config.throttle_seconds)
+    if d.failed_logins_since(&login, now - chrono::Duration::seconds(state.config.throttle_seconds))
         .await?
         >= state.config.max_failed_logins
     {
@@ -195,7 +195,7 @@ pub async fn login<D: Backend>(
         admin.id,
         &new_token(),
         now,
-        now + state.config.session_seconds,
+        now + chrono::Duration::seconds(state.config.session_seconds),
     )
     .await?;
     let secure = state.config.secure_cookies;

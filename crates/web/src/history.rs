@@ -289,11 +289,7 @@ pub async fn detail<D: Backend>(
         shown.push(("Comptes créés par profil".to_string(), counts.join(", ")));
     }
     let owner = entry.admin_id == Some(auth.admin.id);
-    let result_until = entry
-        .result_expires_at
-        .filter(|t| owner && *t >= state.now())
-        .and_then(|t| DateTime::from_timestamp(t, 0))
-        .map(when);
+    let result_until = entry.result_expires_at.filter(|t| owner && *t >= state.now()).map(when);
     Ok(ImportPage {
         layout: Layout::of(&state, &auth),
         source: if entry.source == ImportSource::Aaf {
@@ -314,9 +310,7 @@ pub async fn detail<D: Backend>(
             .iter()
             .map(|m| {
                 (
-                    DateTime::from_timestamp(m.sent_at.unwrap_or(m.created_at), 0)
-                        .map(when)
-                        .unwrap_or_default(),
+                    when(m.sent_at.unwrap_or(m.created_at)),
                     mail_label(Some(m.status)),
                     m.attempts,
                     m.last_error.clone().unwrap_or_default(),

@@ -48,14 +48,14 @@ pub(crate) async fn run_worker<D: Backend>(
     mut stop: tokio::sync::watch::Receiver<bool>,
     held: HeldJob,
 ) {
-    let mut last_housekeeping: Option<i64> = None;
+    let mut last_housekeeping: Option<chrono::DateTime<chrono::Utc>> = None;
     while !*stop.borrow() {
         // Every half minute: delete expired result files, send due notices,
         // checkpoint what the pages and the API wrote.
-        if last_housekeeping.is_none_or(|t| state.now() - t >= 30) {
+        if last_housekeeping.is_none_or(|t| (state.now() - t).num_seconds() >= 30) {
             last_housekeeping = Some(state.now());
             let _ = state.directory.purge_import_results(state.now()).await;
-            let abandoned = state.now() - state.config.draft_retention_seconds;
+            let abandoned = state.now() - chrono::Duration::seconds(state.config.draft_retention_seconds);
             if let Err(e) = state.directory.purge_abandoned_drafts(abandoned, state.now()).await {
                 tracing::warn!(error = %e, "brouillons abandonnés non effacés");
             }
@@ -151,7 +151,7 @@ async fn committed_end<D: Backend>(state: &AppState<D>, job_id: i64) -> Option<J
         report: serde_json::to_string(&entry.applied_report()).ok(),
         import_id: Some(entry.id),
         error: None,
-        finished_at: entry.finished_at.map_or_else(|| state.now(), |t| t.timestamp()),
+        finished_at: entry.finished_at.unwrap_or_else(|| state.now()),
     })
 }
 
@@ -263,7 +263,7 @@ async fn execute<D: Backend>(state: &AppState<D>, job: &Job) -> Result<JobEnd, S
         async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(400)).await;
-                let now = clock.now().timestamp();
+                let now = clock.now();
                 let _ = directory.set_job_progress(id, &progress.json(), now, lease).await;
             }
         }

@@ -100,8 +100,8 @@ impl<D> Clone for AppState<D> {
 }
 
 impl<D> AppState<D> {
-    pub fn now(&self) -> i64 {
-        self.clock.now().timestamp()
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 }
 
@@ -237,7 +237,7 @@ async fn metrics_page<D: Backend>(
         Ok(queue) => queue,
         Err(e) => return error_for("/metrics", AppError::Store(e)),
     };
-    let age = oldest.map_or(0, |created| now - created);
+    let age = oldest.map_or(0, |created| (now - created).num_seconds());
     (
         [(
             axum::http::header::CONTENT_TYPE,

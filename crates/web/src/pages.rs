@@ -182,9 +182,7 @@ pub async fn home<D: Backend>(State(state): State<AppState<D>>, auth: Auth) -> R
                 id: d.id,
                 file_name: d.file_name,
                 what,
-                touched: chrono::DateTime::from_timestamp(d.updated_at, 0)
-                    .map(domain::time::minute)
-                    .unwrap_or_default(),
+                touched: domain::time::minute(d.updated_at),
             })
         })
         .collect();

@@ -528,11 +528,21 @@ async fn drafts_are_not_kept_beyond_their_use() {
     let (status, body) = call(&app, Some(&t), Method::POST, &upload, Body::from(file), false).await;
     assert_eq!(status, StatusCode::CREATED);
     let abandoned = parse(&body)["draft"].as_i64().unwrap();
-    let now = chrono::Utc::now().timestamp();
+    let now = chrono::Utc::now();
     let d = app.state.directory.as_ref();
-    assert_eq!(d.purge_abandoned_drafts(now - 86_400, now).await.unwrap(), 0);
+    assert_eq!(
+        d.purge_abandoned_drafts(now - chrono::Duration::days(1), now)
+            .await
+            .unwrap(),
+        0
+    );
     assert!(d.draft(abandoned).await.unwrap().is_some());
-    assert_eq!(d.purge_abandoned_drafts(now + 1, now).await.unwrap(), 1);
+    assert_eq!(
+        d.purge_abandoned_drafts(now + chrono::Duration::seconds(1), now)
+            .await
+            .unwrap(),
+        1
+    );
     assert!(d.draft(abandoned).await.unwrap().is_none());
     assert!(
         d.draft(id).await.unwrap().is_some(),

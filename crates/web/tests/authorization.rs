@@ -43,7 +43,7 @@ async fn import_of_admin_a(app: &App) -> (i64, i64) {
         "separator": ";", "encoding": "auto", "has_header": true, "complet": false,
         "overrides": [], "edits": {}, "skip_conflicts": true, "confirm_deletions": null
     });
-    let now = chrono::Utc::now().timestamp();
+    let now = chrono::Utc::now();
     let draft = app
         .state
         .directory

@@ -23,7 +23,7 @@ async fn queued_job(app: &App) -> i64 {
         "separator": ";", "encoding": "auto", "has_header": true, "complet": false,
         "overrides": [], "edits": {}, "skip_conflicts": true, "confirm_deletions": null
     });
-    let now = chrono::Utc::now().timestamp();
+    let now = chrono::Utc::now();
     let d = &app.state.directory;
     let draft = d
         .create_draft(admin.id, "a.csv", FILE.as_bytes(), &settings.to_string(), now)
@@ -55,7 +55,7 @@ async fn a_job_whose_import_committed_is_finished_from_it_not_run_again() {
     let app = start_without_worker().await;
     let d = app.state.directory.as_ref();
     let job = queued_job(&app).await;
-    let now = chrono::Utc::now().timestamp();
+    let now = chrono::Utc::now();
     let claimed = d
         .claim_next_job(now, store::web::JOB_LEASE_SECONDS)
         .await
@@ -112,7 +112,7 @@ async fn a_job_interrupted_before_its_commit_runs_again_once() {
     let app = start_without_worker().await;
     let d = app.state.directory.as_ref();
     let job = queued_job(&app).await;
-    d.claim_next_job(chrono::Utc::now().timestamp(), store::web::JOB_LEASE_SECONDS)
+    d.claim_next_job(chrono::Utc::now(), store::web::JOB_LEASE_SECONDS)
         .await
         .unwrap()
         .unwrap();

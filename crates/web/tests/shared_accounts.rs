@@ -191,7 +191,7 @@ async fn another_schools_teacher_through_the_pages_then_left_to_both_schools() {
         "separator": ";", "encoding": "auto", "has_header": true, "complet": false,
         "overrides": [], "edits": {}, "skip_conflicts": false, "confirm_deletions": null
     });
-    let now = chrono::Utc::now().timestamp();
+    let now = chrono::Utc::now();
     let draft = app
         .state
         .directory

@@ -91,7 +91,7 @@ async fn start_app(pattern: Option<&str>, worker: bool) -> App {
             .unwrap();
     }
     let hash = password::hash(PASSWORD, SecretOrigin::Chosen, &[7u8; 16]).unwrap();
-    let ts = now.timestamp();
+    let ts = now;
     let admin_a = directory
         .create_admin("admin-a", &hash, false, &[uai(UAI_A)], ts)
         .await
@@ -226,7 +226,7 @@ pub async fn api_token(app: &App, login: &str) -> String {
     let token = web::new_token();
     app.state
         .directory
-        .create_api_token(&web::hash_token(&token), admin.id, 0)
+        .create_api_token(&web::hash_token(&token), admin.id, chrono::Utc::now())
         .await
         .unwrap();
     token
@@ -242,10 +242,16 @@ pub async fn session(app: &App, login: &str) -> Session {
     let (admin, _) = app.state.directory.admin_by_login(login).await.unwrap().unwrap();
     let token = web::new_token();
     let csrf = web::new_token();
-    let now = chrono::Utc::now().timestamp();
+    let now = chrono::Utc::now();
     app.state
         .directory
-        .create_session(&web::hash_token(&token), admin.id, &csrf, now, now + 3600)
+        .create_session(
+            &web::hash_token(&token),
+            admin.id,
+            &csrf,
+            now,
+            now + chrono::Duration::hours(1),
+        )
         .await
         .unwrap();
     Session {
@@ -383,7 +389,7 @@ pub async fn draft_of(app: &App, login: &str, file: &str, changes: serde_json::V
     for (k, v) in changes.as_object().unwrap() {
         settings[k] = v.clone();
     }
-    let now = chrono::Utc::now().timestamp();
+    let now = chrono::Utc::now();
     app.state
         .directory
         .create_draft(admin.id, "f.csv", file.as_bytes(), &settings.to_string(), now)
