@@ -85,6 +85,7 @@ pub fn read(
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     Imported,
@@ -93,6 +94,7 @@ pub enum Status {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConflictDetail {
     pub line: u64,
     pub column: Option<String>,
@@ -101,8 +103,14 @@ pub struct ConflictDetail {
     pub message: String,
 }
 
-/// The one JSON object of `--report json` (and the API's answer).
+/// The one JSON object of `--report json` (and the API's answer). The field
+/// comments are the API's descriptions (OpenAPI, derived): French, as its readers'.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(description = "Le compte rendu d'une vérification ou d'un import.")
+)]
 pub struct Report {
     pub status: Status,
     pub rows: usize,
@@ -110,7 +118,7 @@ pub struct Report {
     pub conflicts: usize,
     pub created: usize,
     pub updated: usize,
-    /// Of the updated: accounts of other establishments attached to the importer's.
+    /// Parmi les mis à jour : comptes d'autres établissements rattachés (absent si 0).
     #[serde(skip_serializing_if = "is_zero")]
     pub attached: usize,
     pub unchanged: usize,
@@ -118,7 +126,7 @@ pub struct Report {
     pub deactivated: usize,
     pub skipped: usize,
     pub conflict_details: Vec<ConflictDetail>,
-    /// Why the import was refused, in French, when it was.
+    /// Pourquoi l'import est refusé, quand il l'est.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rejection: Option<String>,
 }

@@ -2,7 +2,9 @@
 //! job functions as the pages. Authenticated by `Authorization: Bearer <token>`
 //! (`annuaire admin token LOGIN`), or by the session cookie together with an
 //! `X-CSRF-Token` header for requests that change something. The OpenAPI
-//! document is served at `/api/openapi.json`.
+//! document, served at `/api/openapi.json`, is derived from the handlers'
+//! `#[utoipa::path]` and the types below ([`crate::openapi`]): the doc comments
+//! of the fields the API answers with are its descriptions, in French.
 
 use crate::auth::{hash_token, Auth};
 use crate::error::AppError;
@@ -18,13 +20,14 @@ use axum::Json;
 use domain::decode::EncodingChoice;
 use domain::field::Field;
 use domain::mapping::{ColumnRef, Override};
-use domain::pipeline::Report;
+use domain::pipeline::{ConflictDetail, Report};
 use domain::{Profile, Uai};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use store::history::HistoryFilter;
 use store::web::Admin;
+use utoipa::{IntoParams, ToSchema};
 
 /// The administrator behind an API call.
 pub struct ApiAdmin(pub Admin);
@@ -92,22 +95,35 @@ impl From<AppError> for ApiError {
     }
 }
 
+/// Une erreur : ce qui ne va pas et comment y remédier.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    error: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": self.message }))).into_response()
+        (self.status, Json(ErrorBody { error: self.message })).into_response()
     }
 }
 
 type ApiResult<T> = Result<T, ApiError>;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct NewDraft {
+    /// Le type d'utilisateurs : enseignant, administratif, eleve ou parent.
+    #[param(pattern = "^(enseignant|administratif|eleve|parent)$")]
     profile: String,
+    /// L'UAI de l'établissement.
     establishment: String,
     #[serde(default)]
     file_name: Option<String>,
+    /// « ; » (par défaut), « , », « tab » ou « | ».
     #[serde(default)]
     separator: Option<String>,
+    /// auto (par défaut), utf-8, windows-1252, iso-8859-1 ou macintosh.
     #[serde(default)]
     encoding: Option<String>,
     #[serde(default)]
@@ -118,17 +134,22 @@ pub struct NewDraft {
     complet: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ColumnInfo {
+    /// Numéro de la colonne, à partir de 1.
     index: usize,
     name: String,
+    /// Le champ de la colonne (null : colonne ignorée).
     field: Option<&'static str>,
 }
 
-#[derive(Serialize)]
+/// Les correspondances d'un brouillon (étape 2).
+#[derive(Serialize, ToSchema)]
+#[schema(as = Mapping)]
 pub struct MappingInfo {
     draft: i64,
     columns: Vec<ColumnInfo>,
+    /// Les champs obligatoires qu'aucune colonne ne donne.
     missing_required: Vec<&'static str>,
 }
 
@@ -151,7 +172,17 @@ async fn mapping_info<D: Backend>(state: &AppState<D>, admin: &Admin, id: i64) -
     })
 }
 
+/// Le fichier CSV, tel quel.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct CsvFile(#[allow(dead_code)] Vec<u8>);
+
 /// POST /api/v1/drafts?profile=…&establishment=…  body: the CSV file.
+#[utoipa::path(post, path = "/api/v1/drafts", summary = "Étape 1 : déposer un fichier", params(NewDraft),
+    request_body(content = inline(CsvFile), content_type = "text/csv", description = "le fichier CSV"),
+    responses((status = 201, description = "correspondances", body = MappingInfo),
+        (status = 400, description = "erreur", body = ErrorBody), (status = 401, description = "erreur", body = ErrorBody),
+        (status = 403, description = "erreur", body = ErrorBody)))]
 pub async fn create_draft<D: Backend>(
     State(state): State<AppState<D>>,
     ApiAdmin(admin): ApiAdmin,
@@ -228,11 +259,16 @@ pub async fn create_draft<D: Backend>(
 }
 
 /// PUT /api/v1/drafts/{id}/mapping  body: {"columns": {"Nom de famille": "nom", "5": null}}
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct MappingBody {
+    /// Par colonne (son nom d'en-tête ou son numéro), le champ, ou null pour l'ignorer.
     columns: BTreeMap<String, Option<String>>,
 }
 
+#[utoipa::path(put, path = "/api/v1/drafts/{id}/mapping", summary = "Étape 2 : correspondances", params(DraftId),
+    request_body = MappingBody,
+    responses((status = 200, description = "correspondances", body = MappingInfo),
+        (status = 404, description = "erreur", body = ErrorBody), (status = 422, description = "erreur", body = ErrorBody)))]
 pub async fn set_mapping<D: Backend>(
     State(state): State<AppState<D>>,
     ApiAdmin(admin): ApiAdmin,
@@ -266,33 +302,54 @@ pub async fn set_mapping<D: Backend>(
     Ok(Json(mapping_info(&state, &admin, id).await?))
 }
 
-fn report_json(report: &Report) -> Value {
-    serde_json::to_value(report).unwrap_or(Value::Null)
+/// The draft named by the path.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct DraftId {
+    #[allow(dead_code)]
+    id: i64,
 }
 
 /// GET /api/v1/drafts/{id}/check: step 3.
+#[utoipa::path(get, path = "/api/v1/drafts/{id}/check", summary = "Étape 3 : vérification", params(DraftId),
+    responses((status = 200, description = "compte rendu", body = Report),
+        (status = 404, description = "erreur", body = ErrorBody), (status = 422, description = "erreur", body = ErrorBody)))]
 pub async fn check<D: Backend>(
     State(state): State<AppState<D>>,
     ApiAdmin(admin): ApiAdmin,
     Path(id): Path<i64>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Report>> {
     let (draft, settings) = load_draft_for(&state, &admin, id).await?;
     let outcome = dry_run(&state, &admin, &draft, &settings).await?;
-    Ok(Json(report_json(&outcome.report)))
+    Ok(Json(outcome.report))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct RowBody {
+    /// Les cellules de la ligne corrigée, dans l'ordre des colonnes du fichier.
     cells: Vec<String>,
 }
 
+/// Les conflits qui restent sur une ligne corrigée.
+#[derive(Serialize, ToSchema)]
+pub struct RowCheck {
+    line: u64,
+    valid: bool,
+    conflicts: Vec<ConflictDetail>,
+}
+
 /// PUT /api/v1/drafts/{id}/rows/{line}: "Éditer", then the line's conflicts.
+#[utoipa::path(put, path = "/api/v1/drafts/{id}/rows/{line}", summary = "Étape 3 : corriger une ligne",
+    params(DraftId, ("line" = u64, Path, description = "numéro de la ligne dans le fichier")),
+    request_body = RowBody,
+    responses((status = 200, description = "conflits restants de la ligne", body = RowCheck),
+        (status = 404, description = "erreur", body = ErrorBody)))]
 pub async fn edit_row<D: Backend>(
     State(state): State<AppState<D>>,
     ApiAdmin(admin): ApiAdmin,
     Path((id, line)): Path<(i64, u64)>,
     Json(body): Json<RowBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RowCheck>> {
     let (draft, mut settings) = load_draft_for(&state, &admin, id).await?;
     let (parsed, _, _) = crate::wizard::read_columns(&draft, &settings)?;
     if !parsed.records.iter().any(|r| r.line == line) {
@@ -301,59 +358,110 @@ pub async fn edit_row<D: Backend>(
     settings.edits.insert(line, body.cells);
     crate::wizard::save_settings(&state, id, &settings).await?;
     let outcome = dry_run(&state, &admin, &draft, &settings).await?;
-    let conflicts: Vec<_> = outcome
+    let conflicts: Vec<ConflictDetail> = outcome
         .report
         .conflict_details
-        .iter()
+        .into_iter()
         .filter(|c| c.line == line)
         .collect();
-    Ok(Json(
-        json!({ "line": line, "valid": conflicts.is_empty(), "conflicts": conflicts }),
-    ))
+    Ok(Json(RowCheck {
+        line,
+        valid: conflicts.is_empty(),
+        conflicts,
+    }))
+}
+
+/// Le plan de l'étape 4 : le compte rendu, les opérations, et son empreinte.
+#[derive(Serialize, ToSchema)]
+pub struct PlanAnswer<'a> {
+    report: &'a Report,
+    /// L'empreinte du plan, à renvoyer au démarrage (champ « plan »).
+    plan: String,
+    #[schema(value_type = Vec<Object>)]
+    creates: &'a [domain::plan::Create],
+    #[schema(value_type = Vec<Object>)]
+    updates: &'a [domain::plan::Update],
+    #[schema(value_type = Vec<Object>)]
+    unchanged: &'a [domain::plan::Unchanged],
+    #[schema(value_type = Vec<Object>)]
+    merges: &'a [domain::plan::Merge],
+    #[schema(value_type = Vec<Object>)]
+    deactivations: &'a [domain::plan::Deactivation],
+    #[schema(value_type = Vec<Object>)]
+    new_groups: &'a [domain::person::GroupRef],
 }
 
 /// GET /api/v1/drafts/{id}/plan: step 4.
+#[utoipa::path(get, path = "/api/v1/drafts/{id}/plan", summary = "Étape 4 : le plan", params(DraftId, StartOptions),
+    responses((status = 200, description = "compte rendu, listes, et « plan » : l'empreinte du plan à renvoyer au démarrage", body = PlanAnswer),
+        (status = 404, description = "erreur", body = ErrorBody)))]
 pub async fn plan<D: Backend>(
     State(state): State<AppState<D>>,
     ApiAdmin(admin): ApiAdmin,
     Path(id): Path<i64>,
     Query(q): Query<StartBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let (draft, mut settings) = load_draft_for(&state, &admin, id).await?;
     settings.skip_conflicts = q.skip_conflicts;
     settings.attach_existing = q.attach_existing;
     settings.confirm_deletions = q.confirm_deletions;
     let outcome = dry_run(&state, &admin, &draft, &settings).await?;
     let p = &outcome.plan;
-    Ok(Json(json!({
-        "report": report_json(&outcome.report),
-        "plan": p.fingerprint(),
-        "creates": p.creates,
-        "updates": p.updates,
-        "unchanged": p.unchanged,
-        "merges": p.merges,
-        "deactivations": p.deactivations,
-        "new_groups": p.new_groups,
-    })))
+    Ok(Json(PlanAnswer {
+        report: &outcome.report,
+        plan: p.fingerprint(),
+        creates: &p.creates,
+        updates: &p.updates,
+        unchanged: &p.unchanged,
+        merges: &p.merges,
+        deactivations: &p.deactivations,
+        new_groups: &p.new_groups,
+    })
+    .into_response())
 }
 
-#[derive(Deserialize, Default)]
+/// Les choix de l'étape 4, en corps du démarrage.
+#[derive(Deserialize, Default, ToSchema)]
+#[schema(as = Start)]
 pub struct StartBody {
     #[serde(default)]
     skip_conflicts: bool,
-    /// Attach the accounts active in other establishments that the file names
-    /// (conflict `existing_elsewhere` otherwise).
+    /// Rattacher les comptes existant dans un autre établissement (sinon conflit « existing_elsewhere »).
     #[serde(default)]
     attach_existing: bool,
     #[serde(default)]
     confirm_deletions: Option<usize>,
-    /// The `plan` fingerprint read from the plan endpoint: the start is
-    /// refused (409) if the plan is no longer that one.
+    /// Le champ « plan » lu à l'étape 4 : refus (409) si l'annuaire a changé depuis.
     #[serde(default)]
     plan: Option<String>,
 }
 
+/// The same choices as query parameters of the plan.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct StartOptions {
+    skip_conflicts: Option<bool>,
+    /// Rattacher les comptes existant dans un autre établissement.
+    attach_existing: Option<bool>,
+    /// Le nombre de désactivations confirmé (import Complet).
+    confirm_deletions: Option<usize>,
+}
+
+/// La tâche d'import créée.
+#[derive(Serialize, ToSchema)]
+pub struct JobCreated {
+    job: i64,
+    /// Où suivre la tâche.
+    url: String,
+}
+
 /// POST /api/v1/drafts/{id}/start: step 4's "Démarrer l'importation".
+#[utoipa::path(post, path = "/api/v1/drafts/{id}/start", summary = "Étape 4 : démarrer l'importation", params(DraftId),
+    request_body(content = Option<StartBody>),
+    responses((status = 202, description = "tâche créée", body = JobCreated),
+        (status = 409, description = "erreur", body = ErrorBody), (status = 422, description = "compte rendu du refus", body = Report),
+        (status = 404, description = "erreur", body = ErrorBody)))]
 pub async fn start<D: Backend>(
     State(state): State<AppState<D>>,
     ApiAdmin(admin): ApiAdmin,
@@ -368,16 +476,19 @@ pub async fn start<D: Backend>(
     let job = match start_job(&state, &admin, &draft, settings, body.plan).await? {
         Ok(job) => job,
         Err(NotStarted::Rejected(outcome)) => {
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(report_json(&outcome.report))).into_response())
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(outcome.report)).into_response())
         }
         Err(NotStarted::PlanChanged(_)) => {
             let error = format!("l'annuaire a changé depuis le plan lu (champ « plan ») : relisez GET /api/v1/drafts/{id}/plan, puis démarrez avec le nouveau");
-            return Ok((StatusCode::CONFLICT, Json(json!({ "error": error }))).into_response());
+            return Ok((StatusCode::CONFLICT, Json(ErrorBody { error })).into_response());
         }
     };
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "job": job, "url": format!("/api/v1/jobs/{job}") })),
+        Json(JobCreated {
+            job,
+            url: format!("/api/v1/jobs/{job}"),
+        }),
     )
         .into_response())
 }
@@ -395,12 +506,41 @@ async fn own_job<D: Backend>(state: &AppState<D>, admin: &Admin, id: i64) -> Api
     Ok(job)
 }
 
+/// L'état d'une tâche d'import (étape 5).
+#[derive(Serialize, ToSchema)]
+pub struct JobState {
+    id: i64,
+    /// queued, running, succeeded ou failed.
+    #[schema(value_type = String)]
+    status: domain::vocabulary::JobStatus,
+    /// L'avancement par opération.
+    #[schema(value_type = Object)]
+    progress: Value,
+    /// Le compte rendu, une fois la tâche finie.
+    #[schema(value_type = Option<Report>)]
+    report: Value,
+    error: Option<String>,
+    import_id: Option<i64>,
+    /// Où télécharger le fichier résultat, tant qu'il est conservé.
+    result: Option<String>,
+}
+
+/// The job named by the path.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct JobId {
+    #[allow(dead_code)]
+    id: i64,
+}
+
 /// GET /api/v1/jobs/{id}: step 5.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", summary = "Étape 5 : suivi", params(JobId),
+    responses((status = 200, description = "état de la tâche", body = JobState), (status = 404, description = "erreur", body = ErrorBody)))]
 pub async fn job<D: Backend>(
     State(state): State<AppState<D>>,
     ApiAdmin(admin): ApiAdmin,
     Path(id): Path<i64>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<JobState>> {
     let job = own_job(&state, &admin, id).await?;
     let progress: Value = serde_json::from_str(&job.progress).unwrap_or(Value::Null);
     let report: Value = job
@@ -415,13 +555,20 @@ pub async fn job<D: Backend>(
         _ => false,
     };
     let result = retained.then(|| format!("/api/v1/jobs/{id}/result"));
-    Ok(Json(json!({
-        "id": job.id, "status": job.status, "progress": progress, "report": report,
-        "error": job.error, "import_id": job.import_id, "result": result,
-    })))
+    Ok(Json(JobState {
+        id: job.id,
+        status: job.status,
+        progress,
+        report,
+        error: job.error,
+        import_id: job.import_id,
+        result,
+    }))
 }
 
 /// GET /api/v1/jobs/{id}/result: the result file, for the admin who ran it.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/result", summary = "Étape 5 : fichier résultat", params(JobId),
+    responses((status = 200, description = "CSV", content_type = "text/csv"), (status = 404, description = "erreur", body = ErrorBody)))]
 pub async fn job_result<D: Backend>(
     State(state): State<AppState<D>>,
     ApiAdmin(admin): ApiAdmin,
@@ -431,12 +578,14 @@ pub async fn job_result<D: Backend>(
     Ok(crate::wizard::result_download(&state, job.import_id.ok_or(AppError::NotFound)?).await?)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImportsQuery {
+    /// UAI
     establishment: Option<String>,
-    /// RFC 3339 or yyyy-mm-dd, inclusive.
+    /// Date incluse : 2026-11-25 (depuis minuit, heure de Paris) ou un instant RFC 3339.
     since: Option<String>,
-    /// RFC 3339 or yyyy-mm-dd, exclusive.
+    /// Date exclue : 2026-11-26 (minuit, heure de Paris) ou un instant RFC 3339.
     before: Option<String>,
     limit: Option<i64>,
     offset: Option<i64>,
@@ -457,12 +606,21 @@ fn instant(raw: &Option<String>, name: &str) -> Result<Option<chrono::DateTime<c
 /// Far beyond any history, low enough for every database's OFFSET.
 const MAX_OFFSET: i64 = 1_000_000_000;
 
+/// Les imports du suivi.
+#[derive(Serialize, ToSchema)]
+pub struct ImportList {
+    #[schema(value_type = Vec<Object>)]
+    imports: Vec<store::history::ImportEntry>,
+}
+
 /// GET /api/v1/imports: the history, most recent first.
+#[utoipa::path(get, path = "/api/v1/imports", summary = "Suivi des imports (le plus récent d'abord)", params(ImportsQuery),
+    responses((status = 200, description = "liste des imports", body = ImportList), (status = 400, description = "erreur", body = ErrorBody)))]
 pub async fn imports<D: Backend>(
     State(state): State<AppState<D>>,
     ApiAdmin(admin): ApiAdmin,
     Query(q): Query<ImportsQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ImportList>> {
     let establishment = q
         .establishment
         .as_deref()
@@ -479,15 +637,25 @@ pub async fn imports<D: Backend>(
         offset: q.offset.unwrap_or(0).clamp(0, MAX_OFFSET),
     };
     let entries = state.directory.list_imports(&filter).await.map_err(AppError::from)?;
-    Ok(Json(json!({ "imports": entries })))
+    Ok(Json(ImportList { imports: entries }))
+}
+
+/// The import named by the path.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ImportId {
+    #[allow(dead_code)]
+    id: i64,
 }
 
 /// GET /api/v1/imports/{id}: one import of the history.
+#[utoipa::path(get, path = "/api/v1/imports/{id}", summary = "Un import du suivi", params(ImportId),
+    responses((status = 200, description = "import", body = Object), (status = 404, description = "erreur", body = ErrorBody)))]
 pub async fn import<D: Backend>(
     State(state): State<AppState<D>>,
     ApiAdmin(admin): ApiAdmin,
     Path(id): Path<i64>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<store::history::ImportEntry>> {
     if !state
         .directory
         .may_view_import(id, &admin.history_viewer())
@@ -502,29 +670,46 @@ pub async fn import<D: Backend>(
         .await
         .map_err(AppError::from)?
         .ok_or(AppError::NotFound)?;
-    Ok(Json(json!(entry)))
+    Ok(Json(entry))
+}
+
+/// Les paires de doublons probables, meilleur score d'abord.
+#[derive(Serialize, ToSchema)]
+pub struct DuplicateList {
+    /// Chaque paire avec son score et ses indices.
+    #[schema(value_type = Vec<Object>)]
+    pairs: Vec<domain::duplicates::DuplicatePair>,
 }
 
 /// GET /api/v1/duplicates: probable duplicates in the admin's establishments, best score first.
-pub async fn duplicates<D: Backend>(State(state): State<AppState<D>>, admin: ApiAdmin) -> ApiResult<Json<Value>> {
+#[utoipa::path(get, path = "/api/v1/duplicates", summary = "Doublons probables (CSV / AAF) des établissements de l'administrateur",
+    responses((status = 200, description = "paires avec score et indices", body = DuplicateList)))]
+pub async fn duplicates<D: Backend>(
+    State(state): State<AppState<D>>,
+    admin: ApiAdmin,
+) -> ApiResult<Json<DuplicateList>> {
     let pairs = app::duplicates::list(state.directory.as_ref(), &admin.actor(), None)
         .await
         .map_err(AppError::from)?;
-    Ok(Json(json!({ "pairs": pairs })))
+    Ok(Json(DuplicateList { pairs }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ReconcileBody {
     csv_key: String,
     aaf_key: String,
 }
 
 /// POST /api/v1/reconcile: the guide's three steps in one audited action.
+#[utoipa::path(post, path = "/api/v1/reconcile", summary = "Réconcilier un compte CSV avec un compte AAF (guide §7, en une action)",
+    request_body = ReconcileBody,
+    responses((status = 200, description = "compte gardé (login, nouvelle clé) et compte AAF supprimé", body = Object),
+        (status = 404, description = "erreur", body = ErrorBody), (status = 422, description = "erreur", body = ErrorBody)))]
 pub async fn reconcile<D: Backend>(
     State(state): State<AppState<D>>,
     admin: ApiAdmin,
     Json(body): Json<ReconcileBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<store::admin::Reconciliation>> {
     let done = app::duplicates::reconcile(
         state.directory.as_ref(),
         &admin.actor(),
@@ -534,92 +719,5 @@ pub async fn reconcile<D: Backend>(
     )
     .await
     .map_err(AppError::from)?;
-    Ok(Json(json!(done)))
-}
-
-/// The OpenAPI 3.1 description of the routes above.
-pub async fn openapi() -> Json<Value> {
-    Json(openapi_document())
-}
-
-pub fn openapi_document() -> Value {
-    let id = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}});
-    let error = json!({"description": "erreur", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
-    let report = json!({"description": "compte rendu", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Report"}}}});
-    let mapping = json!({"description": "correspondances", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Mapping"}}}});
-    json!({
-        "openapi": "3.1.0",
-        "info": {"title": "annuaire", "version": env!("CARGO_PKG_VERSION"), "description": "Import CSV d'utilisateurs : les cinq étapes de l'assistant pour l'automatisation."},
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}, "session": {"type": "apiKey", "in": "cookie", "name": "annuaire_session"}},
-            "schemas": {
-                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
-                "Mapping": {"type": "object", "properties": {
-                    "draft": {"type": "integer"},
-                    "columns": {"type": "array", "items": {"type": "object", "properties": {"index": {"type": "integer"}, "name": {"type": "string"}, "field": {"type": ["string", "null"]}}}},
-                    "missing_required": {"type": "array", "items": {"type": "string"}}}},
-                "Report": {"type": "object", "required": ["status", "rows", "valid", "conflicts", "created", "updated", "unchanged", "merged", "deactivated", "skipped", "conflict_details"], "properties": {
-                    "status": {"type": "string", "enum": ["imported", "dry-run", "rejected"]},
-                    "rows": {"type": "integer"}, "valid": {"type": "integer"}, "conflicts": {"type": "integer"},
-                    "created": {"type": "integer"}, "updated": {"type": "integer"}, "unchanged": {"type": "integer"},
-                    "attached": {"type": "integer", "description": "parmi les mis à jour : comptes d'autres établissements rattachés (absent si 0)"},
-                    "merged": {"type": "integer"}, "deactivated": {"type": "integer"}, "skipped": {"type": "integer"},
-                    "rejection": {"type": "string"},
-                    "conflict_details": {"type": "array", "items": {"type": "object", "properties": {
-                        "line": {"type": "integer"}, "column": {"type": ["string", "null"]}, "field": {"type": ["string", "null"]},
-                        "code": {"type": "string"}, "message": {"type": "string"}}}}}},
-                "Start": {"type": "object", "properties": {"skip_conflicts": {"type": "boolean"}, "confirm_deletions": {"type": ["integer", "null"]},
-                    "attach_existing": {"type": "boolean", "description": "rattacher les comptes existant dans un autre établissement (sinon conflit « existing_elsewhere »)"},
-                    "plan": {"type": ["string", "null"], "description": "le champ « plan » lu à l'étape 4 : refus (409) si l'annuaire a changé depuis"}}}
-            }
-        },
-        "security": [{"bearer": []}, {"session": []}],
-        "paths": {
-            "/api/v1/drafts": {"post": {"summary": "Étape 1 : déposer un fichier", "parameters": [
-                {"name": "profile", "in": "query", "required": true, "schema": {"type": "string", "enum": ["enseignant", "administratif", "eleve", "parent"]}},
-                {"name": "establishment", "in": "query", "required": true, "schema": {"type": "string"}},
-                {"name": "file_name", "in": "query", "schema": {"type": "string"}},
-                {"name": "separator", "in": "query", "schema": {"type": "string", "enum": [";", ",", "tab", "|"]}},
-                {"name": "encoding", "in": "query", "schema": {"type": "string", "enum": ["auto", "utf-8", "windows-1252", "iso-8859-1", "macintosh"]}},
-                {"name": "no_header", "in": "query", "schema": {"type": "boolean"}},
-                {"name": "establishments_from_file", "in": "query", "schema": {"type": "boolean"}},
-                {"name": "complet", "in": "query", "schema": {"type": "boolean"}}],
-                "requestBody": {"required": true, "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}}},
-                "responses": {"201": mapping, "400": error, "401": error, "403": error}}},
-            "/api/v1/drafts/{id}/mapping": {"put": {"summary": "Étape 2 : correspondances", "parameters": [id],
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"columns": {"type": "object", "additionalProperties": {"type": ["string", "null"]}}}}}}},
-                "responses": {"200": mapping, "404": error, "422": error}}},
-            "/api/v1/drafts/{id}/check": {"get": {"summary": "Étape 3 : vérification", "parameters": [id], "responses": {"200": report, "404": error, "422": error}}},
-            "/api/v1/drafts/{id}/rows/{line}": {"put": {"summary": "Étape 3 : corriger une ligne", "parameters": [id, {"name": "line", "in": "path", "required": true, "schema": {"type": "integer"}}],
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"cells": {"type": "array", "items": {"type": "string"}}}}}}},
-                "responses": {"200": {"description": "conflits restants de la ligne"}, "404": error}}},
-            "/api/v1/drafts/{id}/plan": {"get": {"summary": "Étape 4 : le plan", "parameters": [id,
-                {"name": "skip_conflicts", "in": "query", "schema": {"type": "boolean"}},
-                {"name": "attach_existing", "in": "query", "schema": {"type": "boolean"}},
-                {"name": "confirm_deletions", "in": "query", "schema": {"type": "integer"}}],
-                "responses": {"200": {"description": "compte rendu, listes, et « plan » : l'empreinte du plan à renvoyer au démarrage"}, "404": error}}},
-            "/api/v1/drafts/{id}/start": {"post": {"summary": "Étape 4 : démarrer l'importation", "parameters": [id],
-                "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Start"}}}},
-                "responses": {"202": {"description": "tâche créée"}, "409": error, "422": report, "404": error}}},
-            "/api/v1/jobs/{id}": {"get": {"summary": "Étape 5 : suivi", "parameters": [id], "responses": {"200": {"description": "état de la tâche"}, "404": error}}},
-            "/api/v1/jobs/{id}/result": {"get": {"summary": "Étape 5 : fichier résultat", "parameters": [id],
-                "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}, "404": error}}},
-            "/api/v1/imports": {"get": {"summary": "Suivi des imports (le plus récent d'abord)",
-                "parameters": [
-                    {"name": "establishment", "in": "query", "schema": {"type": "string"}, "description": "UAI"},
-                    {"name": "since", "in": "query", "schema": {"type": "string"}, "description": "date incluse : 2026-11-25 (depuis minuit, heure de Paris) ou un instant RFC 3339"},
-                    {"name": "before", "in": "query", "schema": {"type": "string"}, "description": "date exclue : 2026-11-26 (minuit, heure de Paris) ou un instant RFC 3339"},
-                    {"name": "limit", "in": "query", "schema": {"type": "integer"}},
-                    {"name": "offset", "in": "query", "schema": {"type": "integer"}}],
-                "responses": {"200": {"description": "liste des imports"}, "400": error}}},
-            "/api/v1/imports/{id}": {"get": {"summary": "Un import du suivi", "parameters": [id],
-                "responses": {"200": {"description": "import"}, "404": error}}},
-            "/api/v1/duplicates": {"get": {"summary": "Doublons probables (CSV / AAF) des établissements de l'administrateur",
-                "responses": {"200": {"description": "paires avec score et indices"}}}},
-            "/api/v1/reconcile": {"post": {"summary": "Réconcilier un compte CSV avec un compte AAF (guide §7, en une action)",
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["csv_key", "aaf_key"],
-                    "properties": {"csv_key": {"type": "string"}, "aaf_key": {"type": "string"}}}}}},
-                "responses": {"200": {"description": "compte gardé (login, nouvelle clé) et compte AAF supprimé"}, "404": error, "422": error}}}
-        }
-    })
+    Ok(Json(done))
 }

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use store::web::Admin;
 
-const SESSION_COOKIE: &str = "annuaire_session";
+pub(crate) const SESSION_COOKIE: &str = "annuaire_session";
 const LOGIN_CSRF_COOKIE: &str = "annuaire_login_csrf";
 
 /// 256 random bits, hex.

@@ -27,6 +27,23 @@ async fn new_teachers_draft(app: &App, token: &str, file: &str) -> Value {
     parse(&body)
 }
 
+/// The answer is what the derived OpenAPI document says: every key it has
+/// is documented, every required one is there.
+fn assert_documented(answer: &Value, schema: &str) {
+    let doc = web::openapi_document();
+    let documented = &doc["components"]["schemas"][schema];
+    let properties = documented["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no schema {schema}"));
+    for key in answer.as_object().unwrap().keys() {
+        assert!(properties.contains_key(key), "{schema} does not document « {key} »");
+    }
+    for key in documented["required"].as_array().into_iter().flatten() {
+        let key = key.as_str().unwrap();
+        assert!(answer.get(key).is_some(), "{schema}: « {key} » missing in {answer}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_steps_through_the_api() {
     let app = start().await;
@@ -34,6 +51,7 @@ async fn five_steps_through_the_api() {
     let file = "Civ;Famille;Prénom;Matière\r\nM.;PLATON;Francis;Philosophie\r\nDocteur;ZOLA;Emile;Français\r\n";
 
     let draft = new_teachers_draft(&app, &t, file).await;
+    assert_documented(&draft, "Mapping");
     let id = draft["draft"].as_i64().unwrap();
     assert_eq!(draft["missing_required"], json!(["nom"]), "{draft}");
 
@@ -61,6 +79,8 @@ async fn five_steps_through_the_api() {
     .await;
     assert_eq!(status, StatusCode::OK);
     let check = parse(&body);
+    assert_documented(&check, "Report");
+    assert_documented(&check["conflict_details"][0], "ConflictDetail");
     assert_eq!(
         (check["rows"].as_u64(), check["conflicts"].as_u64()),
         (Some(2), Some(1)),
@@ -91,6 +111,7 @@ async fn five_steps_through_the_api() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+    assert_documented(&parse(&body), "RowCheck");
     assert_eq!(parse(&body)["valid"], true);
 
     let (status, body) = call(
@@ -104,6 +125,7 @@ async fn five_steps_through_the_api() {
     .await;
     assert_eq!(status, StatusCode::OK);
     let plan = parse(&body);
+    assert_documented(&plan, "PlanAnswer");
     assert_eq!(plan["creates"].as_array().unwrap().len(), 2, "{plan}");
 
     let (status, body) = call(
@@ -116,8 +138,10 @@ async fn five_steps_through_the_api() {
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{}", String::from_utf8_lossy(&body));
+    assert_documented(&parse(&body), "JobCreated");
     let job = parse(&body)["job"].as_i64().unwrap();
     let last = wait_job(&app, &t, job).await;
+    assert_documented(&last, "JobState");
     assert_eq!(last["status"], "succeeded", "{last}");
     assert_eq!(last["report"]["created"], 2);
     let (status, body) = call(
