@@ -37,11 +37,23 @@ pub async fn preview<D: Directory>(
     request: &ImportRequest,
     clock: &dyn Clock,
 ) -> Result<ImportOutcome, ImportError> {
+    preview_observed(d, actor, bytes, request, clock, &NoProgress).await
+}
+
+/// [`preview`], its stages reported to `progress` (the benchmark times them).
+pub async fn preview_observed<D: Directory>(
+    d: &D,
+    actor: &Actor,
+    bytes: &[u8],
+    request: &ImportRequest,
+    clock: &dyn Clock,
+    progress: &dyn Progress,
+) -> Result<ImportOutcome, ImportError> {
     let mut request = request.clone();
     on_behalf(actor, &mut request);
     request.dry_run = true;
     let mut rng = domain::password::os_rng();
-    service::run_import(d, bytes, &request, clock, &mut rng, &NoProgress).await
+    service::run_import(d, bytes, &request, clock, &mut rng, progress).await
 }
 
 /// The import itself, all or nothing, with its history line (also for a

@@ -11,8 +11,8 @@ use clap::{Args, Parser};
 use domain::keys::SyncKey;
 use domain::password::{self, SecretOrigin};
 use domain::person::GroupRef;
-use domain::pipeline::{Report, Status};
-use domain::plan::{self, Plan, PlanOptions};
+use domain::pipeline::Status;
+use domain::plan::Plan;
 use domain::{Establishment, Profile, Uai};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -21,9 +21,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use store::postgres::PgDirectory;
-use store::service::{self, ImportRequest, NoProgress, Secret};
+use store::service::{self, ImportRequest, Operation, Progress, Stage, SystemClock};
 use store::sqlite::SqliteDirectory;
-use store::{fetch_snapshot, Directory, DirectoryTx, ImportRecord};
+use store::Directory;
 
 mod academy;
 mod end_to_end;
@@ -623,9 +623,10 @@ fn csv_baseline(bytes: &[u8]) -> Result<Figure> {
 struct Bench<'a> {
     bytes: &'a [u8],
     uai: Uai,
+    /// Who imports: the command line's operator, as `annuaire import` runs.
+    operator: app::Actor,
     request: ImportRequest,
-    options: PlanOptions,
-    /// One PHC string reused for every account: apply is timed without hashing.
+    /// One PHC string reused for every account of the raw baselines.
     secret_hash: String,
     /// The file is bigger than an upload may be: the limits were raised.
     limits_raised: bool,
@@ -646,15 +647,13 @@ impl<'a> Bench<'a> {
         let limits_raised = bytes.len() > request.file.limits.max_bytes || rows > request.file.limits.max_rows;
         request.file.limits.max_bytes = request.file.limits.max_bytes.max(bytes.len());
         request.file.limits.max_rows = request.file.limits.max_rows.max(rows);
-        // The request's scope is already AdminScope::All, as the bench's operator.
-        let options = request.plan_options();
         let mut rng = StdRng::seed_from_u64(SEED);
         let secret_hash = password::hash("bench-secret", SecretOrigin::Generated, &password::salt(&mut rng))?;
         Ok(Bench {
             bytes,
             uai,
+            operator: app::Actor::operator("bench".to_string()),
             request,
-            options,
             secret_hash,
             limits_raised,
         })
@@ -682,6 +681,54 @@ impl<'a> Bench<'a> {
     }
 }
 
+/// When an import reached each of its stages, as it reports them to its
+/// [`Progress`]: the benchmark drives the use cases the doors call and reads
+/// where the time went from here.
+struct Stages {
+    start: Instant,
+    reached: std::sync::Mutex<Vec<(Stage, Instant)>>,
+}
+
+impl Stages {
+    fn new() -> Stages {
+        Stages {
+            start: Instant::now(),
+            reached: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn at(&self, stage: Stage) -> Result<Instant> {
+        let reached = self
+            .reached
+            .lock()
+            .map_err(|_| anyhow::anyhow!("relevé des étapes illisible"))?;
+        reached
+            .iter()
+            .find(|(s, _)| *s == stage)
+            .map(|(_, t)| *t)
+            .with_context(|| format!("l'import n'a pas atteint l'étape {stage:?}"))
+    }
+
+    /// From `from` (the start when `None`) to `to`.
+    fn between(&self, from: Option<Stage>, to: Stage) -> Result<Duration> {
+        let from = match from {
+            Some(stage) => self.at(stage)?,
+            None => self.start,
+        };
+        Ok(self.at(to)?.saturating_duration_since(from))
+    }
+}
+
+impl Progress for Stages {
+    fn step(&self, _: Operation, _: usize, _: usize) {}
+
+    fn stage(&self, stage: Stage) {
+        if let Ok(mut reached) = self.reached.lock() {
+            reached.push((stage, Instant::now()));
+        }
+    }
+}
+
 /// Stage times of one plan.
 struct PlanTimes {
     check_file: Duration,
@@ -690,32 +737,20 @@ struct PlanTimes {
     plan: Duration,
 }
 
-/// decode → parse → map → validate (check_file), lookup, then the locks and
-/// the snapshot inside a transaction as `run_import` takes them (rolled back),
-/// then the plan.
+/// The preview the wizard's steps 3 and 4 show (`app::imports::preview`):
+/// decode → parse → map → validate (check_file), lookup, the snapshot
+/// (without locks, as a preview reads), then the plan.
 async fn timed_plan<D: Directory>(d: &D, bench: &Bench<'_>) -> Result<(Plan, PlanTimes)> {
-    let start = Instant::now();
-    let (read, checked) = service::check_file(bench.bytes, &bench.request, Utc::now().date_naive())?;
-    let check_file = start.elapsed();
-
-    let start = Instant::now();
-    let lookup = plan::lookup_for(&checked, &read.mapping, &bench.options);
-    let lookup_time = start.elapsed();
-
-    let start = Instant::now();
-    let mut tx = d.begin().await?;
-    tx.lock_establishments(&lookup.establishments).await?;
-    let keys: Vec<String> = lookup.keys.iter().map(|k| k.as_str().to_string()).collect();
-    let logins: Vec<String> = lookup.logins.iter().chain(&lookup.login_bases).cloned().collect();
-    tx.lock_identities(&keys, &logins).await?;
-    let snapshot = fetch_snapshot(&mut tx, &lookup).await?;
-    drop(tx);
-    let snapshot_time = start.elapsed();
-
-    let start = Instant::now();
-    let plan = plan::plan(&checked, &read.mapping, &snapshot, &bench.options);
-    let plan_time = start.elapsed();
-
+    let stages = Stages::new();
+    let outcome =
+        app::imports::preview_observed(d, &bench.operator, bench.bytes, &bench.request, &SystemClock, &stages).await?;
+    let times = PlanTimes {
+        check_file: stages.between(None, Stage::Checked)?,
+        lookup: stages.between(Some(Stage::Checked), Stage::LookedUp)?,
+        snapshot: stages.between(Some(Stage::LookedUp), Stage::Snapshot)?,
+        plan: stages.between(Some(Stage::Snapshot), Stage::Planned)?,
+    };
+    let plan = outcome.plan;
     if let Some(rejection) = &plan.rejection {
         let first: Vec<String> = plan
             .conflicts
@@ -729,15 +764,7 @@ async fn timed_plan<D: Directory>(d: &D, bench: &Bench<'_>) -> Result<(Plan, Pla
             first.join(" ; ")
         );
     }
-    Ok((
-        plan,
-        PlanTimes {
-            check_file,
-            lookup: lookup_time,
-            snapshot: snapshot_time,
-            plan: plan_time,
-        },
-    ))
+    Ok((plan, times))
 }
 
 /// Total, pure part and snapshot; with `detail`, the pure part split in two.
@@ -760,59 +787,37 @@ fn plan_figures(label: &str, backend: &str, rows: usize, t: &PlanTimes, csv_rate
     figures.into_iter().map(|f| f.against(CSV_BASELINE, csv_rate)).collect()
 }
 
-/// `apply` as `run_import` calls it (import record, writes, commit), with
-/// every password already hashed.
-async fn timed_apply<D: Directory>(d: &D, bench: &Bench<'_>, plan: &Plan) -> Result<Duration> {
-    let secrets: Vec<Secret> = plan
-        .creates
-        .iter()
-        .map(|_| Secret {
-            cleartext: "bench-secret".to_string(),
-            hash: bench.secret_hash.clone(),
-            origin: SecretOrigin::Generated,
-        })
-        .collect();
-    let report = Report::from_plan(plan, Status::Imported);
-    let now = Utc::now();
-    let record = ImportRecord {
-        job_id: None,
-        started_at: now,
-        finished_at: now,
-        source: domain::vocabulary::ImportSource::Csv,
-        channel: domain::vocabulary::Channel::Cli,
-        actor: bench.request.actor.clone(),
-        admin_id: None,
-        profile: bench.request.profile.id().to_string(),
-        establishments: vec![bench.uai.clone()],
-        complet: false,
-        options: "{}".to_string(),
-        file_name: bench.request.file_name.clone(),
-        file_size: bench.bytes.len() as i64,
-        rows: report.rows as i64,
-        created: report.created as i64,
-        updated: report.updated as i64,
-        unchanged: report.unchanged as i64,
-        merged: report.merged as i64,
-        deactivated: report.deactivated as i64,
-        skipped: report.skipped as i64,
-        status: domain::vocabulary::ImportStatus::Succeeded,
-        error: None,
-        notify: None,
-    };
-    let start = Instant::now();
-    let mut tx = d.begin().await?;
-    let import_id = tx.insert_import(&record).await?;
-    service::apply(&mut tx, plan, &secrets, import_id, now, &NoProgress).await?;
-    tx.commit().await?;
-    let elapsed = start.elapsed();
+/// The import itself (`app::imports::run`, as the CLI and the web job call
+/// it), timed from the hashed passwords to the written changes, plus the
+/// commit: the passwords' hashing, the re-plan under the locks and the result
+/// file are measured apart (hashing, plan) or not part of "apply".
+async fn timed_apply<D: app::Backend>(d: &D, bench: &Bench<'_>) -> Result<Duration> {
+    let stages = Stages::new();
+    let mut rng = StdRng::seed_from_u64(SEED);
+    let (outcome, _) = app::imports::run(
+        d,
+        &bench.operator,
+        bench.bytes,
+        &bench.request,
+        &SystemClock,
+        &mut rng,
+        &stages,
+    )
+    .await;
+    let outcome = outcome?;
+    if outcome.report.status != Status::Imported {
+        bail!("l'import mesuré n'a pas été appliqué : {:?}", outcome.report.rejection);
+    }
+    let apply = stages.between(Some(Stage::Hashed), Stage::Written)?
+        + stages.between(Some(Stage::ResultKept), Stage::Committed)?;
     // As the doors do, after the import has answered.
     d.checkpoint().await?;
-    Ok(elapsed)
+    Ok(apply)
 }
 
 /// Plan into an empty directory, apply it, then plan the same file again
 /// against the now full directory (every line unchanged).
-async fn measure_engine<D: Directory>(
+async fn measure_engine<D: app::Backend>(
     d: &D,
     backend: &str,
     bench: &Bench<'_>,
@@ -840,7 +845,7 @@ async fn measure_engine<D: Directory>(
         "apply (no hashing)",
         backend,
         plan.creates.len(),
-        timed_apply(d, bench, &plan).await?,
+        timed_apply(d, bench).await?,
     );
 
     let (replan, times) = timed_plan(d, bench).await?;

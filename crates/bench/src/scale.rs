@@ -190,7 +190,7 @@ impl ImportTimes {
     }
 }
 
-async fn timed_import<D: Directory>(d: &D, bytes: &[u8], uai: &Uai) -> Result<ImportTimes> {
+async fn timed_import<D: app::Backend>(d: &D, bytes: &[u8], uai: &Uai) -> Result<ImportTimes> {
     let bench = Bench::at(bytes, IMPORT_ROWS, uai.as_str())?;
     let (plan, t) = timed_plan(d, &bench).await?;
     if !plan.updates.is_empty() || !plan.unchanged.is_empty() {
@@ -200,7 +200,7 @@ async fn timed_import<D: Directory>(d: &D, bytes: &[u8], uai: &Uai) -> Result<Im
             plan.unchanged.len()
         );
     }
-    let apply = timed_apply(d, &bench, &plan).await?;
+    let apply = timed_apply(d, &bench).await?;
     Ok(ImportTimes {
         pure: t.check_file + t.lookup + t.plan,
         snapshot: t.snapshot,
@@ -217,7 +217,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 /// Both directories, already filled, measured in turns so that noise hits both.
-async fn measure_pair<D: Directory>(
+async fn measure_pair<D: app::Backend>(
     backend: &str,
     empty: &D,
     big: &D,

@@ -46,6 +46,31 @@ impl Clock for FixedClock {
 /// Progress of the long operations (step 5's three operations).
 pub trait Progress: Send + Sync {
     fn step(&self, operation: Operation, done: usize, total: usize);
+    /// An import reached `stage`: whoever times the phases (the benchmark)
+    /// sees where the time goes; the progress bars ignore it.
+    fn stage(&self, _stage: Stage) {}
+}
+
+/// The phases of an import, in the order [`run_import`] reaches them (a
+/// preview stops at [`Stage::Planned`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// The file decoded, parsed, mapped and validated.
+    Checked,
+    /// The keys, logins and establishments to read are known.
+    LookedUp,
+    /// Their rows read from the directory (after the real run's locks).
+    Snapshot,
+    /// The plan made.
+    Planned,
+    /// The new accounts' passwords generated and hashed.
+    Hashed,
+    /// The history line and every change of the plan written.
+    Written,
+    /// The result file, the credential slips and the skipped lines kept.
+    ResultKept,
+    /// The transaction committed.
+    Committed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,8 +267,10 @@ pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
 ) -> Result<ImportOutcome, ImportError> {
     let started_at = clock.now();
     let (read, checked) = check_file(bytes, request, clock.today())?;
+    progress.stage(Stage::Checked);
     let options = request.plan_options();
     let lookup = plan::lookup_for(&checked, &read.mapping, &options);
+    progress.stage(Stage::LookedUp);
 
     let mut tx = if request.dry_run {
         directory.begin().await?
@@ -260,6 +287,7 @@ pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
         tx.lock_identities(&keys, &logins).await?;
     }
     let snapshot = fetch_snapshot(&mut tx, &lookup).await?;
+    progress.stage(Stage::Snapshot);
     if let Some(chosen) = &request.establishment {
         if !snapshot.establishments.contains(chosen) {
             return Err(ImportError::UnknownEstablishment(chosen.clone()));
@@ -269,6 +297,7 @@ pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
         }
     }
     let plan = plan::plan(&checked, &read.mapping, &snapshot, &options);
+    progress.stage(Stage::Planned);
 
     if plan.rejection.is_some() || request.dry_run {
         let status = if plan.rejection.is_some() {
@@ -296,6 +325,7 @@ pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
         return Err(ImportError::PlanChanged);
     }
     let secrets = hash_secrets(&plan.creates, rng, progress).await?;
+    progress.stage(Stage::Hashed);
     let now = clock.now();
     let report = Report::from_plan(&plan, Status::Imported);
     let mut record = history_record(request, bytes.len(), started_at, now, Some(&read));
@@ -318,6 +348,7 @@ pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
         })
         .await?;
     }
+    progress.stage(Stage::Written);
 
     let passwords: HashMap<SyncKey, String> = plan
         .creates
@@ -338,7 +369,9 @@ pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
     if let Some(skipped) = domain::result_file::skipped_lines(&read.parsed, &read.mapping, &plan) {
         tx.insert_skipped_lines(import_id, &skipped).await?;
     }
+    progress.stage(Stage::ResultKept);
     tx.commit().await?;
+    progress.stage(Stage::Committed);
     Ok(ImportOutcome {
         read,
         checked,
