@@ -135,7 +135,33 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
+/// What every import counts, whatever its source (a CSV file, the AAF feed):
+/// the history line and the notice read it from either report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Lines of the file, or requests of the feed.
+    pub rows: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub merged: usize,
+    pub deactivated: usize,
+    pub skipped: usize,
+}
+
 impl Report {
+    pub fn tally(&self) -> Tally {
+        Tally {
+            rows: self.rows,
+            created: self.created,
+            updated: self.updated,
+            unchanged: self.unchanged,
+            merged: self.merged,
+            deactivated: self.deactivated,
+            skipped: self.skipped,
+        }
+    }
+
     /// The report, its refusal in the CLI's words.
     pub fn from_plan(plan: &Plan, status: Status) -> Report {
         Report::from_plan_for(plan, status, Channel::Cli)

@@ -16,6 +16,7 @@ use domain::duplicates::DuplicatePair;
 use domain::keys::{LoginPattern, SyncKey};
 use domain::person::Source;
 pub use domain::pipeline::Status;
+use domain::pipeline::Tally;
 use domain::plan::Lookup;
 use domain::vocabulary::{Channel, ImportSource, ImportStatus, DEFAULT_DELETION_THRESHOLD_PERCENT};
 use domain::{Profile, Structure, Uai};
@@ -122,6 +123,21 @@ pub struct AafReport {
     pub rejection: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub import_id: Option<i64>,
+}
+
+impl AafReport {
+    /// The counts the history keeps of every import; a feed merges no line.
+    pub fn tally(&self) -> Tally {
+        Tally {
+            rows: self.requests,
+            created: self.created,
+            updated: self.updated,
+            unchanged: self.unchanged,
+            merged: 0,
+            deactivated: self.deactivated,
+            skipped: self.skipped,
+        }
+    }
 }
 
 pub struct AafOutcome {
@@ -342,8 +358,7 @@ fn feed_record(
     status: ImportStatus,
     error: Option<String>,
 ) -> ImportRecord {
-    let count = |f: fn(&AafReport) -> usize| report.map(f).unwrap_or(0) as i64;
-    ImportRecord {
+    let mut record = ImportRecord {
         job_id: None,
         started_at,
         finished_at,
@@ -362,17 +377,21 @@ fn feed_record(
         .to_string(),
         file_name: files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(","),
         file_size: files.iter().map(|f| f.bytes.len() as i64).sum(),
-        rows: count(|r| r.requests),
-        created: count(|r| r.created),
-        updated: count(|r| r.updated),
-        unchanged: count(|r| r.unchanged),
+        rows: 0,
+        created: 0,
+        updated: 0,
+        unchanged: 0,
         merged: 0,
-        deactivated: count(|r| r.deactivated),
-        skipped: count(|r| r.skipped),
+        deactivated: 0,
+        skipped: 0,
         status,
         error,
         notify: request.notify.clone(),
+    };
+    if let Some(report) = report {
+        record.count(report.tally());
     }
+    record
 }
 
 async fn run_feed<D: AdminDirectory, R: RngCore + CryptoRng>(

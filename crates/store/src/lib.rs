@@ -215,6 +215,20 @@ pub struct ImportRecord {
     pub job_id: Option<i64>,
 }
 
+impl ImportRecord {
+    /// The counts of an applied import, from its report (CSV or AAF).
+    pub fn count(&mut self, tally: domain::pipeline::Tally) {
+        let n = |count: usize| i64::try_from(count).unwrap_or(i64::MAX);
+        self.rows = n(tally.rows);
+        self.created = n(tally.created);
+        self.updated = n(tally.updated);
+        self.unchanged = n(tally.unchanged);
+        self.merged = n(tally.merged);
+        self.deactivated = n(tally.deactivated);
+        self.skipped = n(tally.skipped);
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UserSummary {
     pub id: i64,

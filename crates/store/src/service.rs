@@ -330,7 +330,7 @@ pub async fn run_import<D: Directory, R: RngCore + CryptoRng>(
     let report = Report::from_plan(&plan, Status::Imported);
     let mut record = history_record(request, bytes.len(), started_at, now, Some(&read));
     record.establishments = touched_establishments(request, &checked, &plan);
-    record.count(&report);
+    record.count(report.tally());
     record.status = ImportStatus::Succeeded;
     let import_id = tx.insert_import(&record).await?;
     apply(&mut tx, &plan, &secrets, import_id, now, progress).await?;
@@ -443,18 +443,6 @@ fn history_record(
         error: None,
         notify: request.notify.clone(),
         job_id: request.job_id,
-    }
-}
-
-impl ImportRecord {
-    fn count(&mut self, report: &Report) {
-        self.rows = report.rows as i64;
-        self.created = report.created as i64;
-        self.updated = report.updated as i64;
-        self.unchanged = report.unchanged as i64;
-        self.merged = report.merged as i64;
-        self.deactivated = report.deactivated as i64;
-        self.skipped = report.skipped as i64;
     }
 }
 
