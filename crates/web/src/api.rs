@@ -265,7 +265,7 @@ pub struct MappingBody {
     columns: BTreeMap<String, Option<String>>,
 }
 
-#[utoipa::path(put, path = "/api/v1/drafts/{id}/mapping", summary = "Étape 2 : correspondances", params(DraftId),
+#[utoipa::path(put, path = "/api/v1/drafts/{id}/mapping", summary = "Étape 2 : correspondances", params(PathId),
     request_body = MappingBody,
     responses((status = 200, description = "correspondances", body = MappingInfo),
         (status = 404, description = "erreur", body = ErrorBody), (status = 422, description = "erreur", body = ErrorBody)))]
@@ -302,16 +302,16 @@ pub async fn set_mapping<D: Backend>(
     Ok(Json(mapping_info(&state, &admin, id).await?))
 }
 
-/// The draft named by the path.
+/// The draft, job or import the path names (`{id}`), for the OpenAPI document.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path)]
-pub struct DraftId {
+pub struct PathId {
     #[allow(dead_code)]
     id: i64,
 }
 
 /// GET /api/v1/drafts/{id}/check: step 3.
-#[utoipa::path(get, path = "/api/v1/drafts/{id}/check", summary = "Étape 3 : vérification", params(DraftId),
+#[utoipa::path(get, path = "/api/v1/drafts/{id}/check", summary = "Étape 3 : vérification", params(PathId),
     responses((status = 200, description = "compte rendu", body = Report),
         (status = 404, description = "erreur", body = ErrorBody), (status = 422, description = "erreur", body = ErrorBody)))]
 pub async fn check<D: Backend>(
@@ -340,7 +340,7 @@ pub struct RowCheck {
 
 /// PUT /api/v1/drafts/{id}/rows/{line}: "Éditer", then the line's conflicts.
 #[utoipa::path(put, path = "/api/v1/drafts/{id}/rows/{line}", summary = "Étape 3 : corriger une ligne",
-    params(DraftId, ("line" = u64, Path, description = "numéro de la ligne dans le fichier")),
+    params(PathId, ("line" = u64, Path, description = "numéro de la ligne dans le fichier")),
     request_body = RowBody,
     responses((status = 200, description = "conflits restants de la ligne", body = RowCheck),
         (status = 404, description = "erreur", body = ErrorBody)))]
@@ -392,7 +392,7 @@ pub struct PlanAnswer<'a> {
 }
 
 /// GET /api/v1/drafts/{id}/plan: step 4.
-#[utoipa::path(get, path = "/api/v1/drafts/{id}/plan", summary = "Étape 4 : le plan", params(DraftId, StartOptions),
+#[utoipa::path(get, path = "/api/v1/drafts/{id}/plan", summary = "Étape 4 : le plan", params(PathId, StartOptions),
     responses((status = 200, description = "compte rendu, listes, et « plan » : l'empreinte du plan à renvoyer au démarrage", body = PlanAnswer),
         (status = 404, description = "erreur", body = ErrorBody)))]
 pub async fn plan<D: Backend>(
@@ -457,7 +457,7 @@ pub struct JobCreated {
 }
 
 /// POST /api/v1/drafts/{id}/start: step 4's "Démarrer l'importation".
-#[utoipa::path(post, path = "/api/v1/drafts/{id}/start", summary = "Étape 4 : démarrer l'importation", params(DraftId),
+#[utoipa::path(post, path = "/api/v1/drafts/{id}/start", summary = "Étape 4 : démarrer l'importation", params(PathId),
     request_body(content = Option<StartBody>),
     responses((status = 202, description = "tâche créée", body = JobCreated),
         (status = 409, description = "erreur", body = ErrorBody), (status = 422, description = "compte rendu du refus", body = Report),
@@ -525,16 +525,8 @@ pub struct JobState {
     result: Option<String>,
 }
 
-/// The job named by the path.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Path)]
-pub struct JobId {
-    #[allow(dead_code)]
-    id: i64,
-}
-
 /// GET /api/v1/jobs/{id}: step 5.
-#[utoipa::path(get, path = "/api/v1/jobs/{id}", summary = "Étape 5 : suivi", params(JobId),
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", summary = "Étape 5 : suivi", params(PathId),
     responses((status = 200, description = "état de la tâche", body = JobState), (status = 404, description = "erreur", body = ErrorBody)))]
 pub async fn job<D: Backend>(
     State(state): State<AppState<D>>,
@@ -567,7 +559,7 @@ pub async fn job<D: Backend>(
 }
 
 /// GET /api/v1/jobs/{id}/result: the result file, for the admin who ran it.
-#[utoipa::path(get, path = "/api/v1/jobs/{id}/result", summary = "Étape 5 : fichier résultat", params(JobId),
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/result", summary = "Étape 5 : fichier résultat", params(PathId),
     responses((status = 200, description = "CSV", content_type = "text/csv"), (status = 404, description = "erreur", body = ErrorBody)))]
 pub async fn job_result<D: Backend>(
     State(state): State<AppState<D>>,
@@ -640,16 +632,8 @@ pub async fn imports<D: Backend>(
     Ok(Json(ImportList { imports: entries }))
 }
 
-/// The import named by the path.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Path)]
-pub struct ImportId {
-    #[allow(dead_code)]
-    id: i64,
-}
-
 /// GET /api/v1/imports/{id}: one import of the history.
-#[utoipa::path(get, path = "/api/v1/imports/{id}", summary = "Un import du suivi", params(ImportId),
+#[utoipa::path(get, path = "/api/v1/imports/{id}", summary = "Un import du suivi", params(PathId),
     responses((status = 200, description = "import", body = Object), (status = 404, description = "erreur", body = ErrorBody)))]
 pub async fn import<D: Backend>(
     State(state): State<AppState<D>>,
