@@ -83,6 +83,9 @@ pub enum Command {
     Import(Box<ImportArgs>),
     /// Exporter les utilisateurs d'un établissement au format d'import
     Export(ExportArgs),
+    /// La Vie Scolaire (LVS) : export des enseignants et personnels avec leur profil LVS
+    #[command(subcommand)]
+    Lvs(LvsCommand),
     /// Rechercher, restaurer, purger des comptes
     #[command(subcommand)]
     Users(UsersCommand),
@@ -259,6 +262,32 @@ pub struct ExportArgs {
     /// Fichier de sortie (sortie standard si absent)
     #[arg(long)]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LvsCommand {
+    /// Les enseignants (Professeur) et personnels (profil de leur fonction) d'un établissement,
+    /// pour La Vie Scolaire ; les TOS ne sont jamais exportés
+    Export(LvsExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LvsExportArgs {
+    /// UAI de l'établissement
+    #[arg(long)]
+    pub establishment: String,
+    /// csv (pour Excel) ou json (tableau d'objets : sync_key, login, last_name, first_name, function, lvs_profile)
+    #[arg(long, value_enum, default_value_t = LvsFormat::Csv)]
+    pub format: LvsFormat,
+    /// Fichier de sortie (sortie standard si absent)
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LvsFormat {
+    Csv,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

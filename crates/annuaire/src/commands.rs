@@ -2,8 +2,8 @@
 //! shared service functions.
 
 use crate::cli::{
-    Cli, Command, EstablishmentCommand, ExportArgs, ImportArgs, ImportsCommand, MailArgs, MailCommand, ReportFormat,
-    SearchArgs, UsersCommand,
+    Cli, Command, EstablishmentCommand, ExportArgs, ImportArgs, ImportsCommand, LvsCommand, LvsExportArgs, LvsFormat,
+    MailArgs, MailCommand, ReportFormat, SearchArgs, UsersCommand,
 };
 use crate::output;
 use crate::result_file::ResultDestination;
@@ -222,6 +222,7 @@ async fn dispatch<D: web::Backend>(
         Command::Imports(ImportsCommand::Result(args)) => crate::history_commands::result(d, &args, &clock).await,
         Command::Mail(MailCommand::Send) => crate::history_commands::send_mail(d, notifier, &clock).await,
         Command::Export(args) => export(d, &args).await,
+        Command::Lvs(LvsCommand::Export(args)) => lvs_export(d, &args).await,
         Command::Users(UsersCommand::Search(args)) => search(d, &args).await,
         Command::Users(UsersCommand::Show(args)) => {
             crate::account_commands::show(d, &args, &acting_admin(d, as_admin).await?).await
@@ -457,12 +458,51 @@ async fn export<D: Directory>(d: &D, args: &ExportArgs) -> Result<ExitCode> {
         Err(app::Error::NotFound) => bail!("établissement {uai} inconnu"),
         other => other?,
     };
-    match &args.output {
-        Some(path) => {
-            std::fs::write(path, &bytes).with_context(|| format!("écriture de {}", path.display()))?;
-            eprintln!("{count} utilisateur(s) exporté(s) dans {}", path.display());
+    write_output(
+        args.output.as_deref(),
+        &bytes,
+        &format!("{count} utilisateur(s) exporté(s)"),
+    )
+}
+
+/// `lvs export`: the establishment's teachers and staff with their LVS profile.
+async fn lvs_export<D: Directory>(d: &D, args: &LvsExportArgs) -> Result<ExitCode> {
+    let uai = Uai::parse(&args.establishment)?;
+    let export = match app::lvs::export(d, &crate::admin_commands::operator(), &uai).await {
+        Err(app::Error::NotFound) => {
+            bail!("établissement {uai} inconnu : vérifiez l'UAI, ou ajoutez-le avec « annuaire establishment add {uai} NOM »")
         }
-        None => std::io::stdout().write_all(&bytes)?,
+        other => other?,
+    };
+    let bytes = match args.format {
+        LvsFormat::Csv => domain::lvs::csv(&export.rows),
+        LvsFormat::Json => {
+            let mut json = serde_json::to_vec_pretty(&export.rows)?;
+            json.push(b'\n');
+            json
+        }
+    };
+    let mut summary = format!("{} personne(s) exportée(s) pour LVS", export.rows.len());
+    if export.left_out > 0 {
+        summary.push_str(&format!(
+            " ; {} laissée(s) de côté (TOS, ou personnel sans fonction ayant un profil LVS)",
+            export.left_out
+        ));
+    }
+    write_output(args.output.as_deref(), &bytes, &summary)
+}
+
+/// Writes an export to its file (and says so on stderr) or to stdout.
+fn write_output(path: Option<&Path>, bytes: &[u8], summary: &str) -> Result<ExitCode> {
+    match path {
+        Some(path) => {
+            std::fs::write(path, bytes).with_context(|| format!("écriture de {}", path.display()))?;
+            eprintln!("{summary} dans {}", path.display());
+        }
+        None => {
+            std::io::stdout().write_all(bytes)?;
+            eprintln!("{summary}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -630,3 +630,79 @@ fn the_server_journal_can_be_json_lines() {
         "{event}"
     );
 }
+
+/// `lvs export` (issue 14, item 6; guide §6): teachers as Professeur, staff by
+/// their function code as the guide's table maps them, TOS never exported.
+#[test]
+fn lvs_export_maps_functions_and_leaves_tos_out() {
+    let env = Env::new();
+    assert_eq!(env.import_json(&example("enseignants-guide.csv"), &[]).0, 0);
+    let staff = env.write(
+        "personnels.csv",
+        "Civilité;Nom;Prénom;Fonction (code)\r\n\
+         Madame;BARBIER;Véronique;DIR\r\n\
+         Monsieur;N'DIAYE;Moussa;EDU\r\n\
+         Madame;LEROY;Anne;DOC\r\n\
+         Monsieur;DUPONT;Jean;AED\r\n\
+         Monsieur;MARTIN;Paul;TOS\r\n"
+            .as_bytes(),
+    );
+    let out = env.run(&[
+        "import",
+        &staff,
+        "--profile",
+        "administratif",
+        "--establishment",
+        "0750654D",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let rows = env.json(&["lvs", "export", "--establishment", "0750654D", "--format", "json"]);
+    let rows = rows.as_array().unwrap();
+    for row in rows {
+        for field in [
+            "sync_key",
+            "login",
+            "last_name",
+            "first_name",
+            "function",
+            "lvs_profile",
+        ] {
+            assert!(row[field].as_str().is_some_and(|v| !v.is_empty()), "{field} in {row}");
+        }
+    }
+    let profile_of = |last_name: &str| {
+        rows.iter()
+            .find(|r| r["last_name"] == last_name)
+            .map(|r| (r["function"].as_str().unwrap(), r["lvs_profile"].as_str().unwrap()))
+    };
+    assert_eq!(profile_of("BARBIER"), Some(("DIR", "Direction")));
+    assert_eq!(profile_of("N'DIAYE"), Some(("EDU", "CPE")));
+    assert_eq!(profile_of("LEROY"), Some(("DOC", "Documentaliste")));
+    assert_eq!(profile_of("DUPONT"), Some(("AED", "Assistant Education")));
+    assert_eq!(profile_of("MARTIN"), None, "TOS is never exported to LVS");
+    assert_eq!(profile_of("PLATON"), Some(("ENS", "Professeur")));
+    assert_eq!(rows.len(), 4 + 5);
+
+    let out = env.run(&["lvs", "export", "--establishment", "0750654D", "--output", "lvs.csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("9 personne(s) exportée(s) pour LVS ; 1 laissée(s) de côté"),
+        "{}",
+        stderr(&out)
+    );
+    let csv = std::fs::read_to_string(env.path("lvs.csv")).unwrap();
+    assert!(
+        csv.starts_with("\u{feff}Clé de synchronisation;Login;Nom;Prénom;Fonction;Profil LVS\r\n"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 10, "{csv}");
+
+    let out = env.run(&["lvs", "export", "--establishment", "0750655E"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("établissement 0750655E inconnu"),
+        "{}",
+        stderr(&out)
+    );
+}

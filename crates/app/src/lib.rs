@@ -14,6 +14,7 @@ pub mod duplicates;
 pub mod establishments;
 pub mod imports;
 pub mod labels;
+pub mod lvs;
 
 use domain::account::AccountRights;
 use domain::plan::AdminScope;

@@ -6,7 +6,7 @@
 #[path = "../../store/tests/common/mod.rs"]
 mod common;
 
-use app::{accounts, admins, establishments, imports, Actor, Backend, Error};
+use app::{accounts, admins, establishments, imports, lvs, Actor, Backend, Error};
 use chrono::Duration;
 use common::*;
 use domain::vocabulary::Channel;
@@ -23,6 +23,7 @@ conformance!(
     a_manual_account_is_created_in_the_actors_establishments_only,
     only_a_system_actor_imports_the_academic_feed,
     only_a_system_admin_purges_deactivated_accounts,
+    the_lvs_export_gives_each_person_their_lvs_profile,
 );
 
 fn act(admin: Admin) -> Actor {
@@ -258,4 +259,37 @@ async fn only_a_system_admin_purges_deactivated_accounts(d: &impl Backend) {
         .iter()
         .any(|a| a.action == "purge" && a.actor == "cli:test" && a.details["accounts"] == 1));
     assert!(!audit.iter().any(|a| a.action == "purge" && a.actor == "admin-a"));
+}
+
+/// Issue 14, item 6: teachers and staff of one establishment, ordered by
+/// name, each with their LVS profile; TOS left out; the actor's scope holds.
+async fn the_lvs_export_gives_each_person_their_lvs_profile(d: &impl Backend) {
+    with_establishments(d, &[UAI, OTHER_UAI]).await;
+    recorded(d, &teachers_file(&["ZOLA", "ARNAUD"]), &teachers(UAI), now()).await;
+    let staff = csv(&[
+        "Civilité;Nom;Prénom;Fonction (code)",
+        "Madame;BARBIER;Véronique;DIR",
+        "Monsieur;MARTIN;Paul;TOS",
+    ]);
+    import(d, &staff, &request(Profile::Administratif, UAI)).await;
+    import(d, &teachers_file(&["AILLEURS"]), &teachers(OTHER_UAI)).await;
+    let own = act(admin_of("admin-a", &[UAI]));
+    let export = lvs::export(d, &own, &uai(UAI)).await.unwrap();
+    let rows: Vec<(&str, &str, &str)> = export
+        .rows
+        .iter()
+        .map(|r| (r.last_name.as_str(), r.function.as_str(), r.lvs_profile.as_str()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("ARNAUD", "ENS", "Professeur"),
+            ("BARBIER", "DIR", "Direction"),
+            ("ZOLA", "ENS", "Professeur")
+        ]
+    );
+    assert_eq!(export.left_out, 1, "the TOS agent");
+    let stranger = act(admin_of("admin-b", &[OTHER_UAI]));
+    let refused = lvs::export(d, &stranger, &uai(UAI)).await;
+    assert!(matches!(refused, Err(Error::NotFound)), "{refused:?}");
 }

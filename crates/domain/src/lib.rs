@@ -17,6 +17,7 @@ pub mod export;
 pub mod field;
 pub mod functions;
 pub mod keys;
+pub mod lvs;
 pub mod manual;
 pub mod mapping;
 pub mod parse;

@@ -678,6 +678,41 @@ pub async fn duplicates<D: Backend>(
     Ok(Json(DuplicateList { pairs }))
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LvsQuery {
+    /// L'UAI de l'établissement.
+    establishment: String,
+    /// json (par défaut) ou csv.
+    #[param(pattern = "^(json|csv)$")]
+    #[serde(default)]
+    format: Option<String>,
+}
+
+/// GET /api/v1/lvs?establishment=…: the LVS export (guide §6).
+#[utoipa::path(get, path = "/api/v1/lvs", summary = "Export pour La Vie Scolaire : enseignants et personnels avec leur profil LVS (jamais les TOS)",
+    params(LvsQuery),
+    responses((status = 200, description = "les personnes (JSON), ou le fichier CSV avec format=csv", body = Vec<domain::lvs::LvsRow>),
+        (status = 400, description = "erreur", body = ErrorBody), (status = 404, description = "erreur", body = ErrorBody)))]
+pub async fn lvs<D: Backend>(
+    State(state): State<AppState<D>>,
+    admin: ApiAdmin,
+    Query(q): Query<LvsQuery>,
+) -> ApiResult<Response> {
+    let uai = Uai::parse(&q.establishment).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let export = app::lvs::export(state.directory.as_ref(), &admin.actor(), &uai)
+        .await
+        .map_err(AppError::from)?;
+    match q.format.as_deref() {
+        None | Some("json") => Ok(Json(export.rows).into_response()),
+        Some("csv") => Ok(crate::wizard::csv_download(
+            format!("lvs-{}.csv", uai.as_str()),
+            domain::lvs::csv(&export.rows),
+        )),
+        Some(other) => Err(AppError::BadRequest(format!("format « {other} » inconnu : json ou csv")).into()),
+    }
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct ReconcileBody {
     csv_key: String,

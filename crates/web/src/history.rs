@@ -12,7 +12,7 @@ use app::labels::mail as mail_label;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::result_file::Slip;
@@ -522,16 +522,29 @@ pub async fn export_csv<D: Backend>(
         .parse()
         .map_err(|e: domain::profile::UnknownProfile| AppError::BadRequest(e.to_string()))?;
     let (_, bytes) = app::imports::export(state.directory.as_ref(), &auth.actor(), &uai, profile).await?;
-    Ok((
-        [
-            (CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (
-                CONTENT_DISPOSITION,
-                format!("attachment; filename=\"export-{}-{}.csv\"", uai.as_str(), profile.id()),
-            ),
-            (CACHE_CONTROL, "no-store".to_string()),
-        ],
+    Ok(crate::wizard::csv_download(
+        format!("export-{}-{}.csv", uai.as_str(), profile.id()),
         bytes,
-    )
-        .into_response())
+    ))
+}
+
+#[derive(Deserialize, Default)]
+pub struct LvsQuery {
+    etablissement: Option<String>,
+}
+
+/// GET /export/lvs.csv: the establishment's teachers and staff with their
+/// La Vie Scolaire profile (guide §6), TOS left out.
+pub async fn export_lvs<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Query(q): Query<LvsQuery>,
+) -> Result<Response, AppError> {
+    let uai = Uai::parse(q.etablissement.as_deref().unwrap_or_default())
+        .map_err(|e| AppError::BadRequest(format!("choisissez un établissement : {e}")))?;
+    let export = app::lvs::export(state.directory.as_ref(), &auth.actor(), &uai).await?;
+    Ok(crate::wizard::csv_download(
+        format!("lvs-{}.csv", uai.as_str()),
+        domain::lvs::csv(&export.rows),
+    ))
 }

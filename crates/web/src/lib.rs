@@ -174,6 +174,7 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
         )
         .route("/export", get(history::export_page::<D>))
         .route("/export/utilisateurs.csv", get(history::export_csv::<D>))
+        .route("/export/lvs.csv", get(history::export_lvs::<D>))
         .route("/api/openapi.json", get(|| async { axum::Json(openapi_document()) }))
         .route("/api/v1/drafts", post(api::create_draft::<D>))
         .route("/api/v1/drafts/{id}/mapping", axum::routing::put(api::set_mapping::<D>))
@@ -190,6 +191,7 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
         .route("/api/v1/imports/{id}", get(api::import::<D>))
         .route("/api/v1/duplicates", get(api::duplicates::<D>))
         .route("/api/v1/reconcile", post(api::reconcile::<D>))
+        .route("/api/v1/lvs", get(api::lvs::<D>))
         .layer(DefaultBodyLimit::max(upload_limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -26,6 +26,7 @@ use utoipa::{Modify, OpenApi};
         api::import,
         api::duplicates,
         api::reconcile,
+        api::lvs,
     ),
     modifiers(&Authentication),
     security(("bearer" = []), ("session" = []))

@@ -1270,8 +1270,8 @@ pub async fn skipped_download<D: Backend>(state: &AppState<D>, import_id: i64) -
     Ok(csv_download(format!("lignes-ignorees-import-{import_id}.csv"), bytes))
 }
 
-/// A CSV download no cache keeps.
-fn csv_download(file_name: String, bytes: Vec<u8>) -> Response {
+/// A CSV download no cache keeps (it names people, or holds passwords).
+pub(crate) fn csv_download(file_name: String, bytes: Vec<u8>) -> Response {
     (
         [
             (CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),

@@ -245,7 +245,7 @@ async fn the_openapi_document_matches_the_routes() {
     assert_eq!(doc["openapi"], "3.1.0");
     let t = api_token(&app, "admin-a").await;
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 12);
+    assert_eq!(paths.len(), 13);
     for (path, operations) in paths {
         for method in operations.as_object().unwrap().keys() {
             let uri = path.replace("{id}", "999").replace("{line}", "2");
@@ -572,4 +572,54 @@ async fn drafts_are_not_kept_beyond_their_use() {
         d.draft(id).await.unwrap().is_some(),
         "an imported draft stays for its job's pages"
     );
+}
+
+/// The LVS export through the API (issue 14, item 6): the admin's own
+/// establishment only, JSON by default, the CSV on request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lvs_export_through_the_api() {
+    let app = start().await;
+    import_as_system(
+        &app,
+        UAI_A,
+        "Civilité;Nom;Prénom;Matière\r\nMonsieur;PLATON;Francis;Philosophie\r\n",
+    )
+    .await;
+    let a = api_token(&app, "admin-a").await;
+    let uri = format!("/api/v1/lvs?establishment={UAI_A}");
+    let (status, body) = call(&app, Some(&a), Method::GET, &uri, Body::empty(), true).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let rows = parse(&body);
+    assert_eq!(rows.as_array().map(Vec::len), Some(1), "{rows}");
+    assert_documented(&rows[0], "LvsRow");
+    assert_eq!(
+        (rows[0]["last_name"].as_str(), rows[0]["lvs_profile"].as_str()),
+        (Some("PLATON"), Some("Professeur"))
+    );
+
+    let (status, body) = call(
+        &app,
+        Some(&a),
+        Method::GET,
+        &format!("{uri}&format=csv"),
+        Body::empty(),
+        true,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&body).contains(";PLATON;Francis;ENS;Professeur\r\n"));
+    let (status, _) = call(
+        &app,
+        Some(&a),
+        Method::GET,
+        &format!("{uri}&format=xml"),
+        Body::empty(),
+        true,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let b = api_token(&app, "admin-b").await;
+    let (status, _) = call(&app, Some(&b), Method::GET, &uri, Body::empty(), true).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "establishment A is not admin-b's");
 }

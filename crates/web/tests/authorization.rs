@@ -115,6 +115,7 @@ async fn establishment_admins_stay_in_their_establishments() {
         format!("/suivi/{import}/fiches"),
         "/suivi".to_string(),
         format!("/export/utilisateurs.csv?etablissement={UAI_A}&profil=enseignant"),
+        format!("/export/lvs.csv?etablissement={UAI_A}"),
         format!("/utilisateurs/{account}"),
     ] {
         let (status, body) = send(&app, Some(&a), Method::GET, &uri, None).await;
@@ -155,6 +156,7 @@ async fn establishment_admins_stay_in_their_establishments() {
         format!("/suivi/{import}/resultat.csv"),
         format!("/suivi/{import}/fiches"),
         format!("/export/utilisateurs.csv?etablissement={UAI_A}&profil=enseignant"),
+        format!("/export/lvs.csv?etablissement={UAI_A}"),
         format!("/utilisateurs/{account}"),
     ];
     for uri in &gets {

@@ -607,6 +607,14 @@ async fn wizard_flows_in_a_real_browser() {
         10,
         "header and the nine teachers, restored ones included: {csv}"
     );
+    // The same teachers for La Vie Scolaire, each a Professeur.
+    let lvs = download(
+        c,
+        "'/export/lvs.csv?etablissement=' + document.getElementById('etab-lvs').value",
+    )
+    .await;
+    assert!(lvs.contains(";PLATON;Francis;ENS;Professeur"), "{lvs}");
+    assert_eq!(lvs.lines().count(), 10, "{lvs}");
 
     // Every import sent its notice to admin-a (outbox of .eml files).
     let mails = app.mails();
