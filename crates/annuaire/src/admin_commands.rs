@@ -389,6 +389,42 @@ pub async fn reconcile<D: AdminDirectory>(d: &D, args: ReconcileArgs, clock: &dy
     Ok(ExitCode::SUCCESS)
 }
 
+/// `lvs profiles`: the 60 function codes and the LVS profile their people get.
+pub async fn lvs_profiles<D: AdminDirectory>(d: &D, json: bool) -> Result<ExitCode> {
+    let lines = app::lvs::mapping(d).await.map_err(app_refusal)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&lines)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for l in &lines {
+        let profile = l.lvs_profile.as_deref().unwrap_or("(non exporté)");
+        let changed = if l.changed {
+            format!("  [modifié ; guide : {}]", l.guide.unwrap_or("non exporté"))
+        } else {
+            String::new()
+        };
+        println!("{}\t{profile}\t{}{changed}", l.code, l.label);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lvs set`, `lvs exclude`, `lvs reset`: one function code's LVS profile.
+pub async fn lvs_set<D: AdminDirectory>(
+    d: &D,
+    code: &str,
+    choice: app::lvs::LvsChoice,
+    clock: &dyn Clock,
+) -> Result<ExitCode> {
+    let line = app::lvs::set_profile(d, &operator(), code, choice, clock.now())
+        .await
+        .map_err(app_refusal)?;
+    match &line.lvs_profile {
+        Some(profile) => println!("{} ({}) : profil LVS « {profile} ».", line.code, line.label),
+        None => println!("{} ({}) : non exporté vers LVS.", line.code, line.label),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Refusals are exit 2, like a rejected import: nothing was written.
 fn refusal(e: AdminError) -> anyhow::Error {
     match e {

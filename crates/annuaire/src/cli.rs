@@ -269,6 +269,22 @@ pub enum LvsCommand {
     /// Les enseignants (Professeur) et personnels (profil de leur fonction) d'un établissement,
     /// pour La Vie Scolaire ; les TOS ne sont jamais exportés
     Export(LvsExportArgs),
+    /// La correspondance des 60 codes de fonction avec les profils LVS (celle du guide, et vos changements)
+    Profiles {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Donner un autre profil LVS à un code de fonction, pour tout l'ENT (administrateur système)
+    Set {
+        /// Code de fonction (DIR, EDU, TOS…)
+        code: String,
+        /// Libellé du profil dans LVS (40 caractères au plus)
+        profile: String,
+    },
+    /// Ne plus exporter vers LVS les personnels de ce code de fonction (administrateur système)
+    Exclude { code: String },
+    /// Rendre à un code de fonction le profil LVS du guide (administrateur système)
+    Reset { code: String },
 }
 
 #[derive(Debug, Args)]

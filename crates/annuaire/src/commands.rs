@@ -223,6 +223,16 @@ async fn dispatch<D: web::Backend>(
         Command::Mail(MailCommand::Send) => crate::history_commands::send_mail(d, notifier, &clock).await,
         Command::Export(args) => export(d, &args).await,
         Command::Lvs(LvsCommand::Export(args)) => lvs_export(d, &args).await,
+        Command::Lvs(LvsCommand::Profiles { json }) => crate::admin_commands::lvs_profiles(d, json).await,
+        Command::Lvs(LvsCommand::Set { code, profile }) => {
+            crate::admin_commands::lvs_set(d, &code, app::lvs::LvsChoice::Profile(profile), &clock).await
+        }
+        Command::Lvs(LvsCommand::Exclude { code }) => {
+            crate::admin_commands::lvs_set(d, &code, app::lvs::LvsChoice::NotExported, &clock).await
+        }
+        Command::Lvs(LvsCommand::Reset { code }) => {
+            crate::admin_commands::lvs_set(d, &code, app::lvs::LvsChoice::Guide, &clock).await
+        }
         Command::Users(UsersCommand::Search(args)) => search(d, &args).await,
         Command::Users(UsersCommand::Show(args)) => {
             crate::account_commands::show(d, &args, &acting_admin(d, as_admin).await?).await
@@ -466,7 +476,7 @@ async fn export<D: Directory>(d: &D, args: &ExportArgs) -> Result<ExitCode> {
 }
 
 /// `lvs export`: the establishment's teachers and staff with their LVS profile.
-async fn lvs_export<D: Directory>(d: &D, args: &LvsExportArgs) -> Result<ExitCode> {
+async fn lvs_export<D: store::admin::AdminDirectory>(d: &D, args: &LvsExportArgs) -> Result<ExitCode> {
     let uai = Uai::parse(&args.establishment)?;
     let export = match app::lvs::export(d, &crate::admin_commands::operator(), &uai).await {
         Err(app::Error::NotFound) => {

@@ -705,4 +705,48 @@ fn lvs_export_maps_functions_and_leaves_tos_out() {
         "{}",
         stderr(&out)
     );
+    // The system admin's table: the guide's line by line, changed for the whole ENT.
+    let ok = |args: &[&str]| {
+        let out = env.run(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    assert!(ok(&["lvs", "exclude", "doc"]).contains("DOC (DOCUMENTATION) : non exporté vers LVS."));
+    assert!(ok(&["lvs", "set", "TOS", " Agent "]).contains("TOS (AGENT DES COLLECTIVITES) : profil LVS « Agent »."));
+    let rows = env.json(&["lvs", "export", "--establishment", "0750654D", "--format", "json"]);
+    let profiles: Vec<(&str, &str)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["function"] != "ENS")
+        .map(|r| (r["last_name"].as_str().unwrap(), r["lvs_profile"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        profiles,
+        [
+            ("BARBIER", "Direction"),
+            ("DUPONT", "Assistant Education"),
+            ("MARTIN", "Agent"),
+            ("N'DIAYE", "CPE")
+        ]
+    );
+    let table = env.json(&["lvs", "profiles", "--json"]);
+    let table = table.as_array().unwrap();
+    assert_eq!(table.len(), 60);
+    let changed: Vec<&str> = table
+        .iter()
+        .filter(|l| l["changed"] == true)
+        .map(|l| l["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(changed, ["DOC", "TOS"]);
+    assert!(ok(&["lvs", "reset", "DOC"]).contains("DOC (DOCUMENTATION) : profil LVS « Documentaliste »."));
+    assert!(ok(&["lvs", "profiles"]).contains("TOS\tAgent\tAGENT DES COLLECTIVITES  [modifié ; guide : non exporté]"));
+    assert!(ok(&["audit"]).contains("lvs_profile"));
+
+    let out = env.run(&["lvs", "set", "XYZ", "Professeur"]);
+    assert_eq!(out.status.code(), Some(2), "a refusal: nothing written");
+    assert!(stderr(&out).contains("fonction « XYZ » inconnue"), "{}", stderr(&out));
+    let out = env.run(&["lvs", "set", "EDU", &"x".repeat(41)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("40 caractères au plus"), "{}", stderr(&out));
 }

@@ -292,4 +292,37 @@ async fn the_lvs_export_gives_each_person_their_lvs_profile(d: &impl Backend) {
     let stranger = act(admin_of("admin-b", &[OTHER_UAI]));
     let refused = lvs::export(d, &stranger, &uai(UAI)).await;
     assert!(matches!(refused, Err(Error::NotFound)), "{refused:?}");
+    // The table is the whole ENT's: a system admin changes it, audited.
+    let refused = lvs::set_profile(d, &own, "TOS", lvs::LvsChoice::Profile("Agent".into()), now()).await;
+    assert!(matches!(refused, Err(Error::SystemOnly(_))), "{refused:?}");
+    let system = act(Admin {
+        system: true,
+        ..admin_of("root", &[])
+    });
+    let line = lvs::set_profile(d, &system, "tos", lvs::LvsChoice::Profile("Agent".into()), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        (line.code, line.lvs_profile.as_deref(), line.changed),
+        ("TOS", Some("Agent"), true)
+    );
+    lvs::set_profile(d, &system, "DIR", lvs::LvsChoice::NotExported, now())
+        .await
+        .unwrap();
+    let export = lvs::export(d, &own, &uai(UAI)).await.unwrap();
+    let names: Vec<(&str, &str)> = export
+        .rows
+        .iter()
+        .map(|r| (r.last_name.as_str(), r.lvs_profile.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [("ARNAUD", "Professeur"), ("MARTIN", "Agent"), ("ZOLA", "Professeur")]
+    );
+    let line = lvs::set_profile(d, &system, "DIR", lvs::LvsChoice::Guide, now())
+        .await
+        .unwrap();
+    assert_eq!((line.lvs_profile.as_deref(), line.changed), (Some("Direction"), false));
+    let audited = store::admin::audit_log(d, 10).await.unwrap();
+    assert_eq!(audited.iter().filter(|e| e.action == "lvs_profile").count(), 3);
 }

@@ -126,6 +126,18 @@ pub trait AdminTx: DirectoryTx {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<()>> + Send;
     fn audit_entries(&mut self, limit: i64) -> impl Future<Output = Result<Vec<AuditEntry>>> + Send;
+    /// The system admin's LVS profiles, per function code (`None`: not exported).
+    fn lvs_overrides(&mut self) -> impl Future<Output = Result<Vec<(String, Option<String>)>>> + Send;
+    /// Sets a function code's LVS profile (`None`: its people are not exported).
+    fn save_lvs_profile(
+        &mut self,
+        code: &str,
+        profile: Option<&str>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Gives a function code back the guide's profile.
+    fn reset_lvs_profile(&mut self, code: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// A directory whose transactions can also run administration actions.
@@ -221,6 +233,12 @@ pub async fn audit<D: AdminDirectory>(d: &D, entry: &NewAudit) -> Result<()> {
     let mut tx = d.begin_admin().await?;
     tx.insert_audit(entry).await?;
     tx.commit().await
+}
+
+/// The system admin's LVS profiles, per function code, as `domain::lvs` reads them.
+pub async fn lvs_overrides<D: AdminDirectory>(d: &D) -> Result<domain::lvs::Overrides> {
+    let mut tx = d.begin_admin().await?;
+    Ok(tx.lvs_overrides().await?.into_iter().collect())
 }
 
 pub async fn audit_log<D: AdminDirectory>(d: &D, limit: i64) -> Result<Vec<AuditEntry>> {

@@ -720,6 +720,35 @@ macro_rules! impl_directory {
                 .await?;
                 rows.iter().map(crate::admin::audit_row).collect()
             }
+
+            async fn lvs_overrides(&mut self) -> Result<Vec<(String, Option<String>)>> {
+                Ok(sqlx::query_as(&sql("SELECT function_code, lvs_profile FROM lvs_profiles ORDER BY function_code"))
+                    .fetch_all(&mut *self.tx)
+                    .await?)
+            }
+
+            async fn save_lvs_profile(&mut self, code: &str, profile: Option<&str>, actor: &str, now: DateTime<Utc>) -> Result<()> {
+                sqlx::query(&sql(
+                    "INSERT INTO lvs_profiles (function_code, lvs_profile, updated_at, updated_by) VALUES (?, ?, ?, ?) \
+                     ON CONFLICT (function_code) DO UPDATE SET lvs_profile = excluded.lvs_profile, \
+                     updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                ))
+                .bind(code)
+                .bind(profile)
+                .bind(now)
+                .bind(actor)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn reset_lvs_profile(&mut self, code: &str) -> Result<()> {
+                sqlx::query(&sql("DELETE FROM lvs_profiles WHERE function_code = ?"))
+                    .bind(code)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
         }
 
         impl AdminDirectory for $store {
