@@ -52,6 +52,9 @@ pub async fn mapping<D: AdminDirectory>(d: &D) -> Result<Vec<MappingLine>> {
     Ok(domain::lvs::mapping(&store::admin::lvs_overrides(d).await?))
 }
 
+/// How the journal names a code whose people are not exported.
+const NOT_EXPORTED: &str = "non exporté";
+
 /// What a system admin sets for one function code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LvsChoice {
@@ -101,9 +104,10 @@ pub async fn set_profile<D: AdminDirectory>(
         actor: actor.name().to_string(),
         action: "lvs_profile".into(),
         target: function.code.into(),
+        // In words for the journal: "non exporté" rather than a null.
         details: serde_json::json!({
-            "lvs_profile": stored,
-            "guide": function.lvs_profile,
+            "lvs_profile": stored.as_deref().unwrap_or(NOT_EXPORTED),
+            "guide": function.lvs_profile.unwrap_or(NOT_EXPORTED),
             "reset": choice == LvsChoice::Guide,
         }),
     })

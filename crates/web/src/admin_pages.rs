@@ -170,6 +170,7 @@ fn action_label(action: &str) -> &str {
         "user_add" => "création d'un compte",
         "restore" => "restauration d'un import Complet",
         "purge" => "purge des comptes désactivés",
+        "lvs_profile" => "profil LVS d'une fonction",
         other => other,
     }
 }
@@ -210,6 +211,9 @@ fn audit_details(details: &serde_json::Value) -> String {
             "changes" => "modifications",
             "ids" => "comptes n°",
             "id" => "compte n°",
+            "lvs_profile" => "profil LVS",
+            "guide" => "profil du guide",
+            "reset" => "retour au guide",
             other => other,
         }
     }
@@ -545,6 +549,82 @@ pub async fn save_establishment<D: Backend>(
             )
         }
         Err(app::Error::Admin(e @ admin::AdminError::Invalid(_))) => refused(format!("{e}.")).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "lvs.html")]
+pub struct LvsPage {
+    layout: Layout,
+    lines: Vec<domain::lvs::MappingLine>,
+    message: Option<String>,
+    error: Option<String>,
+}
+
+async fn lvs_page<D: Backend>(
+    state: &AppState<D>,
+    auth: &Auth,
+    message: Option<String>,
+    error: Option<String>,
+) -> Result<LvsPage, AppError> {
+    Ok(LvsPage {
+        layout: Layout::of(state, auth),
+        lines: app::lvs::mapping(state.directory.as_ref()).await?,
+        message,
+        error,
+    })
+}
+
+/// GET /lvs: the LVS profile of each function code (the guide's, or the
+/// system admin's); a system admin changes them here (and with the CLI).
+pub async fn lvs<D: Backend>(State(state): State<AppState<D>>, auth: Auth) -> Result<LvsPage, AppError> {
+    lvs_page(&state, &auth, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct LvsForm {
+    csrf: String,
+    code: String,
+    /// "profil", "exclure" or "guide".
+    action: String,
+    #[serde(default)]
+    profil: String,
+}
+
+/// POST /lvs: one function code's LVS profile, for the whole ENT.
+pub async fn save_lvs<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Form(form): Form<LvsForm>,
+) -> Result<Response, AppError> {
+    auth.check_csrf(&form.csrf)?;
+    let choice = match form.action.as_str() {
+        "profil" => app::lvs::LvsChoice::Profile(form.profil.clone()),
+        "exclure" => app::lvs::LvsChoice::NotExported,
+        "guide" => app::lvs::LvsChoice::Guide,
+        other => return Err(AppError::BadRequest(format!("action « {other} » inconnue"))),
+    };
+    match app::lvs::set_profile(
+        state.directory.as_ref(),
+        &auth.actor(),
+        &form.code,
+        choice,
+        state.clock.now(),
+    )
+    .await
+    {
+        Ok(line) => {
+            let message = match &line.lvs_profile {
+                Some(profile) => format!("{} ({}) : profil LVS « {profile} ».", line.code, line.label),
+                None => format!("{} ({}) : plus exporté vers LVS.", line.code, line.label),
+            };
+            Ok(lvs_page(&state, &auth, Some(message), None).await?.into_response())
+        }
+        Err(app::Error::Admin(e @ admin::AdminError::Invalid(_))) => {
+            let page = lvs_page(&state, &auth, None, Some(format!("{e}."))).await?;
+            Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -163,6 +163,7 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
             "/etablissements",
             get(admin_pages::establishments::<D>).post(admin_pages::save_establishment::<D>),
         )
+        .route("/lvs", get(admin_pages::lvs::<D>).post(admin_pages::save_lvs::<D>))
         .route("/suivi", get(history::list::<D>))
         .route("/suivi/{id}", get(history::detail::<D>))
         .route("/suivi/{id}/resultat.csv", get(history::result::<D>))

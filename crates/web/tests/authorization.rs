@@ -101,6 +101,22 @@ async fn establishment_admins_stay_in_their_establishments() {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // The LVS profiles are the whole ENT's: an establishment admin reads them only.
+    let (status, table) = send(&app, Some(&a), Method::GET, "/lvs", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        table.contains("Documentaliste") && !table.contains("id=\"profil-DOC\""),
+        "{table}"
+    );
+    let (status, _) = send(
+        &app,
+        Some(&a),
+        Method::POST,
+        "/lvs",
+        Some(format!("csrf={}&code=DOC&action=exclure", a.csrf)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     let (_, listed) = send(&app, Some(&a), Method::GET, "/etablissements", None).await;
     assert!(
         listed.contains(UAI_A) && !listed.contains(UAI_B) && !listed.contains("id=\"ajout\""),

@@ -891,6 +891,22 @@ async fn duplicates_reconciliation_manual_creation_and_audit_in_a_real_browser()
         text(c, "main").await
     );
     shot(c, "19-etablissements").await;
+    // The LVS profiles of the function codes, changed for the whole ENT.
+    c.goto(&format!("{}/lvs", app.url)).await.unwrap();
+    let tos = c.find(Locator::Id("profil-TOS")).await.unwrap();
+    tos.send_keys("Agent").await.unwrap();
+    click_and_wait(c, "#lvs-TOS button[value='profil']").await;
+    assert!(text(c, "#message")
+        .await
+        .contains("TOS (AGENT DES COLLECTIVITES) : profil LVS « Agent »"));
+    assert!(text(c, "#lvs-TOS").await.contains("Agent (guide : non exporté)"));
+    click_and_wait(c, "#lvs-DOC button[value='exclure']").await;
+    assert!(text(c, "#lvs-DOC")
+        .await
+        .contains("non exporté (guide : Documentaliste)"));
+    shot(c, "20-profils-lvs").await;
+    click_and_wait(c, "#lvs-DOC button[value='guide']").await;
+    assert!(text(c, "#message").await.contains("profil LVS « Documentaliste »"));
     // In the system admin's menu; its scrolling table takes the keyboard focus.
     click_and_wait(c, "nav a[href='/journal']").await;
     let region = c.find(Locator::Css("div.defilement[tabindex='0']")).await.unwrap();
@@ -910,6 +926,10 @@ async fn duplicates_reconciliation_manual_creation_and_audit_in_a_real_browser()
     assert!(log.contains("modification d'un compte"), "{log}");
     assert!(
         log.contains("ajout d'un établissement") && log.contains("ancien nom : Lycée Victor Hugo"),
+        "{log}"
+    );
+    assert!(
+        log.contains("profil LVS d'une fonction") && log.contains("profil du guide : non exporté ; profil LVS : Agent"),
         "{log}"
     );
     assert!(
