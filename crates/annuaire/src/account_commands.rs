@@ -77,6 +77,19 @@ pub async fn set_active<D: Accounts>(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `users reset-password KEY`: the new password, printed once.
+pub async fn reset_password<D: Accounts>(d: &D, key: &str, actor: &Actor, clock: &dyn Clock) -> Result<ExitCode> {
+    let account = by_key(d, key, actor).await?;
+    let mut rng = domain::password::os_rng();
+    let reset = accounts::reset_password(d, &account, None, actor, &mut rng, clock.now())
+        .await
+        .map_err(refusal)?;
+    println!("Compte {} : login {}", account.user.sync_key, reset.login);
+    println!("Nouveau mot de passe : {}", reset.password);
+    eprintln!("Affiché cette seule fois (conservé nulle part en clair) ; à changer à la première connexion.");
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The account page as JSON.
 #[derive(Serialize)]
 struct ShownAccount<'a> {

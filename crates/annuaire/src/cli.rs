@@ -336,6 +336,12 @@ pub enum UsersCommand {
         /// Clé de synchronisation du compte
         key: String,
     },
+    /// Donner un nouveau mot de passe tiré au hasard, affiché une seule fois, à changer à la
+    /// première connexion (inscrit au journal, sans le mot de passe)
+    ResetPassword {
+        /// Clé de synchronisation du compte
+        key: String,
+    },
     /// Réactiver les comptes désactivés par un import Complet
     Restore {
         /// Numéro de l'import (affiché à la fin de l'import)

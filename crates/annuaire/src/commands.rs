@@ -147,6 +147,7 @@ fn acts_as_admin(command: &Command) -> bool {
                     | UsersCommand::Leave { .. }
                     | UsersCommand::Deactivate { .. }
                     | UsersCommand::Reactivate { .. }
+                    | UsersCommand::ResetPassword { .. }
             )
     )
 }
@@ -242,6 +243,9 @@ async fn dispatch<D: web::Backend>(
         }
         Command::Users(UsersCommand::Deactivate { key }) => {
             crate::account_commands::set_active(d, &key, false, &acting_admin(d, as_admin).await?, &clock).await
+        }
+        Command::Users(UsersCommand::ResetPassword { key }) => {
+            crate::account_commands::reset_password(d, &key, &acting_admin(d, as_admin).await?, &clock).await
         }
         Command::Users(UsersCommand::Reactivate { key }) => {
             crate::account_commands::set_active(d, &key, true, &acting_admin(d, as_admin).await?, &clock).await

@@ -750,3 +750,39 @@ fn lvs_export_maps_functions_and_leaves_tos_out() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("40 caractères au plus"), "{}", stderr(&out));
 }
+
+/// `users reset-password` (issue 14, item 7): a new password printed once,
+/// audited without it; an unknown key is a refusal (exit 2).
+#[test]
+fn an_operator_resets_a_password() {
+    let env = Env::new();
+    assert_eq!(env.import_json(&example("enseignants-guide.csv"), &[]).0, 0);
+    let found = env.json(&["users", "search", "--last-name", "platon", "--json"]);
+    let key = found[0]["sync_key"].as_str().unwrap().to_string();
+    let out = env.run(&["users", "reset-password", &key]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    let password = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("Nouveau mot de passe : "))
+        .unwrap_or_else(|| panic!("{printed}"))
+        .to_string();
+    assert_eq!(password.chars().count(), 12, "{printed}");
+    assert!(stderr(&out).contains("Affiché cette seule fois"));
+    let audit = stdout(&env.run(&["audit"]));
+    assert!(
+        audit.contains("password_reset") && !audit.contains(&password),
+        "{audit}"
+    );
+    let again = env.run(&["users", "reset-password", &key]);
+    let second = stdout(&again);
+    assert!(!second.contains(&password), "a new password each time");
+
+    let out = env.run(&["users", "reset-password", "PERSON.inconnu"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("aucun compte n'a la clé de synchronisation"),
+        "{}",
+        stderr(&out)
+    );
+}

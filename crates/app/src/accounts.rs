@@ -105,6 +105,11 @@ pub enum AccountError {
     AlreadyThere(bool),
     #[error("ce compte a été modifié entre-temps (import, synchronisation ou autre administrateur) : rechargez sa page et refaites la modification")]
     Stale,
+    /// Resetting the password of a deactivated account.
+    #[error("ce compte est désactivé : réactivez-le d'abord, puis réinitialisez son mot de passe")]
+    Deactivated,
+    #[error("mot de passe impossible à chiffrer : {0}")]
+    Hash(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -251,6 +256,59 @@ pub async fn set_active<D: Accounts>(
         .await?
     {
         Ok(())
+    } else {
+        Err(AccountError::Stale)
+    }
+}
+
+/// A password an admin reset: shown once (and on a credential slip), never
+/// stored in clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordReset {
+    pub login: String,
+    pub password: String,
+}
+
+/// Gives the account a new generated password that its holder must change
+/// at the next sign-in, audited (`password_reset`, without the password).
+/// Full rights only: the password of an account shared with another
+/// establishment is not this admin's to hand out. `version` as for
+/// [`save_account`].
+pub async fn reset_password<D: Accounts, R: rand::RngCore + rand::CryptoRng>(
+    d: &D,
+    detail: &AccountDetail,
+    version: Option<DateTime<Utc>>,
+    actor: &Actor,
+    rng: &mut R,
+    now: DateTime<Utc>,
+) -> Result<PasswordReset, AccountError> {
+    match actor.rights_over(detail) {
+        AccountRights::None => return Err(AccountError::NotFound),
+        AccountRights::OwnMembershipsOnly => return Err(AccountError::Shared(actor.active_elsewhere(detail))),
+        AccountRights::Full => {}
+    }
+    if detail.deactivated_at.is_some() {
+        return Err(AccountError::Deactivated);
+    }
+    let password = domain::password::generate(rng);
+    let salt = domain::password::salt(rng);
+    let hash = domain::password::hash(&password, domain::password::SecretOrigin::Generated, &salt)
+        .map_err(|e| AccountError::Hash(e.to_string()))?;
+    let audit = NewAudit {
+        at: now,
+        actor: actor.name().to_string(),
+        action: "password_reset".into(),
+        target: detail.user.sync_key.clone(),
+        details: serde_json::json!({ "login": detail.user.login }),
+    };
+    let version = version.unwrap_or(detail.updated_at);
+    if d.write_password(detail.user.id, version, &hash, true, &audit, now)
+        .await?
+    {
+        Ok(PasswordReset {
+            login: detail.user.login.clone(),
+            password,
+        })
     } else {
         Err(AccountError::Stale)
     }

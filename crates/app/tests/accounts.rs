@@ -23,6 +23,7 @@ conformance!(
     account_page_reads_and_saves_settings_with_audit,
     sign_in_checks_password_expiry_and_networks,
     an_admin_deactivates_and_reactivates_an_account_by_hand,
+    an_admin_resets_a_password_to_be_changed_at_the_next_sign_in,
 );
 
 trait Full: Directory + Accounts + AdminDirectory + History + WebDirectory {}
@@ -572,4 +573,64 @@ async fn an_admin_deactivates_and_reactivates_an_account_by_hand(d: &impl Full) 
         ["account_reactivate", "account_reactivate", "account_deactivate"],
         "newest first"
     );
+}
+
+/// Issue 14, item 7: a new generated password, shown once, that replaces the
+/// former at once and must be changed at the next sign-in; audited without it.
+async fn an_admin_resets_a_password_to_be_changed_at_the_next_sign_in(d: &impl Full) {
+    let id = teacher(d).await;
+    let ip = "127.0.0.1".parse().unwrap();
+    let later = |minutes| now() + Duration::minutes(minutes);
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(14);
+    let other = act(admin_of(&[OTHER]));
+    let refused = accounts::reset_password(d, &current(d, id).await, None, &other, &mut rng, later(1)).await;
+    assert!(matches!(refused, Err(AccountError::NotFound)), "{refused:?}");
+
+    let admin = act(admin_of(&[UAI]));
+    let page = current(d, id).await;
+    let before = d
+        .sign_in_account("nlavoisier")
+        .await
+        .unwrap()
+        .expect("account")
+        .password_hash;
+    let reset = accounts::reset_password(d, &page, None, &admin, &mut rng, later(1))
+        .await
+        .unwrap();
+    assert_eq!(reset.login, "nlavoisier");
+    assert_eq!(reset.password.chars().count(), 12);
+    assert_eq!(
+        accounts::sign_in(d, "nlavoisier", "Chimie-2026!", ip, later(2))
+            .await
+            .unwrap(),
+        Err(SignInFailure::BadCredentials),
+        "the former password no longer works"
+    );
+    assert_eq!(
+        accounts::sign_in(d, "nlavoisier", &reset.password, ip, later(2))
+            .await
+            .unwrap(),
+        Ok(id)
+    );
+    let stored = d.sign_in_account("nlavoisier").await.unwrap().expect("account");
+    assert!(stored.must_change_password, "to be changed at the next sign-in");
+    assert_ne!(stored.password_hash, before);
+    assert!(
+        stored.password_hash.starts_with("$argon2id$v=19$m=1024,t=1"),
+        "a generated password's hash: {}",
+        stored.password_hash
+    );
+    let audit = admin::audit_log(d, 5).await.unwrap();
+    let row = audit.iter().find(|e| e.action == "password_reset").expect("audited");
+    assert!(!row.details.to_string().contains(&reset.password), "never the password");
+    // A page read before the reset cannot reset over it.
+    let stale = accounts::reset_password(d, &page, Some(page.updated_at), &admin, &mut rng, later(3)).await;
+    assert!(matches!(stale, Err(AccountError::Stale)), "{stale:?}");
+    // A deactivated account first gets reactivated.
+    let fresh = current(d, id).await;
+    accounts::set_active(d, &fresh, None, false, &admin, later(4))
+        .await
+        .unwrap();
+    let off = accounts::reset_password(d, &current(d, id).await, None, &admin, &mut rng, later(5)).await;
+    assert!(matches!(off, Err(AccountError::Deactivated)), "{off:?}");
 }

@@ -73,6 +73,9 @@ pub struct AccountDetail {
 pub struct SignInAccount {
     pub id: i64,
     pub password_hash: String,
+    /// A distributed password (generated, imposed or reset by an admin): the
+    /// sign-in asks for a new one.
+    pub must_change_password: bool,
     pub active: bool,
     pub settings: AccountSettings,
 }
@@ -111,6 +114,18 @@ pub trait Accounts: Send + Sync {
         version: DateTime<Utc>,
         active: bool,
         reopen: &[Uai],
+        audit: &NewAudit,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Gives the account a new password hash, to be changed at its next
+    /// sign-in when `must_change`, with its audit row, only if the account was
+    /// not changed since `version`; false otherwise.
+    fn write_password(
+        &self,
+        id: i64,
+        version: DateTime<Utc>,
+        password_hash: &str,
+        must_change: bool,
         audit: &NewAudit,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool>> + Send;
@@ -383,10 +398,34 @@ macro_rules! impl_accounts {
                 Ok(true)
             }
 
+            async fn write_password(
+                &self,
+                id: i64,
+                version: DateTime<Utc>,
+                password_hash: &str,
+                must_change: bool,
+                audit: &NewAudit,
+                now: DateTime<Utc>,
+            ) -> Result<bool> {
+                let mut tx = self.pool().begin().await?;
+                if !Self::take_version(&mut tx, id, version, None, now).await? {
+                    return Ok(false);
+                }
+                sqlx::query(&$sql("UPDATE users SET password_hash = ?, must_change_password = ? WHERE id = ?"))
+                    .bind(password_hash)
+                    .bind(must_change)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                Self::write_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
             async fn sign_in_account(&self, login: &str) -> Result<Option<SignInAccount>> {
                 use sqlx::Row;
                 let Some(r) = sqlx::query(&$sql(
-                    "SELECT id, password_hash, (deactivated_at IS NULL) AS active, protected, expires_at, allowed_ips \
+                    "SELECT id, password_hash, must_change_password, (deactivated_at IS NULL) AS active, protected, expires_at, allowed_ips \
                      FROM users WHERE lower(login) = ?",
                 ))
                 .bind(login)
@@ -399,6 +438,7 @@ macro_rules! impl_accounts {
                 Ok(Some(SignInAccount {
                     id: r.try_get("id")?,
                     password_hash: r.try_get("password_hash")?,
+                    must_change_password: r.try_get("must_change_password")?,
                     active: r.try_get("active")?,
                     settings: settings_of(r.try_get("protected")?, r.try_get("expires_at")?, allowed.as_deref())?,
                 }))

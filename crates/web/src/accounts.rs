@@ -324,7 +324,9 @@ pub async fn save<D: Backend>(
             | AccountError::Shared(_)
             | AccountError::NotMember(_)
             | AccountError::FeedOwned
-            | AccountError::AlreadyThere(_)),
+            | AccountError::AlreadyThere(_)
+            | AccountError::Deactivated
+            | AccountError::Hash(_)),
         ) => {
             let fresh = AccountForm::of(&detail);
             Ok(page(&state, &auth, &detail, fresh, Some(e.to_string()), None))
@@ -484,6 +486,107 @@ pub async fn activation<D: Backend>(
     .await
 }
 
+#[derive(Template, WebTemplate)]
+#[template(path = "account_password.html")]
+pub struct PasswordPage {
+    layout: Layout,
+    id: i64,
+    /// "Nicole LAVOISIER (nlavoisier)".
+    who: String,
+    version: String,
+}
+
+/// GET /utilisateurs/{id}/mot-de-passe: the confirmation, naming the
+/// account, of a password reset.
+pub async fn password_page<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let detail = managed(&state, &auth, id).await?;
+    if auth.actor().rights_over(&detail) != AccountRights::Full || detail.deactivated_at.is_some() {
+        return Ok(Redirect::to(&format!("/utilisateurs/{id}")).into_response());
+    }
+    let u = &detail.user;
+    Ok(PasswordPage {
+        layout: Layout::of(&state, &auth),
+        id,
+        who: format!("{} {} ({})", u.first_name, u.last_name.to_uppercase(), u.login),
+        version: AccountForm::of(&detail).version,
+    }
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct VersionForm {
+    csrf: String,
+    #[serde(default)]
+    version: String,
+}
+
+/// POST /utilisateurs/{id}/mot-de-passe: a new generated password, shown
+/// once on a credential slip to print, to be changed at the next sign-in.
+pub async fn reset_password<D: Backend>(
+    State(state): State<AppState<D>>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Form(form): Form<VersionForm>,
+) -> Result<Response, AppError> {
+    let (detail, version) = posted(&state, &auth, id, &form.csrf, &form.version).await?;
+    let mut rng = domain::password::os_rng();
+    let reset = match accounts::reset_password(
+        state.directory.as_ref(),
+        &detail,
+        Some(version),
+        &auth.actor(),
+        &mut rng,
+        state.clock.now(),
+    )
+    .await
+    {
+        Ok(reset) => reset,
+        Err(AccountError::NotFound) => return Err(AppError::NotFound),
+        Err(AccountError::Store(e)) => return Err(e.into()),
+        Err(e) => {
+            let fresh = AccountForm::of(&detail);
+            return Ok(page(&state, &auth, &detail, fresh, Some(e.to_string()), None).into_response());
+        }
+    };
+    let u = &detail.user;
+    let mut slip = account_slip(&detail);
+    slip.password = reset.password;
+    crate::history::slips_page(
+        &state,
+        format!(
+            "Nouveau mot de passe de {} {} : affiché cette seule fois, à changer à la première connexion",
+            u.first_name,
+            u.last_name.to_uppercase()
+        ),
+        format!("/utilisateurs/{id}"),
+        "Retour au compte",
+        vec![slip],
+    )
+    .await
+}
+
+/// The credential slip of an account, without its password.
+fn account_slip(detail: &AccountDetail) -> domain::result_file::Slip {
+    let u = &detail.user;
+    domain::result_file::Slip {
+        civility: u.civility.clone(),
+        last_name: u.last_name.clone(),
+        first_name: u.first_name.clone(),
+        login: u.login.clone(),
+        password: String::new(),
+        establishments: detail
+            .memberships
+            .iter()
+            .filter(|m| m.active)
+            .map(|m| m.uai.to_string())
+            .collect(),
+    }
+}
+
 /// GET /utilisateurs/{id}/fiche: a new credential slip (login and sign-in
 /// address; the password is not kept, so the slip does not carry it).
 pub async fn slip<D: Backend>(
@@ -497,19 +600,7 @@ pub async fn slip<D: Backend>(
         return Err(AppError::NotFound);
     }
     let u = &detail.user;
-    let slip = domain::result_file::Slip {
-        civility: u.civility.clone(),
-        last_name: u.last_name.clone(),
-        first_name: u.first_name.clone(),
-        login: u.login.clone(),
-        password: String::new(),
-        establishments: detail
-            .memberships
-            .iter()
-            .filter(|m| m.active)
-            .map(|m| m.uai.to_string())
-            .collect(),
-    };
+    let slip = account_slip(&detail);
     crate::history::slips_page(
         &state,
         format!("Fiche de connexion de {} {}", u.first_name, u.last_name.to_uppercase()),

@@ -171,6 +171,7 @@ fn action_label(action: &str) -> &str {
         "restore" => "restauration d'un import Complet",
         "purge" => "purge des comptes désactivés",
         "lvs_profile" => "profil LVS d'une fonction",
+        "password_reset" => "réinitialisation d'un mot de passe",
         other => other,
     }
 }

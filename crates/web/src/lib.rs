@@ -155,6 +155,10 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
             get(accounts::activation_page::<D>).post(accounts::activation::<D>),
         )
         .route("/utilisateurs/{id}/fiche", get(accounts::slip::<D>))
+        .route(
+            "/utilisateurs/{id}/mot-de-passe",
+            get(accounts::password_page::<D>).post(accounts::reset_password::<D>),
+        )
         .route("/doublons", get(admin_pages::duplicates::<D>))
         .route("/doublons/reconcilier", post(admin_pages::reconcile::<D>))
         .route("/doublons/ignorer", post(admin_pages::dismiss::<D>))

@@ -575,6 +575,30 @@ async fn wizard_flows_in_a_real_browser() {
         "no password kept"
     );
     shot(c, "14c-fiche-reimprimee").await;
+    // A new password, shown once on a slip, to be changed at the first sign-in.
+    c.goto(&format!("{}/utilisateurs?nom=platon", app.url)).await.unwrap();
+    click_and_wait(c, "table.tableau tbody a").await;
+    click_and_wait(c, "#reinitialiser").await;
+    assert_eq!(
+        text(c, "h1").await,
+        "Réinitialiser le mot de passe de Francis PLATON (fplaton) ?"
+    );
+    shot(c, "14d-mot-de-passe-confirmation").await;
+    click_and_wait(c, "#confirmer").await;
+    let password = text(c, ".fiche .mot-de-passe").await;
+    assert_eq!(password.chars().count(), 12, "{password}");
+    assert!(text(c, "h1").await.contains("affiché cette seule fois"));
+    shot(c, "14e-nouveau-mot-de-passe").await;
+    let signed_in = app::accounts::sign_in(
+        app.state.directory.as_ref(),
+        "fplaton",
+        &password,
+        "127.0.0.1".parse().unwrap(),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert!(signed_in.is_ok(), "the printed password signs in: {signed_in:?}");
 
     // 7. Credential slips of the first import, ready to print.
     c.goto(&format!("{}/suivi", app.url)).await.unwrap();
