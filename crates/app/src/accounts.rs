@@ -324,6 +324,22 @@ pub async fn sign_in<D: Accounts>(
     from: IpAddr,
     now: DateTime<Utc>,
 ) -> Result<Result<i64, SignInFailure>, StoreError> {
+    let account = match checked_account(d, login, password, from, now).await? {
+        Ok(account) => account,
+        Err(failure) => return Ok(Err(failure)),
+    };
+    d.record_sign_in(account.id, now).await?;
+    Ok(Ok(account.id))
+}
+
+/// The account behind a login and password that may sign in now from there.
+async fn checked_account<D: Accounts>(
+    d: &D,
+    login: &str,
+    password: &str,
+    from: IpAddr,
+    now: DateTime<Utc>,
+) -> Result<Result<store::accounts::SignInAccount, SignInFailure>, StoreError> {
     let login = login.trim().to_lowercase();
     let Some(account) = d.sign_in_account(&login).await? else {
         return Ok(Err(SignInFailure::BadCredentials));
@@ -334,8 +350,95 @@ pub async fn sign_in<D: Accounts>(
     if let Err(refusal) = account::check_sign_in(account.active, &account.settings, now, from) {
         return Ok(Err(SignInFailure::Refused(refusal)));
     }
-    d.record_sign_in(account.id, now).await?;
-    Ok(Ok(account.id))
+    Ok(Ok(account))
+}
+
+/// Why a person's password change was refused (nothing was written).
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordChangeError {
+    /// The current password or the account's state (same words as a sign-in).
+    #[error(transparent)]
+    SignIn(SignInFailure),
+    /// The new password breaks the policy: the sentence to show by the field.
+    #[error("{0}")]
+    Policy(String),
+    /// Changed meanwhile (an admin's reset, another tab).
+    #[error("votre mot de passe vient d'être changé ailleurs : reconnectez-vous")]
+    Changed,
+    #[error("mot de passe impossible à chiffrer : {0}")]
+    Hash(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A person replaces their password (the first-sign-in change of a
+/// distributed password, or any later one): the current one must sign in,
+/// the new one follows [`domain::password::check_chosen`] and is stored with
+/// the full Argon2id parameters; `must_change_password` is cleared. Audited
+/// (`password_change`, by the person, never with a password).
+#[allow(clippy::too_many_arguments)]
+pub async fn change_password<D: Accounts, R: rand::RngCore + rand::CryptoRng>(
+    d: &D,
+    login: &str,
+    current: &str,
+    new: &str,
+    confirm: &str,
+    from: IpAddr,
+    rng: &mut R,
+    now: DateTime<Utc>,
+) -> Result<(), PasswordChangeError> {
+    let account = checked_account(d, login, current, from, now)
+        .await?
+        .map_err(PasswordChangeError::SignIn)?;
+    let login = login.trim().to_lowercase();
+    domain::password::check_chosen(new, confirm, &login, current).map_err(PasswordChangeError::Policy)?;
+    let hash = chosen_hash(new, rng).map_err(PasswordChangeError::Hash)?;
+    let audit = NewAudit {
+        at: now,
+        actor: login.clone(),
+        action: "password_change".into(),
+        target: login.clone(),
+        details: serde_json::json!({ "login": login, "was_distributed": account.must_change_password }),
+    };
+    if d.replace_password_hash(account.id, &account.password_hash, &hash, false, Some(&audit))
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(PasswordChangeError::Changed)
+    }
+}
+
+/// After a successful sign-in with a password the person chose: a hash
+/// stored with weaker parameters than today's (an older setting, or an
+/// imposed password of an import) is replaced by one at the full Argon2id
+/// cost. A distributed password is left to the first-sign-in change. True
+/// when the hash was upgraded.
+pub async fn upgrade_hash<D: Accounts, R: rand::RngCore + rand::CryptoRng>(
+    d: &D,
+    login: &str,
+    password: &str,
+    rng: &mut R,
+) -> Result<bool, StoreError> {
+    let login = login.trim().to_lowercase();
+    let Some(account) = d.sign_in_account(&login).await? else {
+        return Ok(false);
+    };
+    if account.must_change_password
+        || !domain::password::needs_rehash(&account.password_hash)
+        || !domain::password::verify(password, &account.password_hash)
+    {
+        return Ok(false);
+    }
+    let hash = chosen_hash(password, rng).map_err(StoreError::Corrupt)?;
+    d.replace_password_hash(account.id, &account.password_hash, &hash, false, None)
+        .await
+}
+
+/// A password a person chose, hashed at the full Argon2id cost.
+fn chosen_hash<R: rand::RngCore + rand::CryptoRng>(password: &str, rng: &mut R) -> Result<String, String> {
+    let salt = domain::password::salt(rng);
+    domain::password::hash(password, domain::password::SecretOrigin::Chosen, &salt).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

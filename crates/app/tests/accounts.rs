@@ -24,6 +24,7 @@ conformance!(
     sign_in_checks_password_expiry_and_networks,
     an_admin_deactivates_and_reactivates_an_account_by_hand,
     an_admin_resets_a_password_to_be_changed_at_the_next_sign_in,
+    a_person_changes_a_distributed_password_and_weak_hashes_are_upgraded,
 );
 
 trait Full: Directory + Accounts + AdminDirectory + History + WebDirectory {}
@@ -633,4 +634,97 @@ async fn an_admin_resets_a_password_to_be_changed_at_the_next_sign_in(d: &impl F
         .unwrap();
     let off = accounts::reset_password(d, &current(d, id).await, None, &admin, &mut rng, later(5)).await;
     assert!(matches!(off, Err(AccountError::Deactivated)), "{off:?}");
+}
+
+/// Issue 14, item 1: the first-sign-in change of a distributed password
+/// (policy, full Argon2id cost, audited) and the upgrade of a weaker hash of a
+/// chosen password at a successful sign-in.
+async fn a_person_changes_a_distributed_password_and_weak_hashes_are_upgraded(d: &impl Full) {
+    use app::accounts::PasswordChangeError;
+    let id = teacher(d).await;
+    let ip = "127.0.0.1".parse().unwrap();
+    let later = |minutes| now() + Duration::minutes(minutes);
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
+    let admin = act(admin_of(&[UAI]));
+    let reset = accounts::reset_password(d, &current(d, id).await, None, &admin, &mut rng, later(1))
+        .await
+        .unwrap();
+    let change = |current: String, new: &'static str, confirm: &'static str| {
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(2);
+        async move { accounts::change_password(d, "NLavoisier", &current, new, confirm, ip, &mut rng, later(2)).await }
+    };
+    let wrong = change(
+        "pas le bon".into(),
+        "des pommes et des poires",
+        "des pommes et des poires",
+    )
+    .await;
+    assert!(
+        matches!(wrong, Err(PasswordChangeError::SignIn(SignInFailure::BadCredentials))),
+        "{wrong:?}"
+    );
+    let short = change(reset.password.clone(), "court", "court").await;
+    assert!(
+        matches!(&short, Err(PasswordChangeError::Policy(m)) if m.contains("au moins 12")),
+        "{short:?}"
+    );
+    change(
+        reset.password.clone(),
+        "des pommes et des poires",
+        "des pommes et des poires",
+    )
+    .await
+    .unwrap();
+    let stored = d.sign_in_account("nlavoisier").await.unwrap().unwrap();
+    assert!(!stored.must_change_password);
+    assert!(
+        stored.password_hash.starts_with("$argon2id$v=19$m=19456,t=2"),
+        "{}",
+        stored.password_hash
+    );
+    assert_eq!(
+        accounts::sign_in(d, "nlavoisier", &reset.password, ip, later(3))
+            .await
+            .unwrap(),
+        Err(SignInFailure::BadCredentials)
+    );
+    assert_eq!(
+        accounts::sign_in(d, "nlavoisier", "des pommes et des poires", ip, later(3))
+            .await
+            .unwrap(),
+        Ok(id)
+    );
+    let audit = admin::audit_log(d, 5).await.unwrap();
+    let row = audit.iter().find(|e| e.action == "password_change").expect("audited");
+    assert_eq!(row.actor, "nlavoisier");
+    assert!(!row.details.to_string().contains("pommes"), "never the password");
+
+    // A chosen password stored under weaker parameters (an older setting) is
+    // rehashed at the next successful sign-in, not on a wrong password.
+    let weak = domain::password::hash(
+        "des pommes et des poires",
+        domain::password::SecretOrigin::Generated,
+        &domain::password::salt(&mut rng),
+    )
+    .unwrap();
+    assert!(d
+        .replace_password_hash(id, &stored.password_hash, &weak, false, None)
+        .await
+        .unwrap());
+    assert!(!accounts::upgrade_hash(d, "nlavoisier", "mauvais", &mut rng)
+        .await
+        .unwrap());
+    assert!(
+        accounts::upgrade_hash(d, "nlavoisier", "des pommes et des poires", &mut rng)
+            .await
+            .unwrap()
+    );
+    let upgraded = d.sign_in_account("nlavoisier").await.unwrap().unwrap().password_hash;
+    assert!(upgraded.starts_with("$argon2id$v=19$m=19456,t=2"), "{upgraded}");
+    assert!(
+        !accounts::upgrade_hash(d, "nlavoisier", "des pommes et des poires", &mut rng)
+            .await
+            .unwrap(),
+        "once is enough"
+    );
 }

@@ -150,6 +150,38 @@ pub fn check_imposed(secret: &str, min_len: usize) -> Result<(), crate::values::
     Ok(())
 }
 
+/// The least length of a password a person chooses at their first sign-in:
+/// length is what makes a password hard to guess (ANSSI's recommendation for
+/// a password protected by a slow hash and throttling).
+pub const CHOSEN_MIN_LEN: usize = 12;
+
+/// The policy of a password a person chooses (the first-sign-in change):
+/// [`CHOSEN_MIN_LEN`] characters at least, typed twice the same, not the
+/// login and not containing it, not the password being replaced. The error
+/// is the sentence to show next to the field.
+pub fn check_chosen(new: &str, confirm: &str, login: &str, former: &str) -> Result<(), String> {
+    let len = new.chars().count();
+    if len < CHOSEN_MIN_LEN {
+        return Err(format!(
+            "mot de passe trop court ({len} caractère(s)) : il en faut au moins {CHOSEN_MIN_LEN} ; une phrase de plusieurs mots se retient mieux"
+        ));
+    }
+    if len > MAX_LEN {
+        return Err(format!("mot de passe trop long : {MAX_LEN} caractères au plus"));
+    }
+    if new != confirm {
+        return Err("les deux saisies diffèrent : tapez le même mot de passe deux fois".into());
+    }
+    let login = login.trim().to_lowercase();
+    if !login.is_empty() && new.to_lowercase().contains(&login) {
+        return Err("le mot de passe ne doit pas contenir votre identifiant".into());
+    }
+    if new == former {
+        return Err("choisissez un mot de passe différent de celui qui vous a été remis".into());
+    }
+    Ok(())
+}
+
 /// A CSPRNG for production use; tests pass a seeded one instead.
 pub fn os_rng() -> rand::rngs::StdRng {
     use rand::SeedableRng;
@@ -159,6 +191,22 @@ pub fn os_rng() -> rand::rngs::StdRng {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chosen_password_follows_the_policy() {
+        let ok = |new: &str| check_chosen(new, new, "fplaton", "weCtA4H5ScxU");
+        assert_eq!(ok("des pommes et des poires"), Ok(()));
+        assert!(ok("court").unwrap_err().contains("au moins 12"));
+        assert!(ok("mon-FPlaton-2026").unwrap_err().contains("identifiant"));
+        assert!(ok("weCtA4H5ScxU").unwrap_err().contains("différent"));
+        assert!(
+            check_chosen("des pommes et des poires", "des pommes et des poire", "fplaton", "x")
+                .unwrap_err()
+                .contains("diffèrent")
+        );
+        assert!(ok(&"é".repeat(12)).is_ok(), "characters, not bytes");
+        assert!(ok(&"a".repeat(129)).unwrap_err().contains("trop long"));
+    }
     use rand::SeedableRng;
 
     #[test]

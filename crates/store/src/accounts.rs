@@ -129,6 +129,17 @@ pub trait Accounts: Send + Sync {
         audit: &NewAudit,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool>> + Send;
+    /// Replaces the password hash the caller read (`expected`: a concurrent
+    /// change wins and this one is refused), with its audit row when given;
+    /// true when written.
+    fn replace_password_hash(
+        &self,
+        id: i64,
+        expected: &str,
+        password_hash: &str,
+        must_change: bool,
+        audit: Option<&NewAudit>,
+    ) -> impl Future<Output = Result<bool>> + Send;
     fn sign_in_account(&self, login: &str) -> impl Future<Output = Result<Option<SignInAccount>>> + Send;
     fn record_sign_in(&self, id: i64, now: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
 }
@@ -418,6 +429,35 @@ macro_rules! impl_accounts {
                     .execute(&mut *tx)
                     .await?;
                 Self::write_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn replace_password_hash(
+                &self,
+                id: i64,
+                expected: &str,
+                password_hash: &str,
+                must_change: bool,
+                audit: Option<&NewAudit>,
+            ) -> Result<bool> {
+                let mut tx = self.pool().begin().await?;
+                let written = sqlx::query(&$sql(
+                    "UPDATE users SET password_hash = ?, must_change_password = ? WHERE id = ? AND password_hash = ?",
+                ))
+                .bind(password_hash)
+                .bind(must_change)
+                .bind(id)
+                .bind(expected)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if written != 1 {
+                    return Ok(false);
+                }
+                if let Some(audit) = audit {
+                    Self::write_audit(&mut tx, audit).await?;
+                }
                 tx.commit().await?;
                 Ok(true)
             }

@@ -172,6 +172,7 @@ fn action_label(action: &str) -> &str {
         "purge" => "purge des comptes désactivés",
         "lvs_profile" => "profil LVS d'une fonction",
         "password_reset" => "réinitialisation d'un mot de passe",
+        "password_change" => "changement de son mot de passe",
         other => other,
     }
 }
@@ -215,6 +216,7 @@ fn audit_details(details: &serde_json::Value) -> String {
             "lvs_profile" => "profil LVS",
             "guide" => "profil du guide",
             "reset" => "retour au guide",
+            "was_distributed" => "mot de passe remis",
             other => other,
         }
     }
