@@ -332,6 +332,57 @@ pub async fn sign_in<D: Accounts>(
     Ok(Ok(account.id))
 }
 
+/// How many failed sign-ins are allowed, per login and per address, within
+/// a window: the counts live in the database, so every server shares them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttle {
+    pub window_minutes: i64,
+    pub per_login: i64,
+    /// Higher: a school's pupils may share one public address.
+    pub per_address: i64,
+}
+
+impl Default for Throttle {
+    fn default() -> Throttle {
+        Throttle {
+            window_minutes: 15,
+            per_login: 5,
+            per_address: 50,
+        }
+    }
+}
+
+/// [`sign_in`] behind the [`Throttle`]: refused while the login or the
+/// address has had too many failures within the window; a failure counts
+/// for both, a success clears the login's count. The people's counts are
+/// kept apart from the administrators' (`personne:`, `adresse:` keys).
+pub async fn throttled_sign_in<D: Accounts + store::web::WebDirectory>(
+    d: &D,
+    login: &str,
+    password: &str,
+    from: IpAddr,
+    throttle: Throttle,
+    now: DateTime<Utc>,
+) -> Result<Result<i64, SignInFailure>, StoreError> {
+    let by_login = format!("personne:{}", login.trim().to_lowercase());
+    let by_address = format!("adresse:{from}");
+    let since = now - chrono::Duration::minutes(throttle.window_minutes);
+    if d.failed_logins_since(&by_login, since).await? >= throttle.per_login
+        || d.failed_logins_since(&by_address, since).await? >= throttle.per_address
+    {
+        return Ok(Err(SignInFailure::Throttled(throttle.window_minutes)));
+    }
+    let outcome = sign_in(d, login, password, from, now).await?;
+    match &outcome {
+        Ok(_) => d.clear_failed_logins(&by_login).await?,
+        Err(_) => {
+            d.record_failed_login(&by_login, now).await?;
+            d.record_failed_login(&by_address, now).await?;
+        }
+    }
+    Ok(outcome)
+}
+
 /// The account behind a login and password that may sign in now from there.
 async fn checked_account<D: Accounts>(
     d: &D,
@@ -445,6 +496,10 @@ fn chosen_hash<R: rand::RngCore + rand::CryptoRng>(password: &str, rng: &mut R) 
 pub enum SignInFailure {
     #[error("identifiant ou mot de passe incorrect")]
     BadCredentials,
+    /// Too many failed attempts for this login or from this address lately
+    /// (counted for unknown logins too, so it says nothing of who exists).
+    #[error("trop de tentatives de connexion : réessayez dans {0} minutes")]
+    Throttled(i64),
     #[error(transparent)]
     Refused(SignInRefusal),
 }

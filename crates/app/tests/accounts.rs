@@ -25,6 +25,7 @@ conformance!(
     an_admin_deactivates_and_reactivates_an_account_by_hand,
     an_admin_resets_a_password_to_be_changed_at_the_next_sign_in,
     a_person_changes_a_distributed_password_and_weak_hashes_are_upgraded,
+    sign_ins_are_throttled_per_login_and_per_address,
 );
 
 trait Full: Directory + Accounts + AdminDirectory + History + WebDirectory {}
@@ -726,5 +727,62 @@ async fn a_person_changes_a_distributed_password_and_weak_hashes_are_upgraded(d:
             .await
             .unwrap(),
         "once is enough"
+    );
+}
+
+/// Issue 14, item 1: throttling per login and per address, in the database
+/// (shared by every server), for unknown logins too.
+async fn sign_ins_are_throttled_per_login_and_per_address(d: &impl Full) {
+    use accounts::{throttled_sign_in, Throttle};
+    let id = teacher(d).await;
+    let throttle = Throttle {
+        window_minutes: 15,
+        per_login: 3,
+        per_address: 5,
+    };
+    let home: std::net::IpAddr = "192.0.2.10".parse().unwrap();
+    let school: std::net::IpAddr = "198.51.100.7".parse().unwrap();
+    let at = |minutes| now() + Duration::minutes(minutes);
+    for minute in 0..3 {
+        let failed = throttled_sign_in(d, "nlavoisier", "mauvais", home, throttle, at(minute))
+            .await
+            .unwrap();
+        assert_eq!(failed, Err(SignInFailure::BadCredentials));
+    }
+    assert_eq!(
+        throttled_sign_in(d, "nlavoisier", "Chimie-2026!", school, throttle, at(4))
+            .await
+            .unwrap(),
+        Err(SignInFailure::Throttled(15)),
+        "the login is held, from any address, even with the right password"
+    );
+    assert_eq!(
+        throttled_sign_in(d, "NLavoisier", "Chimie-2026!", school, throttle, at(16))
+            .await
+            .unwrap(),
+        Ok(id),
+        "free again once the window has passed"
+    );
+    // Guessing many logins from one address: the address is held, for an
+    // unknown login as for a real one.
+    for (n, minute) in (20..25).enumerate() {
+        let login = format!("inconnu{n}");
+        let failed = throttled_sign_in(d, &login, "x", home, throttle, at(minute))
+            .await
+            .unwrap();
+        assert_eq!(failed, Err(SignInFailure::BadCredentials));
+    }
+    assert_eq!(
+        throttled_sign_in(d, "nlavoisier", "Chimie-2026!", home, throttle, at(26))
+            .await
+            .unwrap(),
+        Err(SignInFailure::Throttled(15))
+    );
+    assert_eq!(
+        throttled_sign_in(d, "nlavoisier", "Chimie-2026!", school, throttle, at(26))
+            .await
+            .unwrap(),
+        Ok(id),
+        "another address is not held"
     );
 }
