@@ -93,6 +93,15 @@ pub async fn run_feed<D: AdminDirectory + History, R: rand::RngCore + rand::Cryp
     Ok(store::aaf::run_recorded_aaf_import(d, files, &request, clock, rng).await)
 }
 
+/// An establishment the directory knows and the actor acts on; anything
+/// else is `NotFound`, so that nothing is told about other establishments.
+pub(crate) async fn require_establishment<D: Directory>(d: &D, actor: &Actor, uai: &Uai) -> Result<()> {
+    if !actor.may_act_on(uai) || !d.list_establishments().await?.iter().any(|e| &e.uai == uai) {
+        return Err(Error::NotFound);
+    }
+    Ok(())
+}
+
 /// One import of the history, if the actor may see it.
 pub async fn entry<D: History>(d: &D, actor: &Actor, id: i64) -> Result<ImportEntry> {
     if !d.may_view_import(id, &actor.admin().history_viewer()).await? {
@@ -138,8 +147,6 @@ pub async fn restore<D: Directory + History + AdminDirectory>(
 /// file the import reads back ([`store::service::export_csv`]): the number
 /// of people and the file's bytes.
 pub async fn export<D: Directory>(d: &D, actor: &Actor, uai: &Uai, profile: Profile) -> Result<(usize, Vec<u8>)> {
-    if !actor.may_act_on(uai) || !d.list_establishments().await?.iter().any(|e| &e.uai == uai) {
-        return Err(Error::NotFound);
-    }
+    require_establishment(d, actor, uai).await?;
     Ok(store::service::export_csv(d, uai, profile, &actor.scope()).await?)
 }

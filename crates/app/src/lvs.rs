@@ -3,7 +3,7 @@
 //! establishment; and the table of profiles per function code, which every
 //! admin reads and only a system admin changes (for the whole ENT).
 
-use crate::{Actor, Error, Result};
+use crate::{Actor, Result};
 use chrono::{DateTime, Utc};
 use domain::lvs::{LvsCandidate, LvsRow, MappingLine};
 use domain::{Profile, Uai};
@@ -21,9 +21,7 @@ pub struct LvsExport {
 /// The LVS export of one establishment: refused as unknown when it is
 /// outside the actor's establishments, as every other per-establishment act.
 pub async fn export<D: AdminDirectory>(d: &D, actor: &Actor, uai: &Uai) -> Result<LvsExport> {
-    if !actor.may_act_on(uai) || !d.list_establishments().await?.iter().any(|e| &e.uai == uai) {
-        return Err(Error::NotFound);
-    }
+    crate::imports::require_establishment(d, actor, uai).await?;
     let mut people = Vec::new();
     for profile in [Profile::Enseignant, Profile::Administratif] {
         people.extend(d.export_users(uai, profile).await?.into_iter().map(|u| (profile, u)));
@@ -112,10 +110,12 @@ pub async fn set_profile<D: AdminDirectory>(
         }),
     })
     .await?;
-    let lines = domain::lvs::mapping(&tx.lvs_overrides().await?.into_iter().collect());
     tx.commit().await?;
-    lines
-        .into_iter()
-        .find(|l| l.code == function.code)
-        .ok_or(Error::NotFound)
+    Ok(MappingLine {
+        code: function.code,
+        label: function.long_label,
+        guide: function.lvs_profile,
+        lvs_profile: stored,
+        changed: choice != LvsChoice::Guide,
+    })
 }

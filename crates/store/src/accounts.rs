@@ -185,6 +185,30 @@ macro_rules! impl_accounts {
                 Ok(written == 1)
             }
 
+            /// The one UPDATE of a password hash; with `expected`, only if the
+            /// stored hash is still that one. True when written.
+            async fn set_password_hash(
+                conn: &mut $conn,
+                id: i64,
+                expected: Option<&str>,
+                password_hash: &str,
+                must_change: bool,
+            ) -> Result<bool> {
+                let written = sqlx::query(&$sql(
+                    "UPDATE users SET password_hash = ?, must_change_password = ? \
+                     WHERE id = ? AND (? IS NULL OR password_hash = ?)",
+                ))
+                .bind(password_hash)
+                .bind(must_change)
+                .bind(id)
+                .bind(expected)
+                .bind(expected)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+                Ok(written == 1)
+            }
+
             /// The one INSERT of an audit row, inside any transaction.
             pub(crate) async fn write_audit(conn: &mut $conn, audit: &NewAudit) -> Result<()> {
                 sqlx::query(&$sql(
@@ -419,15 +443,11 @@ macro_rules! impl_accounts {
                 now: DateTime<Utc>,
             ) -> Result<bool> {
                 let mut tx = self.pool().begin().await?;
-                if !Self::take_version(&mut tx, id, version, None, now).await? {
+                if !Self::take_version(&mut tx, id, version, None, now).await?
+                    || !Self::set_password_hash(&mut tx, id, None, password_hash, must_change).await?
+                {
                     return Ok(false);
                 }
-                sqlx::query(&$sql("UPDATE users SET password_hash = ?, must_change_password = ? WHERE id = ?"))
-                    .bind(password_hash)
-                    .bind(must_change)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
                 Self::write_audit(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(true)
@@ -442,17 +462,7 @@ macro_rules! impl_accounts {
                 audit: Option<&NewAudit>,
             ) -> Result<bool> {
                 let mut tx = self.pool().begin().await?;
-                let written = sqlx::query(&$sql(
-                    "UPDATE users SET password_hash = ?, must_change_password = ? WHERE id = ? AND password_hash = ?",
-                ))
-                .bind(password_hash)
-                .bind(must_change)
-                .bind(id)
-                .bind(expected)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if written != 1 {
+                if !Self::set_password_hash(&mut tx, id, Some(expected), password_hash, must_change).await? {
                     return Ok(false);
                 }
                 if let Some(audit) = audit {
