@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod admins;
 pub mod audit;
+pub mod cas;
 pub mod duplicates;
 pub mod establishments;
 pub mod imports;
@@ -22,14 +23,16 @@ use domain::vocabulary::Channel;
 use domain::Uai;
 use store::accounts::{AccountDetail, Accounts, MembershipLine};
 use store::admin::{AdminDirectory, AdminError};
+use store::cas::CasStore;
 use store::history::History;
 use store::web::{Admin, WebDirectory};
 use store::{Directory, StoreError};
 
 /// Every storage trait a door needs: the directory, the administration, the
-/// web tables, the history and the accounts. Both backends implement it.
-pub trait Backend: Directory + WebDirectory + History + AdminDirectory + Accounts + 'static {}
-impl<T: Directory + WebDirectory + History + AdminDirectory + Accounts + 'static> Backend for T {}
+/// web tables, the history, the accounts and the CAS server's tables. Both
+/// backends implement it.
+pub trait Backend: Directory + WebDirectory + History + AdminDirectory + Accounts + CasStore + 'static {}
+impl<T: Directory + WebDirectory + History + AdminDirectory + Accounts + CasStore + 'static> Backend for T {}
 
 /// Who acts, and through which door: the admin of a web session or an API
 /// token, or the operator of the command line (who has the directory's own

@@ -9,6 +9,7 @@
 
 pub mod aaf;
 pub mod account;
+pub mod cas;
 pub mod changeset;
 pub mod decode;
 pub mod duplicates;

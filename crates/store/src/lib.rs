@@ -19,6 +19,7 @@ use std::future::Future;
 pub mod aaf;
 pub mod accounts;
 pub mod admin;
+pub mod cas;
 pub mod history;
 pub mod postgres;
 pub mod service;

@@ -1,0 +1,511 @@
+//! The CAS server's use cases (issue 14): the registry of services a system
+//! admin keeps, the sign-in of a person that opens a single sign-on session,
+//! the first-sign-in change of a distributed password, the service tickets
+//! and their validation, the logout. The protocol's pure parts are in
+//! [`domain::cas`], the tables in [`store::cas`]; the web door only reads
+//! parameters and cookies and renders.
+
+use crate::accounts::{PasswordChangeError, SignInFailure, Throttle};
+use crate::{Actor, Error, Result};
+use chrono::{DateTime, Duration, Utc};
+use domain::cas::{self as protocol, CasPerson, Failure, FailureCode, School, Success};
+use domain::person::GroupKind;
+use domain::{Profile, Uai};
+use std::net::IpAddr;
+use store::accounts::{AccountDetail, Accounts};
+use store::admin::{AdminDirectory, NewAudit};
+use store::cas::{CasService, CasStore, SsoSession, ValidatedTicket};
+use store::web::WebDirectory;
+use store::{Directory, StoreError};
+
+/// Lifetimes of the server's tickets and sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CasSettings {
+    /// A service ticket's lifetime (the specification recommends 10 s at most
+    /// between issue and validation).
+    pub ticket_seconds: i64,
+    /// A single sign-on session ends after this long without use…
+    pub idle_minutes: i64,
+    /// …and in any case after this long (a school day).
+    pub lifetime_hours: i64,
+    pub throttle: Throttle,
+}
+
+impl Default for CasSettings {
+    fn default() -> CasSettings {
+        CasSettings {
+            ticket_seconds: 10,
+            idle_minutes: 120,
+            lifetime_hours: 10,
+            throttle: Throttle::default(),
+        }
+    }
+}
+
+impl CasSettings {
+    fn idle_since(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now - Duration::minutes(self.idle_minutes)
+    }
+}
+
+/// What a service gets when the system admin registers it with no list.
+pub const DEFAULT_ATTRIBUTES: &str = "login,lastName,firstName,displayName,profile,schools";
+
+/// Why a service was not registered or removed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("aucun service ne s'appelle « {0} » : `annuaire services list` donne leurs noms")]
+    Unknown(String),
+    #[error(transparent)]
+    Refused(#[from] Error),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> ServiceError {
+        ServiceError::Refused(Error::Store(e))
+    }
+}
+
+/// Registers a service (system admins only), audited `cas_service_add`.
+/// `attributes` empty: [`DEFAULT_ATTRIBUTES`].
+#[allow(clippy::too_many_arguments)]
+pub async fn add_service<D: CasStore + Directory>(
+    d: &D,
+    actor: &Actor,
+    name: &str,
+    url_prefix: &str,
+    establishments: &[String],
+    attributes: &str,
+    proxy: bool,
+    now: DateTime<Utc>,
+) -> Result<CasService, ServiceError> {
+    actor.require_system("enregistrer un service CAS")?;
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 60 || name.chars().any(char::is_control) {
+        return Err(ServiceError::Invalid(
+            "nom de service vide ou trop long : donnez-lui un nom court (60 caractères au plus), par exemple « vie-scolaire »".into(),
+        ));
+    }
+    let url_prefix = protocol::check_url_prefix(url_prefix).map_err(ServiceError::Invalid)?;
+    let known = d.list_establishments().await?;
+    let mut uais = Vec::new();
+    for raw in establishments {
+        let uai = Uai::parse(raw).map_err(|e| ServiceError::Invalid(format!("établissement « {raw} » : {e}")))?;
+        if !known.iter().any(|e| e.uai == uai) {
+            return Err(ServiceError::Invalid(format!(
+                "établissement {uai} inconnu de l'annuaire : ajoutez-le d'abord (annuaire establishments add)"
+            )));
+        }
+        if !uais.contains(&uai) {
+            uais.push(uai);
+        }
+    }
+    let attributes = if attributes.trim().is_empty() {
+        DEFAULT_ATTRIBUTES
+    } else {
+        attributes
+    };
+    let attributes = protocol::parse_attributes(attributes).map_err(ServiceError::Invalid)?;
+    let service = CasService {
+        name: name.to_string(),
+        url_prefix,
+        establishments: uais,
+        attributes,
+        proxy,
+    };
+    let audit = NewAudit {
+        at: now,
+        actor: actor.name().to_string(),
+        action: "cas_service_add".into(),
+        target: service.name.clone(),
+        details: serde_json::json!({
+            "url_prefix": service.url_prefix,
+            "establishments": service.establishments.iter().map(Uai::as_str).collect::<Vec<_>>(),
+            "attributes": protocol::attribute_list(&service.attributes),
+            "proxy": service.proxy,
+        }),
+    };
+    d.add_cas_service(&service, &audit, now).await?;
+    Ok(service)
+}
+
+/// Removes a service (system admins only), audited `cas_service_remove`.
+/// Tickets already issued to it can no longer be validated.
+pub async fn remove_service<D: CasStore>(
+    d: &D,
+    actor: &Actor,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    actor.require_system("retirer un service CAS")?;
+    let audit = NewAudit {
+        at: now,
+        actor: actor.name().to_string(),
+        action: "cas_service_remove".into(),
+        target: name.trim().to_string(),
+        details: serde_json::json!({}),
+    };
+    if d.remove_cas_service(name.trim(), &audit).await? {
+        Ok(())
+    } else {
+        Err(ServiceError::Unknown(name.trim().to_string()))
+    }
+}
+
+/// The registered services, by name (any admin may read the list).
+pub async fn services<D: CasStore>(d: &D) -> Result<Vec<CasService>> {
+    Ok(d.cas_services().await?)
+}
+
+/// The registered service a URL belongs to: the longest prefix that covers it.
+pub fn service_for<'a>(services: &'a [CasService], url: &str) -> Option<&'a CasService> {
+    services
+        .iter()
+        .filter(|s| protocol::service_matches(&s.url_prefix, url))
+        .max_by_key(|s| s.url_prefix.len())
+}
+
+/// The single sign-on cookie's value is kept hashed: a copy of the database
+/// opens no session.
+pub fn session_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A sign-in that opened a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIn {
+    /// The single sign-on cookie's value.
+    pub token: String,
+    /// The password was distributed: no ticket before the change.
+    pub password_change_pending: bool,
+}
+
+/// A person signs in with their login and password (throttled, refused
+/// for a deactivated or expired account or an address out of its ranges):
+/// opens a single sign-on session. A password the person chose but stored
+/// under weaker parameters is re-hashed at today's cost.
+#[allow(clippy::too_many_arguments)]
+pub async fn sign_in<D, R>(
+    d: &D,
+    login: &str,
+    password: &str,
+    from: IpAddr,
+    settings: &CasSettings,
+    rng: &mut R,
+    now: DateTime<Utc>,
+) -> Result<Result<SignedIn, SignInFailure>, StoreError>
+where
+    D: CasStore + Accounts + WebDirectory,
+    R: rand::RngCore + rand::CryptoRng,
+{
+    let user_id = match crate::accounts::throttled_sign_in(d, login, password, from, settings.throttle, now).await? {
+        Ok(id) => id,
+        Err(failure) => return Ok(Err(failure)),
+    };
+    let pending = d
+        .sign_in_account(&login.trim().to_lowercase())
+        .await?
+        .is_some_and(|a| a.must_change_password);
+    if !pending {
+        crate::accounts::upgrade_hash(d, login, password, rng).await?;
+    }
+    let token = protocol::new_ticket(protocol::GRANTING_TICKET, rng);
+    d.open_sso_session(
+        &session_hash(&token),
+        user_id,
+        now,
+        now + Duration::hours(settings.lifetime_hours),
+        pending,
+    )
+    .await?;
+    Ok(Ok(SignedIn {
+        token,
+        password_change_pending: pending,
+    }))
+}
+
+/// The session behind a cookie, if still alive (its use is recorded).
+pub async fn session<D: CasStore>(
+    d: &D,
+    token: &str,
+    settings: &CasSettings,
+    now: DateTime<Utc>,
+) -> Result<Option<SsoSession>, StoreError> {
+    d.sso_session(&session_hash(token), now, settings.idle_since(now)).await
+}
+
+/// Why no ticket was given to a service.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TicketRefusal {
+    #[error("votre session a expiré : reconnectez-vous")]
+    NoSession,
+    #[error("changez d'abord le mot de passe qui vous a été remis")]
+    PasswordChangePending,
+    #[error("ce service n'est pas enregistré dans l'ENT : l'administrateur de l'ENT doit l'ajouter avant que vous puissiez vous y connecter")]
+    UnknownService,
+    #[error("le service « {0} » n'est pas ouvert aux personnes de votre établissement")]
+    NotYourEstablishment(String),
+    #[error("votre compte ne peut plus se connecter : adressez-vous à l'administrateur de votre établissement")]
+    AccountClosed,
+}
+
+/// A service ticket for `service`, from the session behind `token`.
+/// `from_new_login`: the person typed their password for this very request.
+pub async fn grant_ticket<D, R>(
+    d: &D,
+    token: &str,
+    service: &str,
+    from_new_login: bool,
+    settings: &CasSettings,
+    rng: &mut R,
+    now: DateTime<Utc>,
+) -> Result<Result<String, TicketRefusal>, StoreError>
+where
+    D: CasStore + Accounts,
+    R: rand::RngCore + rand::CryptoRng,
+{
+    let Some(session) = session(d, token, settings, now).await? else {
+        return Ok(Err(TicketRefusal::NoSession));
+    };
+    if session.password_change_pending {
+        return Ok(Err(TicketRefusal::PasswordChangePending));
+    }
+    let services = d.cas_services().await?;
+    let Some(registered) = service_for(&services, service) else {
+        return Ok(Err(TicketRefusal::UnknownService));
+    };
+    let Some(account) = d.account(session.user_id).await? else {
+        return Ok(Err(TicketRefusal::AccountClosed));
+    };
+    if account.deactivated_at.is_some() {
+        return Ok(Err(TicketRefusal::AccountClosed));
+    }
+    if !registered.establishments.is_empty()
+        && !account
+            .memberships
+            .iter()
+            .any(|m| m.active && registered.establishments.contains(&m.uai))
+    {
+        return Ok(Err(TicketRefusal::NotYourEstablishment(registered.name.clone())));
+    }
+    let ticket = protocol::new_ticket(protocol::SERVICE_TICKET, rng);
+    d.issue_ticket(
+        &session_hash(&ticket),
+        &session_hash(token),
+        service,
+        from_new_login,
+        now,
+        now + Duration::seconds(settings.ticket_seconds),
+    )
+    .await?;
+    Ok(Ok(ticket))
+}
+
+/// The first-sign-in change: the session was opened with a distributed
+/// password, the person chooses theirs ([`domain::password::check_chosen`],
+/// not the one handed out), stored at the full Argon2id cost and audited
+/// `password_change`; the session may then give tickets.
+#[allow(clippy::too_many_arguments)]
+pub async fn change_distributed_password<D, R>(
+    d: &D,
+    token: &str,
+    new: &str,
+    confirm: &str,
+    from: IpAddr,
+    settings: &CasSettings,
+    rng: &mut R,
+    now: DateTime<Utc>,
+) -> Result<(), PasswordChangeError>
+where
+    D: CasStore + Accounts,
+    R: rand::RngCore + rand::CryptoRng,
+{
+    let session = session(d, token, settings, now)
+        .await?
+        .filter(|s| s.password_change_pending)
+        .ok_or(PasswordChangeError::Changed)?;
+    let login = d
+        .account(session.user_id)
+        .await?
+        .map(|a| a.user.login)
+        .ok_or(PasswordChangeError::Changed)?;
+    let account = d
+        .sign_in_account(&login.to_lowercase())
+        .await?
+        .ok_or(PasswordChangeError::Changed)?;
+    if let Err(refusal) = domain::account::check_sign_in(account.active, &account.settings, now, from) {
+        return Err(PasswordChangeError::SignIn(SignInFailure::Refused(refusal)));
+    }
+    domain::password::check_chosen(new, confirm, &login, "").map_err(PasswordChangeError::Policy)?;
+    if domain::password::verify(new, &account.password_hash) {
+        return Err(PasswordChangeError::Policy(
+            "choisissez un mot de passe différent de celui qui vous a été remis".into(),
+        ));
+    }
+    let salt = domain::password::salt(rng);
+    let hash = domain::password::hash(new, domain::password::SecretOrigin::Chosen, &salt)
+        .map_err(|e| PasswordChangeError::Hash(e.to_string()))?;
+    let login = login.to_lowercase();
+    let audit = NewAudit {
+        at: now,
+        actor: login.clone(),
+        action: "password_change".into(),
+        target: login.clone(),
+        details: serde_json::json!({ "login": login, "was_distributed": true }),
+    };
+    if !d
+        .replace_password_hash(account.id, &account.password_hash, &hash, false, Some(&audit))
+        .await?
+    {
+        return Err(PasswordChangeError::Changed);
+    }
+    d.finish_password_change(&session_hash(token)).await?;
+    Ok(())
+}
+
+/// Which validation a service asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validation {
+    /// The service asked for a ticket from a typed password (`renew=true`).
+    pub renew: bool,
+}
+
+/// Validates a service ticket (`/validate`, `serviceValidate`,
+/// `p3/serviceValidate`): spent by this first attempt whatever its outcome;
+/// refused when expired, issued for another service, or when the account was
+/// closed meanwhile. On success, the attributes the service was granted.
+pub async fn validate<D>(
+    d: &D,
+    ticket: Option<&str>,
+    service: Option<&str>,
+    validation: Validation,
+    now: DateTime<Utc>,
+) -> Result<Result<Success, Failure>, StoreError>
+where
+    D: CasStore + Accounts + AdminDirectory,
+{
+    let (Some(ticket), Some(service)) = (ticket.filter(|t| !t.is_empty()), service.filter(|s| !s.is_empty())) else {
+        return Ok(Err(Failure::new(
+            FailureCode::InvalidRequest,
+            "les paramètres ticket et service sont obligatoires",
+        )));
+    };
+    let unknown = || Failure::new(FailureCode::InvalidTicket, format!("ticket {ticket} non reconnu"));
+    if !ticket.starts_with(protocol::SERVICE_TICKET) {
+        return Ok(Err(unknown()));
+    }
+    let hash = session_hash(ticket);
+    let Some(issued) = d.consume_ticket(&hash, now).await? else {
+        return Ok(Err(unknown()));
+    };
+    if issued.expires_at <= now {
+        return Ok(Err(Failure::new(
+            FailureCode::InvalidTicket,
+            format!("ticket {ticket} expiré"),
+        )));
+    }
+    if !same_service(&issued.service, service) {
+        return Ok(Err(Failure::new(
+            FailureCode::InvalidService,
+            format!("le ticket {ticket} n'a pas été émis pour ce service"),
+        )));
+    }
+    if validation.renew && !issued.from_new_login {
+        return Ok(Err(Failure::new(
+            FailureCode::InvalidTicketSpec,
+            "renew=true : ce ticket vient de la session unique, pas d'une saisie du mot de passe",
+        )));
+    }
+    let services = d.cas_services().await?;
+    let Some(registered) = service_for(&services, service) else {
+        return Ok(Err(Failure::new(
+            FailureCode::InvalidService,
+            "ce service n'est plus enregistré dans l'ENT",
+        )));
+    };
+    let Some(account) = d.account(issued.user_id).await?.filter(|a| a.deactivated_at.is_none()) else {
+        return Ok(Err(Failure::new(
+            FailureCode::InvalidTicket,
+            format!("ticket {ticket} : le compte ne peut plus se connecter"),
+        )));
+    };
+    let person = cas_person(d, &account).await?;
+    d.record_validated(&hash, ticket).await?;
+    Ok(Ok(Success {
+        user: account.user.login.clone(),
+        attributes: protocol::attribute_values(&person, &registered.attributes),
+        authentication_date: issued.authenticated_at,
+        from_new_login: issued.from_new_login,
+    }))
+}
+
+/// Two spellings of one service URL (scheme and host case) are the same.
+fn same_service(issued: &str, asked: &str) -> bool {
+    match (protocol::check_url_prefix(issued), protocol::check_url_prefix(asked)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => issued == asked,
+    }
+}
+
+/// What a service may learn of an account.
+async fn cas_person<D: CasStore + AdminDirectory>(d: &D, account: &AccountDetail) -> Result<CasPerson, StoreError> {
+    let active: Vec<Uai> = account
+        .memberships
+        .iter()
+        .filter(|m| m.active)
+        .map(|m| m.uai.clone())
+        .collect();
+    let kinds = d.structure_types(&active).await?;
+    let schools = account
+        .memberships
+        .iter()
+        .filter(|m| m.active)
+        .map(|m| School {
+            uai: m.uai.clone(),
+            name: m.establishment.clone(),
+            kind: kinds
+                .iter()
+                .find(|(uai, _)| uai == m.uai.as_str())
+                .and_then(|(_, kind)| kind.clone()),
+        })
+        .collect();
+    let overrides = store::admin::lvs_overrides(d).await?;
+    let lvs_profile =
+        domain::lvs::function_and_profile(account.profile, account.user.function_code.as_deref(), &overrides)
+            .map(|(_, profile)| profile);
+    let classes = account
+        .groups
+        .iter()
+        .filter(|g| g.kind == GroupKind::Class)
+        .map(|g| (g.uai.clone(), g.name.clone()))
+        .collect();
+    let function_code = match account.profile {
+        Profile::Enseignant => Some("ENS".to_string()),
+        _ => account.user.function_code.clone(),
+    };
+    Ok(CasPerson {
+        login: account.user.login.clone(),
+        sync_key: account.user.sync_key.clone(),
+        last_name: account.user.last_name.clone(),
+        first_name: account.user.first_name.clone(),
+        birth_date: account.user.birth_date,
+        email: account.user.email.clone(),
+        profile: account.profile,
+        schools,
+        function_code,
+        classes,
+        lvs_profile,
+    })
+}
+
+/// Ends the session behind the cookie; the services that validated a ticket
+/// in it, for the single logout.
+pub async fn logout<D: CasStore>(d: &D, token: &str) -> Result<Vec<ValidatedTicket>, StoreError> {
+    d.close_sso_session(&session_hash(token)).await
+}

@@ -1,0 +1,405 @@
+//! The CAS server's use cases on both backends: the registry of services, a
+//! person's sign-in and first-sign-in change, tickets and their validation
+//! (single use, bound to their service, short-lived), the logout.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../store/tests/common/mod.rs"]
+mod common;
+
+use app::accounts::{PasswordChangeError, SignInFailure};
+use app::cas::{self, CasSettings, ServiceError, TicketRefusal, Validation};
+use app::{Actor, Error};
+use chrono::Duration;
+use common::*;
+use domain::cas::{AttributeValue, FailureCode};
+use domain::vocabulary::Channel;
+use store::accounts::Accounts;
+use store::admin::{self, AdminDirectory};
+use store::cas::CasStore;
+use store::web::{Admin, WebDirectory};
+use store::{Directory, UserQuery};
+
+conformance!(
+    a_teacher_signs_in_changes_the_password_and_each_service_gets_its_own_ticket,
+    a_ticket_is_spent_by_its_first_validation_even_when_two_race,
+    only_a_system_admin_registers_services_and_bad_ones_are_explained,
+);
+
+trait Full: Directory + Accounts + AdminDirectory + WebDirectory + CasStore {}
+impl<T: Directory + Accounts + AdminDirectory + WebDirectory + CasStore> Full for T {}
+
+fn operator() -> Actor {
+    Actor::operator("cli:test".into())
+}
+
+fn rng(seed: u64) -> rand::rngs::StdRng {
+    <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed)
+}
+
+fn ip() -> std::net::IpAddr {
+    "192.0.2.10".parse().unwrap()
+}
+
+const VS: &str = "https://vie-scolaire.test/";
+const BOOKS: &str = "https://manuels.test/";
+
+/// One teacher of UAI imported with an imposed password, and two services:
+/// the vie scolaire open to UAI, the textbooks to OTHER_UAI only.
+async fn setting(d: &impl Full) -> i64 {
+    with_establishments(d, &[UAI, OTHER_UAI]).await;
+    let file = csv(&[
+        TEACHER_HEADER,
+        "Madame;LAVOISIER;Nicole;Physique-Chimie;;nlavoisier;Chimie-2026!",
+    ]);
+    import(d, &file, &teachers(UAI)).await;
+    let at = now();
+    cas::add_service(
+        d,
+        &operator(),
+        "vie-scolaire",
+        VS,
+        &[UAI.to_string()],
+        "login,lastName,ENTPersonProfils,ENTPersonStructRattach,lvsProfile,schools",
+        false,
+        at,
+    )
+    .await
+    .unwrap();
+    cas::add_service(
+        d,
+        &operator(),
+        "manuels",
+        BOOKS,
+        &[OTHER_UAI.to_string()],
+        "",
+        false,
+        at,
+    )
+    .await
+    .unwrap();
+    let found = d
+        .search_users(&UserQuery {
+            last_name: Some("lavoisier".into()),
+            limit: 5,
+            ..UserQuery::default()
+        })
+        .await
+        .unwrap();
+    d.account_id_by_key(&found[0].sync_key).await.unwrap().expect("by key")
+}
+
+async fn a_teacher_signs_in_changes_the_password_and_each_service_gets_its_own_ticket(d: &impl Full) {
+    let id = setting(d).await;
+    let settings = CasSettings::default();
+    let at = |seconds: i64| now() + Duration::seconds(seconds);
+    let mut r = rng(3);
+
+    let wrong = cas::sign_in(d, "nlavoisier", "pas le bon", ip(), &settings, &mut r, at(1))
+        .await
+        .unwrap();
+    assert_eq!(wrong, Err(SignInFailure::BadCredentials));
+    let signed = cas::sign_in(d, "NLavoisier", "Chimie-2026!", ip(), &settings, &mut r, at(2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(signed.password_change_pending, "an imported password is distributed");
+    assert!(signed.token.starts_with("TGC-"));
+    let token = signed.token;
+    assert_eq!(
+        cas::grant_ticket(d, &token, VS, true, &settings, &mut r, at(3))
+            .await
+            .unwrap(),
+        Err(TicketRefusal::PasswordChangePending)
+    );
+
+    let change = |new: &'static str, confirm: &'static str, seconds: i64| {
+        let token = token.clone();
+        async move {
+            cas::change_distributed_password(d, &token, new, confirm, ip(), &settings, &mut rng(4), at(seconds)).await
+        }
+    };
+    let same = change("Chimie-2026!", "Chimie-2026!", 4).await;
+    assert!(
+        matches!(&same, Err(PasswordChangeError::Policy(m)) if m.contains("différent")),
+        "{same:?}"
+    );
+    let mismatch = change("des pommes et des poires", "des pommes et des prunes", 5).await;
+    assert!(
+        matches!(&mismatch, Err(PasswordChangeError::Policy(m)) if m.contains("diffèrent")),
+        "{mismatch:?}"
+    );
+    change("des pommes et des poires", "des pommes et des poires", 6)
+        .await
+        .unwrap();
+    let stored = d.sign_in_account("nlavoisier").await.unwrap().unwrap();
+    assert!(!stored.must_change_password);
+    assert!(
+        stored.password_hash.starts_with("$argon2id$v=19$m=19456,t=2"),
+        "{}",
+        stored.password_hash
+    );
+    let audit = admin::audit_log(d, 5).await.unwrap();
+    assert!(audit
+        .iter()
+        .any(|e| e.action == "password_change" && e.actor == "nlavoisier"));
+    assert!(
+        matches!(
+            change("encore une autre phrase", "encore une autre phrase", 7).await,
+            Err(PasswordChangeError::Changed)
+        ),
+        "the change is done once"
+    );
+
+    // The vie scolaire: a ticket, validated once, with the attributes it was granted.
+    let service = "https://vie-scolaire.test/connexion?retour=accueil";
+    let ticket = cas::grant_ticket(d, &token, service, true, &settings, &mut r, at(8))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(ticket.starts_with("ST-"));
+    let plain = Validation { renew: false };
+    let success = cas::validate(d, Some(&ticket), Some(service), Validation { renew: true }, at(9))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(success.user, "nlavoisier");
+    assert!(success.from_new_login);
+    let attribute = |name: &str| {
+        success
+            .attributes
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        attribute("ENTPersonProfils"),
+        vec![AttributeValue::Text("National_ENS".into())]
+    );
+    assert_eq!(
+        attribute("ENTPersonStructRattach"),
+        vec![AttributeValue::Text(UAI.into())]
+    );
+    assert_eq!(attribute("lvsProfile"), vec![AttributeValue::Text("Professeur".into())]);
+    assert!(matches!(&attribute("schools")[..], [AttributeValue::School(s)] if s.uai.as_str() == UAI));
+    assert!(attribute("email").is_empty(), "not granted");
+    let replay = cas::validate(d, Some(&ticket), Some(service), plain, at(9))
+        .await
+        .unwrap();
+    assert_eq!(replay.unwrap_err().code, FailureCode::InvalidTicket);
+
+    // Without a password typed again: renew=true refuses the SSO ticket.
+    let sso = cas::grant_ticket(d, &token, service, false, &settings, &mut r, at(10))
+        .await
+        .unwrap()
+        .unwrap();
+    let renew = cas::validate(d, Some(&sso), Some(service), Validation { renew: true }, at(10))
+        .await
+        .unwrap();
+    assert_eq!(renew.unwrap_err().code, FailureCode::InvalidTicketSpec);
+
+    // Another service's URL, an expired ticket, a missing parameter, a made-up ticket.
+    let other = cas::grant_ticket(d, &token, service, false, &settings, &mut r, at(11))
+        .await
+        .unwrap()
+        .unwrap();
+    let elsewhere = cas::validate(d, Some(&other), Some("https://pirate.test/"), plain, at(11))
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.unwrap_err().code, FailureCode::InvalidService);
+    let late = cas::grant_ticket(d, &token, service, false, &settings, &mut r, at(12))
+        .await
+        .unwrap()
+        .unwrap();
+    let expired = cas::validate(d, Some(&late), Some(service), plain, at(12 + settings.ticket_seconds))
+        .await
+        .unwrap();
+    assert_eq!(expired.unwrap_err().code, FailureCode::InvalidTicket);
+    let missing = cas::validate(d, None, Some(service), plain, at(13)).await.unwrap();
+    assert_eq!(missing.unwrap_err().code, FailureCode::InvalidRequest);
+    let made_up = cas::validate(d, Some("ST-0000"), Some(service), plain, at(13))
+        .await
+        .unwrap();
+    assert_eq!(made_up.unwrap_err().code, FailureCode::InvalidTicket);
+
+    // The textbooks are open to another establishment only; an unknown URL is refused.
+    assert_eq!(
+        cas::grant_ticket(d, &token, BOOKS, false, &settings, &mut r, at(14))
+            .await
+            .unwrap(),
+        Err(TicketRefusal::NotYourEstablishment("manuels".into()))
+    );
+    assert_eq!(
+        cas::grant_ticket(
+            d,
+            &token,
+            "https://vie-scolaire.test.pirate.net/",
+            false,
+            &settings,
+            &mut r,
+            at(14)
+        )
+        .await
+        .unwrap(),
+        Err(TicketRefusal::UnknownService)
+    );
+
+    // A deactivated account's ticket is refused at validation.
+    let before = cas::grant_ticket(d, &token, service, false, &settings, &mut r, at(15))
+        .await
+        .unwrap()
+        .unwrap();
+    let detail = d.account(id).await.unwrap().unwrap();
+    app::accounts::set_active(d, &detail, None, false, &operator(), at(15))
+        .await
+        .unwrap();
+    let closed = cas::validate(d, Some(&before), Some(service), plain, at(16))
+        .await
+        .unwrap();
+    assert_eq!(closed.unwrap_err().code, FailureCode::InvalidTicket);
+    assert_eq!(
+        cas::grant_ticket(d, &token, service, false, &settings, &mut r, at(16))
+            .await
+            .unwrap(),
+        Err(TicketRefusal::AccountClosed)
+    );
+
+    // Logout names the ticket the vie scolaire validated, and ends the session.
+    let validated = cas::logout(d, &token).await.unwrap();
+    assert_eq!(validated.len(), 1, "{validated:?}");
+    assert_eq!(validated[0].ticket, ticket);
+    assert_eq!(validated[0].service, service);
+    assert_eq!(
+        cas::grant_ticket(d, &token, service, false, &settings, &mut r, at(17))
+            .await
+            .unwrap(),
+        Err(TicketRefusal::NoSession)
+    );
+}
+
+async fn a_ticket_is_spent_by_its_first_validation_even_when_two_race(d: &impl Full) {
+    setting(d).await;
+    let settings = CasSettings::default();
+    let mut r = rng(5);
+    let at = now();
+    let token = cas::sign_in(d, "nlavoisier", "Chimie-2026!", ip(), &settings, &mut r, at)
+        .await
+        .unwrap()
+        .unwrap()
+        .token;
+    cas::change_distributed_password(
+        d,
+        &token,
+        "des pommes et des poires",
+        "des pommes et des poires",
+        ip(),
+        &settings,
+        &mut r,
+        at,
+    )
+    .await
+    .unwrap();
+    let plain = Validation { renew: false };
+    for round in 0..5 {
+        let ticket = cas::grant_ticket(d, &token, VS, false, &settings, &mut r, at)
+            .await
+            .unwrap()
+            .unwrap();
+        let (a, b) = tokio::join!(
+            cas::validate(d, Some(&ticket), Some(VS), plain, at),
+            cas::validate(d, Some(&ticket), Some(VS), plain, at)
+        );
+        let won = [a.unwrap(), b.unwrap()].iter().filter(|v| v.is_ok()).count();
+        assert_eq!(won, 1, "round {round}: one validation only");
+    }
+
+    // The session ends after its idle lifetime without use.
+    let idle = at + Duration::minutes(settings.idle_minutes + 1);
+    assert_eq!(
+        cas::grant_ticket(d, &token, VS, false, &settings, &mut r, idle)
+            .await
+            .unwrap(),
+        Err(TicketRefusal::NoSession)
+    );
+    assert_eq!(
+        d.purge_sso_sessions(idle, idle - Duration::minutes(settings.idle_minutes))
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+async fn only_a_system_admin_registers_services_and_bad_ones_are_explained(d: &impl Full) {
+    with_establishments(d, &[UAI]).await;
+    let at = now();
+    let school_admin = Actor::new(
+        Admin {
+            id: 3,
+            login: "admin-a".into(),
+            system: false,
+            establishments: vec![uai(UAI)],
+            email: None,
+        },
+        Channel::Web,
+    );
+    let refused = cas::add_service(d, &school_admin, "vs", VS, &[], "", false, at).await;
+    assert!(
+        matches!(refused, Err(ServiceError::Refused(Error::SystemOnly(_)))),
+        "{refused:?}"
+    );
+    let explain = |r: Result<store::cas::CasService, ServiceError>| match r {
+        Err(ServiceError::Invalid(m)) => m,
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        explain(cas::add_service(d, &operator(), "vs", "vie-scolaire.test", &[], "", false, at).await)
+            .contains("https://")
+    );
+    assert!(
+        explain(cas::add_service(d, &operator(), "vs", VS, &["0000000A".into()], "", false, at).await)
+            .contains("0000000A")
+    );
+    assert!(
+        explain(cas::add_service(d, &operator(), "vs", VS, &[], "login,motDePasse", false, at).await)
+            .contains("motDePasse")
+    );
+    assert!(explain(cas::add_service(d, &operator(), "  ", VS, &[], "", false, at).await).contains("nom"));
+    assert!(d.cas_services().await.unwrap().is_empty(), "nothing half-written");
+
+    let added = cas::add_service(
+        d,
+        &operator(),
+        "vs",
+        "HTTPS://Vie-Scolaire.test/",
+        &[UAI.into()],
+        "",
+        true,
+        at,
+    )
+    .await
+    .unwrap();
+    assert_eq!(added.url_prefix, VS);
+    assert_eq!(
+        domain::cas::attribute_list(&added.attributes),
+        app::cas::DEFAULT_ATTRIBUTES
+    );
+    let twice = cas::add_service(d, &operator(), "vs", BOOKS, &[], "", false, at).await;
+    assert!(
+        matches!(&twice, Err(ServiceError::Refused(Error::Store(store::StoreError::Conflict(m)))) if m.contains("vs")),
+        "{twice:?}"
+    );
+    assert_eq!(cas::services(d).await.unwrap(), vec![added]);
+    let audit = admin::audit_log(d, 5).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "cas_service_add" && e.target == "vs"));
+
+    assert!(matches!(
+        cas::remove_service(d, &school_admin, "vs", at).await,
+        Err(ServiceError::Refused(Error::SystemOnly(_)))
+    ));
+    cas::remove_service(d, &operator(), "vs", at).await.unwrap();
+    assert!(matches!(
+        cas::remove_service(d, &operator(), "vs", at).await,
+        Err(ServiceError::Unknown(_))
+    ));
+    assert!(cas::services(d).await.unwrap().is_empty());
+}
