@@ -573,3 +573,86 @@ pub async fn after_csv_import<D: AdminDirectory>(
     }
     Ok(())
 }
+
+/// `services add|list|remove`: the CAS services of the ENT (system admins).
+pub async fn services<D: app::Backend>(
+    d: &D,
+    command: crate::cli::ServicesCommand,
+    clock: &dyn Clock,
+) -> Result<ExitCode> {
+    use crate::cli::ServicesCommand;
+    let refused = |e: app::cas::ServiceError| match e {
+        app::cas::ServiceError::Refused(e) => app_refusal(e),
+        other => anyhow::Error::new(Refused(other.to_string())),
+    };
+    match command {
+        ServicesCommand::Add(args) => {
+            let service = app::cas::add_service(
+                d,
+                &operator(),
+                &args.name,
+                &args.url_prefix,
+                &args.establishments,
+                args.attributes.as_deref().unwrap_or(""),
+                args.proxy,
+                clock.now(),
+            )
+            .await
+            .map_err(refused)?;
+            println!(
+                "Service « {} » enregistré : {} ({}) ; attributs : {}.",
+                service.name,
+                service.url_prefix,
+                who_may_use(&service),
+                domain::cas::attribute_list(&service.attributes)
+            );
+        }
+        ServicesCommand::List { json } => {
+            let services = app::cas::services(d).await.map_err(app_refusal)?;
+            if json {
+                let list: Vec<serde_json::Value> = services
+                    .iter()
+                    .map(|s| {
+                        serde_json::json!({
+                            "name": s.name,
+                            "url_prefix": s.url_prefix,
+                            "establishments": s.establishments.iter().map(Uai::as_str).collect::<Vec<_>>(),
+                            "attributes": s.attributes.iter().map(|a| a.name()).collect::<Vec<_>>(),
+                            "proxy": s.proxy,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if services.is_empty() {
+                println!("Aucun service enregistré : annuaire services add NOM https://… en ajoute un.");
+            } else {
+                for s in &services {
+                    println!(
+                        "{}\t{}\t{}\t{}{}",
+                        s.name,
+                        s.url_prefix,
+                        who_may_use(s),
+                        domain::cas::attribute_list(&s.attributes),
+                        if s.proxy { "\tproxy" } else { "" }
+                    );
+                }
+            }
+        }
+        ServicesCommand::Remove { name } => {
+            app::cas::remove_service(d, &operator(), &name, clock.now())
+                .await
+                .map_err(refused)?;
+            println!("Service « {} » retiré : ses tickets ne sont plus validés.", name.trim());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn who_may_use(service: &store::cas::CasService) -> String {
+    if service.establishments.is_empty() {
+        "tous les établissements".to_string()
+    } else {
+        let uais: Vec<&str> = service.establishments.iter().map(Uai::as_str).collect();
+        format!("établissements {}", uais.join(", "))
+    }
+}

@@ -89,6 +89,9 @@ pub enum Command {
     /// Rechercher, restaurer, purger des comptes
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Services de l'ENT reliés par CAS (vie scolaire, manuels…) : qui s'y connecte, ce qu'ils reçoivent
+    #[command(subcommand)]
+    Services(ServicesCommand),
     /// Flux académique AAF (ficAlimMENESR)
     #[command(subcommand)]
     Aaf(crate::admin_commands::AafCommand),
@@ -146,6 +149,51 @@ pub struct ServeArgs {
     /// À l'arrêt (Ctrl+C, SIGTERM), secondes laissées à l'import en cours pour finir avant d'être remis dans la file
     #[arg(long, value_name = "SECONDES", default_value_t = 30, env = "ANNUAIRE_SHUTDOWN_GRACE")]
     pub shutdown_grace: u64,
+    /// Durée de vie d'un ticket de service CAS, en secondes (10 conseillé par la spécification)
+    #[arg(long, value_name = "SECONDES", default_value_t = 10,
+          value_parser = clap::value_parser!(i64).range(1..=300), env = "ANNUAIRE_CAS_TICKET_SECONDS")]
+    pub cas_ticket_seconds: i64,
+    /// Minutes sans activité après lesquelles la session unique (CAS) d'une personne se ferme
+    #[arg(long, value_name = "MINUTES", default_value_t = 120,
+          value_parser = clap::value_parser!(i64).range(1..=1440), env = "ANNUAIRE_CAS_IDLE_MINUTES")]
+    pub cas_idle_minutes: i64,
+    /// Heures après lesquelles la session unique (CAS) se ferme dans tous les cas
+    #[arg(long, value_name = "HEURES", default_value_t = 10,
+          value_parser = clap::value_parser!(i64).range(1..=168), env = "ANNUAIRE_CAS_LIFETIME_HOURS")]
+    pub cas_lifetime_hours: i64,
+    /// Réseau d'un mandataire inverse (reverse proxy) dont l'en-tête X-Forwarded-For donne l'adresse du client (répétable : --trusted-proxy 10.0.0.0/8)
+    #[arg(long = "trusted-proxy", value_name = "RÉSEAU")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServicesCommand {
+    /// Enregistrer un service : son nom et le début de ses adresses (https://vie-scolaire.exemple.fr/)
+    Add(ServiceAddArgs),
+    /// Les services enregistrés
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Retirer un service : ses tickets ne sont plus validés
+    Remove { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceAddArgs {
+    /// Nom court du service (vie-scolaire, manuels…)
+    pub name: String,
+    /// Début des adresses du service : toute adresse qui commence ainsi est ce service
+    pub url_prefix: String,
+    /// Établissement dont les personnes peuvent s'y connecter (répétable ; aucun : tous)
+    #[arg(long = "establishment", value_name = "UAI")]
+    pub establishments: Vec<String>,
+    /// Attributs transmis au service, séparés par des virgules (login,lastName,firstName,displayName,birthDate,email,profile,schools,classes,ENTPersonJointure,ENTPersonProfils,ENTPersonStructRattach,ENTPersonFonctions,ENTEleveClasses,lvsProfile)
+    #[arg(long)]
+    pub attributes: Option<String>,
+    /// Le service peut demander des tickets de proxy (portail qui appelle d'autres services)
+    #[arg(long)]
+    pub proxy: bool,
 }
 
 #[derive(Debug, Subcommand)]

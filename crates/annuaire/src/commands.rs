@@ -234,6 +234,7 @@ async fn dispatch<D: web::Backend>(
         Command::Lvs(LvsCommand::Reset { code }) => {
             crate::admin_commands::lvs_set(d, &code, app::lvs::LvsChoice::Guide, &clock).await
         }
+        Command::Services(command) => crate::admin_commands::services(d, command, &clock).await,
         Command::Users(UsersCommand::Search(args)) => search(d, &args).await,
         Command::Users(UsersCommand::Show(args)) => {
             crate::account_commands::show(d, &args, &acting_admin(d, as_admin).await?).await

@@ -59,6 +59,13 @@ pub async fn run<D: Backend>(directory: D, args: &ServeArgs, mail: &MailArgs) ->
             result_retention_days: args.result_retention_days,
             job_lease_seconds: args.job_lease,
             shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace),
+            cas: app::cas::CasSettings {
+                ticket_seconds: args.cas_ticket_seconds,
+                idle_minutes: args.cas_idle_minutes,
+                lifetime_hours: args.cas_lifetime_hours,
+                ..app::cas::CasSettings::default()
+            },
+            forwarded_by: args.trusted_proxies.clone(),
             ..WebConfig::default()
         },
         notifier: Arc::new(notifier),

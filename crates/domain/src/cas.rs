@@ -417,15 +417,15 @@ pub fn json_answer(result: &Result<Success, Failure>) -> Value {
     }
 }
 
-/// The attributes CAS 3.0 defines for every answer.
+/// The attributes CAS 3.0 defines for every answer, in the order of its schema.
 fn standard_attributes(success: &Success) -> [(&'static str, String); 3] {
     [
         (
             "authenticationDate",
             success.authentication_date.to_rfc3339_opts(SecondsFormat::Secs, true),
         ),
-        ("isFromNewLogin", success.from_new_login.to_string()),
         ("longTermAuthenticationRequestTokenUsed", "false".to_string()),
+        ("isFromNewLogin", success.from_new_login.to_string()),
     ]
 }
 

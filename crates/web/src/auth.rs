@@ -33,7 +33,7 @@ pub fn hash_token(token: &str) -> String {
         .collect()
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     CookieJar::from_headers(headers)
         .get(name)
         .map(|c| c.value().to_string())
@@ -76,7 +76,7 @@ pub fn take_flash(headers: &HeaderMap, secure: bool) -> (CookieJar, Option<Strin
 }
 
 /// Equal-time comparison, so the token cannot be guessed byte by byte.
-fn same_secret(a: &str, b: &str) -> bool {
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -59,6 +59,10 @@ pub(crate) async fn run_worker<D: Backend>(
             if let Err(e) = state.directory.purge_abandoned_drafts(abandoned, state.now()).await {
                 tracing::warn!(error = %e, "brouillons abandonnés non effacés");
             }
+            let idle_since = state.now() - chrono::Duration::minutes(state.config.cas.idle_minutes);
+            if let Err(e) = state.directory.purge_sso_sessions(state.now(), idle_since).await {
+                tracing::warn!(error = %e, "sessions CAS expirées non effacées");
+            }
             checkpoint(&state).await;
             if let Err(e) = state.notifier.deliver_due(state.directory.as_ref(), state.now()).await {
                 state.metrics.mail_failed();

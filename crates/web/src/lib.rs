@@ -9,6 +9,7 @@ mod accounts;
 mod admin_pages;
 mod api;
 mod auth;
+mod cas;
 mod error;
 mod history;
 mod jobs;
@@ -16,6 +17,7 @@ mod metrics;
 mod openapi;
 mod pages;
 pub mod schedule;
+mod single_logout;
 mod wizard;
 
 /// The OpenAPI document of the JSON API, as JSON.
@@ -62,6 +64,11 @@ pub struct WebConfig {
     pub shutdown_grace: std::time::Duration,
     /// How long an untouched draft (file, edits) is kept before it is wiped.
     pub draft_retention_seconds: i64,
+    /// The CAS server's ticket and session lifetimes, and its throttling.
+    pub cas: app::cas::CasSettings,
+    /// The reverse proxies whose `X-Forwarded-For` names the client (the
+    /// address an account's allowed ranges and the throttling look at).
+    pub forwarded_by: Vec<ipnet::IpNet>,
 }
 
 impl Default for WebConfig {
@@ -78,6 +85,8 @@ impl Default for WebConfig {
             job_lease_seconds: store::web::JOB_LEASE_SECONDS,
             shutdown_grace: std::time::Duration::from_secs(30),
             draft_retention_seconds: 7 * 86_400,
+            cas: app::cas::CasSettings::default(),
+            forwarded_by: Vec::new(),
         }
     }
 }
@@ -124,6 +133,14 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
         .route("/creation.js", get(pages::creation_script))
         .route("/connexion", get(auth::login_page::<D>).post(auth::login::<D>))
         .route("/deconnexion", post(auth::logout::<D>))
+        .route("/cas/login", get(cas::login_page::<D>).post(cas::login::<D>))
+        .route("/cas/mot-de-passe", post(cas::change::<D>))
+        .route("/cas/logout", get(cas::logout::<D>))
+        .route("/cas/validate", get(cas::validate_v1::<D>))
+        .route("/cas/serviceValidate", get(cas::service_validate::<D>))
+        .route("/cas/proxyValidate", get(cas::service_validate::<D>))
+        .route("/cas/p3/serviceValidate", get(cas::p3_service_validate::<D>))
+        .route("/cas/p3/proxyValidate", get(cas::p3_service_validate::<D>))
         .route("/imports/nouveau", get(wizard::step1_page::<D>))
         .route("/imports", post(wizard::step1_submit::<D>))
         .route(
@@ -296,10 +313,10 @@ async fn security_headers(request: axum::extract::Request, next: axum::middlewar
     use axum::http::header::{self, HeaderValue};
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
+    // A page may set its own (the CAS pages let their forms lead to the service).
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -441,9 +458,9 @@ pub async fn serve<D: Backend>(
     let held = jobs::HeldJob::default();
     let worker = tokio::spawn(jobs::run_worker(state.clone(), stopped, Arc::clone(&held)));
     let scheduler = aaf_schedule.map(|s| tokio::spawn(schedule::run_schedule(state.clone(), s)));
-    let served = axum::serve(listener, router(state.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // The peer's address: the CAS sign-in checks it against the account's ranges.
+    let app = router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     tracing::info!("arrêt demandé : plus de nouvelle requête ni de nouvel import");
     let _ = stop.send(true);
     if let Some(scheduler) = scheduler {

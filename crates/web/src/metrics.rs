@@ -20,6 +20,11 @@ struct ImportLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CasLabels {
+    event: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResponseLabels {
     class: String,
 }
@@ -31,6 +36,7 @@ pub struct Metrics {
     import_seconds: Histogram,
     mail_failures: Counter,
     sign_in_failures: Counter,
+    cas: Family<CasLabels, Counter>,
     responses: Family<ResponseLabels, Counter>,
     queued_jobs: Gauge,
     oldest_queued_job_seconds: Gauge,
@@ -70,6 +76,12 @@ impl Default for Metrics {
             "Refused sign-ins (wrong login or password, throttled)",
             sign_in_failures.clone(),
         );
+        let cas = Family::<CasLabels, Counter>::default();
+        registry.register(
+            "cas_events",
+            "CAS server events: tickets issued and validated, single logouts sent and failed",
+            cas.clone(),
+        );
         let responses = Family::<ResponseLabels, Counter>::default();
         registry.register(
             "http_responses",
@@ -95,6 +107,7 @@ impl Default for Metrics {
             import_seconds,
             mail_failures,
             sign_in_failures,
+            cas,
             responses,
             queued_jobs,
             oldest_queued_job_seconds,
@@ -120,6 +133,26 @@ impl Metrics {
 
     pub fn sign_in_failed(&self) {
         self.sign_in_failures.inc();
+    }
+
+    fn cas_event(&self, event: &'static str) {
+        self.cas.get_or_create(&CasLabels { event }).inc();
+    }
+
+    pub fn cas_ticket_issued(&self) {
+        self.cas_event("ticket_issued");
+    }
+
+    pub fn cas_ticket_validated(&self) {
+        self.cas_event("ticket_validated");
+    }
+
+    pub fn cas_logout_sent(&self) {
+        self.cas_event("logout_sent");
+    }
+
+    pub fn cas_logout_failed(&self) {
+        self.cas_event("logout_failed");
     }
 
     pub fn responded(&self, status: u16) {

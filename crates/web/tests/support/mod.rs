@@ -68,7 +68,16 @@ pub async fn start_without_worker() -> App {
     start_app(None, false).await
 }
 
+/// The app with its worker, its configuration changed by `configure`.
+pub async fn start_configured(configure: impl FnOnce(&mut WebConfig)) -> App {
+    start_app_with(None, true, configure).await
+}
+
 async fn start_app(pattern: Option<&str>, worker: bool) -> App {
+    start_app_with(pattern, worker, |_| {}).await
+}
+
+async fn start_app_with(pattern: Option<&str>, worker: bool, configure: impl FnOnce(&mut WebConfig)) -> App {
     let dir = tempfile::tempdir().unwrap();
     let inbox = dir.path().join("flux");
     std::fs::create_dir(&inbox).unwrap();
@@ -112,14 +121,16 @@ async fn start_app(pattern: Option<&str>, worker: bool) -> App {
         ..mail::MailSettings::default()
     })
     .unwrap();
+    let mut config = WebConfig {
+        ent_name: "ENT Test".into(),
+        sign_in_url: "https://ent.test/".into(),
+        ..WebConfig::default()
+    };
+    configure(&mut config);
     let state = AppState {
         directory: Arc::new(directory),
         clock: Arc::new(SystemClock),
-        config: WebConfig {
-            ent_name: "ENT Test".into(),
-            sign_in_url: "https://ent.test/".into(),
-            ..WebConfig::default()
-        },
+        config,
         notifier: Arc::new(notifier),
         metrics: Arc::default(),
     };

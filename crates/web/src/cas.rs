@@ -1,0 +1,738 @@
+//! The CAS server's door (Apereo CAS protocol 1.0, 2.0 and 3.0) under
+//! `/cas`: the people's sign-in page and its first-sign-in password change,
+//! service tickets, their validation in the three formats, the logout. Every
+//! rule is in [`app::cas`] and [`domain::cas`]; this module reads parameters
+//! and cookies, runs the Argon2id work off the async threads and renders.
+
+use crate::auth::{cookie, same_secret};
+use crate::error::AppError;
+use crate::{AppState, Backend};
+use app::accounts::{PasswordChangeError, SignInFailure};
+use app::cas::{CasSettings, TicketRefusal, Validation};
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Form, FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use domain::cas::{self as protocol, Failure, Success};
+use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+/// The single sign-on cookie (the ticket-granting cookie of the specification).
+const SSO_COOKIE: &str = "annuaire_cas";
+/// The sign-in forms' CSRF token (double submit: the cookie and the field).
+const FORM_COOKIE: &str = "annuaire_cas_formulaire";
+
+/// The address a request came from: the peer, or the client a trusted
+/// reverse proxy names in `X-Forwarded-For` ([`crate::WebConfig::forwarded_by`]).
+/// Without either (a request built in a test), the unspecified address,
+/// which no account's allowed ranges contain.
+pub struct ClientAddress(pub IpAddr);
+
+impl<D: Send + Sync> FromRequestParts<AppState<D>> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState<D>) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        Ok(ClientAddress(client_address(
+            peer,
+            &parts.headers,
+            &state.config.forwarded_by,
+        )))
+    }
+}
+
+/// Walks `X-Forwarded-For` from the right while the hop is a trusted proxy:
+/// the first untrusted address is the client (one a client wrote itself on
+/// the left is never believed).
+fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let hops: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|hop| hop.trim().parse().ok())
+        .collect();
+    hops.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer)
+}
+
+fn sso_cookie(value: String, max_age: i64, secure: bool) -> Cookie<'static> {
+    // Lax, not Strict: the browser comes back from a service's redirect, a
+    // cross-site navigation that must carry the session.
+    Cookie::build((SSO_COOKIE, value))
+        .path("/cas")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .max_age(cookie::time::Duration::seconds(max_age))
+        .secure(secure)
+        .build()
+}
+
+fn form_cookie(value: String, secure: bool) -> Cookie<'static> {
+    Cookie::build((FORM_COOKIE, value))
+        .path("/cas")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .max_age(cookie::time::Duration::seconds(3600))
+        .secure(secure)
+        .build()
+}
+
+/// A parameter the specification calls "set" (`renew`, `gateway`).
+fn is_set(value: &Option<String>) -> bool {
+    value
+        .as_deref()
+        .is_some_and(|v| !v.eq_ignore_ascii_case("false") && v != "0")
+}
+
+#[derive(Deserialize, Default)]
+pub struct LoginQuery {
+    service: Option<String>,
+    renew: Option<String>,
+    gateway: Option<String>,
+    method: Option<String>,
+}
+
+/// What the pages carry from one form to the next.
+#[derive(Clone, Default)]
+struct Request {
+    service: Option<String>,
+    renew: bool,
+    post: bool,
+}
+
+impl Request {
+    fn of(service: Option<String>, renew: &Option<String>, method: &Option<String>) -> Request {
+        Request {
+            service: service.filter(|s| !s.trim().is_empty()),
+            renew: is_set(renew),
+            post: method.as_deref().is_some_and(|m| m.eq_ignore_ascii_case("post")),
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "cas_login.html")]
+struct LoginPage {
+    ent_name: String,
+    csrf: String,
+    error: Option<String>,
+    username: String,
+    service: Option<String>,
+    service_name: Option<String>,
+    renew: bool,
+    post: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "cas_change.html")]
+struct ChangePage {
+    ent_name: String,
+    csrf: String,
+    error: Option<String>,
+    service: Option<String>,
+    post: bool,
+    min_len: usize,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "cas_message.html")]
+struct MessagePage {
+    ent_name: String,
+    title: String,
+    message: String,
+    error: bool,
+    signed_in: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "cas_post.html")]
+struct PostPage {
+    ent_name: String,
+    service: String,
+    service_name: String,
+    ticket: String,
+}
+
+/// The pages' policy: forms may lead to this server and to the service the
+/// person is signing in to (the sign-in's redirect, the `method=POST` form).
+fn with_policy(response: impl IntoResponse, service: Option<&str>) -> Response {
+    let mut response = response.into_response();
+    let target = service.and_then(protocol::origin).unwrap_or_default();
+    let policy = crate::CONTENT_SECURITY_POLICY.replace("form-action 'self'", &format!("form-action 'self' {target}"));
+    if let Ok(value) = HeaderValue::from_str(policy.trim()) {
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    response
+}
+
+impl<D> AppState<D> {
+    fn cas(&self) -> &CasSettings {
+        &self.config.cas
+    }
+}
+
+fn login_form<D>(
+    state: &AppState<D>,
+    request: &Request,
+    service_name: Option<String>,
+    error: Option<String>,
+    username: String,
+) -> Response {
+    let csrf = crate::auth::new_token();
+    let page = LoginPage {
+        ent_name: state.config.ent_name.clone(),
+        csrf: csrf.clone(),
+        error,
+        username,
+        service: request.service.clone(),
+        service_name,
+        renew: request.renew,
+        post: request.post,
+    };
+    let jar = CookieJar::new().add(form_cookie(csrf, state.config.secure_cookies));
+    let status = if page.error.is_some() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
+    with_policy((status, jar, page), request.service.as_deref())
+}
+
+fn change_form<D>(state: &AppState<D>, request: &Request, error: Option<String>, jar: CookieJar) -> Response {
+    let csrf = crate::auth::new_token();
+    let page = ChangePage {
+        ent_name: state.config.ent_name.clone(),
+        csrf: csrf.clone(),
+        error,
+        service: request.service.clone(),
+        post: request.post,
+        min_len: domain::password::CHOSEN_MIN_LEN,
+    };
+    let status = if page.error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    with_policy(
+        (status, jar.add(form_cookie(csrf, state.config.secure_cookies)), page),
+        request.service.as_deref(),
+    )
+}
+
+fn message<D>(state: &AppState<D>, status: StatusCode, title: &str, message: String, signed_in: bool) -> Response {
+    let page = MessagePage {
+        ent_name: state.config.ent_name.clone(),
+        title: title.to_string(),
+        message,
+        error: !status.is_success(),
+        signed_in,
+    };
+    with_policy((status, page), None)
+}
+
+fn unknown_service<D>(state: &AppState<D>) -> Response {
+    message(
+        state,
+        StatusCode::FORBIDDEN,
+        "Service inconnu",
+        TicketRefusal::UnknownService.to_string(),
+        false,
+    )
+}
+
+/// The service's URL with the ticket added to its query.
+fn with_ticket(service: &str, ticket: &str) -> String {
+    let (base, fragment) = match service.split_once('#') {
+        Some((base, fragment)) => (base, Some(fragment)),
+        None => (service, None),
+    };
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let encoded: String = form_urlencoded::byte_serialize(ticket.as_bytes()).collect();
+    match fragment {
+        Some(fragment) => format!("{base}{separator}ticket={encoded}#{fragment}"),
+        None => format!("{base}{separator}ticket={encoded}"),
+    }
+}
+
+/// Back to the service with a new ticket (303, or a form for `method=POST`);
+/// a refusal is a page saying why.
+async fn to_service<D: Backend>(
+    state: &AppState<D>,
+    token: &str,
+    request: &Request,
+    service: &str,
+    from_new_login: bool,
+    jar: CookieJar,
+) -> Result<Response, AppError> {
+    let mut rng = domain::password::os_rng();
+    let granted = app::cas::grant_ticket(
+        state.directory.as_ref(),
+        token,
+        service,
+        from_new_login,
+        state.cas(),
+        &mut rng,
+        state.now(),
+    )
+    .await?;
+    let ticket = match granted {
+        Ok(ticket) => ticket,
+        Err(TicketRefusal::NoSession) => {
+            return Ok(login_form(
+                state,
+                request,
+                None,
+                Some(TicketRefusal::NoSession.to_string()),
+                String::new(),
+            ))
+        }
+        Err(TicketRefusal::PasswordChangePending) => return Ok(change_form(state, request, None, jar)),
+        Err(refusal @ TicketRefusal::UnknownService) => {
+            return Ok(message(
+                state,
+                StatusCode::FORBIDDEN,
+                "Service inconnu",
+                refusal.to_string(),
+                true,
+            ))
+        }
+        Err(refusal) => {
+            return Ok(message(
+                state,
+                StatusCode::FORBIDDEN,
+                "Accès refusé",
+                refusal.to_string(),
+                true,
+            ))
+        }
+    };
+    state.metrics.cas_ticket_issued();
+    if request.post {
+        let services = app::cas::services(state.directory.as_ref()).await?;
+        let service_name = app::cas::service_for(&services, service)
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
+        let page = PostPage {
+            ent_name: state.config.ent_name.clone(),
+            service: service.to_string(),
+            service_name,
+            ticket,
+        };
+        return Ok(with_policy((jar, page), Some(service)));
+    }
+    Ok(with_policy(
+        (jar, Redirect::to(&with_ticket(service, &ticket))),
+        Some(service),
+    ))
+}
+
+/// The registered service's name, or the "unknown service" page.
+async fn registered_name<D: Backend>(
+    state: &AppState<D>,
+    request: &Request,
+) -> Result<Result<Option<String>, Response>, AppError> {
+    let Some(service) = &request.service else {
+        return Ok(Ok(None));
+    };
+    let services = app::cas::services(state.directory.as_ref()).await?;
+    Ok(match app::cas::service_for(&services, service) {
+        Some(s) => Ok(Some(s.name.clone())),
+        None => Err(unknown_service(state)),
+    })
+}
+
+/// `GET /cas/login`: the credential requestor (specification §2.1).
+pub async fn login_page<D: Backend>(
+    State(state): State<AppState<D>>,
+    Query(query): Query<LoginQuery>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let request = Request::of(query.service.clone(), &query.renew, &query.method);
+    let service_name = match registered_name(&state, &request).await? {
+        Ok(name) => name,
+        Err(page) => return Ok(page),
+    };
+    if !request.renew {
+        if let Some(token) = cookie(&headers, SSO_COOKIE) {
+            let session = app::cas::session(state.directory.as_ref(), &token, state.cas(), state.now()).await?;
+            if let Some(session) = session {
+                if session.password_change_pending {
+                    return Ok(change_form(&state, &request, None, CookieJar::new()));
+                }
+                return match &request.service {
+                    Some(service) => to_service(&state, &token, &request, service, false, CookieJar::new()).await,
+                    None => Ok(message(
+                        &state,
+                        StatusCode::OK,
+                        "Vous êtes connecté",
+                        "Vous êtes connecté à l'ENT : ses services vous reconnaissent sans nouvelle saisie.".into(),
+                        true,
+                    )),
+                };
+            }
+        }
+    }
+    if is_set(&query.gateway) && !request.renew {
+        if let Some(service) = &request.service {
+            // gateway: back to the service without a ticket, never a form.
+            return Ok(with_policy(Redirect::to(service), Some(service)));
+        }
+    }
+    Ok(login_form(&state, &request, service_name, None, String::new()))
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    csrf: String,
+    service: Option<String>,
+    renew: Option<String>,
+    method: Option<String>,
+}
+
+fn check_form_token(headers: &HeaderMap, sent: &str) -> Result<(), AppError> {
+    let expected = cookie(headers, FORM_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !same_secret(sent, &expected) {
+        return Err(AppError::Csrf);
+    }
+    Ok(())
+}
+
+/// Runs an Argon2id-heavy use case on a blocking thread, so that the async
+/// threads keep serving while passwords are checked.
+async fn off_the_async_threads<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> Result<T, AppError> {
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || handle.block_on(work))
+        .await
+        .map_err(|e| AppError::Page(format!("vérification du mot de passe interrompue : {e}")))
+}
+
+/// `POST /cas/login`: the credential acceptor (specification §2.2).
+pub async fn login<D: Backend>(
+    State(state): State<AppState<D>>,
+    ClientAddress(from): ClientAddress,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, AppError> {
+    check_form_token(&headers, &form.csrf)?;
+    let request = Request::of(form.service.clone(), &form.renew, &form.method);
+    let service_name = match registered_name(&state, &request).await? {
+        Ok(name) => name,
+        Err(page) => return Ok(page),
+    };
+    let directory = Arc::clone(&state.directory);
+    let settings = *state.cas();
+    let now = state.now();
+    let (login, password) = (form.username.clone(), form.password);
+    let outcome = off_the_async_threads(async move {
+        let mut rng = domain::password::os_rng();
+        app::cas::sign_in(directory.as_ref(), &login, &password, from, &settings, &mut rng, now).await
+    })
+    .await??;
+    let signed = match outcome {
+        Ok(signed) => signed,
+        Err(failure) => {
+            state.metrics.sign_in_failed();
+            tracing::info!(reason = %failure, "connexion CAS refusée");
+            let shown = match failure {
+                SignInFailure::BadCredentials => "Identifiant ou mot de passe incorrect.".to_string(),
+                other => format!("Connexion refusée : {other}."),
+            };
+            return Ok(login_form(
+                &state,
+                &request,
+                service_name,
+                Some(shown),
+                form.username.trim().to_string(),
+            ));
+        }
+    };
+    let secure = state.config.secure_cookies;
+    let jar = CookieJar::new()
+        .add(sso_cookie(
+            signed.token.clone(),
+            state.cas().lifetime_hours * 3600,
+            secure,
+        ))
+        .add(form_cookie(String::new(), secure));
+    if signed.password_change_pending {
+        return Ok(change_form(&state, &request, None, jar));
+    }
+    match &request.service {
+        Some(service) => to_service(&state, &signed.token, &request, service, true, jar).await,
+        None => Ok(with_policy(
+            (
+                jar,
+                message(
+                    &state,
+                    StatusCode::OK,
+                    "Vous êtes connecté",
+                    "Vous êtes connecté à l'ENT : ses services vous reconnaissent sans nouvelle saisie.".into(),
+                    true,
+                ),
+            ),
+            None,
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ChangeForm {
+    new_password: String,
+    confirm_password: String,
+    csrf: String,
+    service: Option<String>,
+    method: Option<String>,
+}
+
+/// `POST /cas/mot-de-passe`: the first-sign-in change, then on to the service.
+pub async fn change<D: Backend>(
+    State(state): State<AppState<D>>,
+    ClientAddress(from): ClientAddress,
+    headers: HeaderMap,
+    Form(form): Form<ChangeForm>,
+) -> Result<Response, AppError> {
+    check_form_token(&headers, &form.csrf)?;
+    let request = Request::of(form.service.clone(), &None, &form.method);
+    if let Err(page) = registered_name(&state, &request).await? {
+        return Ok(page);
+    }
+    let Some(token) = cookie(&headers, SSO_COOKIE) else {
+        return Ok(login_form(
+            &state,
+            &request,
+            None,
+            Some(TicketRefusal::NoSession.to_string()),
+            String::new(),
+        ));
+    };
+    let directory = Arc::clone(&state.directory);
+    let settings = *state.cas();
+    let now = state.now();
+    let session_token = token.clone();
+    let (new, confirm) = (form.new_password, form.confirm_password);
+    let changed = off_the_async_threads(async move {
+        let mut rng = domain::password::os_rng();
+        app::cas::change_distributed_password(
+            directory.as_ref(),
+            &session_token,
+            &new,
+            &confirm,
+            from,
+            &settings,
+            &mut rng,
+            now,
+        )
+        .await
+    })
+    .await?;
+    match changed {
+        Ok(()) => {}
+        Err(PasswordChangeError::Policy(rule)) => {
+            return Ok(change_form(&state, &request, Some(rule), CookieJar::new()))
+        }
+        Err(PasswordChangeError::Store(e)) => return Err(AppError::Store(e)),
+        Err(PasswordChangeError::Changed) => {
+            return Ok(login_form(
+                &state,
+                &request,
+                None,
+                Some("Votre session a expiré ou votre mot de passe a déjà été changé : reconnectez-vous.".into()),
+                String::new(),
+            ))
+        }
+        Err(other) => {
+            return Ok(message(
+                &state,
+                StatusCode::FORBIDDEN,
+                "Connexion refusée",
+                other.to_string(),
+                false,
+            ))
+        }
+    }
+    match &request.service {
+        Some(service) => to_service(&state, &token, &request, service, true, CookieJar::new()).await,
+        None => Ok(message(
+            &state,
+            StatusCode::OK,
+            "Mot de passe enregistré",
+            "Votre mot de passe est enregistré : il vous sera demandé à votre prochaine connexion.".into(),
+            true,
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LogoutQuery {
+    service: Option<String>,
+    /// CAS 2.0's name for the same parameter.
+    url: Option<String>,
+}
+
+/// `GET /cas/logout`: ends the single sign-on session; back to the service
+/// only when it is registered (never an open redirect).
+pub async fn logout<D: Backend>(
+    State(state): State<AppState<D>>,
+    Query(query): Query<LogoutQuery>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    if let Some(token) = cookie(&headers, SSO_COOKIE) {
+        let validated = app::cas::logout(state.directory.as_ref(), &token).await?;
+        crate::single_logout::send(&state, validated);
+    }
+    let jar = CookieJar::new().add(sso_cookie(String::new(), 0, state.config.secure_cookies));
+    if let Some(service) = query.service.or(query.url).filter(|s| !s.is_empty()) {
+        let services = app::cas::services(state.directory.as_ref()).await?;
+        if app::cas::service_for(&services, &service).is_some() {
+            return Ok(with_policy((jar, Redirect::to(&service)), Some(&service)));
+        }
+    }
+    Ok(with_policy(
+        (
+            jar,
+            message(
+                &state,
+                StatusCode::OK,
+                "Vous êtes déconnecté",
+                "Vous êtes déconnecté de l'ENT et des services où vous étiez entré par lui. Fermez le navigateur sur un poste partagé.".into(),
+                false,
+            ),
+        ),
+        None,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct ValidateQuery {
+    ticket: Option<String>,
+    service: Option<String>,
+    renew: Option<String>,
+    format: Option<String>,
+}
+
+async fn validated<D: Backend>(state: &AppState<D>, query: &ValidateQuery) -> Result<Success, Failure> {
+    let outcome = app::cas::validate(
+        state.directory.as_ref(),
+        query.ticket.as_deref(),
+        query.service.as_deref(),
+        Validation {
+            renew: is_set(&query.renew),
+        },
+        state.now(),
+    )
+    .await;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            tracing::error!(error = %e, "validation CAS impossible");
+            Err(Failure::new(
+                protocol::FailureCode::InternalError,
+                "erreur interne du serveur CAS : réessayez",
+            ))
+        }
+    };
+    match &outcome {
+        Ok(_) => state.metrics.cas_ticket_validated(),
+        Err(failure) => tracing::info!(code = failure.code.code(), "validation CAS refusée"),
+    }
+    outcome
+}
+
+/// `GET /cas/validate` (CAS 1.0): `yes` and the login, or `no`.
+pub async fn validate_v1<D: Backend>(State(state): State<AppState<D>>, Query(query): Query<ValidateQuery>) -> Response {
+    let outcome = validated(&state, &query).await;
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        protocol::v1_answer(&outcome),
+    )
+        .into_response()
+}
+
+/// `GET /cas/serviceValidate` and `/cas/proxyValidate` (CAS 2.0, no attributes).
+pub async fn service_validate<D: Backend>(
+    State(state): State<AppState<D>>,
+    Query(query): Query<ValidateQuery>,
+) -> Response {
+    answer(&query, &validated(&state, &query).await, false)
+}
+
+/// `GET /cas/p3/serviceValidate` and `/cas/p3/proxyValidate` (CAS 3.0, with attributes).
+pub async fn p3_service_validate<D: Backend>(
+    State(state): State<AppState<D>>,
+    Query(query): Query<ValidateQuery>,
+) -> Response {
+    answer(&query, &validated(&state, &query).await, true)
+}
+
+fn answer(query: &ValidateQuery, outcome: &Result<Success, Failure>, with_attributes: bool) -> Response {
+    if query.format.as_deref().is_some_and(|f| f.eq_ignore_ascii_case("json")) {
+        let mut json = protocol::json_answer(outcome);
+        if !with_attributes {
+            if let Some(success) = json.pointer_mut("/serviceResponse/authenticationSuccess") {
+                if let Some(object) = success.as_object_mut() {
+                    object.remove("attributes");
+                }
+            }
+        }
+        return axum::Json(json).into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+        protocol::xml_answer(outcome, with_attributes),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ticket_joins_the_service_s_query() {
+        assert_eq!(with_ticket("https://s.fr/a", "ST-1"), "https://s.fr/a?ticket=ST-1");
+        assert_eq!(
+            with_ticket("https://s.fr/a?x=1", "ST-1"),
+            "https://s.fr/a?x=1&ticket=ST-1"
+        );
+        assert_eq!(
+            with_ticket("https://s.fr/a?x=1#h", "ST-1"),
+            "https://s.fr/a?x=1&ticket=ST-1#h"
+        );
+    }
+
+    #[test]
+    fn only_a_trusted_proxy_names_the_client() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "6.6.6.6, 192.0.2.7, 10.0.0.3".parse().unwrap());
+        let proxy: IpAddr = "10.0.0.2".parse().unwrap();
+        assert_eq!(
+            client_address(proxy, &headers, &trusted),
+            "192.0.2.7".parse::<IpAddr>().unwrap()
+        );
+        let stranger: IpAddr = "198.51.100.1".parse().unwrap();
+        assert_eq!(
+            client_address(stranger, &headers, &trusted),
+            stranger,
+            "a client's own header is ignored"
+        );
+        assert_eq!(client_address(proxy, &HeaderMap::new(), &trusted), proxy);
+    }
+}
