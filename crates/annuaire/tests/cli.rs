@@ -786,3 +786,87 @@ fn an_operator_resets_a_password() {
         stderr(&out)
     );
 }
+
+/// `services add|list|remove` (issue 14, the contract): the CAS services a
+/// system admin registers, with who may use them and what they receive.
+#[test]
+fn cas_services_are_registered_listed_and_removed() {
+    let env = Env::new();
+    assert_eq!(env.import_json(&example("enseignants-guide.csv"), &[]).0, 0);
+    let ok = |args: &[&str]| {
+        let out = env.run(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    let added = ok(&[
+        "services",
+        "add",
+        "vie-scolaire",
+        "HTTPS://VS.Exemple.fr/",
+        "--establishment",
+        "0750654D",
+        "--attributes",
+        "login,ENTPersonProfils,lvsProfile",
+    ]);
+    assert!(
+        added.contains(
+            "Service « vie-scolaire » enregistré : https://vs.exemple.fr/ (établissements 0750654D) ; attributs : login,ENTPersonProfils,lvsProfile."
+        ),
+        "{added}"
+    );
+    ok(&["services", "add", "manuels", "https://manuels.exemple.fr/", "--proxy"]);
+    let list = env.json(&["services", "list", "--json"]);
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["name"], "manuels");
+    assert_eq!(list[0]["proxy"], true);
+    assert_eq!(list[0]["establishments"], serde_json::json!([]));
+    assert_eq!(
+        list[0]["attributes"],
+        serde_json::json!(["login", "lastName", "firstName", "displayName", "profile", "schools"])
+    );
+    assert_eq!(list[1]["establishments"], serde_json::json!(["0750654D"]));
+    assert!(ok(&["services", "list"]).contains("vie-scolaire\thttps://vs.exemple.fr/\tétablissements 0750654D"));
+
+    // Refusals exit 2 and say what to type instead; nothing is written.
+    for (args, expected) in [
+        (
+            vec!["services", "add", "x", "vs.exemple.fr"],
+            "https://vie-scolaire.exemple.fr/",
+        ),
+        (
+            vec![
+                "services",
+                "add",
+                "x",
+                "https://x.fr/",
+                "--attributes",
+                "login,motDePasse",
+            ],
+            "motDePasse",
+        ),
+        (
+            vec!["services", "add", "x", "https://x.fr/", "--establishment", "0750655E"],
+            "0750655E inconnu",
+        ),
+        (
+            vec!["services", "add", "manuels", "https://autre.fr/"],
+            "un service s'appelle déjà « manuels »",
+        ),
+        (
+            vec!["services", "remove", "inconnu"],
+            "aucun service ne s'appelle « inconnu »",
+        ),
+    ] {
+        let out = env.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(expected), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(env.json(&["services", "list", "--json"]).as_array().unwrap().len(), 2);
+
+    assert!(ok(&["services", "remove", "manuels"]).contains("Service « manuels » retiré"));
+    assert_eq!(env.json(&["services", "list", "--json"]).as_array().unwrap().len(), 1);
+    let audit = ok(&["audit"]);
+    assert!(audit.contains("cas_service_add\tvie-scolaire"), "{audit}");
+    assert!(audit.contains("cas_service_remove\tmanuels"), "{audit}");
+}

@@ -127,7 +127,10 @@ pub async fn add_service<D: CasStore + Directory>(
             "proxy": service.proxy,
         }),
     };
-    d.add_cas_service(&service, &audit, now).await?;
+    d.add_cas_service(&service, &audit, now).await.map_err(|e| match e {
+        StoreError::Conflict(taken) => ServiceError::Invalid(taken),
+        other => other.into(),
+    })?;
     Ok(service)
 }
 

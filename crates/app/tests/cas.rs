@@ -385,7 +385,7 @@ async fn only_a_system_admin_registers_services_and_bad_ones_are_explained(d: &i
     );
     let twice = cas::add_service(d, &operator(), "vs", BOOKS, &[], "", false, at).await;
     assert!(
-        matches!(&twice, Err(ServiceError::Refused(Error::Store(store::StoreError::Conflict(m)))) if m.contains("vs")),
+        matches!(&twice, Err(ServiceError::Invalid(m)) if m.contains("« vs »")),
         "{twice:?}"
     );
     assert_eq!(cas::services(d).await.unwrap(), vec![added]);
