@@ -1335,3 +1335,127 @@ async fn step_2_follows_each_choice_and_enter_goes_on() {
     assert!(c.current_url().await.unwrap().path().ends_with("/correspondances"));
     c.clone().close().await.unwrap();
 }
+
+/// A service of the ENT for the CAS pages: a page that shows the query it
+/// was reached with (the ticket).
+async fn cas_service() -> String {
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(|axum::extract::RawQuery(query): axum::extract::RawQuery| async move {
+            axum::response::Html(format!(
+                "<!doctype html><html lang=\"fr\"><title>Vie scolaire</title><main><h1>Vie scolaire</h1><p id=\"requete\">{}</p></main></html>",
+                query.unwrap_or_default()
+            ))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+async fn type_into(c: &Client, id: &str, value: &str) {
+    let field = c.find(Locator::Id(id)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(value).await.unwrap();
+}
+
+/// Issue 14: a teacher's first sign-in through CAS in Chromium, from the
+/// service's redirect to the service again with a ticket (the page's policy
+/// lets the form lead there), every page checked by axe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teacher_signs_in_through_cas_in_a_real_browser() {
+    let Some(b) = browser().await else { return };
+    let c = &b.client;
+    let app = start().await;
+    let d = app.state.directory.as_ref();
+    let outcome = import_as_system(
+        &app,
+        UAI_A,
+        &format!("{HEADER}\r\nMadame;LAVOISIER;Nicole;Physique-Chimie\r\n"),
+    )
+    .await;
+    let login = outcome.plan.creates[0].login.as_str().to_string();
+    let operator = app::Actor::operator("cli:test".into());
+    let found = d
+        .search_users(&store::UserQuery {
+            login: Some(login.clone()),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let id = store::accounts::Accounts::account_id_by_key(d, &found[0].sync_key)
+        .await
+        .unwrap()
+        .unwrap();
+    let detail = store::accounts::Accounts::account(d, id).await.unwrap().unwrap();
+    let handed_out = app::accounts::reset_password(
+        d,
+        &detail,
+        None,
+        &operator,
+        &mut domain::password::os_rng(),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap()
+    .password;
+    let service = cas_service().await;
+    app::cas::add_service(
+        d,
+        &operator,
+        "Vie scolaire",
+        &service,
+        &[],
+        "",
+        false,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+
+    let sign_in = format!(
+        "{}/cas/login?service={}",
+        app.url,
+        form_urlencoded::byte_serialize(service.as_bytes()).collect::<String>()
+    );
+    c.goto(&sign_in).await.unwrap();
+    assert!(text(c, "main")
+        .await
+        .contains("Vous vous connectez pour accéder au service Vie scolaire."));
+    shot(c, "30-cas-connexion").await;
+    type_into(c, "username", &login).await;
+    type_into(c, "password", "pas le bon").await;
+    click_and_wait(c, "button[type=submit].principal").await;
+    assert_eq!(text(c, "p.erreur").await, "Identifiant ou mot de passe incorrect.");
+    shot(c, "31-cas-erreur").await;
+    type_into(c, "password", &handed_out).await;
+    click_and_wait(c, "button[type=submit].principal").await;
+    assert_eq!(text(c, "h1").await, "Choisissez votre mot de passe");
+    shot(c, "32-cas-changement").await;
+    type_into(c, "new_password", "court").await;
+    type_into(c, "confirm_password", "court").await;
+    click_and_wait(c, "button[type=submit].principal").await;
+    assert!(text(c, "p.erreur").await.contains("il en faut au moins 12"));
+    shot(c, "33-cas-regle").await;
+    type_into(c, "new_password", "trois pommes et deux poires").await;
+    type_into(c, "confirm_password", "trois pommes et deux poires").await;
+    click_and_wait(c, "button[type=submit].principal").await;
+    let landed = c.current_url().await.unwrap().to_string();
+    assert!(landed.starts_with(&service), "{landed}");
+    assert!(text(c, "#requete").await.starts_with("ticket=ST-"), "{landed}");
+
+    c.goto(&format!("{}/cas/login", app.url)).await.unwrap();
+    assert_eq!(text(c, "h1").await, "Vous êtes connecté");
+    shot(c, "34-cas-connecte").await;
+    click_and_wait(c, "main a").await;
+    assert_eq!(text(c, "h1").await, "Vous êtes déconnecté");
+    shot(c, "35-cas-deconnecte").await;
+    c.goto(&format!("{}/cas/login?service=https%3A%2F%2Fpirate.test%2F", app.url))
+        .await
+        .unwrap();
+    assert_eq!(text(c, "h1").await, "Service inconnu");
+    shot(c, "36-cas-service-inconnu").await;
+    c.clone().close().await.unwrap();
+}
