@@ -252,6 +252,19 @@ fn unknown_service<D>(state: &AppState<D>) -> Response {
     )
 }
 
+/// A rule of `domain` as a sentence of the page: capital letter, full stop.
+fn sentence(rule: &str) -> String {
+    let mut chars = rule.chars();
+    let Some(first) = chars.next() else {
+        return String::new();
+    };
+    let mut text: String = first.to_uppercase().chain(chars).collect();
+    if !text.ends_with('.') {
+        text.push('.');
+    }
+    text
+}
+
 /// The service's URL with the ticket added to its query.
 fn with_ticket(service: &str, ticket: &str) -> String {
     let (base, fragment) = match service.split_once('#') {
@@ -544,7 +557,7 @@ pub async fn change<D: Backend>(
     match changed {
         Ok(()) => {}
         Err(PasswordChangeError::Policy(rule)) => {
-            return Ok(change_form(&state, &request, Some(rule), CookieJar::new()))
+            return Ok(change_form(&state, &request, Some(sentence(&rule)), CookieJar::new()))
         }
         Err(PasswordChangeError::Store(e)) => return Err(AppError::Store(e)),
         Err(PasswordChangeError::Changed) => {
