@@ -8,13 +8,14 @@
 use crate::accounts::{PasswordChangeError, SignInFailure, Throttle};
 use crate::{Actor, Error, Result};
 use chrono::{DateTime, Duration, Utc};
+use domain::cas::TicketKind;
 use domain::cas::{self as protocol, CasPerson, Failure, FailureCode, School, Success};
 use domain::person::GroupKind;
 use domain::{Profile, Uai};
 use std::net::IpAddr;
 use store::accounts::{AccountDetail, Accounts};
 use store::admin::{AdminDirectory, NewAudit};
-use store::cas::{CasService, CasStore, SsoSession, ValidatedTicket};
+use store::cas::{CasService, CasStore, NewTicket, SsoSession, ValidatedTicket};
 use store::web::WebDirectory;
 use store::{Directory, StoreError};
 
@@ -283,12 +284,34 @@ where
     let Some(registered) = service_for(&services, service) else {
         return Ok(Err(TicketRefusal::UnknownService));
     };
-    let Some(account) = d.account(session.user_id).await? else {
+    if let Err(refusal) = may_use(d, session.user_id, registered).await? {
+        return Ok(Err(refusal));
+    }
+    let ticket = protocol::new_ticket(protocol::SERVICE_TICKET, rng);
+    d.issue_ticket(&NewTicket {
+        ticket_hash: &session_hash(&ticket),
+        kind: TicketKind::Service,
+        session_hash: &session_hash(token),
+        service,
+        from_new_login,
+        proxies: &[],
+        now,
+        expires_at: now + Duration::seconds(settings.ticket_seconds),
+    })
+    .await?;
+    Ok(Ok(ticket))
+}
+
+/// The account may still sign in, and belongs to one of the service's
+/// establishments when it is restricted to some.
+async fn may_use<D: Accounts>(
+    d: &D,
+    user_id: i64,
+    registered: &CasService,
+) -> Result<Result<(), TicketRefusal>, StoreError> {
+    let Some(account) = d.account(user_id).await?.filter(|a| a.deactivated_at.is_none()) else {
         return Ok(Err(TicketRefusal::AccountClosed));
     };
-    if account.deactivated_at.is_some() {
-        return Ok(Err(TicketRefusal::AccountClosed));
-    }
     if !registered.establishments.is_empty()
         && !account
             .memberships
@@ -297,17 +320,7 @@ where
     {
         return Ok(Err(TicketRefusal::NotYourEstablishment(registered.name.clone())));
     }
-    let ticket = protocol::new_ticket(protocol::SERVICE_TICKET, rng);
-    d.issue_ticket(
-        &session_hash(&ticket),
-        &session_hash(token),
-        service,
-        from_new_login,
-        now,
-        now + Duration::seconds(settings.ticket_seconds),
-    )
-    .await?;
-    Ok(Ok(ticket))
+    Ok(Ok(()))
 }
 
 /// The first-sign-in change: the session was opened with a distributed
@@ -373,25 +386,44 @@ where
 }
 
 /// Which validation a service asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Validation {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Validation<'a> {
     /// The service asked for a ticket from a typed password (`renew=true`).
     pub renew: bool,
+    /// `proxyValidate`: proxy tickets are accepted too.
+    pub accept_proxy_tickets: bool,
+    /// `pgtUrl`: where to send a proxy-granting ticket.
+    pub proxy_callback: Option<&'a str>,
+}
+
+/// Delivers a proxy-granting ticket to a service's callback (§2.5.4): an
+/// HTTPS GET with `pgtIou` and `pgtId`; true when it answered 200.
+pub trait ProxyCallback: Send + Sync {
+    fn deliver(&self, url: &str, iou: &str, pgt: &str) -> impl std::future::Future<Output = bool> + Send;
 }
 
 /// Validates a service ticket (`/validate`, `serviceValidate`,
-/// `p3/serviceValidate`): spent by this first attempt whatever its outcome;
-/// refused when expired, issued for another service, or when the account was
-/// closed meanwhile. On success, the attributes the service was granted.
-pub async fn validate<D>(
+/// `p3/serviceValidate`) or, at `proxyValidate`, a proxy ticket too: spent
+/// by this first attempt whatever its outcome; refused when expired, issued
+/// for another service, or when the account was closed meanwhile. On
+/// success, the attributes the service was granted, the proxies a proxy
+/// ticket went through, and with `pgtUrl` a proxy-granting ticket delivered
+/// to the callback (its IOU in the answer).
+#[allow(clippy::too_many_arguments)]
+pub async fn validate<D, C, R>(
     d: &D,
     ticket: Option<&str>,
     service: Option<&str>,
-    validation: Validation,
+    validation: Validation<'_>,
+    callback: &C,
+    settings: &CasSettings,
+    rng: &mut R,
     now: DateTime<Utc>,
 ) -> Result<Result<Success, Failure>, StoreError>
 where
     D: CasStore + Accounts + AdminDirectory,
+    C: ProxyCallback,
+    R: rand::RngCore + rand::CryptoRng,
 {
     let (Some(ticket), Some(service)) = (ticket.filter(|t| !t.is_empty()), service.filter(|s| !s.is_empty())) else {
         return Ok(Err(Failure::new(
@@ -400,13 +432,19 @@ where
         )));
     };
     let unknown = || Failure::new(FailureCode::InvalidTicket, format!("ticket {ticket} non reconnu"));
-    if !ticket.starts_with(protocol::SERVICE_TICKET) {
+    if !ticket.starts_with(protocol::SERVICE_TICKET) && !ticket.starts_with(protocol::PROXY_TICKET) {
         return Ok(Err(unknown()));
     }
     let hash = session_hash(ticket);
     let Some(issued) = d.consume_ticket(&hash, now).await? else {
         return Ok(Err(unknown()));
     };
+    if issued.kind == TicketKind::Proxy && !validation.accept_proxy_tickets {
+        return Ok(Err(Failure::new(
+            FailureCode::InvalidTicketSpec,
+            format!("{ticket} est un ticket de proxy : validez-le par proxyValidate"),
+        )));
+    }
     if issued.expires_at <= now {
         return Ok(Err(Failure::new(
             FailureCode::InvalidTicket,
@@ -438,6 +476,52 @@ where
             format!("ticket {ticket} : le compte ne peut plus se connecter"),
         )));
     };
+    let proxy_granting_ticket = match validation.proxy_callback.filter(|u| !u.is_empty()) {
+        None => None,
+        Some(url) => {
+            if !registered.proxy {
+                return Ok(Err(Failure::new(
+                    FailureCode::UnauthorizedServiceProxy,
+                    format!(
+                        "le service « {} » n'est pas autorisé à demander des tickets de proxy",
+                        registered.name
+                    ),
+                )));
+            }
+            if let Err(why) = protocol::check_proxy_callback(url) {
+                return Ok(Err(Failure::new(FailureCode::InvalidProxyCallback, why)));
+            }
+            if service_for(&services, url).map(|s| &s.name) != Some(&registered.name) {
+                return Ok(Err(Failure::new(
+                    FailureCode::InvalidProxyCallback,
+                    format!(
+                        "l'adresse de rappel {url} n'appartient pas au service « {} »",
+                        registered.name
+                    ),
+                )));
+            }
+            let pgt = protocol::new_ticket(protocol::PROXY_GRANTING_TICKET, rng);
+            let iou = protocol::new_ticket(protocol::PROXY_GRANTING_IOU, rng);
+            if callback.deliver(url, &iou, &pgt).await {
+                let mut chain = vec![url.to_string()];
+                chain.extend(issued.proxies.iter().cloned());
+                d.issue_ticket(&NewTicket {
+                    ticket_hash: &session_hash(&pgt),
+                    kind: TicketKind::ProxyGranting,
+                    session_hash: &issued.session_hash,
+                    service: url,
+                    from_new_login: false,
+                    proxies: &chain,
+                    now,
+                    expires_at: now + Duration::hours(settings.lifetime_hours),
+                })
+                .await?;
+                Some(iou)
+            } else {
+                None
+            }
+        }
+    };
     let person = cas_person(d, &account).await?;
     d.record_validated(&hash, ticket).await?;
     Ok(Ok(Success {
@@ -445,7 +529,64 @@ where
         attributes: protocol::attribute_values(&person, &registered.attributes),
         authentication_date: issued.authenticated_at,
         from_new_login: issued.from_new_login,
+        proxy_granting_ticket,
+        proxies: issued.proxies,
     }))
+}
+
+/// A proxy ticket for `target`, from a proxy-granting ticket (`/proxy`,
+/// §2.7): the target must be registered and open to the person.
+pub async fn proxy_ticket<D, R>(
+    d: &D,
+    pgt: Option<&str>,
+    target: Option<&str>,
+    settings: &CasSettings,
+    rng: &mut R,
+    now: DateTime<Utc>,
+) -> Result<Result<String, Failure>, StoreError>
+where
+    D: CasStore + Accounts,
+    R: rand::RngCore + rand::CryptoRng,
+{
+    let (Some(pgt), Some(target)) = (pgt.filter(|t| !t.is_empty()), target.filter(|s| !s.is_empty())) else {
+        return Ok(Err(Failure::new(
+            FailureCode::InvalidRequest,
+            "les paramètres pgt et targetService sont obligatoires",
+        )));
+    };
+    let granting = match pgt.starts_with(protocol::PROXY_GRANTING_TICKET) {
+        true => d.proxy_granting_ticket(&session_hash(pgt), now).await?,
+        false => None,
+    };
+    let Some(granting) = granting else {
+        return Ok(Err(Failure::new(
+            FailureCode::InvalidTicket,
+            format!("ticket {pgt} non reconnu ou expiré"),
+        )));
+    };
+    let services = d.cas_services().await?;
+    let Some(registered) = service_for(&services, target) else {
+        return Ok(Err(Failure::new(
+            FailureCode::UnauthorizedService,
+            format!("le service {target} n'est pas enregistré dans l'ENT"),
+        )));
+    };
+    if let Err(refusal) = may_use(d, granting.user_id, registered).await? {
+        return Ok(Err(Failure::new(FailureCode::UnauthorizedService, refusal.to_string())));
+    }
+    let ticket = protocol::new_ticket(protocol::PROXY_TICKET, rng);
+    d.issue_ticket(&NewTicket {
+        ticket_hash: &session_hash(&ticket),
+        kind: TicketKind::Proxy,
+        session_hash: &granting.session_hash,
+        service: target,
+        from_new_login: false,
+        proxies: &granting.proxies,
+        now,
+        expires_at: now + Duration::seconds(settings.ticket_seconds),
+    })
+    .await?;
+    Ok(Ok(ticket))
 }
 
 /// Two spellings of one service URL (scheme and host case) are the same.

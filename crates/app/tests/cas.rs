@@ -22,6 +22,7 @@ use store::{Directory, UserQuery};
 conformance!(
     a_teacher_signs_in_changes_the_password_and_each_service_gets_its_own_ticket,
     a_ticket_is_spent_by_its_first_validation_even_when_two_race,
+    a_portal_gets_proxy_tickets_for_the_services_it_calls,
     only_a_system_admin_registers_services_and_bad_ones_are_explained,
 );
 
@@ -34,6 +35,51 @@ fn operator() -> Actor {
 
 fn rng(seed: u64) -> rand::rngs::StdRng {
     <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed)
+}
+
+/// Delivers no proxy-granting ticket (the services here ask for none).
+struct NoCallback;
+
+impl cas::ProxyCallback for NoCallback {
+    async fn deliver(&self, _url: &str, _iou: &str, _pgt: &str) -> bool {
+        false
+    }
+}
+
+/// A proxy's callback that answers 200 and keeps what it received.
+#[derive(Default)]
+struct Callback(std::sync::Mutex<Vec<(String, String, String)>>);
+
+impl cas::ProxyCallback for Callback {
+    async fn deliver(&self, url: &str, iou: &str, pgt: &str) -> bool {
+        self.0.lock().unwrap().push((url.into(), iou.into(), pgt.into()));
+        true
+    }
+}
+
+/// A validation at `serviceValidate` (no proxy ticket, no callback).
+async fn check(
+    d: &impl Full,
+    ticket: Option<&str>,
+    service: Option<&str>,
+    renew: bool,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Result<domain::cas::Success, domain::cas::Failure>, store::StoreError> {
+    let validation = Validation {
+        renew,
+        ..Validation::default()
+    };
+    cas::validate(
+        d,
+        ticket,
+        service,
+        validation,
+        &NoCallback,
+        &CasSettings::default(),
+        &mut rng(9),
+        at,
+    )
+    .await
 }
 
 fn ip() -> std::net::IpAddr {
@@ -157,8 +203,7 @@ async fn a_teacher_signs_in_changes_the_password_and_each_service_gets_its_own_t
         .unwrap()
         .unwrap();
     assert!(ticket.starts_with("ST-"));
-    let plain = Validation { renew: false };
-    let success = cas::validate(d, Some(&ticket), Some(service), Validation { renew: true }, at(9))
+    let success = check(d, Some(&ticket), Some(service), true, at(9))
         .await
         .unwrap()
         .unwrap();
@@ -183,9 +228,7 @@ async fn a_teacher_signs_in_changes_the_password_and_each_service_gets_its_own_t
     assert_eq!(attribute("lvsProfile"), vec![AttributeValue::Text("Professeur".into())]);
     assert!(matches!(&attribute("schools")[..], [AttributeValue::School(s)] if s.uai.as_str() == UAI));
     assert!(attribute("email").is_empty(), "not granted");
-    let replay = cas::validate(d, Some(&ticket), Some(service), plain, at(9))
-        .await
-        .unwrap();
+    let replay = check(d, Some(&ticket), Some(service), false, at(9)).await.unwrap();
     assert_eq!(replay.unwrap_err().code, FailureCode::InvalidTicket);
 
     // Without a password typed again: renew=true refuses the SSO ticket.
@@ -193,9 +236,7 @@ async fn a_teacher_signs_in_changes_the_password_and_each_service_gets_its_own_t
         .await
         .unwrap()
         .unwrap();
-    let renew = cas::validate(d, Some(&sso), Some(service), Validation { renew: true }, at(10))
-        .await
-        .unwrap();
+    let renew = check(d, Some(&sso), Some(service), true, at(10)).await.unwrap();
     assert_eq!(renew.unwrap_err().code, FailureCode::InvalidTicketSpec);
 
     // Another service's URL, an expired ticket, a missing parameter, a made-up ticket.
@@ -203,7 +244,7 @@ async fn a_teacher_signs_in_changes_the_password_and_each_service_gets_its_own_t
         .await
         .unwrap()
         .unwrap();
-    let elsewhere = cas::validate(d, Some(&other), Some("https://pirate.test/"), plain, at(11))
+    let elsewhere = check(d, Some(&other), Some("https://pirate.test/"), false, at(11))
         .await
         .unwrap();
     assert_eq!(elsewhere.unwrap_err().code, FailureCode::InvalidService);
@@ -211,15 +252,13 @@ async fn a_teacher_signs_in_changes_the_password_and_each_service_gets_its_own_t
         .await
         .unwrap()
         .unwrap();
-    let expired = cas::validate(d, Some(&late), Some(service), plain, at(12 + settings.ticket_seconds))
+    let expired = check(d, Some(&late), Some(service), false, at(12 + settings.ticket_seconds))
         .await
         .unwrap();
     assert_eq!(expired.unwrap_err().code, FailureCode::InvalidTicket);
-    let missing = cas::validate(d, None, Some(service), plain, at(13)).await.unwrap();
+    let missing = check(d, None, Some(service), false, at(13)).await.unwrap();
     assert_eq!(missing.unwrap_err().code, FailureCode::InvalidRequest);
-    let made_up = cas::validate(d, Some("ST-0000"), Some(service), plain, at(13))
-        .await
-        .unwrap();
+    let made_up = check(d, Some("ST-0000"), Some(service), false, at(13)).await.unwrap();
     assert_eq!(made_up.unwrap_err().code, FailureCode::InvalidTicket);
 
     // The textbooks are open to another establishment only; an unknown URL is refused.
@@ -253,9 +292,7 @@ async fn a_teacher_signs_in_changes_the_password_and_each_service_gets_its_own_t
     app::accounts::set_active(d, &detail, None, false, &operator(), at(15))
         .await
         .unwrap();
-    let closed = cas::validate(d, Some(&before), Some(service), plain, at(16))
-        .await
-        .unwrap();
+    let closed = check(d, Some(&before), Some(service), false, at(16)).await.unwrap();
     assert_eq!(closed.unwrap_err().code, FailureCode::InvalidTicket);
     assert_eq!(
         cas::grant_ticket(d, &token, service, false, &settings, &mut r, at(16))
@@ -299,15 +336,14 @@ async fn a_ticket_is_spent_by_its_first_validation_even_when_two_race(d: &impl F
     )
     .await
     .unwrap();
-    let plain = Validation { renew: false };
     for round in 0..5 {
         let ticket = cas::grant_ticket(d, &token, VS, false, &settings, &mut r, at)
             .await
             .unwrap()
             .unwrap();
         let (a, b) = tokio::join!(
-            cas::validate(d, Some(&ticket), Some(VS), plain, at),
-            cas::validate(d, Some(&ticket), Some(VS), plain, at)
+            check(d, Some(&ticket), Some(VS), false, at),
+            check(d, Some(&ticket), Some(VS), false, at)
         );
         let won = [a.unwrap(), b.unwrap()].iter().filter(|v| v.is_ok()).count();
         assert_eq!(won, 1, "round {round}: one validation only");
@@ -402,4 +438,195 @@ async fn only_a_system_admin_registers_services_and_bad_ones_are_explained(d: &i
         Err(ServiceError::Unknown(_))
     ));
     assert!(cas::services(d).await.unwrap().is_empty());
+}
+
+const PORTAL: &str = "https://portail.test/";
+
+async fn a_portal_gets_proxy_tickets_for_the_services_it_calls(d: &impl Full) {
+    setting(d).await;
+    cas::add_service(d, &operator(), "portail", PORTAL, &[], "login", true, now())
+        .await
+        .unwrap();
+    let settings = CasSettings::default();
+    let mut r = rng(11);
+    let at = now();
+    let token = cas::sign_in(d, "nlavoisier", "Chimie-2026!", ip(), &settings, &mut r, at)
+        .await
+        .unwrap()
+        .unwrap()
+        .token;
+    cas::change_distributed_password(
+        d,
+        &token,
+        "des pommes et des poires",
+        "des pommes et des poires",
+        ip(),
+        &settings,
+        &mut r,
+        at,
+    )
+    .await
+    .unwrap();
+    let portal_ticket = |r: &mut rand::rngs::StdRng| {
+        let token = token.clone();
+        let mut r = rng(r.next_u64());
+        async move {
+            cas::grant_ticket(d, &token, PORTAL, false, &settings, &mut r, at)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    use rand::RngCore;
+    let with_callback = |url: &'static str| Validation {
+        proxy_callback: Some(url),
+        ..Validation::default()
+    };
+
+    // The portal validates with a callback: the PGT goes to it, the answer names its IOU.
+    let callback = Callback::default();
+    let ticket = portal_ticket(&mut r).await;
+    let success = cas::validate(
+        d,
+        Some(&ticket),
+        Some(PORTAL),
+        with_callback("https://portail.test/rappel"),
+        &callback,
+        &settings,
+        &mut r,
+        at,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let received = callback.0.lock().unwrap().clone();
+    assert_eq!(received.len(), 1);
+    let (url, iou, pgt) = received[0].clone();
+    assert_eq!(url, "https://portail.test/rappel");
+    assert!(iou.starts_with("PGTIOU-") && pgt.starts_with("PGT-"), "{iou} {pgt}");
+    assert_eq!(success.proxy_granting_ticket.as_deref(), Some(iou.as_str()));
+
+    // A proxy ticket for the vie scolaire, validated there through proxyValidate only.
+    let pt = cas::proxy_ticket(d, Some(&pgt), Some(VS), &settings, &mut r, at)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(pt.starts_with("PT-"));
+    let at_service_validate = check(d, Some(&pt), Some(VS), false, at).await.unwrap();
+    assert_eq!(at_service_validate.unwrap_err().code, FailureCode::InvalidTicketSpec);
+    let pt = cas::proxy_ticket(d, Some(&pgt), Some(VS), &settings, &mut r, at)
+        .await
+        .unwrap()
+        .unwrap();
+    let proxy_validate = Validation {
+        accept_proxy_tickets: true,
+        ..Validation::default()
+    };
+    let proxied = cas::validate(
+        d,
+        Some(&pt),
+        Some(VS),
+        proxy_validate,
+        &NoCallback,
+        &settings,
+        &mut r,
+        at,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(proxied.user, "nlavoisier");
+    assert_eq!(proxied.proxies, vec!["https://portail.test/rappel".to_string()]);
+    assert!(!proxied.from_new_login);
+
+    // Refusals: unknown PGT, unregistered target, a target closed to the person.
+    let code = |r: Result<String, domain::cas::Failure>| r.unwrap_err().code;
+    assert_eq!(
+        code(
+            cas::proxy_ticket(d, Some("PGT-0"), Some(VS), &settings, &mut r, at)
+                .await
+                .unwrap()
+        ),
+        FailureCode::InvalidTicket
+    );
+    assert_eq!(
+        code(
+            cas::proxy_ticket(d, Some(&pgt), Some("https://pirate.test/"), &settings, &mut r, at)
+                .await
+                .unwrap()
+        ),
+        FailureCode::UnauthorizedService
+    );
+    assert_eq!(
+        code(
+            cas::proxy_ticket(d, Some(&pgt), Some(BOOKS), &settings, &mut r, at)
+                .await
+                .unwrap()
+        ),
+        FailureCode::UnauthorizedService
+    );
+    assert_eq!(
+        code(
+            cas::proxy_ticket(d, None, Some(VS), &settings, &mut r, at)
+                .await
+                .unwrap()
+        ),
+        FailureCode::InvalidRequest
+    );
+
+    // Callbacks: a service without the proxy right, plain HTTP, another service's address.
+    for (service, url, expected) in [
+        (
+            VS,
+            "https://vie-scolaire.test/rappel",
+            FailureCode::UnauthorizedServiceProxy,
+        ),
+        (PORTAL, "http://portail.test/rappel", FailureCode::InvalidProxyCallback),
+        (PORTAL, "https://pirate.test/rappel", FailureCode::InvalidProxyCallback),
+    ] {
+        let ticket = cas::grant_ticket(d, &token, service, false, &settings, &mut r, at)
+            .await
+            .unwrap()
+            .unwrap();
+        let refused = cas::validate(
+            d,
+            Some(&ticket),
+            Some(service),
+            with_callback(url),
+            &callback,
+            &settings,
+            &mut r,
+            at,
+        )
+        .await
+        .unwrap();
+        assert_eq!(refused.unwrap_err().code, expected, "{service} {url}");
+    }
+    // A callback that does not answer 200: validated, without a PGT.
+    let ticket = portal_ticket(&mut r).await;
+    let without = cas::validate(
+        d,
+        Some(&ticket),
+        Some(PORTAL),
+        with_callback("https://portail.test/rappel"),
+        &NoCallback,
+        &settings,
+        &mut r,
+        at,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(without.proxy_granting_ticket, None);
+
+    // The PGT ends with the session.
+    cas::logout(d, &token).await.unwrap();
+    assert_eq!(
+        code(
+            cas::proxy_ticket(d, Some(&pgt), Some(VS), &settings, &mut r, at)
+                .await
+                .unwrap()
+        ),
+        FailureCode::InvalidTicket
+    );
 }

@@ -13,6 +13,44 @@ use serde_json::{json, Map, Value};
 pub const SERVICE_TICKET: &str = "ST-";
 /// The prefix of the single sign-on cookie's value (ticket-granting ticket).
 pub const GRANTING_TICKET: &str = "TGC-";
+/// A proxy-granting ticket, given to a service's callback (§3.3).
+pub const PROXY_GRANTING_TICKET: &str = "PGT-";
+/// What the validation answer names instead of the PGT itself (§3.4).
+pub const PROXY_GRANTING_IOU: &str = "PGTIOU-";
+/// A proxy ticket, for a back-end service (§3.2).
+pub const PROXY_TICKET: &str = "PT-";
+
+/// The tickets a session gives, as the tickets table names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketKind {
+    Service,
+    Proxy,
+    ProxyGranting,
+}
+
+impl TicketKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            TicketKind::Service => "ST",
+            TicketKind::Proxy => "PT",
+            TicketKind::ProxyGranting => "PGT",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<TicketKind> {
+        [TicketKind::Service, TicketKind::Proxy, TicketKind::ProxyGranting]
+            .into_iter()
+            .find(|k| k.code() == code)
+    }
+
+    pub fn prefix(self) -> &'static str {
+        match self {
+            TicketKind::Service => SERVICE_TICKET,
+            TicketKind::Proxy => PROXY_TICKET,
+            TicketKind::ProxyGranting => PROXY_GRANTING_TICKET,
+        }
+    }
+}
 
 /// A new ticket: the prefix and 256 random bits in hex (67 characters for a
 /// service ticket, well under the specification's 256).
@@ -66,6 +104,30 @@ pub fn service_matches(prefix: &str, service: &str) -> bool {
         return false;
     };
     rest.is_empty() || prefix.ends_with(['/', '?', '&', '=']) || rest.starts_with(['/', '?', '#'])
+}
+
+/// A proxy callback (`pgtUrl`) must be HTTPS (§2.5.4), except on the
+/// machine itself (`localhost`, `127.0.0.1`, `[::1]`), where a service under
+/// development listens.
+pub fn check_proxy_callback(url: &str) -> Result<(), String> {
+    let checked = check_url_prefix(url)?;
+    if checked.starts_with("https://") {
+        return Ok(());
+    }
+    let host = checked
+        .trim_start_matches("http://")
+        .split(['/', '?'])
+        .next()
+        .unwrap_or("");
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+        _ => host,
+    };
+    if matches!(name, "localhost" | "127.0.0.1" | "[::1]") {
+        Ok(())
+    } else {
+        Err(format!("l'adresse de rappel {url} doit être en https"))
+    }
 }
 
 /// The origin (`scheme://host[:port]`) of a URL, for the pages' content
@@ -304,6 +366,8 @@ pub enum FailureCode {
     InvalidTicket,
     /// The ticket was issued for another service.
     InvalidService,
+    /// `/proxy`: the target service is not one the person may reach.
+    UnauthorizedService,
     InternalError,
 }
 
@@ -316,6 +380,7 @@ impl FailureCode {
             FailureCode::InvalidProxyCallback => "INVALID_PROXY_CALLBACK",
             FailureCode::InvalidTicket => "INVALID_TICKET",
             FailureCode::InvalidService => "INVALID_SERVICE",
+            FailureCode::UnauthorizedService => "UNAUTHORIZED_SERVICE",
             FailureCode::InternalError => "INTERNAL_ERROR",
         }
     }
@@ -346,6 +411,10 @@ pub struct Success {
     pub authentication_date: DateTime<Utc>,
     /// The ticket came from a password typed for it, not from the SSO session.
     pub from_new_login: bool,
+    /// The IOU of the proxy-granting ticket given to the service's callback.
+    pub proxy_granting_ticket: Option<String>,
+    /// For a proxy ticket: the proxies it went through, the latest first.
+    pub proxies: Vec<String>,
 }
 
 /// The version-1 answer of `/validate`: `yes` and the user, or `no`.
@@ -379,6 +448,19 @@ pub fn xml_answer(result: &Result<Success, Failure>, with_attributes: bool) -> S
                 }
                 xml.push_str("    </cas:attributes>\n");
             }
+            if let Some(iou) = &success.proxy_granting_ticket {
+                xml.push_str(&format!(
+                    "    <cas:proxyGrantingTicket>{}</cas:proxyGrantingTicket>\n",
+                    escape(iou.as_str())
+                ));
+            }
+            if !success.proxies.is_empty() {
+                xml.push_str("    <cas:proxies>\n");
+                for proxy in &success.proxies {
+                    xml.push_str(&format!("      <cas:proxy>{}</cas:proxy>\n", escape(proxy.as_str())));
+                }
+                xml.push_str("    </cas:proxies>\n");
+            }
             xml.push_str("  </cas:authenticationSuccess>\n");
         }
         Err(failure) => xml.push_str(&format!(
@@ -405,12 +487,46 @@ pub fn json_answer(result: &Result<Success, Failure>) -> Value {
                     Value::Array(values.iter().map(AttributeValue::json).collect()),
                 );
             }
-            json!({ "serviceResponse": { "authenticationSuccess": {
+            let mut answer = json!({
                 "user": success.user,
                 "attributes": attributes,
-            }}})
+            });
+            if let Some(iou) = &success.proxy_granting_ticket {
+                answer["proxyGrantingTicket"] = json!(iou);
+            }
+            if !success.proxies.is_empty() {
+                answer["proxies"] = json!(success.proxies);
+            }
+            json!({ "serviceResponse": { "authenticationSuccess": answer } })
         }
         Err(failure) => json!({ "serviceResponse": { "authenticationFailure": {
+            "code": failure.code.code(),
+            "description": failure.description,
+        }}}),
+    }
+}
+
+/// The answer of `/proxy` (§2.7): the proxy ticket, or why not.
+pub fn proxy_xml_answer(result: &Result<String, Failure>) -> String {
+    let body = match result {
+        Ok(ticket) => format!(
+            "  <cas:proxySuccess>\n    <cas:proxyTicket>{}</cas:proxyTicket>\n  </cas:proxySuccess>\n",
+            escape(ticket.as_str())
+        ),
+        Err(failure) => format!(
+            "  <cas:proxyFailure code=\"{}\">{}</cas:proxyFailure>\n",
+            failure.code.code(),
+            escape(failure.description.as_str())
+        ),
+    };
+    format!("<cas:serviceResponse xmlns:cas=\"http://www.yale.edu/tp/cas\">\n{body}</cas:serviceResponse>\n")
+}
+
+/// The same in JSON (`format=JSON`).
+pub fn proxy_json_answer(result: &Result<String, Failure>) -> Value {
+    match result {
+        Ok(ticket) => json!({ "serviceResponse": { "proxySuccess": { "proxyTicket": ticket } } }),
+        Err(failure) => json!({ "serviceResponse": { "proxyFailure": {
             "code": failure.code.code(),
             "description": failure.description,
         }}}),
@@ -546,6 +662,8 @@ mod tests {
             attributes: attribute_values(&teacher(), &[Attribute::Schools]),
             authentication_date: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
             from_new_login: true,
+            proxy_granting_ticket: None,
+            proxies: vec![],
         };
         let xml = xml_answer(&Ok(success.clone()), true);
         assert!(xml.contains("<cas:user>nlavoisier</cas:user>"), "{xml}");
@@ -569,6 +687,45 @@ mod tests {
             "INVALID_SERVICE"
         );
         assert_eq!(v1_answer(&failure), "no\n\n");
+    }
+
+    #[test]
+    fn proxy_answers_and_callbacks() {
+        let proxied = Success {
+            user: "u".into(),
+            attributes: vec![],
+            authentication_date: DateTime::from_timestamp(0, 0).unwrap(),
+            from_new_login: false,
+            proxy_granting_ticket: Some("PGTIOU-1".into()),
+            proxies: vec!["https://portail.fr/rappel".into()],
+        };
+        let xml = xml_answer(&Ok(proxied.clone()), false);
+        let order = [
+            "<cas:user>",
+            "<cas:proxyGrantingTicket>PGTIOU-1<",
+            "<cas:proxy>https://portail.fr/rappel<",
+        ];
+        let at: Vec<usize> = order.iter().map(|p| xml.find(p).unwrap()).collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{xml}");
+        assert_eq!(
+            json_answer(&Ok(proxied))["serviceResponse"]["authenticationSuccess"]["proxies"][0],
+            "https://portail.fr/rappel"
+        );
+        assert!(proxy_xml_answer(&Ok("PT-1".into()))
+            .contains("<cas:proxySuccess>\n    <cas:proxyTicket>PT-1</cas:proxyTicket>"));
+        let refused = Err(Failure::new(FailureCode::InvalidTicket, "x"));
+        assert!(proxy_xml_answer(&refused).contains("<cas:proxyFailure code=\"INVALID_TICKET\">x</cas:proxyFailure>"));
+        assert_eq!(
+            proxy_json_answer(&refused)["serviceResponse"]["proxyFailure"]["code"],
+            "INVALID_TICKET"
+        );
+        assert!(check_proxy_callback("https://portail.fr/pgt").is_ok());
+        assert!(check_proxy_callback("http://127.0.0.1:8000/pgt").is_ok());
+        assert!(check_proxy_callback("http://localhost/pgt").is_ok());
+        assert!(check_proxy_callback("http://portail.fr/pgt")
+            .unwrap_err()
+            .contains("https"));
+        assert!(check_proxy_callback("http://127.0.0.1.pirate.net/pgt").is_err());
     }
 
     #[test]

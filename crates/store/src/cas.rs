@@ -9,7 +9,7 @@
 use crate::admin::NewAudit;
 use crate::{Result, StoreError};
 use chrono::{DateTime, Utc};
-use domain::cas::Attribute;
+use domain::cas::{Attribute, TicketKind};
 use domain::Uai;
 use std::future::Future;
 
@@ -36,9 +36,26 @@ pub struct SsoSession {
     pub password_change_pending: bool,
 }
 
+/// A ticket to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTicket<'a> {
+    pub ticket_hash: &'a str,
+    pub kind: TicketKind,
+    pub session_hash: &'a str,
+    pub service: &'a str,
+    pub from_new_login: bool,
+    /// A PT's or a PGT's proxy chain, the latest first.
+    pub proxies: &'a [String],
+    pub now: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// A ticket as its first validation found it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuedTicket {
+    pub kind: TicketKind,
+    pub session_hash: String,
+    pub proxies: Vec<String>,
     pub user_id: i64,
     pub service: String,
     pub from_new_login: bool,
@@ -85,18 +102,17 @@ pub trait CasStore: Send + Sync {
     fn finish_password_change(&self, id_hash: &str) -> impl Future<Output = Result<()>> + Send;
     /// Ends the session (its tickets go with it) and says which services validated one.
     fn close_sso_session(&self, id_hash: &str) -> impl Future<Output = Result<Vec<ValidatedTicket>>> + Send;
-    fn issue_ticket(
+    fn issue_ticket(&self, ticket: &NewTicket<'_>) -> impl Future<Output = Result<()>> + Send;
+    /// Spends a service or proxy ticket: the first call gets it, every later
+    /// one `None`, whatever the outcome of the validation (specification §3.1.1).
+    fn consume_ticket(
         &self,
         ticket_hash: &str,
-        session_hash: &str,
-        service: &str,
-        from_new_login: bool,
         now: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-    ) -> impl Future<Output = Result<()>> + Send;
-    /// Spends a ticket: the first call gets it, every later one `None`,
-    /// whatever the outcome of the validation (specification §3.1.1).
-    fn consume_ticket(
+    ) -> impl Future<Output = Result<Option<IssuedTicket>>> + Send;
+    /// A proxy-granting ticket still valid (used as often as needed until
+    /// its session ends).
+    fn proxy_granting_ticket(
         &self,
         ticket_hash: &str,
         now: DateTime<Utc>,
@@ -109,6 +125,34 @@ pub trait CasStore: Send + Sync {
         now: DateTime<Utc>,
         idle_since: DateTime<Utc>,
     ) -> impl Future<Output = Result<u64>> + Send;
+}
+
+fn ticket_of(
+    kind: &str,
+    session_hash: String,
+    proxies: &str,
+    service: String,
+    from_new_login: bool,
+    expires_at: DateTime<Utc>,
+    session: Option<(i64, DateTime<Utc>)>,
+) -> Result<Option<IssuedTicket>> {
+    let Some((user_id, authenticated_at)) = session else {
+        return Ok(None);
+    };
+    let kind =
+        TicketKind::parse(kind).ok_or_else(|| StoreError::Corrupt(format!("type de ticket inconnu : {kind}")))?;
+    let proxies =
+        serde_json::from_str(proxies).map_err(|e| StoreError::Corrupt(format!("chaîne de proxys illisible : {e}")))?;
+    Ok(Some(IssuedTicket {
+        kind,
+        session_hash,
+        proxies,
+        user_id,
+        service,
+        from_new_login,
+        expires_at,
+        authenticated_at,
+    }))
 }
 
 fn service_of(
@@ -277,40 +321,35 @@ macro_rules! impl_cas {
                     .collect())
             }
 
-            async fn issue_ticket(
-                &self,
-                ticket_hash: &str,
-                session_hash: &str,
-                service: &str,
-                from_new_login: bool,
-                now: DateTime<Utc>,
-                expires_at: DateTime<Utc>,
-            ) -> Result<()> {
+            async fn issue_ticket(&self, ticket: &NewTicket<'_>) -> Result<()> {
+                let proxies = serde_json::to_string(ticket.proxies).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 sqlx::query(&$sql(
-                    "INSERT INTO cas_tickets (ticket_hash, session_hash, service, from_new_login, created_at, expires_at) \
-                     VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO cas_tickets (ticket_hash, session_hash, kind, proxies, service, from_new_login, created_at, expires_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 ))
-                .bind(ticket_hash)
-                .bind(session_hash)
-                .bind(service)
-                .bind(from_new_login)
-                .bind(now)
-                .bind(expires_at)
+                .bind(ticket.ticket_hash)
+                .bind(ticket.session_hash)
+                .bind(ticket.kind.code())
+                .bind(proxies)
+                .bind(ticket.service)
+                .bind(ticket.from_new_login)
+                .bind(ticket.now)
+                .bind(ticket.expires_at)
                 .execute(self.pool())
                 .await?;
                 Ok(())
             }
 
             async fn consume_ticket(&self, ticket_hash: &str, now: DateTime<Utc>) -> Result<Option<IssuedTicket>> {
-                let spent: Option<(String, String, bool, DateTime<Utc>)> = sqlx::query_as(&$sql(
-                    "UPDATE cas_tickets SET consumed_at = ? WHERE ticket_hash = ? AND consumed_at IS NULL \
-                     RETURNING session_hash, service, from_new_login, expires_at",
+                let spent: Option<(String, String, String, String, bool, DateTime<Utc>)> = sqlx::query_as(&$sql(
+                    "UPDATE cas_tickets SET consumed_at = ? WHERE ticket_hash = ? AND consumed_at IS NULL AND kind <> 'PGT' \
+                     RETURNING kind, session_hash, proxies, service, from_new_login, expires_at",
                 ))
                 .bind(now)
                 .bind(ticket_hash)
                 .fetch_optional(self.pool())
                 .await?;
-                let Some((session_hash, service, from_new_login, expires_at)) = spent else {
+                let Some((kind, session_hash, proxies, service, from_new_login, expires_at)) = spent else {
                     return Ok(None);
                 };
                 let session: Option<(i64, DateTime<Utc>)> =
@@ -318,13 +357,26 @@ macro_rules! impl_cas {
                         .bind(&session_hash)
                         .fetch_optional(self.pool())
                         .await?;
-                Ok(session.map(|(user_id, authenticated_at)| IssuedTicket {
-                    user_id,
-                    service,
-                    from_new_login,
-                    expires_at,
-                    authenticated_at,
-                }))
+                ticket_of(&kind, session_hash, &proxies, service, from_new_login, expires_at, session)
+            }
+
+            async fn proxy_granting_ticket(&self, ticket_hash: &str, now: DateTime<Utc>) -> Result<Option<IssuedTicket>> {
+                type Row = (String, String, String, String, bool, DateTime<Utc>, i64, DateTime<Utc>);
+                let found: Option<Row> = sqlx::query_as(&$sql(
+                    "SELECT t.kind, t.session_hash, t.proxies, t.service, t.from_new_login, t.expires_at, s.user_id, s.authenticated_at \
+                     FROM cas_tickets t JOIN sso_sessions s ON s.id_hash = t.session_hash \
+                     WHERE t.ticket_hash = ? AND t.kind = 'PGT' AND t.expires_at > ? AND s.expires_at > ?",
+                ))
+                .bind(ticket_hash)
+                .bind(now)
+                .bind(now)
+                .fetch_optional(self.pool())
+                .await?;
+                let Some((kind, session_hash, proxies, service, from_new_login, expires_at, user_id, authenticated_at)) = found else {
+                    return Ok(None);
+                };
+                let session = Some((user_id, authenticated_at));
+                ticket_of(&kind, session_hash, &proxies, service, from_new_login, expires_at, session)
             }
 
             async fn record_validated(&self, ticket_hash: &str, ticket: &str) -> Result<()> {

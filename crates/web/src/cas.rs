@@ -607,7 +607,7 @@ pub async fn logout<D: Backend>(
 ) -> Result<Response, AppError> {
     if let Some(token) = cookie(&headers, SSO_COOKIE) {
         let validated = app::cas::logout(state.directory.as_ref(), &token).await?;
-        crate::single_logout::send(&state, validated);
+        crate::back_channel::send_logouts(&state, validated);
     }
     let jar = CookieJar::new().add(sso_cookie(String::new(), 0, state.config.secure_cookies));
     if let Some(service) = query.service.or(query.url).filter(|s| !s.is_empty()) {
@@ -637,16 +637,49 @@ pub struct ValidateQuery {
     service: Option<String>,
     renew: Option<String>,
     format: Option<String>,
+    #[serde(rename = "pgtUrl")]
+    pgt_url: Option<String>,
 }
 
-async fn validated<D: Backend>(state: &AppState<D>, query: &ValidateQuery) -> Result<Success, Failure> {
+/// The validation endpoints: which tickets each accepts, what it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    /// `/validate` (CAS 1.0): text, service tickets only, no proxying.
+    V1,
+    /// `/serviceValidate` (CAS 2.0): service tickets.
+    Service,
+    /// `/proxyValidate` (CAS 2.0): service and proxy tickets.
+    Proxy,
+    /// `/p3/serviceValidate` (CAS 3.0): with the attributes.
+    P3Service,
+    /// `/p3/proxyValidate` (CAS 3.0).
+    P3Proxy,
+}
+
+impl Endpoint {
+    fn with_attributes(self) -> bool {
+        matches!(self, Endpoint::P3Service | Endpoint::P3Proxy)
+    }
+}
+
+async fn validated<D: Backend>(
+    state: &AppState<D>,
+    query: &ValidateQuery,
+    endpoint: Endpoint,
+) -> Result<Success, Failure> {
+    let validation = Validation {
+        renew: is_set(&query.renew),
+        accept_proxy_tickets: matches!(endpoint, Endpoint::Proxy | Endpoint::P3Proxy),
+        proxy_callback: query.pgt_url.as_deref().filter(|_| endpoint != Endpoint::V1),
+    };
     let outcome = app::cas::validate(
         state.directory.as_ref(),
         query.ticket.as_deref(),
         query.service.as_deref(),
-        Validation {
-            renew: is_set(&query.renew),
-        },
+        validation,
+        &crate::back_channel::HttpProxyCallback,
+        state.cas(),
+        &mut domain::password::os_rng(),
         state.now(),
     )
     .await;
@@ -669,7 +702,7 @@ async fn validated<D: Backend>(state: &AppState<D>, query: &ValidateQuery) -> Re
 
 /// `GET /cas/validate` (CAS 1.0): `yes` and the login, or `no`.
 pub async fn validate_v1<D: Backend>(State(state): State<AppState<D>>, Query(query): Query<ValidateQuery>) -> Response {
-    let outcome = validated(&state, &query).await;
+    let outcome = validated(&state, &query, Endpoint::V1).await;
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         protocol::v1_answer(&outcome),
@@ -677,20 +710,87 @@ pub async fn validate_v1<D: Backend>(State(state): State<AppState<D>>, Query(que
         .into_response()
 }
 
-/// `GET /cas/serviceValidate` and `/cas/proxyValidate` (CAS 2.0, no attributes).
+/// `GET /cas/serviceValidate` (CAS 2.0, no attributes).
 pub async fn service_validate<D: Backend>(
     State(state): State<AppState<D>>,
     Query(query): Query<ValidateQuery>,
 ) -> Response {
-    answer(&query, &validated(&state, &query).await, false)
+    validation_answer(&state, &query, Endpoint::Service).await
 }
 
-/// `GET /cas/p3/serviceValidate` and `/cas/p3/proxyValidate` (CAS 3.0, with attributes).
+/// `GET /cas/proxyValidate` (CAS 2.0): proxy tickets too.
+pub async fn proxy_validate<D: Backend>(
+    State(state): State<AppState<D>>,
+    Query(query): Query<ValidateQuery>,
+) -> Response {
+    validation_answer(&state, &query, Endpoint::Proxy).await
+}
+
+/// `GET /cas/p3/serviceValidate` (CAS 3.0, with attributes).
 pub async fn p3_service_validate<D: Backend>(
     State(state): State<AppState<D>>,
     Query(query): Query<ValidateQuery>,
 ) -> Response {
-    answer(&query, &validated(&state, &query).await, true)
+    validation_answer(&state, &query, Endpoint::P3Service).await
+}
+
+/// `GET /cas/p3/proxyValidate` (CAS 3.0): proxy tickets too.
+pub async fn p3_proxy_validate<D: Backend>(
+    State(state): State<AppState<D>>,
+    Query(query): Query<ValidateQuery>,
+) -> Response {
+    validation_answer(&state, &query, Endpoint::P3Proxy).await
+}
+
+async fn validation_answer<D: Backend>(state: &AppState<D>, query: &ValidateQuery, endpoint: Endpoint) -> Response {
+    answer(
+        query,
+        &validated(state, query, endpoint).await,
+        endpoint.with_attributes(),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct ProxyQuery {
+    pgt: Option<String>,
+    #[serde(rename = "targetService")]
+    target_service: Option<String>,
+    format: Option<String>,
+}
+
+/// `GET /cas/proxy` (CAS 2.0): a proxy ticket for a back-end service.
+pub async fn proxy<D: Backend>(State(state): State<AppState<D>>, Query(query): Query<ProxyQuery>) -> Response {
+    let outcome = app::cas::proxy_ticket(
+        state.directory.as_ref(),
+        query.pgt.as_deref(),
+        query.target_service.as_deref(),
+        state.cas(),
+        &mut domain::password::os_rng(),
+        state.now(),
+    )
+    .await;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            tracing::error!(error = %e, "ticket de proxy impossible");
+            Err(Failure::new(
+                protocol::FailureCode::InternalError,
+                "erreur interne du serveur CAS : réessayez",
+            ))
+        }
+    };
+    match &outcome {
+        Ok(_) => state.metrics.cas_ticket_issued(),
+        Err(failure) => tracing::info!(code = failure.code.code(), "ticket de proxy refusé"),
+    }
+    if query.format.as_deref().is_some_and(|f| f.eq_ignore_ascii_case("json")) {
+        return axum::Json(protocol::proxy_json_answer(&outcome)).into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+        protocol::proxy_xml_answer(&outcome),
+    )
+        .into_response()
 }
 
 fn answer(query: &ValidateQuery, outcome: &Result<Success, Failure>, with_attributes: bool) -> Response {

@@ -9,6 +9,7 @@ mod accounts;
 mod admin_pages;
 mod api;
 mod auth;
+mod back_channel;
 mod cas;
 mod error;
 mod history;
@@ -17,7 +18,6 @@ mod metrics;
 mod openapi;
 mod pages;
 pub mod schedule;
-mod single_logout;
 mod wizard;
 
 /// The OpenAPI document of the JSON API, as JSON.
@@ -138,9 +138,10 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
         .route("/cas/logout", get(cas::logout::<D>))
         .route("/cas/validate", get(cas::validate_v1::<D>))
         .route("/cas/serviceValidate", get(cas::service_validate::<D>))
-        .route("/cas/proxyValidate", get(cas::service_validate::<D>))
+        .route("/cas/proxyValidate", get(cas::proxy_validate::<D>))
         .route("/cas/p3/serviceValidate", get(cas::p3_service_validate::<D>))
-        .route("/cas/p3/proxyValidate", get(cas::p3_service_validate::<D>))
+        .route("/cas/p3/proxyValidate", get(cas::p3_proxy_validate::<D>))
+        .route("/cas/proxy", get(cas::proxy::<D>))
         .route("/imports/nouveau", get(wizard::step1_page::<D>))
         .route("/imports", post(wizard::step1_submit::<D>))
         .route(

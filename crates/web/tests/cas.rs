@@ -3,37 +3,70 @@
 //! the password of the result file, changes it, reaches two services (the
 //! second by single sign-on); replayed, expired and misdirected tickets are
 //! refused, so are an expired account and an address out of range; the
-//! logout reaches both services by the back channel. The services are two
-//! small HTTP servers here that record the logout requests they receive.
+//! logout reaches every service by the back channel. A portal allowed to
+//! proxy gets a proxy-granting ticket at its callback and a proxy ticket for
+//! the first service. The services are small HTTP servers here that record
+//! the logout requests and proxy-granting tickets they receive.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
 
+use axum::extract::Query;
 use axum::routing::get;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use store::Directory;
 use support::*;
 
-/// A service: answers its pages, records the `logoutRequest`s POSTed to it.
+type Pgts = Arc<Mutex<HashMap<String, String>>>;
+
+/// A service: answers its pages, records the `logoutRequest`s POSTed to it,
+/// and at `/rappel` keeps the proxy-granting tickets the server delivers
+/// (`pgtIou` → `pgtId`), which `/pgt?iou=` gives back to the proxy.
 async fn service() -> (String, Arc<Mutex<Vec<String>>>) {
     let received: Arc<Mutex<Vec<String>>> = Arc::default();
     let record = Arc::clone(&received);
-    let app = axum::Router::new().route(
-        "/",
-        get(|| async { "service" }).post(move |body: String| {
-            let record = Arc::clone(&record);
-            async move {
-                let request: String = form_urlencoded::parse(body.as_bytes())
-                    .filter(|(k, _)| k == "logoutRequest")
-                    .map(|(_, v)| v.into_owned())
-                    .collect();
-                record.lock().unwrap().push(request);
-                "ok"
-            }
-        }),
-    );
+    let pgts: Pgts = Arc::default();
+    let (kept, read) = (Arc::clone(&pgts), Arc::clone(&pgts));
+    let app = axum::Router::new()
+        .route(
+            "/",
+            get(|| async { "service" }).post(move |body: String| {
+                let record = Arc::clone(&record);
+                async move {
+                    let request: String = form_urlencoded::parse(body.as_bytes())
+                        .filter(|(k, _)| k == "logoutRequest")
+                        .map(|(_, v)| v.into_owned())
+                        .collect();
+                    record.lock().unwrap().push(request);
+                    "ok"
+                }
+            }),
+        )
+        .route(
+            "/rappel",
+            get(move |Query(q): Query<HashMap<String, String>>| {
+                let kept = Arc::clone(&kept);
+                async move {
+                    if let (Some(iou), Some(pgt)) = (q.get("pgtIou"), q.get("pgtId")) {
+                        kept.lock().unwrap().insert(iou.clone(), pgt.clone());
+                    }
+                    "ok"
+                }
+            }),
+        )
+        .route(
+            "/pgt",
+            get(move |Query(q): Query<HashMap<String, String>>| {
+                let read = Arc::clone(&read);
+                async move {
+                    let iou = q.get("iou").cloned().unwrap_or_default();
+                    read.lock().unwrap().get(&iou).cloned().unwrap_or_default()
+                }
+            }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -119,6 +152,7 @@ async fn a_teacher_imported_by_csv_signs_in_through_python_cas_and_logs_out_of_b
 
     let (service_a, logouts_a) = service().await;
     let (service_b, logouts_b) = service().await;
+    let (portal, logouts_portal) = service().await;
     let now = chrono::Utc::now();
     app::cas::add_service(
         d,
@@ -135,11 +169,15 @@ async fn a_teacher_imported_by_csv_signs_in_through_python_cas_and_logs_out_of_b
     app::cas::add_service(d, &operator, "manuels", &service_b, &[], "", false, now)
         .await
         .unwrap();
+    app::cas::add_service(d, &operator, "portail", &portal, &[], "login", true, now)
+        .await
+        .unwrap();
 
     let config = serde_json::json!({
         "cas_url": format!("{}/cas/", app.url),
         "service_a": service_a,
         "service_b": service_b,
+        "portal": portal,
         "result_file": result_file,
         "xsd": PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cas/cas3.xsd"),
         "teacher": logins["LAVOISIER"].login,
@@ -169,7 +207,11 @@ async fn a_teacher_imported_by_csv_signs_in_through_python_cas_and_logs_out_of_b
 
     // The back channel: each service receives one logout request per ticket
     // it validated, naming that ticket (sent off the request: wait for them).
-    for (name, received, expected) in [("A", &logouts_a, &validated["a"]), ("B", &logouts_b, &validated["b"])] {
+    for (name, received, expected) in [
+        ("A", &logouts_a, &validated["a"]),
+        ("B", &logouts_b, &validated["b"]),
+        ("portail", &logouts_portal, &validated["portal"]),
+    ] {
         let expected: Vec<String> = expected
             .as_array()
             .unwrap()

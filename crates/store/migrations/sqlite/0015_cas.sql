@@ -31,11 +31,18 @@ CREATE INDEX sso_sessions_expiry ON sso_sessions (expires_at);
 CREATE TABLE cas_tickets (
     ticket_hash TEXT PRIMARY KEY,
     session_hash TEXT NOT NULL REFERENCES sso_sessions (id_hash) ON DELETE CASCADE,
+    -- ST (service ticket), PT (proxy ticket) or PGT (proxy-granting ticket).
+    kind TEXT NOT NULL,
+    -- For a PT or a PGT: the proxy callbacks it went through, as a JSON
+    -- array, the latest first.
+    proxies TEXT NOT NULL,
+    -- The service it was issued for (a PGT: the proxy's callback).
     service TEXT NOT NULL,
     from_new_login BOOLEAN NOT NULL,
     created_at TEXT NOT NULL,
     expires_at TEXT NOT NULL,
-    -- Set by the first validation, successful or not (single use).
+    -- Set by the first validation, successful or not (single use; a PGT is
+    -- used again until its session ends).
     consumed_at TEXT,
     -- The ticket itself, kept once validated (spent, so harmless): the
     -- single logout names it to the service.

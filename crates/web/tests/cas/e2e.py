@@ -89,7 +89,7 @@ def main():
     teacher = cfg["teacher"]
     a = CASClient(version=3, service_url=service_a, server_url=cas_url)
     b = CASClient(version=3, service_url=service_b, server_url=cas_url)
-    validated = {"a": [], "b": []}
+    validated = {"a": [], "b": [], "portal": []}
     browser = requests.Session()
 
     # Service A sends the teacher to the sign-in page.
@@ -163,6 +163,42 @@ def main():
     validated["a"].append(json_ticket)
     missing = xml_answer(schema, cas_url + "p3/serviceValidate", {"service": service_a})
     check(failure_code(missing) == "INVALID_REQUEST", "code INVALID_REQUEST sans ticket")
+
+    # A portal allowed to proxy: its callback receives a PGT, the answer its IOU;
+    # python-cas asks /proxy for a ticket to service A, validated by proxyValidate.
+    portal_url = cfg["portal"]
+    portal = CASClient(version=3, service_url=portal_url, server_url=cas_url, proxy_callback=portal_url + "rappel")
+    portal_ticket = sso_ticket(browser, portal, portal_url)
+    user_p, _, pgtiou = portal.verify_ticket(portal_ticket)
+    check(user_p == teacher and pgtiou and pgtiou.startswith("PGTIOU-"), f"portail : {user_p} {pgtiou}")
+    validated["portal"].append(portal_ticket)
+    pgt = requests.get(portal_url + "pgt", params={"iou": pgtiou}).text
+    check(pgt.startswith("PGT-"), f"le rappel du portail n'a pas reçu de PGT : {pgt!r}")
+    target = CASClient(version=3, service_url=service_a, server_url=cas_url)
+    pt = target.get_proxy_ticket(pgt)
+    check(pt.startswith("PT-"), f"ticket de proxy : {pt}")
+    refused_pt = xml_answer(schema, cas_url + "p3/serviceValidate", {"ticket": pt, "service": service_a})
+    check(failure_code(refused_pt) == "INVALID_TICKET_SPEC", "serviceValidate refuse un ticket de proxy")
+    pt = target.get_proxy_ticket(pgt)
+    proxied = xml_answer(schema, cas_url + "p3/proxyValidate", {"ticket": pt, "service": service_a})
+    proxies = [p.text for p in proxied.iter(f"{CAS_NS}proxy")]
+    check(proxies == [portal_url + "rappel"], f"chaîne des proxys : {proxies}")
+    validated["a"].append(pt)
+    target.url_suffix = "p3/proxyValidate"
+    pt = target.get_proxy_ticket(pgt)
+    user_t, _, _ = target.verify_ticket(pt)
+    check(user_t == teacher, f"python-cas valide le ticket de proxy : {user_t}")
+    validated["a"].append(pt)
+    pirate = CASClient(version=3, service_url="https://pirate.test/", server_url=cas_url)
+    try:
+        pirate.get_proxy_ticket(pgt)
+        check(False, "un ticket de proxy pour un service inconnu")
+    except Exception:
+        pass
+    denied = etree.fromstring(requests.get(pirate.get_proxy_url(pgt)).content)
+    check(schema.validate(denied), f"réponse de /proxy hors du schéma : {schema.error_log}")
+    failure = denied.find(f"{CAS_NS}proxyFailure")
+    check(failure is not None and failure.get("code") == "UNAUTHORIZED_SERVICE", "UNAUTHORIZED_SERVICE pour un service inconnu")
 
     # An unknown service is refused with a page saying so.
     unknown = browser.get(cas_url + "login", params={"service": "https://pirate.test/"}, allow_redirects=False)
