@@ -511,11 +511,13 @@ async fn wizard_flows_in_a_real_browser() {
         oldest.contains("enseignants.csv") && oldest.contains("5 / 5") && oldest.contains("envoyé"),
         "{oldest}"
     );
-    // A date filter that excludes everything.
-    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
+    // A date filter that excludes everything. The filter reads Paris dates:
+    // two days after today in UTC is after today in Paris at any hour (at
+    // 23:30 UTC, Paris is already on the next day).
+    let after_today = (chrono::Utc::now() + chrono::Duration::days(2))
         .format("%Y-%m-%d")
         .to_string();
-    c.goto(&format!("{}/suivi?du={tomorrow}", app.url)).await.unwrap();
+    c.goto(&format!("{}/suivi?du={after_today}", app.url)).await.unwrap();
     assert!(text(c, "main").await.contains("Aucun import ne correspond."));
 
     // 6. The Complet import's page restores the eight accounts it deactivated.
