@@ -26,6 +26,7 @@ use store::sqlite::SqliteDirectory;
 use store::Directory;
 
 mod academy;
+mod cas;
 mod end_to_end;
 mod scale;
 
@@ -77,6 +78,13 @@ struct BenchArgs {
     /// 60 personnels chacun ; 1000 pour la mesure de référence) ; 0 pour l'omettre
     #[arg(long, default_value_t = 1)]
     academy_establishments: usize,
+    /// Connexions CAS mesurées (débit des connexions et des validations de tickets) ; 0 pour les omettre
+    #[arg(long, default_value_t = 64)]
+    cas_people: usize,
+    /// Personnes du « lundi 8 h » : chacune se connecte et ouvre deux services, par deux serveurs
+    /// (5000 pour la mesure de référence) ; 0 pour l'omettre
+    #[arg(long, default_value_t = 64)]
+    monday_people: usize,
     /// Le programme « annuaire » à lancer pour la mesure de bout en bout
     /// (par défaut, celui construit à côté de ce programme, même profil)
     #[arg(long)]
@@ -135,6 +143,16 @@ async fn run(args: &BenchArgs) -> Result<()> {
         .context("mesure du hachage interrompue")??;
     for f in hash_figures {
         table.push(f);
+    }
+
+    if args.cas_people > 0 || args.monday_people > 0 {
+        eprintln!(
+            "CAS : {} connexions, puis lundi 8 h de {} personnes par deux serveurs…",
+            args.cas_people, args.monday_people
+        );
+        for f in cas_measures(args, cores).await? {
+            table.push(f);
+        }
     }
 
     if args.end_to_end_rows > 0 {
@@ -1202,6 +1220,136 @@ async fn academy_measures(
     }
     admin.close().await;
     figures.extend(measured??);
+    Ok(figures)
+}
+
+/// The CAS measures ([`cas`]) on SQLite, and on PostgreSQL with `--postgres`:
+/// one core's verify rate first, the baseline of the sign-in rate.
+async fn cas_measures(args: &BenchArgs, cores: usize) -> Result<Vec<Figure>> {
+    let accounts = args.cas_people.max(args.monday_people).max(1);
+    let hash = tokio::task::spawn_blocking(cas::chosen_hash)
+        .await
+        .context("hachage interrompu")??;
+    let baseline = {
+        let hash = hash.clone();
+        tokio::task::spawn_blocking(move || cas::verify_rate(&hash, 16))
+            .await
+            .context("mesure de la vérification interrompue")??
+    };
+    let verify_rate = baseline.rows_per_s;
+    let mut figures = vec![baseline];
+
+    let scratch = ScratchDir::new()?;
+    let url = scratch.sqlite_url("cas.db");
+    let first = SqliteDirectory::open(&url).await?;
+    let logins = cas_accounts(&first, accounts).await?;
+    sqlx::query("UPDATE users SET password_hash = ?, must_change_password = ?")
+        .bind(&hash)
+        .bind(false)
+        .execute(first.pool())
+        .await?;
+    let second = SqliteDirectory::open(&url).await?;
+    figures.extend(cas_run("sqlite", [first, second], logins, args, verify_rate, cores).await?);
+
+    let Some(url) = &args.postgres else { return Ok(figures) };
+    let admin = sqlx::PgPool::connect(url)
+        .await
+        .context("connexion au serveur PostgreSQL de --postgres")?;
+    let name = format!("annuaire_bench_{:08x}_cas", rand::random::<u32>());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .with_context(|| format!("CREATE DATABASE {name}"))?;
+    let measured = async {
+        let database = with_database(url, &name)?;
+        let first = PgDirectory::open(&database).await?;
+        let logins = cas_accounts(&first, accounts).await?;
+        sqlx::query("UPDATE users SET password_hash = $1, must_change_password = $2")
+            .bind(&hash)
+            .bind(false)
+            .execute(first.pool())
+            .await?;
+        let second = PgDirectory::open(&database).await?;
+        cas_run("postgres", [first, second], logins, args, verify_rate, cores).await
+    }
+    .await;
+    if let Err(e) = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&admin)
+        .await
+    {
+        eprintln!("attention : la base {name} n'a pas pu être supprimée ({e}) : supprimez-la à la main");
+    }
+    admin.close().await;
+    figures.extend(measured?);
+    Ok(figures)
+}
+
+/// `n` teachers imported (generated logins), and the two services: the logins.
+async fn cas_accounts<D: app::Backend>(d: &D, n: usize) -> Result<Vec<String>> {
+    let uai = Uai::parse(BENCH_UAI)?;
+    d.add_establishment(
+        &Establishment {
+            uai: uai.clone(),
+            name: "Collège du banc d'essai".into(),
+        },
+        Utc::now(),
+    )
+    .await?;
+    let file = cas::teachers_file(n);
+    let request = ImportRequest::new(Profile::Enseignant, Some(uai));
+    let mut rng = StdRng::seed_from_u64(SEED);
+    let operator = app::Actor::operator("bench".into());
+    let (outcome, _) = app::imports::run(
+        d,
+        &operator,
+        &file,
+        &request,
+        &SystemClock,
+        &mut rng,
+        &service::NoProgress,
+    )
+    .await;
+    let outcome = outcome?;
+    if outcome.report.status != Status::Imported {
+        bail!("import des comptes CAS refusé : {:?}", outcome.report.rejection);
+    }
+    cas::register_services(d).await?;
+    Ok(outcome
+        .plan
+        .creates
+        .iter()
+        .map(|c| c.login.as_str().to_string())
+        .collect())
+}
+
+/// Two servers over the two directories (one database), the clients on threads.
+async fn cas_run<D: app::Backend>(
+    backend: &'static str,
+    directories: [D; 2],
+    logins: Vec<String>,
+    args: &BenchArgs,
+    verify_rate: f64,
+    cores: usize,
+) -> Result<Vec<Figure>> {
+    let [first, second] = directories;
+    let one = cas::serve(first).await?;
+    let two = cas::serve(second).await?;
+    let urls = [one.url.clone(), two.url.clone()];
+    let (people, monday) = (args.cas_people, args.monday_people);
+    let figures = tokio::task::spawn_blocking(move || {
+        cas::measure(
+            backend,
+            [&urls[0], &urls[1]],
+            &logins,
+            people,
+            monday,
+            verify_rate,
+            cores,
+        )
+    })
+    .await
+    .context("mesure CAS interrompue")??;
+    drop((one, two));
     Ok(figures)
 }
 
