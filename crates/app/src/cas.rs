@@ -648,6 +648,93 @@ async fn cas_person<D: CasStore + AdminDirectory>(d: &D, account: &AccountDetail
     })
 }
 
+/// How long a "mot de passe oublié" link stays valid.
+pub const RESET_LINK_MINUTES: i64 = 30;
+/// Links sent to one account per hour at most (a mailbox is not to be flooded).
+const RESET_LINKS_PER_HOUR: i64 = 3;
+
+/// A link to mail for a forgotten password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetLink {
+    pub email: String,
+    /// The link's secret (`RST-` and 256 random bits), kept hashed.
+    pub token: String,
+}
+
+/// "Mot de passe oublié": a single-use link for the account of `login`, to
+/// mail to its address. `None` (and the person is told the same thing) when
+/// the login is unknown, the account cannot sign in, has no address, or was
+/// sent three links in the last hour: the answer reveals nothing. Audited
+/// `password_reset_link` when sent.
+pub async fn request_password_reset<D, R>(
+    d: &D,
+    login: &str,
+    rng: &mut R,
+    now: DateTime<Utc>,
+) -> Result<Option<ResetLink>, StoreError>
+where
+    D: CasStore + Accounts,
+    R: rand::RngCore + rand::CryptoRng,
+{
+    let login = login.trim().to_lowercase();
+    let Some(account) = d.sign_in_account(&login).await? else {
+        return Ok(None);
+    };
+    if !account.active
+        || account
+            .settings
+            .last_day
+            .is_some_and(|last| last < domain::time::day(now))
+    {
+        return Ok(None);
+    }
+    let Some(email) = d.account(account.id).await?.and_then(|a| a.user.email) else {
+        return Ok(None);
+    };
+    if d.password_resets_since(account.id, now - Duration::hours(1)).await? >= RESET_LINKS_PER_HOUR {
+        return Ok(None);
+    }
+    let token = protocol::new_ticket("RST-", rng);
+    d.create_password_reset(
+        &session_hash(&token),
+        account.id,
+        now,
+        now + Duration::minutes(RESET_LINK_MINUTES),
+    )
+    .await?;
+    Ok(Some(ResetLink { email, token }))
+}
+
+/// Follows a "mot de passe oublié" link (once, before it expires): opens a
+/// session that, as after a distributed password, gives no ticket before
+/// the person chooses a new password ([`change_distributed_password`]).
+/// The single sign-on token, or `None` for a used, expired or unknown link.
+pub async fn open_password_reset<D, R>(
+    d: &D,
+    link_token: &str,
+    settings: &CasSettings,
+    rng: &mut R,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, StoreError>
+where
+    D: CasStore,
+    R: rand::RngCore + rand::CryptoRng,
+{
+    let Some(user_id) = d.use_password_reset(&session_hash(link_token), now).await? else {
+        return Ok(None);
+    };
+    let token = protocol::new_ticket(protocol::GRANTING_TICKET, rng);
+    d.open_sso_session(
+        &session_hash(&token),
+        user_id,
+        now,
+        now + Duration::hours(settings.lifetime_hours),
+        true,
+    )
+    .await?;
+    Ok(Some(token))
+}
+
 /// Ends the session behind the cookie; the services that validated a ticket
 /// in it, for the single logout.
 pub async fn logout<D: CasStore>(d: &D, token: &str) -> Result<Vec<ValidatedTicket>, StoreError> {

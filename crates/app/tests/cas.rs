@@ -23,6 +23,7 @@ conformance!(
     a_teacher_signs_in_changes_the_password_and_each_service_gets_its_own_ticket,
     a_ticket_is_spent_by_its_first_validation_even_when_two_race,
     a_portal_gets_proxy_tickets_for_the_services_it_calls,
+    a_forgotten_password_is_replaced_through_a_single_use_link,
     only_a_system_admin_registers_services_and_bad_ones_are_explained,
 );
 
@@ -628,5 +629,129 @@ async fn a_portal_gets_proxy_tickets_for_the_services_it_calls(d: &impl Full) {
                 .unwrap()
         ),
         FailureCode::InvalidTicket
+    );
+}
+
+async fn a_forgotten_password_is_replaced_through_a_single_use_link(d: &impl Full) {
+    let id = setting(d).await;
+    let settings = CasSettings::default();
+    let mut r = rng(21);
+    let at = |minutes: i64| now() + Duration::minutes(minutes);
+
+    // No address yet: nothing to send, and nothing says so.
+    assert_eq!(
+        cas::request_password_reset(d, "nlavoisier", &mut r, at(0))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        cas::request_password_reset(d, "personne", &mut r, at(0)).await.unwrap(),
+        None
+    );
+    let detail = d.account(id).await.unwrap().unwrap();
+    let change = domain::account::AccountChange {
+        email: Some("nicole.lavoisier@college.test".into()),
+        ..Default::default()
+    };
+    app::accounts::save_account(d, &detail, None, &change, &operator(), at(0))
+        .await
+        .unwrap();
+
+    let link = cas::request_password_reset(d, " NLavoisier ", &mut r, at(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(link.email, "nicole.lavoisier@college.test");
+    assert!(link.token.starts_with("RST-"));
+    // Expired after its minutes, unknown when made up.
+    let late = cas::request_password_reset(d, "nlavoisier", &mut r, at(2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        cas::open_password_reset(d, &late.token, &settings, &mut r, at(2 + cas::RESET_LINK_MINUTES))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        cas::open_password_reset(d, "RST-0", &settings, &mut r, at(3))
+            .await
+            .unwrap(),
+        None
+    );
+    // Three links an hour at most.
+    assert!(cas::request_password_reset(d, "nlavoisier", &mut r, at(3))
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        cas::request_password_reset(d, "nlavoisier", &mut r, at(4))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(cas::request_password_reset(d, "nlavoisier", &mut r, at(62))
+        .await
+        .unwrap()
+        .is_some());
+
+    // The link opens a session that leads only to the change, once.
+    let token = cas::open_password_reset(d, &link.token, &settings, &mut r, at(5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        cas::open_password_reset(d, &link.token, &settings, &mut r, at(5))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        cas::grant_ticket(d, &token, VS, false, &settings, &mut r, at(5))
+            .await
+            .unwrap(),
+        Err(TicketRefusal::PasswordChangePending)
+    );
+    cas::change_distributed_password(
+        d,
+        &token,
+        "une toute nouvelle phrase",
+        "une toute nouvelle phrase",
+        ip(),
+        &settings,
+        &mut r,
+        at(6),
+    )
+    .await
+    .unwrap();
+    assert!(cas::grant_ticket(d, &token, VS, false, &settings, &mut r, at(6))
+        .await
+        .unwrap()
+        .is_ok());
+    let signed = cas::sign_in(
+        d,
+        "nlavoisier",
+        "une toute nouvelle phrase",
+        ip(),
+        &settings,
+        &mut r,
+        at(7),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(signed, Ok(s) if !s.password_change_pending));
+
+    // A deactivated account gets no link.
+    let detail = d.account(id).await.unwrap().unwrap();
+    app::accounts::set_active(d, &detail, None, false, &operator(), at(63))
+        .await
+        .unwrap();
+    assert_eq!(
+        cas::request_password_reset(d, "nlavoisier", &mut r, at(130))
+            .await
+            .unwrap(),
+        None
     );
 }

@@ -190,6 +190,37 @@ impl Notifier {
         Ok(Some(id))
     }
 
+    /// Queues the "mot de passe oublié" mail with its single-use link, then
+    /// tries to send what is due. The link's secret stays in the queue's copy
+    /// of the mail: harmless once used or after its few minutes of life.
+    pub async fn password_reset<H: History>(
+        &self,
+        history: &H,
+        to: &str,
+        link: &str,
+        minutes: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), MailError> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        let ent = self.settings.ent_name.as_str();
+        let reset = ResetLink { ent, link, minutes };
+        let (text, html) = (ResetText { r: &reset }.render()?, ResetHtml { r: &reset }.render()?);
+        let mail = NewMail {
+            import_id: None,
+            recipients: vec![to.to_string()],
+            cc: Vec::new(),
+            subject: format!("Mot de passe oublié — {ent}"),
+            body_text: text,
+            body_html: html,
+            attachment: None,
+        };
+        history.enqueue_mail(&mail, now).await?;
+        self.deliver_due(history, now).await?;
+        Ok(())
+    }
+
     /// One notice per establishment that already had accounts this import
     /// attached elsewhere, to its admins who gave an address.
     async fn attachment_notices<H: History>(&self, history: &H, import_id: i64) -> Result<Vec<NewMail>, MailError> {
@@ -419,4 +450,23 @@ pub fn message(mail: &QueuedMail, from: &Mailbox) -> Result<Message, String> {
         }
     };
     builder.multipart(body).map_err(|e| e.to_string())
+}
+
+/// What the "mot de passe oublié" mail says.
+struct ResetLink<'a> {
+    ent: &'a str,
+    link: &'a str,
+    minutes: i64,
+}
+
+#[derive(Template)]
+#[template(path = "password_reset.txt")]
+struct ResetText<'a> {
+    r: &'a ResetLink<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "password_reset.html")]
+struct ResetHtml<'a> {
+    r: &'a ResetLink<'a>,
 }

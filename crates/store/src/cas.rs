@@ -119,6 +119,22 @@ pub trait CasStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<IssuedTicket>>> + Send;
     /// Keeps the ticket a service validated, for the single logout.
     fn record_validated(&self, ticket_hash: &str, ticket: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Keeps a "mot de passe oublié" link's token (hashed).
+    fn create_password_reset(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// How many links were sent to this account since then.
+    fn password_resets_since(&self, user_id: i64, since: DateTime<Utc>) -> impl Future<Output = Result<i64>> + Send;
+    /// Spends a link: its account, the first time only, before it expires.
+    fn use_password_reset(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<i64>>> + Send;
     /// Deletes the sessions past their lifetimes (and so their tickets).
     fn purge_sso_sessions(
         &self,
@@ -386,6 +402,47 @@ macro_rules! impl_cas {
                     .execute(self.pool())
                     .await?;
                 Ok(())
+            }
+
+            async fn create_password_reset(
+                &self,
+                token_hash: &str,
+                user_id: i64,
+                now: DateTime<Utc>,
+                expires_at: DateTime<Utc>,
+            ) -> Result<()> {
+                sqlx::query(&$sql(
+                    "INSERT INTO password_resets (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                ))
+                .bind(token_hash)
+                .bind(user_id)
+                .bind(now)
+                .bind(expires_at)
+                .execute(self.pool())
+                .await?;
+                Ok(())
+            }
+
+            async fn password_resets_since(&self, user_id: i64, since: DateTime<Utc>) -> Result<i64> {
+                Ok(sqlx::query_scalar(&$sql(
+                    "SELECT count(*) FROM password_resets WHERE user_id = ? AND created_at >= ?",
+                ))
+                .bind(user_id)
+                .bind(since)
+                .fetch_one(self.pool())
+                .await?)
+            }
+
+            async fn use_password_reset(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<i64>> {
+                Ok(sqlx::query_scalar(&$sql(
+                    "UPDATE password_resets SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ? \
+                     RETURNING user_id",
+                ))
+                .bind(now)
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(self.pool())
+                .await?)
             }
 
             async fn purge_sso_sessions(&self, now: DateTime<Utc>, idle_since: DateTime<Utc>) -> Result<u64> {

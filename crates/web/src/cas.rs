@@ -591,6 +591,156 @@ pub async fn change<D: Backend>(
     }
 }
 
+#[derive(Template, WebTemplate)]
+#[template(path = "cas_forgot.html")]
+struct ForgotPage {
+    ent_name: String,
+    csrf: String,
+    minutes: i64,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "cas_reset.html")]
+struct ResetPage {
+    ent_name: String,
+    csrf: String,
+    token: String,
+}
+
+/// `GET /cas/mot-de-passe-oublie`: the login to send a link for.
+pub async fn forgot_page<D: Backend>(State(state): State<AppState<D>>) -> Response {
+    let csrf = crate::auth::new_token();
+    let page = ForgotPage {
+        ent_name: state.config.ent_name.clone(),
+        csrf: csrf.clone(),
+        minutes: app::cas::RESET_LINK_MINUTES,
+    };
+    with_policy(
+        (
+            CookieJar::new().add(form_cookie(csrf, state.config.secure_cookies)),
+            page,
+        ),
+        None,
+    )
+}
+
+#[derive(Deserialize)]
+pub struct ForgotForm {
+    username: String,
+    csrf: String,
+}
+
+/// `POST /cas/mot-de-passe-oublie`: mails a single-use link when the
+/// account has an address; the same answer in every case.
+pub async fn forgot<D: Backend>(
+    State(state): State<AppState<D>>,
+    headers: HeaderMap,
+    Form(form): Form<ForgotForm>,
+) -> Result<Response, AppError> {
+    check_form_token(&headers, &form.csrf)?;
+    let now = state.now();
+    let d = state.directory.as_ref();
+    let link = app::cas::request_password_reset(d, &form.username, &mut domain::password::os_rng(), now).await?;
+    if let Some(link) = link {
+        let base = match &state.notifier.settings().public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => own_address(&state, &headers),
+        };
+        let url = format!("{base}/cas/reinitialisation?jeton={}", link.token);
+        if let Err(e) = state
+            .notifier
+            .password_reset(d, &link.email, &url, app::cas::RESET_LINK_MINUTES, now)
+            .await
+        {
+            state.metrics.mail_failed();
+            tracing::warn!(error = %e, "courriel « mot de passe oublié » non envoyé");
+        }
+    }
+    Ok(message(
+        &state,
+        StatusCode::OK,
+        "Mot de passe oublié",
+        format!(
+            "Si ce compte a une adresse électronique, un lien vient d'y être envoyé : il est valable {} minutes et ne sert qu'une fois. Sinon, adressez-vous à l'administrateur de l'ENT de votre établissement.",
+            app::cas::RESET_LINK_MINUTES
+        ),
+        false,
+    ))
+}
+
+/// This server's address as the browser reached it, for the mailed link
+/// when no public address is configured.
+fn own_address<D>(state: &AppState<D>, headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = if state.config.secure_cookies { "https" } else { "http" };
+    format!("{scheme}://{host}")
+}
+
+#[derive(Deserialize)]
+pub struct ResetQuery {
+    jeton: Option<String>,
+}
+
+/// `GET /cas/reinitialisation?jeton=…`: a button, not the change itself, so
+/// that a mail scanner opening the link does not spend it.
+pub async fn reset_page<D: Backend>(State(state): State<AppState<D>>, Query(query): Query<ResetQuery>) -> Response {
+    let csrf = crate::auth::new_token();
+    let page = ResetPage {
+        ent_name: state.config.ent_name.clone(),
+        csrf: csrf.clone(),
+        token: query.jeton.unwrap_or_default(),
+    };
+    with_policy(
+        (
+            CookieJar::new().add(form_cookie(csrf, state.config.secure_cookies)),
+            page,
+        ),
+        None,
+    )
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    jeton: String,
+    csrf: String,
+}
+
+/// `POST /cas/reinitialisation`: spends the link, opens a session that only
+/// leads to the change form.
+pub async fn reset<D: Backend>(
+    State(state): State<AppState<D>>,
+    headers: HeaderMap,
+    Form(form): Form<ResetForm>,
+) -> Result<Response, AppError> {
+    check_form_token(&headers, &form.csrf)?;
+    let opened = app::cas::open_password_reset(
+        state.directory.as_ref(),
+        form.jeton.trim(),
+        state.cas(),
+        &mut domain::password::os_rng(),
+        state.now(),
+    )
+    .await?;
+    let Some(token) = opened else {
+        return Ok(message(
+            &state,
+            StatusCode::GONE,
+            "Lien expiré",
+            format!(
+                "Ce lien a déjà servi ou a plus de {} minutes : demandez-en un autre depuis « Mot de passe oublié ? ».",
+                app::cas::RESET_LINK_MINUTES
+            ),
+            false,
+        ));
+    };
+    let secure = state.config.secure_cookies;
+    let jar = CookieJar::new().add(sso_cookie(token, state.cas().lifetime_hours * 3600, secure));
+    Ok(change_form(&state, &Request::default(), None, jar))
+}
+
 #[derive(Deserialize)]
 pub struct LogoutQuery {
     service: Option<String>,

@@ -135,6 +135,11 @@ pub fn router<D: Backend>(state: AppState<D>) -> Router {
         .route("/deconnexion", post(auth::logout::<D>))
         .route("/cas/login", get(cas::login_page::<D>).post(cas::login::<D>))
         .route("/cas/mot-de-passe", post(cas::change::<D>))
+        .route(
+            "/cas/mot-de-passe-oublie",
+            get(cas::forgot_page::<D>).post(cas::forgot::<D>),
+        )
+        .route("/cas/reinitialisation", get(cas::reset_page::<D>).post(cas::reset::<D>))
         .route("/cas/logout", get(cas::logout::<D>))
         .route("/cas/validate", get(cas::validate_v1::<D>))
         .route("/cas/serviceValidate", get(cas::service_validate::<D>))

@@ -1459,5 +1459,21 @@ async fn a_teacher_signs_in_through_cas_in_a_real_browser() {
         .unwrap();
     assert_eq!(text(c, "h1").await, "Service inconnu");
     shot(c, "36-cas-service-inconnu").await;
+
+    // "Mot de passe oublié ?": the same answer whether or not a mail leaves;
+    // a used or made-up link says so.
+    c.goto(&sign_in).await.unwrap();
+    click_and_wait(c, "a[href='/cas/mot-de-passe-oublie']").await;
+    assert_eq!(text(c, "h1").await, "Mot de passe oublié");
+    shot(c, "37-cas-mot-de-passe-oublie").await;
+    type_into(c, "username", &login).await;
+    click_and_wait(c, "button[type=submit].principal").await;
+    assert!(text(c, "main").await.contains("Si ce compte a une adresse électronique"));
+    shot(c, "38-cas-lien-envoye").await;
+    c.goto(&format!("{}/cas/reinitialisation?jeton=RST-0", app.url)).await.unwrap();
+    shot(c, "39-cas-lien").await;
+    click_and_wait(c, "button[type=submit].principal").await;
+    assert_eq!(text(c, "h1").await, "Lien expiré");
+    shot(c, "40-cas-lien-expire").await;
     c.clone().close().await.unwrap();
 }

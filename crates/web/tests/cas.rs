@@ -133,6 +133,13 @@ async fn a_teacher_imported_by_csv_signs_in_through_python_cas_and_logs_out_of_b
             },
         ),
         (
+            "LAVOISIER",
+            domain::account::AccountChange {
+                email: Some("nicole.lavoisier@college.test".into()),
+                ..Default::default()
+            },
+        ),
+        (
             "CURIE",
             domain::account::AccountChange {
                 networks: Some("10.0.0.0/8".into()),
@@ -185,6 +192,7 @@ async fn a_teacher_imported_by_csv_signs_in_through_python_cas_and_logs_out_of_b
         "expired": logins["AMPERE"].login,
         "outside": logins["CURIE"].login,
         "ticket_seconds": ticket_seconds,
+        "outbox": app.outbox,
     });
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cas/e2e.py");
     // The script blocks on HTTP calls to this process's server: off the async threads.

@@ -49,3 +49,14 @@ CREATE TABLE cas_tickets (
     validated_ticket TEXT
 );
 CREATE INDEX cas_tickets_session ON cas_tickets (session_hash);
+
+-- "Mot de passe oublié": single-use links mailed to the account's address
+-- (the SHA-256 of the link's token, as for sessions).
+CREATE TABLE password_resets (
+    token_hash TEXT PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at TIMESTAMPTZ NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL,
+    used_at TIMESTAMPTZ
+);
+CREATE INDEX password_resets_user ON password_resets (user_id, created_at);

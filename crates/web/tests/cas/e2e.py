@@ -8,7 +8,8 @@ check) as JSON on stdout; any failed check exits 1 with the reason.
 """
 
 import csv
-import io
+import email
+import email.policy
 import json
 import re
 import sys
@@ -219,7 +220,45 @@ def main():
     again = browser.get(a.get_login_url(), allow_redirects=False)
     check(again.status_code == 200 and 'name="username"' in again.text, "plus de session après déconnexion", again)
 
+    # Mot de passe oublié: the link arrives by mail, opens the change form once.
+    forgetful = requests.Session()
+    page = forgetful.get(cas_url + "mot-de-passe-oublie")
+    sent = post_form(forgetful, cas_url + "mot-de-passe-oublie", page.text, {"username": teacher})
+    check(sent.status_code == 200 and "Si ce compte a une adresse" in sent.text, "demande de lien", sent)
+    link = mailed_link(cfg["outbox"])
+    button = forgetful.get(link)
+    check(button.status_code == 200 and 'name="jeton"' in button.text, "page du lien", button)
+    change = post_form(forgetful, cas_url + "reinitialisation", button.text, {"jeton": hidden(button.text, "jeton")})
+    check(change.status_code == 200 and 'name="new_password"' in change.text, "le lien ouvre le changement", change)
+    chosen = "une phrase choisie après un oubli"
+    saved = post_form(forgetful, cas_url + "mot-de-passe", change.text,
+                      {"new_password": chosen, "confirm_password": chosen})
+    check(saved.status_code == 200 and "Mot de passe enregistré" in saved.text, "nouveau mot de passe enregistré", saved)
+    button = forgetful.get(link)
+    again = post_form(forgetful, cas_url + "reinitialisation", button.text, {"jeton": hidden(button.text, "jeton")})
+    check(again.status_code == 410 and "Lien expiré" in again.text, "un lien ne sert qu'une fois", again)
+    fresh = requests.Session()
+    form = fresh.get(a.get_login_url(), allow_redirects=False)
+    signed = post_form(fresh, cas_url + "login", form.text, {"username": teacher, "password": chosen, "service": service_a})
+    check(a.verify_ticket(ticket_of(signed, service_a))[0] == teacher, "connexion avec le mot de passe choisi après l'oubli")
+
     print(json.dumps(validated))
+
+
+def mailed_link(outbox):
+    """The reset link of the latest mail in the outbox (.eml files)."""
+    import os
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        for name in sorted(os.listdir(outbox)) if os.path.isdir(outbox) else []:
+            with open(os.path.join(outbox, name), "rb") as f:
+                message = email.message_from_bytes(f.read(), policy=email.policy.default)
+            body = message.get_body(preferencelist=("plain",)).get_content()
+            found = re.search(r"(https?://\S+/cas/reinitialisation\?jeton=RST-[0-9a-f]+)", body)
+            if found:
+                return found.group(1)
+        time.sleep(0.2)
+    sys.exit("ÉCHEC : aucun courriel « mot de passe oublié » dans la boîte d'envoi")
 
 
 if __name__ == "__main__":
