@@ -364,17 +364,37 @@ pub async fn throttled_sign_in<D: Accounts + store::web::WebDirectory>(
     throttle: Throttle,
     now: DateTime<Utc>,
 ) -> Result<Result<i64, SignInFailure>, StoreError> {
+    Ok(throttled_account(d, login, password, from, throttle, now)
+        .await?
+        .map(|account| account.id))
+}
+
+/// [`throttled_sign_in`], giving the account read (the CAS sign-in goes on
+/// with it without reading it again).
+pub(crate) async fn throttled_account<D: Accounts + store::web::WebDirectory>(
+    d: &D,
+    login: &str,
+    password: &str,
+    from: IpAddr,
+    throttle: Throttle,
+    now: DateTime<Utc>,
+) -> Result<Result<store::accounts::SignInAccount, SignInFailure>, StoreError> {
     let by_login = format!("personne:{}", login.trim().to_lowercase());
     let by_address = format!("adresse:{from}");
     let since = now - chrono::Duration::minutes(throttle.window_minutes);
-    if d.failed_logins_since(&by_login, since).await? >= throttle.per_login
-        || d.failed_logins_since(&by_address, since).await? >= throttle.per_address
-    {
+    let failed = d.failed_logins_since(&by_login, since).await?;
+    if failed >= throttle.per_login || d.failed_logins_since(&by_address, since).await? >= throttle.per_address {
         return Ok(Err(SignInFailure::Throttled(throttle.window_minutes)));
     }
-    let outcome = sign_in(d, login, password, from, now).await?;
+    let outcome = checked_account(d, login, password, from, now).await?;
     match &outcome {
-        Ok(_) => d.clear_failed_logins(&by_login).await?,
+        Ok(account) => {
+            d.record_sign_in(account.id, now).await?;
+            // Nothing to clear after a clean record (the common case).
+            if failed > 0 {
+                d.clear_failed_logins(&by_login).await?;
+            }
+        }
         Err(_) => {
             d.record_failed_login(&by_login, now).await?;
             d.record_failed_login(&by_address, now).await?;
@@ -475,10 +495,25 @@ pub async fn upgrade_hash<D: Accounts, R: rand::RngCore + rand::CryptoRng>(
     let Some(account) = d.sign_in_account(&login).await? else {
         return Ok(false);
     };
+    // The cheap checks first: most hashes need nothing, and then no Argon2id runs.
     if account.must_change_password
         || !domain::password::needs_rehash(&account.password_hash)
         || !domain::password::verify(password, &account.password_hash)
     {
+        return Ok(false);
+    }
+    upgrade_verified(d, &account, password, rng).await
+}
+
+/// [`upgrade_hash`] for an account whose password was just verified: no
+/// read, no second Argon2id evaluation unless the hash must change.
+pub(crate) async fn upgrade_verified<D: Accounts, R: rand::RngCore + rand::CryptoRng>(
+    d: &D,
+    account: &store::accounts::SignInAccount,
+    password: &str,
+    rng: &mut R,
+) -> Result<bool, StoreError> {
+    if account.must_change_password || !domain::password::needs_rehash(&account.password_hash) {
         return Ok(false);
     }
     let hash = chosen_hash(password, rng).map_err(StoreError::Corrupt)?;

@@ -9,7 +9,7 @@ use crate::accounts::{PasswordChangeError, SignInFailure, Throttle};
 use crate::{Actor, Error, Result};
 use chrono::{DateTime, Duration, Utc};
 use domain::cas::TicketKind;
-use domain::cas::{self as protocol, CasPerson, Failure, FailureCode, School, Success};
+use domain::cas::{self as protocol, Attribute, CasPerson, Failure, FailureCode, School, Success};
 use domain::person::GroupKind;
 use domain::{Profile, Uai};
 use std::net::IpAddr;
@@ -208,17 +208,12 @@ where
     D: CasStore + Accounts + WebDirectory,
     R: rand::RngCore + rand::CryptoRng,
 {
-    let user_id = match crate::accounts::throttled_sign_in(d, login, password, from, settings.throttle, now).await? {
-        Ok(id) => id,
+    let account = match crate::accounts::throttled_account(d, login, password, from, settings.throttle, now).await? {
+        Ok(account) => account,
         Err(failure) => return Ok(Err(failure)),
     };
-    let pending = d
-        .sign_in_account(&login.trim().to_lowercase())
-        .await?
-        .is_some_and(|a| a.must_change_password);
-    if !pending {
-        crate::accounts::upgrade_hash(d, login, password, rng).await?;
-    }
+    let (user_id, pending) = (account.id, account.must_change_password);
+    crate::accounts::upgrade_verified(d, &account, password, rng).await?;
     let token = protocol::new_ticket(protocol::GRANTING_TICKET, rng);
     d.open_sso_session(
         &session_hash(&token),
@@ -436,9 +431,35 @@ where
         return Ok(Err(unknown()));
     }
     let hash = session_hash(ticket);
-    let Some(issued) = d.consume_ticket(&hash, now).await? else {
+    let Some(issued) = d.consume_ticket(&hash, ticket, now).await? else {
         return Ok(Err(unknown()));
     };
+    let outcome = check_issued(d, ticket, service, issued, validation, callback, settings, rng, now).await?;
+    if outcome.is_err() {
+        // Spent but refused: the single logout will not name it.
+        d.forget_presented_ticket(&hash).await?;
+    }
+    Ok(outcome)
+}
+
+/// The rules a spent ticket must pass, and the answer when it does.
+#[allow(clippy::too_many_arguments)]
+async fn check_issued<D, C, R>(
+    d: &D,
+    ticket: &str,
+    service: &str,
+    issued: store::cas::IssuedTicket,
+    validation: Validation<'_>,
+    callback: &C,
+    settings: &CasSettings,
+    rng: &mut R,
+    now: DateTime<Utc>,
+) -> Result<Result<Success, Failure>, StoreError>
+where
+    D: CasStore + Accounts + AdminDirectory,
+    C: ProxyCallback,
+    R: rand::RngCore + rand::CryptoRng,
+{
     if issued.kind == TicketKind::Proxy && !validation.accept_proxy_tickets {
         return Ok(Err(Failure::new(
             FailureCode::InvalidTicketSpec,
@@ -522,8 +543,7 @@ where
             }
         }
     };
-    let person = cas_person(d, &account).await?;
-    d.record_validated(&hash, ticket).await?;
+    let person = cas_person(d, &account, &registered.attributes).await?;
     Ok(Ok(Success {
         user: account.user.login.clone(),
         attributes: protocol::attribute_values(&person, &registered.attributes),
@@ -598,14 +618,23 @@ fn same_service(issued: &str, asked: &str) -> bool {
 }
 
 /// What a service may learn of an account.
-async fn cas_person<D: CasStore + AdminDirectory>(d: &D, account: &AccountDetail) -> Result<CasPerson, StoreError> {
+/// The establishments' types and the LVS table are read only when the
+/// service receives `schools` or `lvsProfile`.
+async fn cas_person<D: CasStore + AdminDirectory>(
+    d: &D,
+    account: &AccountDetail,
+    wanted: &[Attribute],
+) -> Result<CasPerson, StoreError> {
     let active: Vec<Uai> = account
         .memberships
         .iter()
         .filter(|m| m.active)
         .map(|m| m.uai.clone())
         .collect();
-    let kinds = d.structure_types(&active).await?;
+    let kinds = match wanted.contains(&Attribute::Schools) {
+        true => d.structure_types(&active).await?,
+        false => Vec::new(),
+    };
     let schools = account
         .memberships
         .iter()
@@ -619,10 +648,14 @@ async fn cas_person<D: CasStore + AdminDirectory>(d: &D, account: &AccountDetail
                 .and_then(|(_, kind)| kind.clone()),
         })
         .collect();
-    let overrides = store::admin::lvs_overrides(d).await?;
-    let lvs_profile =
-        domain::lvs::function_and_profile(account.profile, account.user.function_code.as_deref(), &overrides)
-            .map(|(_, profile)| profile);
+    let lvs_profile = match wanted.contains(&Attribute::LvsProfile) {
+        true => {
+            let overrides = store::admin::lvs_overrides(d).await?;
+            domain::lvs::function_and_profile(account.profile, account.user.function_code.as_deref(), &overrides)
+                .map(|(_, profile)| profile)
+        }
+        false => None,
+    };
     let classes = account
         .groups
         .iter()

@@ -104,12 +104,18 @@ pub trait CasStore: Send + Sync {
     fn close_sso_session(&self, id_hash: &str) -> impl Future<Output = Result<Vec<ValidatedTicket>>> + Send;
     fn issue_ticket(&self, ticket: &NewTicket<'_>) -> impl Future<Output = Result<()>> + Send;
     /// Spends a service or proxy ticket: the first call gets it, every later
-    /// one `None`, whatever the outcome of the validation (specification §3.1.1).
+    /// one `None`, whatever the outcome of the validation (specification
+    /// §3.1.1). The ticket itself is kept from then on (spent, so harmless):
+    /// the single logout names it to the service it was issued for, unless
+    /// the validation refuses it ([`CasStore::forget_presented_ticket`]).
     fn consume_ticket(
         &self,
         ticket_hash: &str,
+        ticket: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<IssuedTicket>>> + Send;
+    /// A refused validation: the single logout does not name that ticket.
+    fn forget_presented_ticket(&self, ticket_hash: &str) -> impl Future<Output = Result<()>> + Send;
     /// A proxy-granting ticket still valid (used as often as needed until
     /// its session ends).
     fn proxy_granting_ticket(
@@ -117,8 +123,6 @@ pub trait CasStore: Send + Sync {
         ticket_hash: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<IssuedTicket>>> + Send;
-    /// Keeps the ticket a service validated, for the single logout.
-    fn record_validated(&self, ticket_hash: &str, ticket: &str) -> impl Future<Output = Result<()>> + Send;
     /// Keeps a "mot de passe oublié" link's token (hashed).
     fn create_password_reset(
         &self,
@@ -356,12 +360,14 @@ macro_rules! impl_cas {
                 Ok(())
             }
 
-            async fn consume_ticket(&self, ticket_hash: &str, now: DateTime<Utc>) -> Result<Option<IssuedTicket>> {
+            async fn consume_ticket(&self, ticket_hash: &str, ticket: &str, now: DateTime<Utc>) -> Result<Option<IssuedTicket>> {
                 let spent: Option<(String, String, String, String, bool, DateTime<Utc>)> = sqlx::query_as(&$sql(
-                    "UPDATE cas_tickets SET consumed_at = ? WHERE ticket_hash = ? AND consumed_at IS NULL AND kind <> 'PGT' \
+                    "UPDATE cas_tickets SET consumed_at = ?, validated_ticket = ? \
+                     WHERE ticket_hash = ? AND consumed_at IS NULL AND kind <> 'PGT' \
                      RETURNING kind, session_hash, proxies, service, from_new_login, expires_at",
                 ))
                 .bind(now)
+                .bind(ticket)
                 .bind(ticket_hash)
                 .fetch_optional(self.pool())
                 .await?;
@@ -374,6 +380,14 @@ macro_rules! impl_cas {
                         .fetch_optional(self.pool())
                         .await?;
                 ticket_of(&kind, session_hash, &proxies, service, from_new_login, expires_at, session)
+            }
+
+            async fn forget_presented_ticket(&self, ticket_hash: &str) -> Result<()> {
+                sqlx::query(&$sql("UPDATE cas_tickets SET validated_ticket = NULL WHERE ticket_hash = ?"))
+                    .bind(ticket_hash)
+                    .execute(self.pool())
+                    .await?;
+                Ok(())
             }
 
             async fn proxy_granting_ticket(&self, ticket_hash: &str, now: DateTime<Utc>) -> Result<Option<IssuedTicket>> {
@@ -393,15 +407,6 @@ macro_rules! impl_cas {
                 };
                 let session = Some((user_id, authenticated_at));
                 ticket_of(&kind, session_hash, &proxies, service, from_new_login, expires_at, session)
-            }
-
-            async fn record_validated(&self, ticket_hash: &str, ticket: &str) -> Result<()> {
-                sqlx::query(&$sql("UPDATE cas_tickets SET validated_ticket = ? WHERE ticket_hash = ?"))
-                    .bind(ticket)
-                    .bind(ticket_hash)
-                    .execute(self.pool())
-                    .await?;
-                Ok(())
             }
 
             async fn create_password_reset(

@@ -1468,9 +1468,13 @@ async fn a_teacher_signs_in_through_cas_in_a_real_browser() {
     shot(c, "37-cas-mot-de-passe-oublie").await;
     type_into(c, "username", &login).await;
     click_and_wait(c, "button[type=submit].principal").await;
-    assert!(text(c, "main").await.contains("Si ce compte a une adresse électronique"));
+    assert!(text(c, "main")
+        .await
+        .contains("Si ce compte a une adresse électronique"));
     shot(c, "38-cas-lien-envoye").await;
-    c.goto(&format!("{}/cas/reinitialisation?jeton=RST-0", app.url)).await.unwrap();
+    c.goto(&format!("{}/cas/reinitialisation?jeton=RST-0", app.url))
+        .await
+        .unwrap();
     shot(c, "39-cas-lien").await;
     click_and_wait(c, "button[type=submit].principal").await;
     assert_eq!(text(c, "h1").await, "Lien expiré");
