@@ -833,19 +833,25 @@ async fn validated<D: Backend>(
         state.now(),
     )
     .await;
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(e) => {
-            tracing::error!(error = %e, "validation CAS impossible");
-            Err(Failure::new(
-                protocol::FailureCode::InternalError,
-                "erreur interne du serveur CAS : réessayez",
-            ))
-        }
-    };
-    match &outcome {
-        Ok(_) => state.metrics.cas_ticket_validated(),
-        Err(failure) => tracing::info!(code = failure.code.code(), "validation CAS refusée"),
+    let outcome = or_internal_error(outcome, "validation CAS");
+    if outcome.is_ok() {
+        state.metrics.cas_ticket_validated();
+    }
+    outcome
+}
+
+/// A protocol answer: a failure of the database becomes `INTERNAL_ERROR`
+/// (logged), a refusal is logged with its code.
+fn or_internal_error<T>(outcome: Result<Result<T, Failure>, store::StoreError>, what: &str) -> Result<T, Failure> {
+    let outcome = outcome.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "{what} impossible");
+        Err(Failure::new(
+            protocol::FailureCode::InternalError,
+            "erreur interne du serveur CAS : réessayez",
+        ))
+    });
+    if let Err(failure) = &outcome {
+        tracing::info!(code = failure.code.code(), "{what} refusé(e)");
     }
     outcome
 }
@@ -919,19 +925,9 @@ pub async fn proxy<D: Backend>(State(state): State<AppState<D>>, Query(query): Q
         state.now(),
     )
     .await;
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(e) => {
-            tracing::error!(error = %e, "ticket de proxy impossible");
-            Err(Failure::new(
-                protocol::FailureCode::InternalError,
-                "erreur interne du serveur CAS : réessayez",
-            ))
-        }
-    };
-    match &outcome {
-        Ok(_) => state.metrics.cas_ticket_issued(),
-        Err(failure) => tracing::info!(code = failure.code.code(), "ticket de proxy refusé"),
+    let outcome = or_internal_error(outcome, "ticket de proxy");
+    if outcome.is_ok() {
+        state.metrics.cas_ticket_issued();
     }
     if query.format.as_deref().is_some_and(|f| f.eq_ignore_ascii_case("json")) {
         return axum::Json(protocol::proxy_json_answer(&outcome)).into_response();
