@@ -90,6 +90,14 @@ pub fn check_url_prefix(raw: &str) -> Result<String, String> {
     if host.is_empty() || host.contains('@') {
         return Err(format!("« {raw} » n'a pas de nom de serveur : {hint}"));
     }
+    // A name, an IPv4 or a bracketed IPv6 address, and a port: nothing that
+    // could end a header (the pages' security policy names the origin).
+    if !host
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+    {
+        return Err(format!("« {raw} » : nom de serveur invalide ; {hint}"));
+    }
     Ok(format!("{scheme}://{}{path}", host.to_ascii_lowercase()))
 }
 
@@ -588,6 +596,8 @@ mod tests {
             "https:///chemin",
             "https://a b.fr/",
             "https://x.fr/#a",
+            "https://x.fr;script-src*/",
+            "https://x\"y.fr/",
         ] {
             let message = check_url_prefix(bad).unwrap_err();
             assert!(message.contains("https://vie-scolaire.exemple.fr/"), "{bad}: {message}");
