@@ -728,11 +728,18 @@ where
         return Ok(None);
     }
     let token = protocol::new_ticket("RST-", rng);
+    let audit = NewAudit {
+        at: now,
+        actor: login.clone(),
+        action: "password_reset_link".into(),
+        target: login.clone(),
+        details: serde_json::json!({ "login": login, "minutes": RESET_LINK_MINUTES }),
+    };
     d.create_password_reset(
         &session_hash(&token),
         account.id,
-        now,
         now + Duration::minutes(RESET_LINK_MINUTES),
+        &audit,
     )
     .await?;
     Ok(Some(ResetLink { email, token }))

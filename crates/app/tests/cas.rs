@@ -664,6 +664,13 @@ async fn a_forgotten_password_is_replaced_through_a_single_use_link(d: &impl Ful
         .unwrap();
     assert_eq!(link.email, "nicole.lavoisier@college.test");
     assert!(link.token.starts_with("RST-"));
+    let audit = admin::audit_log(d, 3).await.unwrap();
+    let sent = audit
+        .iter()
+        .find(|e| e.action == "password_reset_link")
+        .expect("audited");
+    assert_eq!(sent.actor, "nlavoisier");
+    assert!(!sent.details.to_string().contains("RST-"), "never the link");
     // Expired after its minutes, unknown when made up.
     let late = cas::request_password_reset(d, "nlavoisier", &mut r, at(2))
         .await

@@ -123,13 +123,13 @@ pub trait CasStore: Send + Sync {
         ticket_hash: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<IssuedTicket>>> + Send;
-    /// Keeps a "mot de passe oublié" link's token (hashed).
+    /// Keeps a "mot de passe oublié" link's token (hashed), with its audit row.
     fn create_password_reset(
         &self,
         token_hash: &str,
         user_id: i64,
-        now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
+        audit: &NewAudit,
     ) -> impl Future<Output = Result<()>> + Send;
     /// How many links were sent to this account since then.
     fn password_resets_since(&self, user_id: i64, since: DateTime<Utc>) -> impl Future<Output = Result<i64>> + Send;
@@ -139,7 +139,8 @@ pub trait CasStore: Send + Sync {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<i64>>> + Send;
-    /// Deletes the sessions past their lifetimes (and so their tickets).
+    /// Deletes the sessions past their lifetimes (and so their tickets), and
+    /// the expired "mot de passe oublié" links.
     fn purge_sso_sessions(
         &self,
         now: DateTime<Utc>,
@@ -413,18 +414,21 @@ macro_rules! impl_cas {
                 &self,
                 token_hash: &str,
                 user_id: i64,
-                now: DateTime<Utc>,
                 expires_at: DateTime<Utc>,
+                audit: &NewAudit,
             ) -> Result<()> {
+                let mut tx = self.pool().begin().await?;
                 sqlx::query(&$sql(
                     "INSERT INTO password_resets (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
                 ))
                 .bind(token_hash)
                 .bind(user_id)
-                .bind(now)
+                .bind(audit.at)
                 .bind(expires_at)
-                .execute(self.pool())
+                .execute(&mut *tx)
                 .await?;
+                <$store>::write_audit(&mut tx, audit).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -464,6 +468,10 @@ macro_rules! impl_cas {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
+                sqlx::query(&$sql("DELETE FROM password_resets WHERE expires_at <= ?"))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(purged)
             }
