@@ -9,46 +9,11 @@
 mod support;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::time::Duration;
-use support::{stderr, stdout, Backend, Env};
+use support::{stderr, stdout, Backend, Env, Server};
 
-/// A running `annuaire serve`, killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(env: &Env) -> Server {
-        let mut child = env
-            .command(&["--no-mail", "serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("http://").nth(1) {
-                    let _ = tx.send(format!("http://{}", rest.split('/').next().unwrap_or_default()));
-                }
-            }
-        });
-        let url = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the server says where it listens");
-        Server { child, url }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// One of the two servers, killed when dropped.
+fn start(env: &Env) -> Server {
+    Server::spawn(env.command(&["--no-mail", "serve", "--listen", "127.0.0.1:0"]))
 }
 
 /// A browser without redirects followed, keeping its cookies by name (one
@@ -206,8 +171,8 @@ fn two_servers_on_one_postgresql_share_sessions_tickets_and_throttling() {
     let out = env.run(&["services", "add", "vie-scolaire", service]);
     assert!(out.status.success(), "{}", stderr(&out));
 
-    let one = Server::start(&env);
-    let two = Server::start(&env);
+    let one = start(&env);
+    let two = start(&env);
     let mut browser = Browser::new();
     let sign_in = |server: &Server| format!("{}/cas/login?service={}", server.url, encoded(service));
 

@@ -14,11 +14,10 @@ mod support;
 
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use support::{fresh_postgres_database, Backend};
+use support::{fresh_postgres_database, Backend, Server};
 
 const UAI: &str = "0750654D";
 
@@ -295,44 +294,13 @@ fn cli_trials(backend: &Backend) {
 // ---------------------------------------------------------------------------
 // The server killed during its jobs
 
-/// A running `annuaire serve`: its address, read from what it prints.
-struct Server {
-    child: Child,
-    url: String,
-}
-
 impl Server {
     fn start(db: &Db) -> Server {
         Server::start_with(db, &["serve", "--listen", "127.0.0.1:0", "--job-lease", "2"])
     }
 
     fn start_with(db: &Db, args: &[&str]) -> Server {
-        let mut child = db
-            .command(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("http://").nth(1) {
-                    let address = rest.split('/').next().unwrap_or_default().to_string();
-                    let _ = tx.send(format!("http://{address}"));
-                }
-            }
-        });
-        let url = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the server says where it listens");
-        Server { child, url }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        kill(&mut self.child);
+        Server::spawn(db.command(args))
     }
 }
 

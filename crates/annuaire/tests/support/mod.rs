@@ -178,3 +178,40 @@ fn rand_suffix() -> u64 {
         .subsec_nanos() as u64;
     nanos * 1000 + COUNTER.fetch_add(1, Ordering::SeqCst)
 }
+
+/// A running `annuaire serve`: its address, read from what it prints;
+/// killed (SIGKILL) when dropped.
+pub struct Server {
+    pub child: std::process::Child,
+    pub url: String,
+}
+
+impl Server {
+    /// Starts the command (an `annuaire … serve`) and waits for its address.
+    pub fn spawn(mut command: Command) -> Server {
+        use std::io::{BufRead, BufReader};
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("http://").nth(1) {
+                    let address = rest.split('/').next().unwrap_or_default().to_string();
+                    let _ = tx.send(format!("http://{address}"));
+                }
+            }
+        });
+        let url = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the server says where it listens");
+        Server { child, url }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // std's kill is SIGKILL on Unix: no handler runs, nothing is flushed.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
