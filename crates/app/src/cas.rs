@@ -10,6 +10,7 @@ use crate::{Actor, Error, Result};
 use chrono::{DateTime, Duration, Utc};
 use domain::cas::TicketKind;
 use domain::cas::{self as protocol, Attribute, CasPerson, Failure, FailureCode, School, Success};
+use domain::password::token_hash;
 use domain::person::GroupKind;
 use domain::{Profile, Uai};
 use std::net::IpAddr;
@@ -171,16 +172,6 @@ pub fn service_for<'a>(services: &'a [CasService], url: &str) -> Option<&'a CasS
         .max_by_key(|s| s.url_prefix.len())
 }
 
-/// The single sign-on cookie's value is kept hashed: a copy of the database
-/// opens no session.
-pub fn session_hash(token: &str) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// A sign-in that opened a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedIn {
@@ -216,7 +207,7 @@ where
     crate::accounts::upgrade_verified(d, &account, password, rng).await?;
     let token = protocol::new_ticket(protocol::GRANTING_TICKET, rng);
     d.open_sso_session(
-        &session_hash(&token),
+        &token_hash(&token),
         user_id,
         now,
         now + Duration::hours(settings.lifetime_hours),
@@ -236,7 +227,7 @@ pub async fn session<D: CasStore>(
     settings: &CasSettings,
     now: DateTime<Utc>,
 ) -> Result<Option<SsoSession>, StoreError> {
-    d.sso_session(&session_hash(token), now, settings.idle_since(now)).await
+    d.sso_session(&token_hash(token), now, settings.idle_since(now)).await
 }
 
 /// Why no ticket was given to a service.
@@ -284,9 +275,9 @@ where
     }
     let ticket = protocol::new_ticket(protocol::SERVICE_TICKET, rng);
     d.issue_ticket(&NewTicket {
-        ticket_hash: &session_hash(&ticket),
+        ticket_hash: &token_hash(&ticket),
         kind: TicketKind::Service,
-        session_hash: &session_hash(token),
+        session_hash: &token_hash(token),
         service,
         from_new_login,
         proxies: &[],
@@ -376,7 +367,7 @@ where
     {
         return Err(PasswordChangeError::Changed);
     }
-    d.finish_password_change(&session_hash(token)).await?;
+    d.finish_password_change(&token_hash(token)).await?;
     Ok(())
 }
 
@@ -430,7 +421,7 @@ where
     if !ticket.starts_with(protocol::SERVICE_TICKET) && !ticket.starts_with(protocol::PROXY_TICKET) {
         return Ok(Err(unknown()));
     }
-    let hash = session_hash(ticket);
+    let hash = token_hash(ticket);
     let Some(issued) = d.consume_ticket(&hash, ticket, now).await? else {
         return Ok(Err(unknown()));
     };
@@ -527,7 +518,7 @@ where
                 let mut chain = vec![url.to_string()];
                 chain.extend(issued.proxies.iter().cloned());
                 d.issue_ticket(&NewTicket {
-                    ticket_hash: &session_hash(&pgt),
+                    ticket_hash: &token_hash(&pgt),
                     kind: TicketKind::ProxyGranting,
                     session_hash: &issued.session_hash,
                     service: url,
@@ -575,7 +566,7 @@ where
         )));
     };
     let granting = match pgt.starts_with(protocol::PROXY_GRANTING_TICKET) {
-        true => d.proxy_granting_ticket(&session_hash(pgt), now).await?,
+        true => d.proxy_granting_ticket(&token_hash(pgt), now).await?,
         false => None,
     };
     let Some(granting) = granting else {
@@ -596,7 +587,7 @@ where
     }
     let ticket = protocol::new_ticket(protocol::PROXY_TICKET, rng);
     d.issue_ticket(&NewTicket {
-        ticket_hash: &session_hash(&ticket),
+        ticket_hash: &token_hash(&ticket),
         kind: TicketKind::Proxy,
         session_hash: &granting.session_hash,
         service: target,
@@ -736,7 +727,7 @@ where
         details: serde_json::json!({ "login": login, "minutes": RESET_LINK_MINUTES }),
     };
     d.create_password_reset(
-        &session_hash(&token),
+        &token_hash(&token),
         account.id,
         now + Duration::minutes(RESET_LINK_MINUTES),
         &audit,
@@ -760,12 +751,12 @@ where
     D: CasStore,
     R: rand::RngCore + rand::CryptoRng,
 {
-    let Some(user_id) = d.use_password_reset(&session_hash(link_token), now).await? else {
+    let Some(user_id) = d.use_password_reset(&token_hash(link_token), now).await? else {
         return Ok(None);
     };
     let token = protocol::new_ticket(protocol::GRANTING_TICKET, rng);
     d.open_sso_session(
-        &session_hash(&token),
+        &token_hash(&token),
         user_id,
         now,
         now + Duration::hours(settings.lifetime_hours),
@@ -778,5 +769,5 @@ where
 /// Ends the session behind the cookie; the services that validated a ticket
 /// in it, for the single logout.
 pub async fn logout<D: CasStore>(d: &D, token: &str) -> Result<Vec<ValidatedTicket>, StoreError> {
-    d.close_sso_session(&session_hash(token)).await
+    d.close_sso_session(&token_hash(token)).await
 }

@@ -167,13 +167,9 @@ impl Browser {
     }
 }
 
+/// A query parameter's value, percent-encoded.
 fn encoded(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 fn hidden(page: &str, name: &str) -> Result<String> {

@@ -182,6 +182,16 @@ pub fn check_chosen(new: &str, confirm: &str, login: &str, former: &str) -> Resu
     Ok(())
 }
 
+/// A secret kept only as its SHA-256 (hex): session cookies, API tokens,
+/// CAS tickets and sessions, reset links. A copy of the database opens nothing.
+pub fn token_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// A CSPRNG for production use; tests pass a seeded one instead.
 pub fn os_rng() -> rand::rngs::StdRng {
     use rand::SeedableRng;

@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use rand::RngCore;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use store::web::Admin;
 
 pub(crate) const SESSION_COOKIE: &str = "annuaire_session";
@@ -27,10 +26,7 @@ pub fn new_token() -> String {
 
 /// Tokens are stored hashed: a stolen database copy opens no session.
 pub fn hash_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    domain::password::token_hash(token)
 }
 
 pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
