@@ -181,14 +181,7 @@ pub async fn aaf<D: web::Backend>(
     let destination = ResultDestination::prepare(args.result.as_deref(), results_dir, args.dry_run)?;
     let mut files = Vec::new();
     for path in feed_paths(&args.paths)? {
-        let bytes = std::fs::read(&path).with_context(|| format!("lecture de {}", path.display()))?;
-        files.push(FeedFile {
-            name: path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            bytes,
-        });
+        files.push(FeedFile::from_path(&path).with_context(|| format!("lecture de {}", path.display()))?);
     }
     let request = AafRequest {
         notify: args.notify.clone(),
@@ -270,7 +263,7 @@ fn print_aaf(outcome: &AafOutcome, result_path: Option<&Path>) {
             n.message
         );
     }
-    for u in &outcome.plan.updates {
+    for u in &outcome.updates {
         println!(
             "  mis à jour {} ({}) : {}",
             u.key,
@@ -278,7 +271,17 @@ fn print_aaf(outcome: &AafOutcome, result_path: Option<&Path>) {
             update_summary(u)
         );
     }
-    print_deactivations("Comptes désactivés :", &outcome.plan.deactivations);
+    let listed = outcome.updates.len();
+    if listed < r.updated {
+        println!("  … et {} autre(s) compte(s) mis à jour", r.updated - listed);
+    }
+    print_deactivations("Comptes désactivés :", &outcome.deactivations);
+    if outcome.deactivations.len() < r.deactivated {
+        println!(
+            "  … et {} autre(s) compte(s) désactivé(s)",
+            r.deactivated - outcome.deactivations.len()
+        );
+    }
     if !r.duplicates.is_empty() {
         println!("Doublons probables touchés par ce flux :");
         print_pairs(&r.duplicates);

@@ -207,10 +207,10 @@ async fn a_manual_account_is_created_in_the_actors_establishments_only(d: &impl 
 
 async fn only_a_system_actor_imports_the_academic_feed(d: &impl Backend) {
     with_establishments(d, &[UAI]).await;
-    let feed = store::aaf::FeedFile {
-        name: "ENT_0750654D_Complet_20261203_PersEducNat_0000.xml".into(),
-        bytes: br#"<?xml version="1.0" encoding="UTF-8"?><ficAlimMENESR></ficAlimMENESR>"#.to_vec(),
-    };
+    let feed = store::aaf::FeedFile::from_bytes(
+        "ENT_0750654D_Complet_20261203_PersEducNat_0000.xml",
+        br#"<?xml version="1.0" encoding="UTF-8"?><ficAlimMENESR></ficAlimMENESR>"#.to_vec(),
+    );
     let request = store::aaf::AafRequest::default();
     let clock = store::service::FixedClock(now());
     let mut rng = rand::rngs::StdRng::seed_from_u64(4);

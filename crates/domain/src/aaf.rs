@@ -172,14 +172,14 @@ enum Section {
     Modifications,
 }
 
-fn xml_error(reader: &Reader<&[u8]>, e: impl std::fmt::Display) -> FeedError {
+fn xml_error<R>(reader: &Reader<R>, e: impl std::fmt::Display) -> FeedError {
     FeedError::Xml {
         position: reader.error_position(),
         message: e.to_string(),
     }
 }
 
-fn name_attribute(reader: &Reader<&[u8]>, e: &BytesStart<'_>, wanted: &[u8]) -> Result<Option<String>, FeedError> {
+fn name_attribute<R>(reader: &Reader<R>, e: &BytesStart<'_>, wanted: &[u8]) -> Result<Option<String>, FeedError> {
     for attr in e.attributes() {
         let attr = attr.map_err(|err| xml_error(reader, err))?;
         if attr.key.local_name().as_ref() == wanted {
@@ -219,23 +219,84 @@ fn declared_encoding(bytes: &[u8]) -> Option<(String, std::ops::Range<usize>)> {
 /// an editor): read as declared, every accent would silently become "Ã©". Text
 /// in a single-byte encoding with accents is almost never valid UTF-8, so a
 /// file that is valid UTF-8 with non-ASCII bytes is read as UTF-8, and said so.
-fn effective_bytes(bytes: &[u8]) -> (std::borrow::Cow<'_, [u8]>, Option<String>) {
-    let Some((declared, range)) = declared_encoding(bytes) else {
-        return (std::borrow::Cow::Borrowed(bytes), None);
-    };
+///
+/// `head` is the start of the file (its first 256 bytes at least, when it
+/// has them); `utf8_with_accents` says whether the whole file is valid UTF-8
+/// with non-ASCII bytes ([`Utf8Scan`] finds it out in one pass). Returns the
+/// bytes to read instead of `head[..replaces]`, and the notice.
+pub fn utf8_declaration_fix(head: &[u8], utf8_with_accents: bool) -> Option<EncodingFix> {
+    let (declared, range) = declared_encoding(head)?;
     let single_byte = encoding_rs::Encoding::for_label(declared.as_bytes())
         .is_some_and(|e| e != encoding_rs::UTF_8 && e.is_single_byte());
-    if !single_byte || bytes.is_ascii() || std::str::from_utf8(bytes).is_err() {
-        return (std::borrow::Cow::Borrowed(bytes), None);
+    if !single_byte || !utf8_with_accents {
+        return None;
     }
-    let mut fixed = Vec::with_capacity(bytes.len());
-    fixed.extend_from_slice(&bytes[..range.start]);
+    let mut fixed = Vec::with_capacity(range.end);
+    fixed.extend_from_slice(&head[..range.start]);
     fixed.extend_from_slice(b"UTF-8");
-    fixed.extend_from_slice(&bytes[range.end..]);
-    let notice = format!(
-        "le fichier se déclare en {declared} mais il est écrit en UTF-8 : il a été lu en UTF-8 pour ne pas déformer les accents"
-    );
-    (std::borrow::Cow::Owned(fixed), Some(notice))
+    Some(EncodingFix {
+        head: fixed,
+        replaces: range.end,
+        notice: format!(
+            "le fichier se déclare en {declared} mais il est écrit en UTF-8 : il a été lu en UTF-8 pour ne pas déformer les accents"
+        ),
+    })
+}
+
+/// What [`utf8_declaration_fix`] decided: read `head` instead of the file's
+/// first `replaces` bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodingFix {
+    pub head: Vec<u8>,
+    pub replaces: usize,
+    pub notice: String,
+}
+
+/// Whether a file read in pieces is valid UTF-8 with non-ASCII bytes,
+/// without holding it: a character cut between two pieces is carried over.
+#[derive(Debug, Clone, Default)]
+pub struct Utf8Scan {
+    carried: Vec<u8>,
+    invalid: bool,
+    non_ascii: bool,
+}
+
+impl Utf8Scan {
+    pub fn feed(&mut self, piece: &[u8]) {
+        if self.invalid {
+            return;
+        }
+        let joined;
+        let bytes = if self.carried.is_empty() {
+            piece
+        } else {
+            joined = [std::mem::take(&mut self.carried).as_slice(), piece].concat();
+            joined.as_slice()
+        };
+        self.non_ascii |= !bytes.is_ascii();
+        match std::str::from_utf8(bytes) {
+            Ok(_) => {}
+            // Cut inside a character: the rest comes with the next piece.
+            Err(e) if e.error_len().is_none() => self.carried = bytes[e.valid_up_to()..].to_vec(),
+            Err(_) => self.invalid = true,
+        }
+    }
+
+    pub fn utf8_with_accents(&self) -> bool {
+        !self.invalid && self.carried.is_empty() && self.non_ascii
+    }
+}
+
+fn effective_bytes(bytes: &[u8]) -> (std::borrow::Cow<'_, [u8]>, Option<String>) {
+    let utf8_with_accents = !bytes.is_ascii() && std::str::from_utf8(bytes).is_ok();
+    match utf8_declaration_fix(&bytes[..bytes.len().min(256)], utf8_with_accents) {
+        None => (std::borrow::Cow::Borrowed(bytes), None),
+        Some(fix) => {
+            let mut fixed = fix.head;
+            fixed.extend_from_slice(&bytes[fix.replaces..]);
+            (std::borrow::Cow::Owned(fixed), Some(fix.notice))
+        }
+    }
 }
 
 /// Keeps a value being read to [`MAX_VALUE_CHARS`] characters, so that a
@@ -258,10 +319,21 @@ fn cap_value(value: &mut String) -> bool {
 /// holding only that request in memory.
 pub fn read_requests<E>(
     bytes: &[u8],
-    mut on_request: impl FnMut(RawRequest) -> Result<(), E>,
+    on_request: impl FnMut(RawRequest) -> Result<(), E>,
 ) -> Result<Result<ReadSummary, E>, FeedError> {
     let (bytes, encoding_notice) = effective_bytes(bytes);
-    let mut reader = Reader::from_reader(bytes.as_ref());
+    read_requests_from(bytes.as_ref(), encoding_notice, on_request)
+}
+
+/// [`read_requests`] on a stream (a file read piece by piece, so that a
+/// feed's size never shows in memory); `encoding_notice` is what
+/// [`utf8_declaration_fix`] said of it, when it had to fix the declaration.
+pub fn read_requests_from<R: std::io::BufRead, E>(
+    source: R,
+    encoding_notice: Option<String>,
+    mut on_request: impl FnMut(RawRequest) -> Result<(), E>,
+) -> Result<Result<ReadSummary, E>, FeedError> {
+    let mut reader = Reader::from_reader(source);
     let mut buf = Vec::new();
     let mut depth = 0usize;
     let mut seen_root = false;

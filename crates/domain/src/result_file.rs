@@ -23,25 +23,50 @@ pub fn excel_safe(cell: &str) -> Cow<'_, str> {
 
 /// Writes rows as an Excel-friendly CSV.
 pub fn write_csv<'a>(header: &[String], rows: impl Iterator<Item = Vec<Cow<'a, str>>>) -> Vec<u8> {
-    let mut out = vec![0xEF, 0xBB, 0xBF];
-    let mut writer = csv::WriterBuilder::new()
-        .delimiter(b';')
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(&mut out);
-    // Writing to a Vec cannot fail; errors would only come from I/O.
-    let _ = writer.write_record(header.iter().map(|h| excel_safe(h).into_owned()));
-    for row in rows {
-        let _ = writer.write_record(
-            row.iter()
-                .map(|c| excel_safe(c))
-                .collect::<Vec<_>>()
-                .iter()
-                .map(|c| c.as_bytes()),
-        );
+    let mut csv = CsvBuilder::new(header);
+    csv.rows(rows);
+    csv.finish()
+}
+
+/// An Excel-friendly CSV (UTF-8 BOM, `;`, CRLF, formula-safe cells) written
+/// a few rows at a time: a feed's result file grows batch by batch.
+#[derive(Debug, Clone, Default)]
+pub struct CsvBuilder {
+    out: Vec<u8>,
+}
+
+impl CsvBuilder {
+    pub fn new(header: &[String]) -> CsvBuilder {
+        let mut csv = CsvBuilder {
+            out: vec![0xEF, 0xBB, 0xBF],
+        };
+        csv.rows(std::iter::once(
+            header.iter().map(|h| Cow::Borrowed(h.as_str())).collect(),
+        ));
+        csv
     }
-    let _ = writer.flush();
-    drop(writer);
-    out
+
+    pub fn rows<'a>(&mut self, rows: impl Iterator<Item = Vec<Cow<'a, str>>>) {
+        let mut writer = csv::WriterBuilder::new()
+            .delimiter(b';')
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(&mut self.out);
+        // Writing to a Vec cannot fail; errors would only come from I/O.
+        for row in rows {
+            let _ = writer.write_record(
+                row.iter()
+                    .map(|c| excel_safe(c))
+                    .collect::<Vec<_>>()
+                    .iter()
+                    .map(|c| c.as_bytes()),
+            );
+        }
+        let _ = writer.flush();
+    }
+
+    pub fn finish(self) -> Vec<u8> {
+        self.out
+    }
 }
 
 /// The result file: every imported line with its sync key, login and, for

@@ -360,6 +360,11 @@ macro_rules! impl_history {
                 .bind(r.job_id)
                 .fetch_one(&mut *conn)
                 .await?;
+                Self::write_import_establishments(conn, id, r).await?;
+                Ok(id)
+            }
+
+            async fn write_import_establishments(conn: &mut $conn, id: i64, r: &ImportRecord) -> Result<()> {
                 let mut uais = crate::uai_strings(&r.establishments);
                 uais.sort();
                 uais.dedup();
@@ -370,7 +375,38 @@ macro_rules! impl_history {
                         .execute(&mut *conn)
                         .await?;
                 }
-                Ok(id)
+                Ok(())
+            }
+
+            /// The history line of an import written batch by batch, once its
+            /// counts are known (same transaction as [`Self::write_import`]).
+            pub(crate) async fn rewrite_import(conn: &mut $conn, id: i64, r: &ImportRecord) -> Result<()> {
+                sqlx::query(&$sql(
+                    "UPDATE imports SET finished_at = ?, establishments = ?, complet = ?, options = ?, rows = ?, \
+                     created = ?, updated = ?, unchanged = ?, merged = ?, deactivated = ?, skipped = ?, status = ?, error = ? \
+                     WHERE id = ?",
+                ))
+                .bind(r.finished_at)
+                .bind(crate::uai_strings(&r.establishments).join(","))
+                .bind(r.complet)
+                .bind(&r.options)
+                .bind(r.rows)
+                .bind(r.created)
+                .bind(r.updated)
+                .bind(r.unchanged)
+                .bind(r.merged)
+                .bind(r.deactivated)
+                .bind(r.skipped)
+                .bind(r.status.id())
+                .bind(&r.error)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query(&$sql("DELETE FROM import_establishments WHERE import_id = ?"))
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                Self::write_import_establishments(conn, id, r).await
             }
 
             pub(crate) async fn write_import_result(conn: &mut $conn, import_id: i64, content: &[u8], slips: &str, expires_at: DateTime<Utc>) -> Result<()> {

@@ -279,6 +279,9 @@ pub trait DirectoryTx: Send {
     /// Serialises imports that could hand out the same sync keys or logins
     /// (logins are unique in the whole ENT, across establishments).
     fn lock_identities(&mut self, keys: &[String], logins: &[String]) -> impl Future<Output = Result<()>> + Send;
+    /// Every key and login at once, until the commit: for a run too large to
+    /// lock its identities one by one (an academy's feed).
+    fn lock_every_identity(&mut self) -> impl Future<Output = Result<()>> + Send;
     fn known_establishments(&mut self, uais: &[Uai]) -> impl Future<Output = Result<Vec<Uai>>> + Send;
     /// The names of these establishments (those that exist).
     fn establishment_names(&mut self, uais: &[Uai]) -> impl Future<Output = Result<Vec<(Uai, String)>>> + Send;
@@ -310,6 +313,9 @@ pub trait DirectoryTx: Send {
     fn complet_scope(&mut self, profile: Profile, uais: &[Uai]) -> impl Future<Output = Result<Vec<String>>> + Send;
 
     fn insert_import(&mut self, record: &ImportRecord) -> impl Future<Output = Result<i64>> + Send;
+    /// Rewrites the history line of an import still in this transaction
+    /// (a feed written batch by batch knows its counts at the end).
+    fn update_import(&mut self, id: i64, record: &ImportRecord) -> impl Future<Output = Result<()>> + Send;
     /// The lines the import skipped (a CSV), kept with its result file.
     fn insert_skipped_lines(&mut self, import_id: i64, content: &[u8]) -> impl Future<Output = Result<()>> + Send;
     /// Keeps the result file and the credential slips (JSON) of an import
@@ -354,7 +360,8 @@ pub trait DirectoryTx: Send {
     ) -> impl Future<Output = Result<()>> + Send;
     /// Ends the links of the `replaced` accounts, then writes `links`
     /// (added, or their flags updated).
-    fn write_links(&mut self, replaced: &[i64], links: &[StoredLink]) -> impl Future<Output = Result<()>> + Send;
+    /// Deletes these (parent, child) links, then writes these (new or changed).
+    fn write_links(&mut self, removed: &[(i64, i64)], links: &[StoredLink]) -> impl Future<Output = Result<()>> + Send;
     /// The links of these accounts, on either side.
     fn links_of(&mut self, ids: &[i64]) -> impl Future<Output = Result<Vec<StoredLink>>> + Send;
     fn commit(self) -> impl Future<Output = Result<()>> + Send;

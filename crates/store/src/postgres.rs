@@ -173,13 +173,17 @@ impl PgTx {
         Ok(())
     }
 
+    async fn lock_all_keys_and_logins(&mut self) -> Result<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(IMPORT_LOCK)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     async fn lock_keys_and_logins(&mut self, keys: &[String], logins: &[String]) -> Result<()> {
         if keys.len() + logins.len() > MAX_FINE_LOCKS {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(IMPORT_LOCK)
-                .execute(&mut *self.tx)
-                .await?;
-            return Ok(());
+            return self.lock_all_keys_and_logins().await;
         }
         sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
             .bind(IMPORT_LOCK)

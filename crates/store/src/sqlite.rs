@@ -275,6 +275,10 @@ impl SqliteTx {
         Ok(())
     }
 
+    async fn lock_all_keys_and_logins(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     async fn lock_users_for_writing(&mut self, _keys: &[String]) -> Result<()> {
         // SQLite has one writer: taking its lock now covers every row.
         self.take_writer_turn("UPDATE users SET id = id WHERE id = ?", "-1")

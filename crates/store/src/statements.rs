@@ -55,6 +55,10 @@ macro_rules! impl_directory {
                 self.lock_keys_and_logins(keys, logins).await
             }
 
+            async fn lock_every_identity(&mut self) -> Result<()> {
+                self.lock_all_keys_and_logins().await
+            }
+
             async fn known_establishments(&mut self, uais: &[Uai]) -> Result<Vec<Uai>> {
                 let rows: Vec<String> = sqlx::query_scalar(&sql(&format!(
                     "SELECT uai FROM establishments WHERE {}",
@@ -266,9 +270,11 @@ macro_rules! impl_directory {
             }
 
             async fn links_of(&mut self, ids: &[i64]) -> Result<Vec<StoredLink>> {
+                // A UNION, so that each side reads its own index.
                 Ok(sqlx::query_as(&sql(&format!(
                     "SELECT parent_id, child_id, relation, legal_guardian, financial, contact FROM relationships \
-                     WHERE {} OR {} ORDER BY parent_id, child_id",
+                     WHERE {} UNION SELECT parent_id, child_id, relation, legal_guardian, financial, contact \
+                     FROM relationships WHERE {} ORDER BY parent_id, child_id",
                     in_list("parent_id"),
                     in_list("child_id")
                 )))
@@ -278,35 +284,39 @@ macro_rules! impl_directory {
                 .await?)
             }
 
-            async fn write_links(&mut self, replaced: &[i64], links: &[StoredLink]) -> Result<()> {
-                if !replaced.is_empty() {
-                    sqlx::query(&sql(&format!(
-                        "DELETE FROM relationships WHERE {} OR {}",
-                        in_list("parent_id"),
-                        in_list("child_id")
-                    )))
-                    .bind(list(replaced))
-                    .bind(list(replaced))
-                    .execute(&mut *self.tx)
-                    .await?;
+            async fn write_links(&mut self, removed: &[(i64, i64)], links: &[StoredLink]) -> Result<()> {
+                for (parent_id, child_id) in removed {
+                    sqlx::query(&sql("DELETE FROM relationships WHERE parent_id = ? AND child_id = ?"))
+                        .bind(parent_id)
+                        .bind(child_id)
+                        .execute(&mut *self.tx)
+                        .await?;
                 }
-                for l in links {
-                    sqlx::query(&sql(
-                        "INSERT INTO relationships (parent_id, child_id, relation, legal_guardian, financial, contact) \
-                         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (parent_id, child_id) DO UPDATE SET \
-                         relation = excluded.relation, legal_guardian = excluded.legal_guardian, \
-                         financial = excluded.financial, contact = excluded.contact",
-                    ))
-                    .bind(l.parent_id)
-                    .bind(l.child_id)
-                    .bind(&l.relation)
-                    .bind(l.legal_guardian)
-                    .bind(l.financial)
-                    .bind(l.contact)
-                    .execute(&mut *self.tx)
-                    .await?;
+                // Six values a link: 1,000 links stay under both backends'
+                // limits on bound values.
+                for chunk in links.chunks(1_000) {
+                    let mut b = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO relationships (parent_id, child_id, relation, legal_guardian, financial, contact) ",
+                    );
+                    b.push_values(chunk, |mut row, l| {
+                        row.push_bind(l.parent_id)
+                            .push_bind(l.child_id)
+                            .push_bind(l.relation.clone())
+                            .push_bind(l.legal_guardian)
+                            .push_bind(l.financial)
+                            .push_bind(l.contact);
+                    });
+                    b.push(
+                        " ON CONFLICT (parent_id, child_id) DO UPDATE SET relation = excluded.relation, \
+                         legal_guardian = excluded.legal_guardian, financial = excluded.financial, contact = excluded.contact",
+                    );
+                    b.build().execute(&mut *self.tx).await?;
                 }
                 Ok(())
+            }
+
+            async fn update_import(&mut self, id: i64, r: &ImportRecord) -> Result<()> {
+                $store::rewrite_import(&mut self.tx, id, r).await
             }
 
             async fn deactivate_users(&mut self, ids: &[i64], import_id: i64, now: DateTime<Utc>) -> Result<()> {

@@ -83,9 +83,17 @@ pub struct Ownership {
     pub protected: bool,
 }
 
+/// What [`write_changes`] wrote that its caller needs to know.
+#[derive(Debug, Clone, Default)]
+pub struct Written {
+    /// The ids of the created accounts, in the order of the creates.
+    pub created_ids: Vec<i64>,
+    /// The links written (both persons found), as indexes in `links`.
+    pub links: Vec<usize>,
+}
+
 /// Writes what a plan decided ([`Changeset`]) inside the import's open
 /// transaction; `secrets` holds one hashed password per creation, in order.
-/// Returns the ids of the created accounts, in the same order.
 pub async fn write_changes<T: DirectoryTx>(
     tx: &mut T,
     changes: Changeset<'_>,
@@ -94,7 +102,7 @@ pub async fn write_changes<T: DirectoryTx>(
     import_id: i64,
     now: DateTime<Utc>,
     progress: &dyn Progress,
-) -> Result<Vec<i64>, StoreError> {
+) -> Result<Written, StoreError> {
     if secrets.len() != changes.creates.len() {
         return Err(StoreError::Corrupt(format!(
             "{} mots de passe pour {} comptes à créer",
@@ -208,23 +216,29 @@ pub async fn write_changes<T: DirectoryTx>(
         )
         .collect();
     tx.deactivate_memberships(&ended, import_id, now).await?;
-    write_links(tx, &changes, &ids).await?;
+    let links = write_links(tx, &changes, &ids).await?;
     let membership_ops = memberships.len() + group_members.len() + groups_left.len() + ended.len();
     progress.step(Operation::Memberships, membership_ops, membership_ops);
-    Ok(ids)
+    Ok(Written {
+        created_ids: ids,
+        links,
+    })
 }
 
 /// The plan names linked persons by key. The ids of the persons the run
 /// wrote or compared are known here (`created_ids` in the order of the
 /// creates); only the other ends (a stored person the run does not mention)
-/// are read back, by key.
+/// are read back, by key. A link is written when both persons are found.
+/// Compared with the stored links, only what differs is written: a feed
+/// that states the same families again writes nothing. Returns the indexes
+/// of the links written (or already stored as they are).
 async fn write_links<T: DirectoryTx>(
     tx: &mut T,
     changes: &Changeset<'_>,
     created_ids: &[i64],
-) -> Result<(), StoreError> {
+) -> Result<Vec<usize>, StoreError> {
     if changes.links.is_empty() && changes.links_replaced.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let mut ids: HashMap<String, i64> = changes
         .creates
@@ -250,20 +264,49 @@ async fn write_links<T: DirectoryTx>(
         ids.extend(tx.users_by_keys(&others).await?.into_iter().map(|r| (r.sync_key, r.id)));
     }
     let id = |k: &domain::keys::SyncKey| ids.get(k.as_str()).copied();
-    let replaced: Vec<i64> = changes.links_replaced.iter().filter_map(id).collect();
-    let links: Vec<StoredLink> = changes
+    let replaced: BTreeSet<i64> = changes.links_replaced.iter().filter_map(id).collect();
+    let (found, links): (Vec<usize>, Vec<StoredLink>) = changes
         .links
         .iter()
-        .filter_map(|l| {
-            Some(StoredLink {
-                parent_id: id(&l.parent)?,
-                child_id: id(&l.child)?,
-                relation: l.relation.clone(),
-                legal_guardian: l.legal_guardian,
-                financial: l.financial,
-                contact: l.contact,
-            })
+        .enumerate()
+        .filter_map(|(at, l)| {
+            Some((
+                at,
+                StoredLink {
+                    parent_id: id(&l.parent)?,
+                    child_id: id(&l.child)?,
+                    relation: l.relation.clone(),
+                    legal_guardian: l.legal_guardian,
+                    financial: l.financial,
+                    contact: l.contact,
+                },
+            ))
         })
+        .unzip();
+    let persons: Vec<i64> = replaced
+        .iter()
+        .copied()
+        .chain(links.iter().flat_map(|l| [l.parent_id, l.child_id]))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
         .collect();
-    tx.write_links(&replaced, &links).await
+    let stored: HashMap<(i64, i64), StoredLink> = tx
+        .links_of(&persons)
+        .await?
+        .into_iter()
+        .map(|l| ((l.parent_id, l.child_id), l))
+        .collect();
+    let wanted: BTreeSet<(i64, i64)> = links.iter().map(|l| (l.parent_id, l.child_id)).collect();
+    // A whole record replaces its person's links: the ones no side states any more end.
+    let removed: Vec<(i64, i64)> = stored
+        .keys()
+        .filter(|pair| (replaced.contains(&pair.0) || replaced.contains(&pair.1)) && !wanted.contains(pair))
+        .copied()
+        .collect();
+    let changed: Vec<StoredLink> = links
+        .into_iter()
+        .filter(|l| stored.get(&(l.parent_id, l.child_id)) != Some(l))
+        .collect();
+    tx.write_links(&removed, &changed).await?;
+    Ok(found)
 }

@@ -127,10 +127,7 @@ fn teacher<'a>(jointure: &'a str, last: &'a str, first: &'a str, functions: &'a 
 }
 
 fn file(name: &str, bytes: Vec<u8>) -> FeedFile {
-    FeedFile {
-        name: name.into(),
-        bytes,
-    }
+    FeedFile::from_bytes(name, bytes)
 }
 
 async fn run(d: &impl Feed, files: &[FeedFile], request: &AafRequest) -> AafOutcome {

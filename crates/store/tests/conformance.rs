@@ -667,6 +667,9 @@ impl<T: DirectoryTx> DirectoryTx for FailingTx<T> {
     async fn lock_identities(&mut self, k: &[String], l: &[String]) -> store::Result<()> {
         self.0.lock_identities(k, l).await
     }
+    async fn lock_every_identity(&mut self) -> store::Result<()> {
+        self.0.lock_every_identity().await
+    }
     async fn known_establishments(&mut self, u: &[Uai]) -> store::Result<Vec<Uai>> {
         self.0.known_establishments(u).await
     }
@@ -702,6 +705,9 @@ impl<T: DirectoryTx> DirectoryTx for FailingTx<T> {
     }
     async fn insert_import(&mut self, r: &store::ImportRecord) -> store::Result<i64> {
         self.0.insert_import(r).await
+    }
+    async fn update_import(&mut self, i: i64, r: &store::ImportRecord) -> store::Result<()> {
+        self.0.update_import(i, r).await
     }
     async fn insert_skipped_lines(&mut self, i: i64, c: &[u8]) -> store::Result<()> {
         self.0.insert_skipped_lines(i, c).await
@@ -748,7 +754,7 @@ impl<T: DirectoryTx> DirectoryTx for FailingTx<T> {
     async fn deactivate_users(&mut self, r: &[i64], i: i64, n: chrono::DateTime<chrono::Utc>) -> store::Result<()> {
         self.0.deactivate_users(r, i, n).await
     }
-    async fn write_links(&mut self, r: &[i64], l: &[store::StoredLink]) -> store::Result<()> {
+    async fn write_links(&mut self, r: &[(i64, i64)], l: &[store::StoredLink]) -> store::Result<()> {
         self.0.write_links(r, l).await
     }
     async fn links_of(&mut self, ids: &[i64]) -> store::Result<Vec<store::StoredLink>> {

@@ -118,11 +118,8 @@ pub async fn run_inbox<D: Backend>(state: &AppState<D>, schedule: &AafSchedule) 
     }
     let mut files = Vec::with_capacity(paths.len());
     for path in &paths {
-        match std::fs::read(path) {
-            Ok(bytes) => files.push(FeedFile {
-                name: file_name(path),
-                bytes,
-            }),
+        match FeedFile::from_path(path) {
+            Ok(file) => files.push(file),
             Err(e) => {
                 return InboxRun::Failed {
                     reason: format!("lecture de {} impossible : {e}", path.display()),

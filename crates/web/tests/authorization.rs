@@ -397,9 +397,11 @@ async fn a_pupil_page_shows_the_persons_in_charge_and_a_parent_page_the_children
             attr(kind, category)
         )
     };
-    let file = |kind: &str, body: String| store::aaf::FeedFile {
-        name: format!("ENT_{UAI_A}_Complet_20261125_{kind}_0000.xml"),
-        bytes: format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><ficAlimMENESR>{body}</ficAlimMENESR>").into_bytes(),
+    let file = |kind: &str, body: String| {
+        store::aaf::FeedFile::from_bytes(
+            format!("ENT_{UAI_A}_Complet_20261125_{kind}_0000.xml"),
+            format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><ficAlimMENESR>{body}</ficAlimMENESR>"),
+        )
     };
     // The persons name the collège by its jointure (4931), as real feeds do.
     let files = [

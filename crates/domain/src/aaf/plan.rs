@@ -175,6 +175,8 @@ struct LinkFlags {
     legal_guardian: bool,
     financial: bool,
     contact: bool,
+    /// Written by a batch: both persons were in the directory.
+    written: bool,
 }
 
 impl LinkFlags {
@@ -184,6 +186,127 @@ impl LinkFlags {
             self.legal_guardian = relative.legal_guardian;
             self.financial = relative.financial;
             self.contact = relative.contact;
+        }
+    }
+}
+
+/// What a run has done to a key so far; the strongest wins when a person
+/// appears in several batches (created, then found unchanged, is created).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Seen {
+    /// Named by a request that was skipped or changed nothing stored.
+    Mentioned,
+    Unchanged,
+    Updated,
+    Deactivated,
+    Created,
+}
+
+/// What a run carries from one batch of records to the next. A feed is
+/// planned and written a batch at a time, so that its memory holds one
+/// batch's persons and these indexes, never the whole feed; with them, the
+/// batches decide what one plan of the whole run would.
+#[derive(Debug, Default)]
+pub struct RunState {
+    /// Every pupil ↔ person in charge link the run states, by (parent,
+    /// child), whichever side stated it first.
+    links: BTreeMap<(SyncKey, SyncKey), LinkFlags>,
+    /// The same links by (child, parent).
+    by_child: BTreeSet<(SyncKey, SyncKey)>,
+    /// Every key the run's records name: a Complet file spares them.
+    seen: HashMap<SyncKey, Seen>,
+}
+
+/// How many persons the run created, updated, found unchanged or deactivated
+/// (each person once, however many batches named them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RunCounts {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub deactivated: usize,
+}
+
+impl RunState {
+    /// What a batch's plan must fetch: [`lookup_for`] its records, plus the
+    /// persons that links stated by earlier batches tie them to.
+    pub fn lookup_for(&self, records: &[FileRecord], pattern: LoginPattern) -> AafLookup {
+        let mut lookup = lookup_for(records, &[], pattern);
+        let mut linked = BTreeSet::new();
+        for r in records {
+            linked.extend(self.linked_to(&r.record.key).map(|(parent, child)| {
+                if *parent == r.record.key {
+                    child.clone()
+                } else {
+                    parent.clone()
+                }
+            }));
+        }
+        if !linked.is_empty() {
+            linked.extend(std::mem::take(&mut lookup.keys));
+            lookup.keys = linked.into_iter().collect();
+        }
+        lookup
+    }
+
+    /// The stated links where `key` is the parent or the child.
+    fn linked_to<'a>(&'a self, key: &'a SyncKey) -> impl Iterator<Item = (&'a SyncKey, &'a SyncKey)> + 'a {
+        let start = || SyncKey::from_stored(String::new());
+        let as_parent = self
+            .links
+            .range((key.clone(), start())..)
+            .map(|(pair, _)| pair)
+            .take_while(move |(parent, _)| parent == key)
+            .map(|(parent, child)| (parent, child));
+        let as_child = self
+            .by_child
+            .range((key.clone(), start())..)
+            .take_while(move |(child, _)| child == key)
+            .map(|(child, parent)| (parent, child));
+        as_parent.chain(as_child)
+    }
+
+    /// Whether a record of the run named this key (a Complet file spares it).
+    pub fn mentioned(&self, key: &SyncKey) -> bool {
+        self.seen.contains_key(key)
+    }
+
+    /// The links the store could write (both persons found), from a batch's
+    /// [`AafPlan::links`].
+    pub fn links_written<'a>(&mut self, written: impl IntoIterator<Item = &'a Link>) {
+        for link in written {
+            if let Some(flags) = self.links.get_mut(&(link.parent.clone(), link.child.clone())) {
+                flags.written = true;
+            }
+        }
+    }
+
+    /// Links the run stated that were never written: one of the two persons
+    /// is neither in the directory nor created by the run.
+    pub fn links_left_out(&self) -> usize {
+        self.links.values().filter(|f| !f.written).count()
+    }
+
+    pub fn counts(&self) -> RunCounts {
+        let mut counts = RunCounts::default();
+        for seen in self.seen.values() {
+            match seen {
+                Seen::Mentioned => {}
+                Seen::Unchanged => counts.unchanged += 1,
+                Seen::Updated => counts.updated += 1,
+                Seen::Deactivated => counts.deactivated += 1,
+                Seen::Created => counts.created += 1,
+            }
+        }
+        counts
+    }
+
+    fn see(&mut self, key: &SyncKey, seen: Seen) {
+        match self.seen.get_mut(key) {
+            Some(was) => *was = (*was).max(seen),
+            None => {
+                self.seen.insert(key.clone(), seen);
+            }
         }
     }
 }
@@ -532,24 +655,149 @@ fn apply(
     }
 }
 
-/// The plan of one run: person records in processing order, the Complet
-/// scopes (with the keys of the AAF accounts in each, fetched by the store),
-/// and the snapshot (those accounts and every key of the records).
+/// The plan of one whole run in one piece: person records in processing
+/// order, the Complet scopes (with the keys of the AAF accounts in each,
+/// fetched by the store), and the snapshot (those accounts and every key of
+/// the records). The store plans a feed batch by batch ([`plan_batch`], then
+/// [`complet`]); this is the same decisions for a run that fits in one.
 pub fn plan(
     records: &[FileRecord],
     scopes: &[(CompletScope, Vec<SyncKey>)],
     snapshot: &Snapshot,
     options: &AafPlanOptions,
 ) -> AafPlan {
+    let mut run = RunState::default();
+    let mut plan = plan_batch(records, snapshot, options, &mut run);
+    let ended = complet(scopes, |k| run.mentioned(k), snapshot, options);
+    // Links between two persons who are in the directory after the run.
+    let created: HashSet<&SyncKey> = plan.creates.iter().map(|c| &c.key).collect();
+    let exists = |k: &SyncKey| snapshot.users.contains_key(k) || created.contains(k);
+    let links: Vec<Link> = plan
+        .links
+        .iter()
+        .filter(|l| exists(&l.parent) && exists(&l.child))
+        .cloned()
+        .collect();
+    run.links_written(&links);
+    plan.links = links;
+    if let Some(notice) = links_left_out_notice(run.links_left_out()) {
+        plan.notices.push(notice);
+    }
+    plan.deactivations.extend(ended.deactivations);
+    plan.deactivations
+        .sort_by(|a, b| (&a.last_name, &a.first_name, &a.key).cmp(&(&b.last_name, &b.first_name, &b.key)));
+    plan.scope_size = ended.scope_size;
+    plan.rejection = ended.rejection;
+    plan
+}
+
+/// The notice of the links a run stated but could not keep, when there are.
+pub fn links_left_out_notice(count: usize) -> Option<AafNotice> {
+    (count > 0).then(|| AafNotice {
+        file: String::new(),
+        request: None,
+        key: None,
+        message: format!(
+            "{count} lien(s) entre un élève et une personne en charge ignoré(s) : l'un des deux n'est ni dans l'annuaire ni dans le flux"
+        ),
+    })
+}
+
+/// What Complet files end: the AAF accounts of their establishments that no
+/// record of the run named.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CompletOutcome {
+    pub deactivations: Vec<Deactivation>,
+    /// AAF accounts in the Complet files' establishments before the run.
+    pub scope_size: usize,
+    pub rejection: Option<AafRejection>,
+}
+
+/// Complet: the AAF accounts of the files' establishments (`scopes`, with
+/// the keys the store found in each) that the run never mentions lose those
+/// memberships, and their account when they have no other. `snapshot` holds
+/// at least the accounts not mentioned. Above the threshold, the run is refused.
+pub fn complet(
+    scopes: &[(CompletScope, Vec<SyncKey>)],
+    mentioned: impl Fn(&SyncKey) -> bool,
+    snapshot: &Snapshot,
+    options: &AafPlanOptions,
+) -> CompletOutcome {
+    let mut scope_keys: HashSet<&SyncKey> = HashSet::new();
+    let mut complet_ended: BTreeMap<SyncKey, BTreeSet<Uai>> = BTreeMap::new();
+    for (scope, keys) in scopes {
+        let uais: BTreeSet<&Uai> = scope.establishments.iter().collect();
+        for key in keys {
+            scope_keys.insert(key);
+            if mentioned(key) {
+                continue;
+            }
+            let Some(user) = snapshot.users.get(key) else { continue };
+            if user.source != Source::Aaf {
+                continue;
+            }
+            let ended = complet_ended.entry(key.clone()).or_default();
+            ended.extend(
+                user.memberships
+                    .iter()
+                    .filter(|m| m.active && uais.contains(&m.uai))
+                    .map(|m| m.uai.clone()),
+            );
+        }
+    }
+    let mut deactivations = Vec::new();
+    for (key, ended) in complet_ended {
+        let Some(user) = snapshot.users.get(&key) else { continue };
+        if ended.is_empty() {
+            continue;
+        }
+        let whole_account = !user.memberships.iter().any(|m| m.active && !ended.contains(&m.uai));
+        deactivations.push(Deactivation {
+            user_id: user.id,
+            key,
+            login: user.login.clone(),
+            last_name: user.attrs.last_name.clone(),
+            first_name: user.attrs.first_name.clone(),
+            establishments: ended.into_iter().collect(),
+            whole_account,
+        });
+    }
+    let scope_size = scope_keys.len();
+    let rejection = deletion_guard(
+        deactivations.len(),
+        scope_size,
+        options.deletion_threshold_percent,
+        options.confirm_deletions,
+    )
+    .map(AafRejection::DeletionThreshold);
+    deactivations.sort_by(|a, b| (&a.last_name, &a.first_name, &a.key).cmp(&(&b.last_name, &b.first_name, &b.key)));
+    CompletOutcome {
+        deactivations,
+        scope_size,
+        rejection,
+    }
+}
+
+/// The plan of one batch of a run's person records, in processing order,
+/// against a snapshot of every key they name (see [`RunState::lookup_for`]).
+/// Deactivations come only from deleteRequests here (Complet: [`complet`]
+/// once every batch is written). `links` are the run's stated links that
+/// touch the batch's persons: the store writes those whose two persons it finds.
+pub fn plan_batch(
+    records: &[FileRecord],
+    snapshot: &Snapshot,
+    options: &AafPlanOptions,
+    run: &mut RunState,
+) -> AafPlan {
     let mut issues = Vec::new();
     let mut notices = Vec::new();
     let mut states: HashMap<SyncKey, Option<State>> = HashMap::new();
     let mut order: Vec<(SyncKey, String, usize)> = Vec::new();
-    let mut links: BTreeMap<(SyncKey, SyncKey), LinkFlags> = BTreeMap::new();
     let mut links_replaced: BTreeSet<SyncKey> = BTreeSet::new();
 
     for r in records {
         let key = &r.record.key;
+        run.see(key, Seen::Mentioned);
         if let Some(existing) = snapshot.users.get(key) {
             if existing.source != Source::Aaf {
                 issues.push(Issue {
@@ -595,7 +843,8 @@ pub fn plan(
                 PersonKind::Parent => (key.clone(), relative.key.clone()),
                 PersonKind::Staff => continue,
             };
-            let link = links.entry((parent, child)).or_default();
+            run.by_child.insert((child.clone(), parent.clone()));
+            let link = run.links.entry((parent, child)).or_default();
             link.merge(relative, rec.person == PersonKind::Pupil);
         }
         if rec.kind == RequestKind::Add && rec.relatives.is_some() {
@@ -603,7 +852,7 @@ pub fn plan(
         }
         let children_places: BTreeSet<Uai> = if rec.person == PersonKind::Parent {
             // The parent's links, found by range (the map is ordered by parent).
-            links
+            run.links
                 .range((key.clone(), SyncKey::from_stored(String::new()))..)
                 .map(|(pair, _)| pair)
                 .take_while(|(parent, _)| parent == key)
@@ -629,77 +878,27 @@ pub fn plan(
         );
     }
 
-    // Complet: AAF accounts of the files' establishments that the run never mentions.
-    let mentioned: HashSet<&SyncKey> = records.iter().map(|r| &r.record.key).collect();
-    let mut scope_keys: BTreeSet<&SyncKey> = BTreeSet::new();
-    let mut complet_ended: BTreeMap<SyncKey, BTreeSet<Uai>> = BTreeMap::new();
-    for (scope, keys) in scopes {
-        let uais: BTreeSet<&Uai> = scope.establishments.iter().collect();
-        for key in keys {
-            scope_keys.insert(key);
-            if mentioned.contains(key) {
-                continue;
-            }
-            let Some(user) = snapshot.users.get(key) else { continue };
-            if user.source != Source::Aaf {
-                continue;
-            }
-            let ended = complet_ended.entry(key.clone()).or_default();
-            ended.extend(
-                user.memberships
-                    .iter()
-                    .filter(|m| m.active && uais.contains(&m.uai))
-                    .map(|m| m.uai.clone()),
-            );
-        }
+    // The run's links that touch this batch's persons (stated now or by an
+    // earlier batch): the store writes those whose two persons it finds.
+    let mut touched: BTreeSet<(&SyncKey, &SyncKey)> = BTreeSet::new();
+    for (key, _, _) in &order {
+        touched.extend(run.linked_to(key));
     }
-    let mut deactivations = Vec::new();
-    for (key, ended) in &complet_ended {
-        let Some(user) = snapshot.users.get(key) else { continue };
-        if ended.is_empty() {
-            continue;
-        }
-        let whole_account = !user.memberships.iter().any(|m| m.active && !ended.contains(&m.uai));
-        deactivations.push(Deactivation {
-            user_id: user.id,
-            key: key.clone(),
-            login: user.login.clone(),
-            last_name: user.attrs.last_name.clone(),
-            first_name: user.attrs.first_name.clone(),
-            establishments: ended.iter().cloned().collect(),
-            whole_account,
-        });
-    }
-    let complet_deactivations = deactivations.len();
-
-    // Links between two persons who are in the directory after the run.
-    let exists = |k: &SyncKey| {
-        snapshot.users.contains_key(k) || states.get(k).is_some_and(|s| s.as_ref().is_some_and(|s| s.active))
-    };
-    let total_links = links.len();
-    let links: Vec<Link> = links
+    let links: Vec<Link> = touched
         .into_iter()
-        .filter(|((parent, child), _)| exists(parent) && exists(child))
-        .map(|((parent, child), f)| Link {
-            parent,
-            child,
-            relation: f.relation,
-            legal_guardian: f.legal_guardian,
-            financial: f.financial,
-            contact: f.contact,
+        .filter_map(|(parent, child)| {
+            let f = run.links.get(&(parent.clone(), child.clone()))?;
+            Some(Link {
+                parent: parent.clone(),
+                child: child.clone(),
+                relation: f.relation.clone(),
+                legal_guardian: f.legal_guardian,
+                financial: f.financial,
+                contact: f.contact,
+            })
         })
         .collect();
-    if links.len() < total_links {
-        notices.push(AafNotice {
-            file: String::new(),
-            request: None,
-            key: None,
-            message: format!(
-                "{} lien(s) entre un élève et une personne en charge ignoré(s) : l'un des deux n'est ni dans l'annuaire ni dans le flux",
-                total_links - links.len()
-            ),
-        });
-    }
+    let mut deactivations = Vec::new();
 
     let mut allocator = LoginAllocator::new(snapshot.taken_logins.iter().cloned());
     let mut creates = Vec::new();
@@ -804,6 +1003,18 @@ pub fn plan(
         }
     }
 
+    for c in &creates {
+        run.see(&c.key, Seen::Created);
+    }
+    for u in &updates {
+        run.see(&u.key, Seen::Updated);
+    }
+    for u in &unchanged {
+        run.see(&u.key, Seen::Unchanged);
+    }
+    for d in &deactivations {
+        run.see(&d.key, Seen::Deactivated);
+    }
     let new_groups: BTreeSet<GroupRef> = creates
         .iter()
         .flat_map(|c| c.groups.iter())
@@ -812,15 +1023,6 @@ pub fn plan(
         .cloned()
         .collect();
 
-    let scope_size = scope_keys.len();
-    let rejection = deletion_guard(
-        complet_deactivations,
-        scope_size,
-        options.deletion_threshold_percent,
-        options.confirm_deletions,
-    )
-    .map(AafRejection::DeletionThreshold);
-    deactivations.sort_by(|a, b| (&a.last_name, &a.first_name, &a.key).cmp(&(&b.last_name, &b.first_name, &b.key)));
     AafPlan {
         creates,
         updates,
@@ -831,8 +1033,8 @@ pub fn plan(
         new_groups: new_groups.into_iter().collect(),
         links,
         links_replaced: links_replaced.into_iter().collect(),
-        scope_size,
-        rejection,
+        scope_size: 0,
+        rejection: None,
     }
 }
 
@@ -862,7 +1064,8 @@ fn field_changes(before: &Attributes, after: &Attributes) -> Vec<FieldChange> {
 
 /// The result file of a run: the accounts it created with their generated
 /// credentials (same format as the CSV import's: UTF-8 BOM, `;`, Excel-safe).
-pub fn result_file(plan: &AafPlan, passwords: &HashMap<SyncKey, String>) -> Vec<u8> {
+/// Started empty; each batch adds its accounts ([`add_created`]).
+pub fn result_file() -> crate::result_file::CsvBuilder {
     let header: Vec<String> = [
         "Clé de synchronisation",
         "Profil",
@@ -876,7 +1079,13 @@ pub fn result_file(plan: &AafPlan, passwords: &HashMap<SyncKey, String>) -> Vec<
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let rows = plan.creates.iter().map(|c| {
+    crate::result_file::CsvBuilder::new(&header)
+}
+
+/// Adds the accounts a batch created, with their passwords (in the order of
+/// the creates), to the run's result file.
+pub fn add_created(file: &mut crate::result_file::CsvBuilder, creates: &[Create], passwords: &[&str]) {
+    file.rows(creates.iter().zip(passwords).map(|(c, password)| {
         use std::borrow::Cow;
         vec![
             Cow::Owned(c.key.to_string()),
@@ -892,10 +1101,9 @@ pub fn result_file(plan: &AafPlan, passwords: &HashMap<SyncKey, String>) -> Vec<
                     .join(","),
             ),
             Cow::Owned(c.login.to_string()),
-            Cow::Owned(passwords.get(&c.key).cloned().unwrap_or_default()),
+            Cow::Owned(password.to_string()),
         ]
-    });
-    crate::result_file::write_csv(&header, rows)
+    }));
 }
 
 #[cfg(test)]

@@ -219,10 +219,10 @@ pub async fn csv_and_aaf_twins(app: &App) {
     );
     store::aaf::run_aaf_import(
         d,
-        &[store::aaf::FeedFile {
-            name: format!("ENT_{UAI_A}_Delta_20261125_PersEducNat_0000.xml"),
-            bytes: xml.into_bytes(),
-        }],
+        &[store::aaf::FeedFile::from_bytes(
+            format!("ENT_{UAI_A}_Delta_20261125_PersEducNat_0000.xml"),
+            xml,
+        )],
         &store::aaf::AafRequest::default(),
         &store::service::SystemClock,
         &mut rng,
