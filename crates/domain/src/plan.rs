@@ -331,6 +331,7 @@ pub fn lookup_for(checked: &Checked, mapping: &Mapping, options: &PlanOptions) -
     let mut groups = BTreeSet::new();
     for row in &checked.rows {
         keys.insert(row.key.clone());
+        keys.extend(row.file_key.clone());
         match &row.login {
             Some(l) => {
                 logins.insert(l.as_str().to_string());
@@ -540,7 +541,14 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
             continue;
         }
 
-        let found = snapshot.users.get(&row.key);
+        // A line of an export names an account of the feed by its key (no
+        // file derives a feed's key).
+        let found = snapshot.users.get(&row.key).or_else(|| {
+            row.file_key
+                .as_ref()
+                .and_then(|k| snapshot.users.get(k))
+                .filter(|e| e.source == Source::Aaf)
+        });
         let shared_with = found.map_or_else(Vec::new, |e| active_elsewhere(e, &options.scope, snapshot));
         let target = match found {
             Some(existing) if existing.profile != profile => {
@@ -555,6 +563,24 @@ pub fn plan(checked: &Checked, mapping: &Mapping, snapshot: &Snapshot, options: 
                         existing.login
                     ),
                 ));
+                continue;
+            }
+            Some(existing) if row.file_key.as_ref() == Some(&existing.key) => {
+                notices.push(RowNotice {
+                    line: row.line,
+                    column: column(Field::LastName),
+                    code: "feed_account",
+                    message: format!(
+                        "la ligne nomme par sa clé le compte {} (login {}) du flux académique (AAF) : ce compte est alimenté par son flux, la ligne ne le modifie pas",
+                        existing.key, existing.login
+                    ),
+                });
+                reconciled.push(Unchanged {
+                    origin: Origin::Line { line: row.line },
+                    user_id: existing.id,
+                    key: existing.key.clone(),
+                    login: Some(existing.login.clone()),
+                });
                 continue;
             }
             // The key this line's person had before a reconciliation: the

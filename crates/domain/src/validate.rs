@@ -46,6 +46,10 @@ pub struct CheckedRow {
     /// The establishment named on the line (staff files only).
     pub uai: Option<Uai>,
     pub key: SyncKey,
+    /// The key written in the line's key column (an export's), when it is
+    /// not the derived one: it finds an account of the AAF feed, whose key
+    /// no file derives; it never chooses a key.
+    pub file_key: Option<SyncKey>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -286,6 +290,9 @@ pub fn validate_record(
         attrs.birth_date,
         attrs.postal_code.as_ref().map(PostalCode::as_str),
     );
+    let file_key = cell(Field::SyncKey)
+        .map(|k| SyncKey::from_stored(k.to_string()))
+        .filter(|k| *k != key);
     Ok(CheckedRow {
         line,
         cells: record.cells.clone(),
@@ -294,6 +301,7 @@ pub fn validate_record(
         password,
         uai,
         key,
+        file_key,
     })
 }
 

@@ -616,6 +616,14 @@ struct FeedRun<'r> {
     import_id: Option<i64>,
     fine_locks: usize,
     locked_all: bool,
+    /// Rows the run inserted so far (accounts, links), and the count at
+    /// which the planner's statistics are refreshed next (doubling: a few
+    /// refreshes while a run fills an empty directory, none for a run that
+    /// inserts little).
+    rows_added: usize,
+    next_statistics: usize,
+    /// Accounts the run deactivated whole: their parents may have no child left.
+    ended_accounts: Vec<i64>,
 }
 
 impl<'r> FeedRun<'r> {
@@ -649,6 +657,9 @@ impl<'r> FeedRun<'r> {
             import_id: None,
             fine_locks: 0,
             locked_all: false,
+            rows_added: 0,
+            next_statistics: BATCH,
+            ended_accounts: Vec::new(),
         }
     }
 
@@ -731,7 +742,12 @@ impl<'r> FeedRun<'r> {
         drop(snapshot);
         drop(batch);
         self.establishments.extend(lookup.establishments);
-        self.write(tx, plan, files, clock, rng).await
+        self.write(tx, plan, files, clock, rng).await?;
+        if self.rows_added >= self.next_statistics {
+            tx.refresh_statistics().await?;
+            self.next_statistics = self.rows_added * 2;
+        }
+        Ok(())
     }
 
     /// Writes one plan (a batch's, or the Complet deactivations), keeps what
@@ -779,6 +795,7 @@ impl<'r> FeedRun<'r> {
         .await?;
         self.state
             .links_written(written.links.iter().filter_map(|&at| plan.links.get(at)));
+        self.rows_added += written.rows_added;
         let touched: Vec<i64> = written
             .created_ids
             .iter()
@@ -803,6 +820,8 @@ impl<'r> FeedRun<'r> {
                 &passwords,
             );
         }
+        self.ended_accounts
+            .extend(plan.deactivations.iter().filter(|d| d.whole_account).map(|d| d.user_id));
         let room = LISTED.saturating_sub(self.updates.len());
         self.updates.extend(plan.updates.into_iter().take(room));
         let room = LISTED.saturating_sub(self.deactivations.len());
@@ -838,8 +857,8 @@ impl<'r> FeedRun<'r> {
     }
 
     /// Once every batch is written: the Complet files' deactivations (with
-    /// the deletion guard), the report, the history line, the audit row and
-    /// the result file, then the commit.
+    /// the deletion guard), the parents left without a child, the report,
+    /// the history line, the audit row and the result file, then the commit.
     async fn finish<T: AdminTx, R: RngCore + CryptoRng>(
         mut self,
         mut tx: T,
@@ -848,48 +867,32 @@ impl<'r> FeedRun<'r> {
         rng: &mut R,
     ) -> Result<AafOutcome, AafError> {
         let ended = self.complet(&mut tx).await?;
-        let counts = self.state.counts();
-        if let Some(notice) = aaf_plan::links_left_out_notice(self.state.links_left_out()) {
-            self.notices.push(notice);
-        }
-        let mut report = AafReport {
-            status: Status::Imported,
-            files: std::mem::take(&mut self.summaries),
-            requests: self.requests,
-            establishments_created: self.establishments_created.len(),
-            establishments_updated: self.establishments_updated.len(),
-            created: counts.created,
-            created_by_profile: std::mem::take(&mut self.created_by_profile),
-            updated: counts.updated,
-            unchanged: counts.unchanged,
-            deactivated: counts.deactivated + ended.deactivations.len(),
-            ignored: self.ignored,
-            skipped: self.issues.len(),
-            issues: std::mem::take(&mut self.issues),
-            notices: std::mem::take(&mut self.notices),
-            duplicates: Vec::new(),
-            rejection: ended.rejection.as_ref().map(|r| r.message()),
-            import_id: None,
-        };
-        if ended.rejection.is_some() || self.request.dry_run {
-            report.status = if ended.rejection.is_some() {
-                Status::Rejected
-            } else {
-                Status::DryRun
-            };
+        if let Some(rejection) = &ended.rejection {
+            let report = self.report(Status::Rejected, Some(rejection.message()), ended.deactivations.len());
             let room = LISTED.saturating_sub(self.deactivations.len());
             self.deactivations.extend(ended.deactivations.into_iter().take(room));
             // Dropping the transaction rolls it back, structures included.
             return Ok(self.outcome(report, None));
         }
-        if !ended.deactivations.is_empty() {
+        let complet_ended = ended.deactivations.len();
+        if complet_ended > 0 {
             let plan = AafPlan {
                 deactivations: ended.deactivations,
                 ..AafPlan::default()
             };
             self.write(&mut tx, plan, files, clock, rng).await?;
         }
-        report.duplicates = std::mem::take(&mut self.duplicates);
+        let orphans = self.parents_without_child(&mut tx, files, clock, rng).await?;
+        let status = if self.request.dry_run {
+            Status::DryRun
+        } else {
+            Status::Imported
+        };
+        let mut report = self.report(status, None, complet_ended + orphans);
+        if self.request.dry_run {
+            // Dropping the transaction rolls back every batch.
+            return Ok(self.outcome(report, None));
+        }
         let import_id = self.import_id(&mut tx, files, clock).await?;
         let now = clock.now();
         let record = feed_record(
@@ -990,6 +993,85 @@ impl<'r> FeedRun<'r> {
             &snapshot,
             &self.options,
         ))
+    }
+
+    /// Parents whose last child this run deactivated: deactivated too, with
+    /// a notice. Returns how many no record of the run named.
+    async fn parents_without_child<T: AdminTx, R: RngCore + CryptoRng>(
+        &mut self,
+        tx: &mut T,
+        files: &[FeedFile],
+        clock: &dyn Clock,
+        rng: &mut R,
+    ) -> Result<usize, AafError> {
+        if self.ended_accounts.is_empty() {
+            return Ok(0);
+        }
+        let ended = std::mem::take(&mut self.ended_accounts);
+        let keys = tx.parents_without_child(&ended).await?;
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let snapshot = fetch_snapshot(
+            tx,
+            &Lookup {
+                keys: keys.into_iter().map(SyncKey::from_stored).collect(),
+                ..Lookup::default()
+            },
+        )
+        .await?;
+        let deactivations = aaf_plan::parents_without_child(&snapshot);
+        let count = deactivations.len();
+        // Those the batches counted (their record was in the run) are
+        // counted as deactivated instead; the others are added.
+        let not_named = deactivations
+            .iter()
+            .filter(|d| !self.state.ended_after_batches(&d.key))
+            .count();
+        if count > 0 {
+            self.notices.push(AafNotice {
+                file: String::new(),
+                request: None,
+                key: None,
+                message: format!(
+                    "{count} parent(s) désactivé(s) : plus aucun de leurs enfants n'est actif dans l'annuaire (restaurables avec l'import)"
+                ),
+            });
+            let plan = AafPlan {
+                deactivations,
+                ..AafPlan::default()
+            };
+            self.write(tx, plan, files, clock, rng).await?;
+        }
+        Ok(not_named)
+    }
+
+    /// The report of the run so far; `deactivated` adds the accounts ended
+    /// after the batches (Complet files, parents left without a child).
+    fn report(&mut self, status: Status, rejection: Option<String>, deactivated: usize) -> AafReport {
+        let counts = self.state.counts();
+        if let Some(notice) = aaf_plan::links_left_out_notice(self.state.links_left_out()) {
+            self.notices.push(notice);
+        }
+        AafReport {
+            status,
+            files: std::mem::take(&mut self.summaries),
+            requests: self.requests,
+            establishments_created: self.establishments_created.len(),
+            establishments_updated: self.establishments_updated.len(),
+            created: counts.created,
+            created_by_profile: std::mem::take(&mut self.created_by_profile),
+            updated: counts.updated,
+            unchanged: counts.unchanged,
+            deactivated: counts.deactivated + deactivated,
+            ignored: self.ignored,
+            skipped: self.issues.len(),
+            issues: std::mem::take(&mut self.issues),
+            notices: std::mem::take(&mut self.notices),
+            duplicates: std::mem::take(&mut self.duplicates),
+            rejection,
+            import_id: None,
+        }
     }
 
     fn outcome(mut self, report: AafReport, result_file: Option<Vec<u8>>) -> AafOutcome {

@@ -92,6 +92,9 @@ pub trait AdminTx: DirectoryTx {
     /// Keys of the active `aaf` accounts of these profiles with an active
     /// membership in these establishments (a Complet file's scope).
     fn aaf_scope(&mut self, uais: &[Uai], profiles: &[Profile]) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// Keys of the active `aaf` parents of these accounts who have no active
+    /// child left (read through the links of these children only).
+    fn parents_without_child(&mut self, children: &[i64]) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// Gives an account another key, source, protection and profile (reconciliation).
     fn reassign_identity(
         &mut self,

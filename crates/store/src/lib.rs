@@ -282,6 +282,10 @@ pub trait DirectoryTx: Send {
     /// Every key and login at once, until the commit: for a run too large to
     /// lock its identities one by one (an academy's feed).
     fn lock_every_identity(&mut self) -> impl Future<Output = Result<()>> + Send;
+    /// Tells the query planner what this transaction wrote: a run that
+    /// fills an empty directory batch by batch would otherwise be planned as
+    /// if its tables were still empty (PostgreSQL then scans them whole).
+    fn refresh_statistics(&mut self) -> impl Future<Output = Result<()>> + Send;
     fn known_establishments(&mut self, uais: &[Uai]) -> impl Future<Output = Result<Vec<Uai>>> + Send;
     /// The names of these establishments (those that exist).
     fn establishment_names(&mut self, uais: &[Uai]) -> impl Future<Output = Result<Vec<(Uai, String)>>> + Send;

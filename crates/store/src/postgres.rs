@@ -173,6 +173,14 @@ impl PgTx {
         Ok(())
     }
 
+    async fn analyze_directory_tables(&mut self) -> Result<()> {
+        // ANALYZE inside the transaction counts the rows it inserted.
+        sqlx::query("ANALYZE users, memberships, groups, group_members, relationships")
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     async fn lock_all_keys_and_logins(&mut self) -> Result<()> {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(IMPORT_LOCK)

@@ -59,6 +59,10 @@ macro_rules! impl_directory {
                 self.lock_all_keys_and_logins().await
             }
 
+            async fn refresh_statistics(&mut self) -> Result<()> {
+                self.analyze_directory_tables().await
+            }
+
             async fn known_establishments(&mut self, uais: &[Uai]) -> Result<Vec<Uai>> {
                 let rows: Vec<String> = sqlx::query_scalar(&sql(&format!(
                     "SELECT uai FROM establishments WHERE {}",
@@ -613,6 +617,19 @@ macro_rules! impl_directory {
                 )))
                 .bind(list(&uai_strings(uais)))
                 .bind(list(&profiles))
+                .fetch_all(&mut *self.tx)
+                .await?)
+            }
+
+            async fn parents_without_child(&mut self, children: &[i64]) -> Result<Vec<String>> {
+                Ok(sqlx::query_scalar(&sql(&format!(
+                    "SELECT DISTINCT p.sync_key FROM relationships r JOIN users p ON p.id = r.parent_id \
+                     WHERE {} AND p.profile = 'parent' AND p.source = 'aaf' AND p.deactivated_at IS NULL \
+                     AND NOT EXISTS (SELECT 1 FROM relationships o JOIN users c ON c.id = o.child_id \
+                     WHERE o.parent_id = p.id AND c.deactivated_at IS NULL)",
+                    in_list("r.child_id")
+                )))
+                .bind(list(children))
                 .fetch_all(&mut *self.tx)
                 .await?)
             }

@@ -90,6 +90,8 @@ pub struct Written {
     pub created_ids: Vec<i64>,
     /// The links written (both persons found), as indexes in `links`.
     pub links: Vec<usize>,
+    /// Rows inserted: the accounts created and the links new or changed.
+    pub rows_added: usize,
 }
 
 /// Writes what a plan decided ([`Changeset`]) inside the import's open
@@ -216,10 +218,11 @@ pub async fn write_changes<T: DirectoryTx>(
         )
         .collect();
     tx.deactivate_memberships(&ended, import_id, now).await?;
-    let links = write_links(tx, &changes, &ids).await?;
+    let (links, links_changed) = write_links(tx, &changes, &ids).await?;
     let membership_ops = memberships.len() + group_members.len() + groups_left.len() + ended.len();
     progress.step(Operation::Memberships, membership_ops, membership_ops);
     Ok(Written {
+        rows_added: ids.len() + links_changed,
         created_ids: ids,
         links,
     })
@@ -231,14 +234,15 @@ pub async fn write_changes<T: DirectoryTx>(
 /// are read back, by key. A link is written when both persons are found.
 /// Compared with the stored links, only what differs is written: a feed
 /// that states the same families again writes nothing. Returns the indexes
-/// of the links written (or already stored as they are).
+/// of the links written (or already stored as they are), and how many were
+/// new or changed.
 async fn write_links<T: DirectoryTx>(
     tx: &mut T,
     changes: &Changeset<'_>,
     created_ids: &[i64],
-) -> Result<Vec<usize>, StoreError> {
+) -> Result<(Vec<usize>, usize), StoreError> {
     if changes.links.is_empty() && changes.links_replaced.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), 0));
     }
     let mut ids: HashMap<String, i64> = changes
         .creates
@@ -308,5 +312,5 @@ async fn write_links<T: DirectoryTx>(
         .filter(|l| stored.get(&(l.parent_id, l.child_id)) != Some(l))
         .collect();
     tx.write_links(&removed, &changed).await?;
-    Ok(found)
+    Ok((found, changed.len()))
 }

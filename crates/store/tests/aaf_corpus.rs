@@ -442,21 +442,67 @@ async fn a_feed_planned_a_few_persons_at_a_time_gives_the_same_directory(d: &imp
     );
     check_families(d, &families).await;
 
-    // The Eleve file without its first pupil.
+    // The Eleve file without its first pupil who is the only child of a
+    // parent (by the XML's links).
+    let children_of = |parent: &str| families.links.iter().filter(|(p, _)| p == parent).count();
+    let orphans_of = |pupil: &str| -> BTreeSet<String> {
+        families
+            .links
+            .iter()
+            .filter(|(p, child)| child == pupil && children_of(p) == 1)
+            .map(|(p, _)| p.clone())
+            .collect()
+    };
     let eleve = files.iter().position(|f| f.name.contains("_Eleve_")).unwrap();
     let bytes = bytes_of(&files[eleve]);
-    let find =
-        |needle: &[u8], from: usize| from + bytes[from..].windows(needle.len()).position(|w| w == needle).unwrap();
-    let start = find(b"<addRequest>", 0);
-    let end = find(b"</addRequest>", start) + b"</addRequest>".len();
-    let gone = key_of(&String::from_utf8_lossy(&bytes[start..end]));
+    let find = |needle: &[u8], from: usize| {
+        bytes[from..]
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|at| from + at)
+    };
+    let (mut start, mut end) = (0, 0);
+    let mut gone = String::new();
+    while let Some(at) = find(b"<addRequest>", end) {
+        start = at;
+        end = find(b"</addRequest>", start).unwrap() + b"</addRequest>".len();
+        gone = key_of(&String::from_utf8_lossy(&bytes[start..end]));
+        if !orphans_of(&gone).is_empty() {
+            break;
+        }
+    }
+    let orphaned = orphans_of(&gone);
+    assert!(!orphaned.is_empty(), "a pupil is the only child of a parent");
     let mut fewer = files.clone();
     fewer[eleve] = FeedFile::from_bytes(files[eleve].name.clone(), [&bytes[..start], &bytes[end..]].concat());
     let third = run_with(d, &fewer, &small).await;
     let r = &third.report;
-    assert_eq!((r.created, r.updated, r.unchanged, r.deactivated), (0, 0, 878, 1));
-    assert_eq!(third.deactivations[0].key.as_str(), gone);
-    assert!(third.deactivations[0].whole_account);
+    let n = orphaned.len();
+    assert_eq!(
+        (r.created, r.updated, r.unchanged, r.deactivated),
+        (0, 0, 878 - n, 1 + n)
+    );
+    let ended: BTreeSet<String> = third.deactivations.iter().map(|x| x.key.to_string()).collect();
+    let mut want = orphaned.clone();
+    want.insert(gone.clone());
+    assert_eq!(ended, want, "the pupil, and the parents left without a child");
+    assert!(third.deactivations.iter().all(|x| x.whole_account));
+    assert!(r
+        .notices
+        .iter()
+        .any(|x| x.message.starts_with(&format!("{n} parent(s) désactivé(s)"))));
+    assert!(!state_of(d, &gone).await.0);
+
+    // The pupil comes back: so do their parents.
+    let fourth = run_with(d, &files, &small).await;
+    let r = &fourth.report;
+    assert_eq!(
+        (r.created, r.updated, r.unchanged, r.deactivated),
+        (0, 1 + n, 878 - n, 0)
+    );
+    for key in &want {
+        assert!(state_of(d, key).await.0, "{key} active again");
+    }
 }
 
 /// EOLE's Complet feed of the collège 0940072T (jointure 4931): 125
@@ -499,6 +545,26 @@ async fn a_whole_college_feed_gives_its_staff_in_their_college(d: &impl Feed) {
         names.values().all(|n| !n.contains('$')),
         "a name keeps the feed's separator"
     );
+
+    // The export of each kind re-imports with zero changes: each line names
+    // its account of the feed by its key, which no CSV derives.
+    for (profile, count) in [
+        (domain::Profile::Eleve, 277),
+        (domain::Profile::Parent, 550),
+        (domain::Profile::Enseignant, 25),
+    ] {
+        let (exported, file) = store::service::export_csv(d, &college, profile, &domain::plan::AdminScope::All)
+            .await
+            .unwrap();
+        assert_eq!(exported, count, "{profile}");
+        let again = import(d, &file, &request(profile, "0940072T")).await;
+        assert_eq!(
+            counts(&again),
+            (0, 0, count, 0, 0, 0),
+            "{profile}: {:?}",
+            again.report.conflict_details.first()
+        );
+    }
 
     // A class's members: its pupils and the teachers the feed gives it.
     let in_3c = d

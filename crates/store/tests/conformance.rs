@@ -670,6 +670,9 @@ impl<T: DirectoryTx> DirectoryTx for FailingTx<T> {
     async fn lock_every_identity(&mut self) -> store::Result<()> {
         self.0.lock_every_identity().await
     }
+    async fn refresh_statistics(&mut self) -> store::Result<()> {
+        self.0.refresh_statistics().await
+    }
     async fn known_establishments(&mut self, u: &[Uai]) -> store::Result<Vec<Uai>> {
         self.0.known_establishments(u).await
     }

@@ -266,6 +266,17 @@ impl RunState {
         as_parent.chain(as_child)
     }
 
+    /// An account ended after the batches (a parent whose last child the
+    /// run ended): counted once as deactivated. False when no record of the
+    /// run named it, for the caller to count.
+    pub fn ended_after_batches(&mut self, key: &SyncKey) -> bool {
+        let named = self.mentioned(key);
+        if named {
+            self.see(key, Seen::Deactivated);
+        }
+        named
+    }
+
     /// Whether a record of the run named this key (a Complet file spares it).
     pub fn mentioned(&self, key: &SyncKey) -> bool {
         self.seen.contains_key(key)
@@ -588,6 +599,12 @@ fn apply(
             s.memberships.insert(uai.clone(), (role.clone(), true));
         }
     }
+    // A parent none of whose children is left in the directory has no reason
+    // to be in it: deactivated like any account (restorable, purged after
+    // the retention), back with the record of a child who comes back.
+    if rec.person == PersonKind::Parent && places.as_ref().is_some_and(BTreeSet::is_empty) {
+        s.active = false;
+    }
 
     if let Some((change, list)) = &functions {
         let mut by_uai: BTreeMap<&Uai, Vec<&super::Function>> = BTreeMap::new();
@@ -701,6 +718,34 @@ pub fn links_left_out_notice(count: usize) -> Option<AafNotice> {
             "{count} lien(s) entre un élève et une personne en charge ignoré(s) : l'un des deux n'est ni dans l'annuaire ni dans le flux"
         ),
     })
+}
+
+/// Parents whose last child the run deactivated (found by the store among
+/// the parents of those children, in `snapshot`): deactivated like any
+/// account, as a parent's record with no child left would be.
+pub fn parents_without_child(snapshot: &Snapshot) -> Vec<Deactivation> {
+    let mut ended: Vec<Deactivation> = snapshot
+        .users
+        .values()
+        .filter(|u| u.active && u.profile == Profile::Parent && u.source == Source::Aaf)
+        .map(|u| Deactivation {
+            user_id: u.id,
+            key: u.key.clone(),
+            login: u.login.clone(),
+            last_name: u.attrs.last_name.clone(),
+            first_name: u.attrs.first_name.clone(),
+            establishments: u
+                .memberships
+                .iter()
+                .filter(|m| m.active)
+                .map(|m| m.uai.clone())
+                .collect(),
+            whole_account: true,
+        })
+        .collect();
+    ended.sort_by(|a, b| a.key.cmp(&b.key));
+    ended.dedup_by(|a, b| a.user_id == b.user_id);
+    ended
 }
 
 /// What Complet files end: the AAF accounts of their establishments that no
