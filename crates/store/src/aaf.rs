@@ -796,11 +796,21 @@ impl<'r> FeedRun<'r> {
         self.state
             .links_written(written.links.iter().filter_map(|&at| plan.links.get(at)));
         self.rows_added += written.rows_added;
+        // A pair depends on names, birth date, e-mail, profile and a shared
+        // establishment: an update that changes none of them (a pupil moved
+        // to another class) cannot make one, and is not looked at.
         let touched: Vec<i64> = written
             .created_ids
             .iter()
             .copied()
-            .chain(plan.updates.iter().map(|u| u.user_id))
+            .chain(
+                plan.updates
+                    .iter()
+                    .filter(|u| {
+                        !u.changes.is_empty() || !u.memberships.is_empty() || u.profile.is_some() || u.reactivate
+                    })
+                    .map(|u| u.user_id),
+            )
             .collect();
         if !touched.is_empty() {
             for pair in admin::duplicates_for(tx, &touched).await? {
