@@ -607,6 +607,13 @@ impl Function {
         })
     }
 
+    /// The code and the discipline of a value whose structure is unknown.
+    pub fn code_and_discipline(raw: &str) -> Option<(String, Option<String>)> {
+        let parts: Vec<&str> = raw.split('$').map(str::trim).collect();
+        let code = parts.get(1).filter(|c| !c.is_empty())?.to_ascii_uppercase();
+        Some((code, parts.get(4).filter(|d| !d.is_empty()).map(|d| d.to_string())))
+    }
+
     pub fn is_teaching(&self) -> bool {
         self.code == "ENS"
     }
@@ -724,6 +731,11 @@ pub struct PersonRecord {
     pub birth_date: Option<Option<NaiveDate>>,
     pub email: Option<Option<Email>>,
     pub functions: Option<FunctionsChange>,
+    /// The functions of `functions` whose structure is unknown, as
+    /// `(code, discipline)`: no membership comes from them, but they still
+    /// say who the person is (a teacher of mathematics stays one when the
+    /// feed lacks the structure where they teach).
+    pub functions_elsewhere: Vec<(String, Option<String>)>,
     /// `ENTPersonStructRattach`: the administrative attachment.
     pub attached: Option<Vec<Uai>>,
     /// A pupil's national identifier (`ENTEleveINE`).
@@ -759,6 +771,7 @@ impl PersonRecord {
             birth_date: None,
             email: None,
             functions: None,
+            functions_elsewhere: Vec::new(),
             attached: None,
             ine: None,
             classes: None,
@@ -911,10 +924,16 @@ pub fn map_request(
             }
             "ENTPersonFonctions" => {
                 let mut functions = Vec::new();
+                record.functions_elsewhere.clear();
                 for v in values.iter().filter(|v| !v.is_empty()) {
                     match Function::parse(v, structures) {
                         Ok(f) => functions.push(f),
-                        Err(why) => record.notices.push(why),
+                        Err(why) => {
+                            record.notices.push(why);
+                            if let Some(what) = Function::code_and_discipline(v) {
+                                record.functions_elsewhere.push(what);
+                            }
+                        }
                     }
                 }
                 record.functions = Some(match op {
@@ -951,6 +970,10 @@ pub fn map_request(
                 let mut relatives = Vec::new();
                 for v in values.iter().filter(|v| !v.is_empty()) {
                     match Relative::parse(v) {
+                        // entcore's test pupil names themself as their person in charge.
+                        Some(r) if r.key == record.key => record.notices.push(format!(
+                            "lien « {v} » ignoré : une personne n'est pas sa propre personne en charge"
+                        )),
                         Some(r) => relatives.push(r),
                         None => record.notices.push(format!("lien « {v} » illisible : ignoré")),
                     }
@@ -1159,6 +1182,48 @@ mod tests {
         assert_eq!(f[0].uai.as_str(), "0750654D");
         assert_eq!(f[0].discipline.as_deref(), Some("SCIENCES PHYSIQUES"));
         assert_eq!(f[1].code, "DIR");
+    }
+
+    /// A function in a structure the index cannot resolve gives no place
+    /// but is kept for who the person is; a pupil who names themself as
+    /// their person in charge (entcore's test data) gets no such link.
+    #[test]
+    fn unknown_structures_and_self_links_are_said_and_left_out() {
+        let feed = PERSON
+            .replace("ISO-8859-15", "UTF-8")
+            .replace("0750654D$ENS$ENSEIGNEMENT$L1500", "4931$ENS$ENSEIGNEMENT$L1500");
+        let requests = parse(feed.as_bytes()).unwrap_or_default();
+        let Ok(Record::Person(p)) = map_request("f.xml", &requests[0], today(), &StructureIndex::default()) else {
+            panic!("not a person");
+        };
+        assert_eq!(
+            p.functions_elsewhere,
+            [("ENS".to_string(), Some("SCIENCES PHYSIQUES".to_string()))]
+        );
+        assert!(
+            p.notices.iter().any(|n| n.contains("« 4931 » inconnue")),
+            "{:?}",
+            p.notices
+        );
+
+        let pupil = r#"<ficAlimMENESR><addRequest>
+            <operationalAttributes><attr name="categoriePersonne"><value>Eleve</value></attr></operationalAttributes>
+            <identifier><id>2000000</id></identifier><attributes>
+            <attr name="ENTPersonJointure"><value>2000000</value></attr>
+            <attr name="sn"><value>NOM</value></attr><attr name="givenName"><value>Prenom</value></attr>
+            <attr name="ENTElevePersRelEleve"><value>2000000$10$1$1$1$1</value><value>2000001$20$0$1$1$0</value></attr>
+            </attributes></addRequest></ficAlimMENESR>"#;
+        let requests = parse(pupil.as_bytes()).unwrap_or_default();
+        let Ok(Record::Person(p)) = map_request("f.xml", &requests[0], today(), &StructureIndex::default()) else {
+            panic!("not a person");
+        };
+        let keys: Vec<&str> = p.relatives.iter().flatten().map(|r| r.key.as_str()).collect();
+        assert_eq!(keys, ["PERSON.2000001"]);
+        assert!(
+            p.notices.iter().any(|n| n.contains("sa propre personne en charge")),
+            "{:?}",
+            p.notices
+        );
     }
 
     #[test]

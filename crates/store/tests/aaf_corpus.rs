@@ -33,6 +33,8 @@ conformance!(
     the_delta_series_creates_moves_adds_and_deletes,
     malformed_feeds_are_refused_and_write_nothing,
     a_feed_planned_a_few_persons_at_a_time_gives_the_same_directory,
+    the_small_feeds_as_sent_give_what_they_describe_and_say_who_is_left_out,
+    the_small_feeds_with_their_structures_give_every_person_they_name,
 );
 
 /// The corpus folder, or `None` (skip) outside CI.
@@ -86,6 +88,15 @@ fn add_requests(bytes: &[u8]) -> Vec<String> {
         .skip(1)
         .filter_map(|b| b.split("</addRequest>").next())
         .map(str::to_string)
+        .collect()
+}
+
+/// The person requests of one kind (`categoriePersonne`: `PersEducNat`,
+/// `Eleve`, `PersRelEleve`), whatever the file's name.
+fn requests_of_kind(f: &FeedFile, kind: &str) -> Vec<String> {
+    add_requests(&bytes_of(f))
+        .into_iter()
+        .filter(|b| values(b, "categoriePersonne").first().map(String::as_str) == Some(kind))
         .collect()
 }
 
@@ -156,8 +167,8 @@ struct Expected {
 fn expected_staff(files: &[FeedFile], known: &HashMap<String, Uai>) -> Vec<Expected> {
     let structures = structures_of(files, known);
     let mut out = Vec::new();
-    for f in files.iter().filter(|f| f.name.contains("PersEducNat")) {
-        for block in add_requests(&bytes_of(f)) {
+    for f in files {
+        for block in requests_of_kind(f, "PersEducNat") {
             let name = |a: &str, b: &str| values(&block, a).into_iter().chain(values(&block, b)).next();
             let (Some(last), Some(_first)) = (name("sn", "ENTPersonNom"), name("givenName", "ENTPersonPrenom")) else {
                 continue;
@@ -224,10 +235,13 @@ fn key_of(block: &str) -> String {
     )
 }
 
+/// A pupil's places, first class and INE.
+type Pupil = (BTreeSet<Uai>, Option<String>, Option<String>);
+
 /// Pupils (with their first class) and parents a folder describes, and the
 /// links between them that both ends make real.
 struct Families {
-    pupils: BTreeMap<String, (BTreeSet<Uai>, Option<String>)>,
+    pupils: BTreeMap<String, Pupil>,
     parents: BTreeMap<String, BTreeSet<Uai>>,
     links: BTreeSet<(String, String)>,
 }
@@ -235,8 +249,8 @@ struct Families {
 fn expected_families(files: &[FeedFile], structures: &HashMap<String, Uai>) -> Families {
     let mut pupils = BTreeMap::new();
     let mut stated: BTreeSet<(String, String)> = BTreeSet::new();
-    for f in files.iter().filter(|f| f.name.contains("_Eleve_")) {
-        for block in add_requests(&bytes_of(f)).iter().filter(|b| has_names(b)) {
+    for f in files {
+        for block in requests_of_kind(f, "Eleve").iter().filter(|b| has_names(b)) {
             let key = key_of(block);
             let classes = values(block, "ENTEleveClasses");
             let places: BTreeSet<Uai> = values(block, "ENTPersonStructRattach")
@@ -257,13 +271,14 @@ fn expected_families(files: &[FeedFile], structures: &HashMap<String, Uai>) -> F
                     .first()
                     .and_then(|c| c.split_once('$'))
                     .map(|(_, l)| decode_references(l));
-                pupils.insert(key, (places, class));
+                let ine = values(block, "ENTEleveINE").into_iter().next();
+                pupils.insert(key, (places, class, ine));
             }
         }
     }
     let mut parent_keys = Vec::new();
-    for f in files.iter().filter(|f| f.name.contains("PersRelEleve")) {
-        for block in add_requests(&bytes_of(f)).into_iter().filter(|b| has_names(b)) {
+    for f in files {
+        for block in requests_of_kind(f, "PersRelEleve").into_iter().filter(|b| has_names(b)) {
             let key = key_of(&block);
             for child in values(&block, "ENTAuxPersRelEleveEleve") {
                 stated.insert((key.clone(), format!("PERSON.{child}")));
@@ -276,7 +291,7 @@ fn expected_families(files: &[FeedFile], structures: &HashMap<String, Uai>) -> F
         let places: BTreeSet<Uai> = stated
             .iter()
             .filter(|(p, _)| *p == key)
-            .filter_map(|(_, c)| pupils.get(c).map(|(places, _)| places.clone()))
+            .filter_map(|(_, c)| pupils.get(c).map(|(places, _, _)| places.clone()))
             .flatten()
             .collect();
         if !places.is_empty() {
@@ -307,9 +322,14 @@ async fn check_families(d: &impl Directory, expected: &Families) {
     }
     for row in &rows {
         let (want_profile, want_places) = match expected.pupils.get(&row.sync_key) {
-            Some((p, class)) => {
+            Some((p, class, ine)) => {
                 assert_eq!(&row.class_name, class, "{}", row.sync_key);
-                assert!(row.ine.is_some(), "{} has no INE", row.sync_key);
+                assert_eq!(
+                    row.ine.as_deref().map(str::to_uppercase),
+                    ine.as_deref().map(str::to_uppercase),
+                    "{}",
+                    row.sync_key
+                );
                 ("eleve", p)
             }
             None => ("parent", &expected.parents[&row.sync_key]),
@@ -579,7 +599,7 @@ async fn a_whole_college_feed_gives_its_staff_in_their_college(d: &impl Feed) {
     let pupils_3c = families
         .pupils
         .values()
-        .filter(|(_, c)| c.as_deref() == Some("3C"))
+        .filter(|(_, c, _)| c.as_deref() == Some("3C"))
         .count();
     let teachers_3c = expected
         .iter()
@@ -732,23 +752,14 @@ async fn the_delta_series_creates_moves_adds_and_deletes(d: &impl Feed) {
         alone.report.notices
     );
 
-    let attr = |name: &str, value: &str| format!("<attr name=\"{name}\"><value>{value}</value></attr>");
-    let structures: String = [("2310", "0750654D"), ("2091", "0750655E"), ("2148", "0750656F")]
+    let structures: Vec<(String, Uai)> = [("2310", "0750654D"), ("2091", "0750655E"), ("2148", "0750656F")]
         .iter()
-        .map(|(jointure, uai)| {
-            format!(
-                "<addRequest><operationalAttributes>{}</operationalAttributes><identifier><id>{jointure}</id></identifier><attributes>{}{}{}</attributes></addRequest>",
-                attr("categorieStructure", "EtabEducNat"),
-                attr("ENTStructureJointure", jointure),
-                attr("ENTStructureUAI", uai),
-                attr("ENTStructureNomCourant", &format!("CLG${jointure}$DIJON")),
-            )
-        })
+        .map(|(jointure, uai)| (jointure.to_string(), Uai::parse(uai).unwrap()))
         .collect();
     let mut first = step("1-complet");
-    first.push(FeedFile::from_bytes(
+    first.push(structure_file(
         "ENT_TEST_Complet_20140129_EtabEducNat_0001.xml",
-        format!("<ficAlimMENESR>{structures}</ficAlimMENESR>"),
+        &structures,
     ));
     let created = run(d, &first).await;
     assert_eq!(created.report.created, 1, "{:?}", created.report.issues);
@@ -771,6 +782,262 @@ async fn the_delta_series_creates_moves_adds_and_deletes(d: &impl Feed) {
     assert_eq!(deleted.report.deactivated, 1);
     assert_eq!(state_of(d, "PERSON.370009").await, (false, BTreeSet::new()));
     assert_eq!(d.count_users().await.unwrap(), 2, "deactivated, not deleted");
+}
+
+/// A structure file of the test's own, as the academy's whole EtabEducNat
+/// file would give: each jointure with its UAI.
+fn structure_file(name: &str, structures: &[(String, Uai)]) -> FeedFile {
+    let attr = |name: &str, value: &str| format!("<attr name=\"{name}\"><value>{value}</value></attr>");
+    let requests: String = structures
+        .iter()
+        .map(|(jointure, uai)| {
+            format!(
+                "<addRequest><operationalAttributes>{}</operationalAttributes><identifier><id>{jointure}</id></identifier><attributes>{}{}{}</attributes></addRequest>",
+                attr("categorieStructure", "EtabEducNat"),
+                attr("ENTStructureJointure", jointure),
+                attr("ENTStructureUAI", uai.as_str()),
+                attr("ENTStructureNomCourant", &format!("CLG${jointure}$TEST")),
+            )
+        })
+        .collect();
+    FeedFile::from_bytes(name, format!("<ficAlimMENESR>{requests}</ficAlimMENESR>"))
+}
+
+// ---- the small feeds ----------------------------------------------------------
+
+/// The corpus's small feeds (other projects' test data), run in this order.
+/// With the folders the tests above read, they are the whole corpus: a file
+/// added to it that no test reads fails `every_corpus_file_is_read_by_a_test`.
+const SMALL_FEEDS: [&str; 10] = [
+    "entcore-2013-enttsservices",
+    "entcore-2020-test",
+    "entcore-2024-positions/before",
+    "entcore-2024-positions/after",
+    "eole-aaf-mini",
+    "eole-saran-2013/1-complet",
+    "eole-saran-2013/2-complet-maj",
+    "eole-scribe/personnels_sans_date.xml",
+    "eole-scribe/emptyaaf",
+    "laclasse-2013/file_Eleve_test.xml",
+];
+
+/// Read by the tests above.
+const LARGE_FEEDS: [&str; 5] = [
+    "eole-0940072T-2018",
+    "eole-1d-besancon-2020",
+    "eole-delta-2014",
+    "laclasse-2013",
+    "eole-scribe/badaaf",
+];
+
+/// A folder's feed files, or one file.
+fn files_at(path: &Path) -> Vec<FeedFile> {
+    if path.is_file() {
+        vec![FeedFile::from_path(path).unwrap()]
+    } else {
+        files_of(path)
+    }
+}
+
+fn xml_files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            xml_files_under(&path, out);
+        } else if path.extension().is_some_and(|e| e == "xml") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_corpus_file_is_read_by_a_test() {
+    let Some(corpus) = corpus() else { return };
+    let mut all = Vec::new();
+    xml_files_under(&corpus, &mut all);
+    assert!(all.len() >= 39, "{} files", all.len());
+    let unread: Vec<&PathBuf> = all
+        .iter()
+        .filter(|f| {
+            !SMALL_FEEDS
+                .iter()
+                .chain(&LARGE_FEEDS)
+                .any(|read| f.starts_with(corpus.join(read)))
+        })
+        .collect();
+    assert!(unread.is_empty(), "corpus files no test reads: {unread:?}");
+}
+
+/// What a feed describes, counted from its XML against the structures known
+/// (the run's and the stored ones).
+struct Described {
+    staff: Vec<Expected>,
+    families: Families,
+    /// Every person an addRequest names, with or without names.
+    named: BTreeSet<String>,
+}
+
+impl Described {
+    fn of(files: &[FeedFile], stored: &HashMap<String, Uai>) -> Described {
+        let named = files
+            .iter()
+            .flat_map(|f| add_requests(&bytes_of(f)))
+            .filter(|b| !values(b, "ENTPersonJointure").is_empty())
+            .map(|b| key_of(&b))
+            .collect();
+        Described {
+            staff: expected_staff(files, stored),
+            families: expected_families(files, &structures_of(files, stored)),
+            named,
+        }
+    }
+
+    fn keys(&self) -> Vec<String> {
+        self.staff
+            .iter()
+            .map(|e| e.key.clone())
+            .chain(self.families.pupils.keys().cloned())
+            .chain(self.families.parents.keys().cloned())
+            .collect()
+    }
+}
+
+/// Runs one small feed and checks it against its XML: the accounts it
+/// describes exist as described (counted as created, or as updated or
+/// unchanged when an earlier feed created them), and every other person it
+/// names is reported with their key. `supplied`: structures given in a file
+/// of the test's own. Returns the accounts described.
+async fn run_described(
+    d: &impl Feed,
+    label: &str,
+    files: &[FeedFile],
+    supplied: &[(String, Uai)],
+) -> (Described, AafOutcome) {
+    let mut known: HashMap<String, Uai> = d.structure_jointures().await.unwrap().into_iter().collect();
+    known.extend(supplied.iter().cloned());
+    let described = Described::of(files, &known);
+    let keys = described.keys();
+    let staff: BTreeSet<&str> = described.staff.iter().map(|e| e.key.as_str()).collect();
+    let (existing, existing_staff) = {
+        let mut tx = d.begin().await.unwrap();
+        let rows = tx.users_by_keys(&keys).await.unwrap();
+        let staff = rows.iter().filter(|r| staff.contains(r.sync_key.as_str())).count();
+        (rows.len(), staff)
+    };
+    let mut run_files = files.to_vec();
+    if !supplied.is_empty() {
+        run_files.push(structure_file("TEST_Complet_20260101_EtabEducNat_0000.xml", supplied));
+    }
+    let outcome = run(d, &run_files).await;
+    let r = &outcome.report;
+    assert_eq!(r.status, Status::Imported, "{label}");
+    assert_eq!(r.created, keys.len() - existing, "{label}: {:?}", r.issues);
+    assert_eq!(r.created + r.updated + r.unchanged, keys.len(), "{label}");
+    check_accounts(d, &described.staff, staff_created(&outcome) + existing_staff).await;
+    check_families(d, &described.families).await;
+    let reported: BTreeSet<&str> = r.issues.iter().filter_map(|i| i.key.as_deref()).collect();
+    for key in described.named.iter().filter(|k| !keys.contains(k)) {
+        assert!(
+            reported.contains(key.as_str()),
+            "{label}: {key} is neither an account nor reported: {:?}",
+            r.issues
+        );
+    }
+    (described, outcome)
+}
+
+/// The small feeds as other projects wrote them: most name structures with
+/// a fake UAI (`0000000V`, `0123456A`, `00000001`: wrong check letter or
+/// shape) or not at all, so their persons are refused, each named in an
+/// issue; the persons of real structures are created.
+async fn the_small_feeds_as_sent_give_what_they_describe_and_say_who_is_left_out(d: &impl Feed) {
+    let Some(corpus) = corpus() else { return };
+    let mut accounts = 0;
+    let mut left_out = 0;
+    for feed in SMALL_FEEDS {
+        let (described, _) = run_described(d, feed, &files_at(&corpus.join(feed)), &[]).await;
+        accounts += described.keys().len();
+        left_out += described.named.len() - described.keys().len();
+    }
+    // The 2013 academy extract: 2 of its 3 staff are in structures whose
+    // UAI is valid; its 10 parents' children are not in the feed.
+    assert!(accounts >= 2, "{accounts} accounts");
+    assert!(left_out >= 20, "{left_out} persons left out");
+}
+
+/// The same feeds given the structures they name (a structure file of the
+/// test's own in place of theirs, valid UAIs, as the academy's whole
+/// EtabEducNat would): every person with a name becomes the account the
+/// XML describes; a later feed updates what an earlier one created (the
+/// 2013 "complet-maj" changes an e-mail; the 2024 positions add a person).
+async fn the_small_feeds_with_their_structures_give_every_person_they_name(d: &impl Feed) {
+    let Some(corpus) = corpus() else { return };
+    let mut next_uai = 1_300_000u32;
+    let mut accounts = BTreeSet::new();
+    for feed in SMALL_FEEDS {
+        let files: Vec<FeedFile> = files_at(&corpus.join(feed))
+            .into_iter()
+            .filter(|f| !f.name.contains("EtabEducNat"))
+            .collect();
+        let stored: HashMap<String, Uai> = d.structure_jointures().await.unwrap().into_iter().collect();
+        let mut missing: BTreeSet<String> = BTreeSet::new();
+        for f in &files {
+            for block in add_requests(&bytes_of(f)) {
+                for attr in [
+                    "ENTPersonStructRattach",
+                    "ENTPersonFonctions",
+                    "ENTEleveClasses",
+                    "ENTEleveGroupes",
+                    "ENTAuxEnsClasses",
+                    "ENTAuxEnsGroupes",
+                ] {
+                    for v in values(&block, attr) {
+                        let jointure = v.split('$').next().unwrap_or_default().to_string();
+                        if !jointure.is_empty() && !stored.contains_key(&jointure) {
+                            missing.insert(jointure);
+                        }
+                    }
+                }
+            }
+        }
+        let structures: Vec<(String, Uai)> = missing
+            .into_iter()
+            .map(|jointure| {
+                next_uai += 1;
+                (jointure, valid_uai(next_uai))
+            })
+            .collect();
+        let (described, outcome) = run_described(d, feed, &files, &structures).await;
+        let without_names = files
+            .iter()
+            .flat_map(|f| add_requests(&bytes_of(f)))
+            .filter(|b| !values(b, "ENTPersonJointure").is_empty() && !has_names(b))
+            .count();
+        let without_child = outcome.report.issues.iter().filter(|i| i.code == "no_child").count();
+        assert_eq!(
+            described.named.len(),
+            described.keys().len() + without_names + without_child,
+            "{feed}: every person with a name and a place is an account: {:?}",
+            outcome.report.issues
+        );
+        accounts.extend(described.keys());
+        if feed == "eole-saran-2013/2-complet-maj" {
+            assert_eq!(outcome.report.updated, 1, "the new e-mail");
+            let mail = values(&add_requests(&bytes_of(&files[0]))[0], "mail")[0].to_lowercase();
+            let mut tx = d.begin().await.unwrap();
+            let row = tx.users_by_keys(&described.keys()).await.unwrap().remove(0);
+            assert_eq!(row.email.map(|e| e.to_lowercase()), Some(mail));
+        }
+    }
+    assert_eq!(d.count_users().await.unwrap(), i64::try_from(accounts.len()).unwrap());
+    assert!(accounts.len() >= 15, "{} accounts", accounts.len());
+}
+
+/// The UAI of number `n` with its check letter.
+fn valid_uai(n: u32) -> Uai {
+    ('A'..='Z')
+        .find_map(|letter| Uai::parse(&format!("{n:07}{letter}")).ok())
+        .unwrap()
 }
 
 /// Whether an account is active, and the establishments of its active memberships.

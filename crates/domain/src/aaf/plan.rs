@@ -438,6 +438,22 @@ fn apply(
         }
         ok
     };
+    // Functions in structures the directory does not know give no place, but
+    // still say what the person does: `(code, discipline)`.
+    let elsewhere: Vec<(&str, Option<&str>)> = match &rec.functions {
+        Some(FunctionsChange::Replace(all) | FunctionsChange::Add(all)) => all
+            .iter()
+            .filter(|f| !known.contains(&f.uai))
+            .map(|f| (f.code.as_str(), f.discipline.as_deref()))
+            .chain(
+                rec.functions_elsewhere
+                    .iter()
+                    .map(|(code, discipline)| (code.as_str(), discipline.as_deref())),
+            )
+            .collect(),
+        _ => Vec::new(),
+    };
+    let teaches_elsewhere = elsewhere.iter().any(|(code, _)| *code == "ENS");
     let functions: Option<(&FunctionsChange, Vec<&super::Function>)> = rec.functions.as_ref().map(|change| {
         let list = match change {
             FunctionsChange::Replace(f) | FunctionsChange::Add(f) | FunctionsChange::Remove(f) => f,
@@ -481,11 +497,13 @@ fn apply(
         PersonKind::Parent => Some(Profile::Parent),
         PersonKind::Staff => match &functions {
             Some((FunctionsChange::Replace(_) | FunctionsChange::Add(_), list))
-                if list.iter().any(|f| f.is_teaching()) =>
+                if list.iter().any(|f| f.is_teaching()) || teaches_elsewhere =>
             {
                 Some(Profile::Enseignant)
             }
-            Some((FunctionsChange::Replace(_), list)) if !list.is_empty() => Some(Profile::Administratif),
+            Some((FunctionsChange::Replace(_), list)) if !list.is_empty() || !elsewhere.is_empty() => {
+                Some(Profile::Administratif)
+            }
             _ => None,
         },
     };
@@ -640,6 +658,12 @@ fn apply(
                             .iter()
                             .filter(|f| f.is_teaching())
                             .find_map(|f| f.discipline.clone())
+                            .or_else(|| {
+                                elsewhere
+                                    .iter()
+                                    .filter(|(code, _)| *code == "ENS")
+                                    .find_map(|(_, d)| d.map(str::to_string))
+                            })
                         {
                             s.attrs.subject = Some(d);
                         }
@@ -1238,6 +1262,51 @@ mod tests {
         assert_eq!(p.creates[1].profile, Profile::Administratif);
         assert_eq!(p.creates[1].memberships[0].role, "administrateur");
         assert_eq!(p.new_groups.len(), 1);
+    }
+
+    /// A teacher whose teaching function is in a structure the directory
+    /// does not know (absent from the feed, or named by an unknown
+    /// jointure) is still a teacher of their subject where they are attached.
+    #[test]
+    fn functions_in_unknown_structures_still_say_who_the_person_is() {
+        let mut by_uai = person(
+            RequestKind::Add,
+            "1",
+            "MARTIN",
+            &["0940072T$ENS$ENSEIGNEMENT$L1300$MATHS"],
+        );
+        by_uai.record.attached = Some(vec![uai("0750654D")]);
+        let mut by_jointure = person(RequestKind::Add, "2", "DURAND", &[]);
+        by_jointure.record.attached = Some(vec![uai("0750654D")]);
+        by_jointure.record.functions_elsewhere = vec![("ENS".into(), Some("HISTOIRE".into()))];
+        let mut staff = person(RequestKind::Add, "3", "PETIT", &[]);
+        staff.record.attached = Some(vec![uai("0750654D")]);
+        staff.record.functions_elsewhere = vec![("DIR".into(), None)];
+        let p = plan(
+            &[by_uai, by_jointure, staff],
+            &[],
+            &snapshot(vec![]),
+            &AafPlanOptions::default(),
+        );
+        let made: Vec<(Profile, Option<&str>, Vec<&str>)> = p
+            .creates
+            .iter()
+            .map(|c| {
+                (
+                    c.profile,
+                    c.attrs.subject.as_deref(),
+                    c.memberships.iter().map(|m| m.uai.as_str()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            made,
+            [
+                (Profile::Enseignant, Some("MATHS"), vec!["0750654D"]),
+                (Profile::Enseignant, Some("HISTOIRE"), vec!["0750654D"]),
+                (Profile::Administratif, None, vec!["0750654D"]),
+            ]
+        );
     }
 
     #[test]
