@@ -106,6 +106,11 @@ struct ShownAccount<'a> {
     created_at: chrono::DateTime<chrono::Utc>,
     last_login_at: Option<chrono::DateTime<chrono::Utc>>,
     memberships: &'a [store::accounts::MembershipLine],
+    /// A pupil's class and level (AAF feed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    class_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    level: Option<&'a str>,
     /// A pupil's persons in charge or a parent's children (AAF feed).
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     relatives: &'a [store::accounts::RelativeLine],
@@ -135,6 +140,8 @@ pub async fn show<D: Accounts>(d: &D, args: &UserShowArgs, actor: &Actor) -> Res
             created_at: a.created_at,
             last_login_at: a.last_login_at,
             memberships: &a.memberships,
+            class_name: a.user.class_name.as_deref(),
+            level: a.user.level.as_deref(),
             relatives: &a.relatives,
         };
         println!("{}", serde_json::to_string_pretty(&shown)?);
@@ -152,6 +159,11 @@ pub async fn show<D: Accounts>(d: &D, args: &UserShowArgs, actor: &Actor) -> Res
     }
     println!("  profil : {} — source : {}", a.profile.label(), a.source.label());
     println!("  état : {}", if a.user.active { "actif" } else { "désactivé" });
+    for (label, value) in [("classe", &a.user.class_name), ("niveau", &a.user.level)] {
+        if let Some(value) = value {
+            println!("  {label} : {value}");
+        }
+    }
     println!(
         "  créé le : {} — dernière connexion : {}",
         when(Some(a.created_at)),

@@ -349,3 +349,87 @@ fn users_show_and_set_change_settings_with_audit_and_refuse_bad_input() {
     assert_eq!(updates.len(), 1, "only the accepted change is audited: {log}");
     assert_eq!(updates[0]["target"], "PERSON.1841028");
 }
+
+/// A pupil and their father from the feed, as `users show` gives them: the
+/// class, the level and the person in charge; the father's child.
+#[test]
+fn users_show_gives_a_pupils_class_level_and_persons_in_charge() {
+    let env = Env::new();
+    std::fs::create_dir(env.path("flux")).unwrap();
+    let request = |kind: &str, attrs: &str| {
+        format!(
+            "<ficAlimMENESR><addRequest><operationalAttributes><attr name=\"categoriePersonne\"><value>{kind}</value></attr></operationalAttributes>\
+             <identifier><id>x</id></identifier><attributes>{attrs}</attributes></addRequest></ficAlimMENESR>"
+        )
+    };
+    let attr = |name: &str, value: &str| format!("<attr name=\"{name}\"><value>{value}</value></attr>");
+    env.write(
+        "flux/ENT_Complet_20261125_EtabEducNat_0000.xml",
+        request(
+            "EtabEducNat",
+            &[
+                attr("ENTStructureJointure", "4931"),
+                attr("ENTStructureUAI", "0750654D"),
+                attr("ENTStructureNomCourant", "CLG$LES CLOSEAUX$RUNGIS"),
+            ]
+            .concat(),
+        )
+        .replace("categoriePersonne", "categorieStructure")
+        .as_bytes(),
+    );
+    env.write(
+        "flux/ENT_0750654D_Complet_20261125_Eleve_0000.xml",
+        request(
+            "Eleve",
+            &[
+                attr("ENTPersonJointure", "111"),
+                attr("sn", "LUCAS"),
+                attr("givenName", "Léa"),
+                attr("ENTEleveINE", "123456789AB"),
+                attr("ENTPersonStructRattach", "4931"),
+                attr("ENTEleveClasses", "4931$4A"),
+                attr("ENTEleveLibelleMEF", "4EME"),
+                attr("ENTElevePersRelEleve", "222$20$1$1$0$1"),
+            ]
+            .concat(),
+        )
+        .as_bytes(),
+    );
+    env.write(
+        "flux/ENT_0750654D_Complet_20261125_PersRelEleve_0000.xml",
+        request(
+            "PersRelEleve",
+            &[
+                attr("ENTPersonJointure", "222"),
+                attr("sn", "LUCAS"),
+                attr("givenName", "Marc"),
+                attr("ENTAuxPersRelEleveEleve", "111"),
+            ]
+            .concat(),
+        )
+        .as_bytes(),
+    );
+    let out = env.run(&["aaf", "import", "flux", "--result", "aaf.csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let pupil = env.json(&["users", "show", "PERSON.111", "--json"]);
+    assert_eq!(
+        (pupil["class_name"].as_str(), pupil["level"].as_str()),
+        (Some("4A"), Some("4EME"))
+    );
+    assert_eq!(pupil["relatives"][0]["last_name"], "LUCAS");
+    assert_eq!(pupil["relatives"][0]["first_name"], "Marc");
+    let out = env.run(&["users", "show", "PERSON.111"]);
+    let text = stdout(&out);
+    for line in [
+        "classe : 4A",
+        "niveau : 4EME",
+        "responsable : LUCAS Marc",
+        "père, responsable légal",
+    ] {
+        assert!(text.contains(line), "« {line} » missing from:\n{text}");
+    }
+    let father = stdout(&env.run(&["users", "show", "PERSON.222"]));
+    assert!(father.contains("enfant : LUCAS Léa"), "{father}");
+    assert!(!father.contains("niveau"), "a parent has no level: {father}");
+}

@@ -740,6 +740,8 @@ pub struct PersonRecord {
     pub attached: Option<Vec<Uai>>,
     /// A pupil's national identifier (`ENTEleveINE`).
     pub ine: Option<Option<String>>,
+    /// A pupil's level: `ENTEleveLibelleMEF`, else `ENTEleveNivFormation`.
+    pub level: Option<Option<String>>,
     /// A pupil's classes (`ENTEleveClasses`, `structure$label`), or the
     /// classes a teacher teaches (`ENTAuxEnsClasses`).
     pub classes: Option<Vec<(Uai, String)>>,
@@ -774,6 +776,7 @@ impl PersonRecord {
             functions_elsewhere: Vec::new(),
             attached: None,
             ine: None,
+            level: None,
             classes: None,
             groups: None,
             relatives: None,
@@ -944,6 +947,13 @@ pub fn map_request(
             }
             "ENTEleveINE" => {
                 record.ine = Some(value.map(str::to_string));
+            }
+            // The MEF label, or the level's wording when the label is absent.
+            "ENTEleveLibelleMEF" if value.is_some() || record.level.is_none() => {
+                record.level = Some(value.map(str::to_string));
+            }
+            "ENTEleveNivFormation" if record.level.as_ref().is_none_or(Option::is_none) => {
+                record.level = Some(value.map(str::to_string));
             }
             // A pupil's classes and groups, and the ones a teacher teaches.
             "ENTEleveClasses" | "ENTEleveGroupes" | "ENTAuxEnsClasses" | "ENTAuxEnsGroupes" => {
@@ -1212,6 +1222,8 @@ mod tests {
             <attr name="ENTPersonJointure"><value>2000000</value></attr>
             <attr name="sn"><value>NOM</value></attr><attr name="givenName"><value>Prenom</value></attr>
             <attr name="ENTElevePersRelEleve"><value>2000000$10$1$1$1$1</value><value>2000001$20$0$1$1$0</value></attr>
+            <attr name="ENTEleveLibelleMEF"><value></value></attr>
+            <attr name="ENTEleveNivFormation"><value>BAC PRO</value></attr>
             </attributes></addRequest></ficAlimMENESR>"#;
         let requests = parse(pupil.as_bytes()).unwrap_or_default();
         let Ok(Record::Person(p)) = map_request("f.xml", &requests[0], today(), &StructureIndex::default()) else {
@@ -1219,6 +1231,11 @@ mod tests {
         };
         let keys: Vec<&str> = p.relatives.iter().flatten().map(|r| r.key.as_str()).collect();
         assert_eq!(keys, ["PERSON.2000001"]);
+        assert_eq!(
+            p.level,
+            Some(Some("BAC PRO".to_string())),
+            "the level's wording without a MEF label"
+        );
         assert!(
             p.notices.iter().any(|n| n.contains("sa propre personne en charge")),
             "{:?}",

@@ -37,6 +37,9 @@ pub struct Attributes {
     pub email: Option<Email>,
     /// A pupil's national identifier (INE), from the AAF feed only.
     pub ine: Option<String>,
+    /// A pupil's level (the MEF label, `ENTEleveLibelleMEF`, such as `4EME`),
+    /// from the AAF feed only.
+    pub level: Option<String>,
 }
 
 /// The family link of a person in charge, from its AAF code

@@ -15,7 +15,7 @@ use domain::Profile;
 /// The attribute columns of `users` written by imports, in the order of
 /// [`attribute_values`], with their PostgreSQL type (arrays are bound as
 /// text and cast).
-pub(crate) const ATTRIBUTE_COLUMNS: [(&str, &str); 16] = [
+pub(crate) const ATTRIBUTE_COLUMNS: [(&str, &str); 17] = [
     ("civility", "text"),
     ("last_name", "text"),
     ("first_name", "text"),
@@ -32,12 +32,13 @@ pub(crate) const ATTRIBUTE_COLUMNS: [(&str, &str); 16] = [
     ("mobile", "text"),
     ("email", "text"),
     ("ine", "text"),
+    ("level", "text"),
 ];
 
 /// The values of [`ATTRIBUTE_COLUMNS`] for one person, as text: dates in ISO
 /// 8601 (`YYYY-MM-DD`, how both backends store and read a date), phones in
 /// E.164, names also folded for the indexed search.
-pub(crate) fn attribute_values(a: &Attributes) -> [Option<String>; 16] {
+pub(crate) fn attribute_values(a: &Attributes) -> [Option<String>; 17] {
     [
         a.civility.map(|c| c.as_str().to_string()),
         Some(a.last_name.clone()),
@@ -55,6 +56,7 @@ pub(crate) fn attribute_values(a: &Attributes) -> [Option<String>; 16] {
         a.mobile.as_ref().map(|p| p.as_e164().to_string()),
         a.email.as_ref().map(|e| e.as_str().to_string()),
         a.ine.clone(),
+        a.level.clone(),
     ]
 }
 
@@ -87,11 +89,12 @@ pub struct UserRow {
     pub mobile: Option<String>,
     pub email: Option<String>,
     pub ine: Option<String>,
+    pub level: Option<String>,
 }
 
 /// Columns of [`UserRow`], in a form both dialects accept.
 /// The users table is always aliased `u`.
-pub(crate) const USER_COLUMNS: &str = "u.id, u.sync_key, u.profile, u.source, u.protected, (u.deactivated_at IS NULL) AS active, u.login, u.civility, u.last_name, u.first_name, u.birth_date, u.subject, u.function_code, u.class_name, u.address, u.postal_code, u.city, u.landline, u.mobile, u.email, u.ine";
+pub(crate) const USER_COLUMNS: &str = "u.id, u.sync_key, u.profile, u.source, u.protected, (u.deactivated_at IS NULL) AS active, u.login, u.civility, u.last_name, u.first_name, u.birth_date, u.subject, u.function_code, u.class_name, u.address, u.postal_code, u.city, u.landline, u.mobile, u.email, u.ine, u.level";
 
 impl UserRow {
     pub fn attributes(&self) -> Result<Attributes> {
@@ -116,6 +119,7 @@ impl UserRow {
             mobile: self.mobile.clone().map(Phone::from_stored),
             email: self.email.clone().map(Email::from_stored),
             ine: self.ine.clone(),
+            level: self.level.clone(),
         })
     }
 

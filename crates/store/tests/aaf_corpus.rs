@@ -235,8 +235,15 @@ fn key_of(block: &str) -> String {
     )
 }
 
-/// A pupil's places, first class and INE.
-type Pupil = (BTreeSet<Uai>, Option<String>, Option<String>);
+/// What the XML says of a pupil.
+struct Pupil {
+    places: BTreeSet<Uai>,
+    /// The first class.
+    class: Option<String>,
+    ine: Option<String>,
+    /// `ENTEleveLibelleMEF`, else `ENTEleveNivFormation`.
+    level: Option<String>,
+}
 
 /// Pupils (with their first class) and parents a folder describes, and the
 /// links between them that both ends make real.
@@ -272,7 +279,20 @@ fn expected_families(files: &[FeedFile], structures: &HashMap<String, Uai>) -> F
                     .and_then(|c| c.split_once('$'))
                     .map(|(_, l)| decode_references(l));
                 let ine = values(block, "ENTEleveINE").into_iter().next();
-                pupils.insert(key, (places, class, ine));
+                let level = values(block, "ENTEleveLibelleMEF")
+                    .into_iter()
+                    .chain(values(block, "ENTEleveNivFormation"))
+                    .next()
+                    .map(|l| decode_references(&l));
+                pupils.insert(
+                    key,
+                    Pupil {
+                        places,
+                        class,
+                        ine,
+                        level,
+                    },
+                );
             }
         }
     }
@@ -291,7 +311,7 @@ fn expected_families(files: &[FeedFile], structures: &HashMap<String, Uai>) -> F
         let places: BTreeSet<Uai> = stated
             .iter()
             .filter(|(p, _)| *p == key)
-            .filter_map(|(_, c)| pupils.get(c).map(|(places, _, _)| places.clone()))
+            .filter_map(|(_, c)| pupils.get(c).map(|pupil| pupil.places.clone()))
             .flatten()
             .collect();
         if !places.is_empty() {
@@ -322,15 +342,16 @@ async fn check_families(d: &impl Directory, expected: &Families) {
     }
     for row in &rows {
         let (want_profile, want_places) = match expected.pupils.get(&row.sync_key) {
-            Some((p, class, ine)) => {
-                assert_eq!(&row.class_name, class, "{}", row.sync_key);
+            Some(pupil) => {
+                assert_eq!(row.class_name, pupil.class, "{}", row.sync_key);
                 assert_eq!(
                     row.ine.as_deref().map(str::to_uppercase),
-                    ine.as_deref().map(str::to_uppercase),
+                    pupil.ine.as_deref().map(str::to_uppercase),
                     "{}",
                     row.sync_key
                 );
-                ("eleve", p)
+                assert_eq!(row.level, pupil.level, "{}", row.sync_key);
+                ("eleve", &pupil.places)
             }
             None => ("parent", &expected.parents[&row.sync_key]),
         };
@@ -538,6 +559,12 @@ async fn a_whole_college_feed_gives_its_staff_in_their_college(d: &impl Feed) {
     let families = expected_families(&files, &structures_of(&files, &HashMap::new()));
     // The counts EOLE's own importer gives for this feed.
     assert_eq!((families.pupils.len(), families.parents.len()), (277, 550));
+    let levels: BTreeSet<&str> = families.pupils.values().filter_map(|p| p.level.as_deref()).collect();
+    assert_eq!(
+        levels,
+        BTreeSet::from(["3EME", "4EME", "5EME", "6EME"]),
+        "every pupil's level"
+    );
     assert!(families.links.len() >= 550, "every parent has a child");
     let outcome = run(d, &files).await;
     assert_eq!(outcome.report.status, Status::Imported);
@@ -599,7 +626,7 @@ async fn a_whole_college_feed_gives_its_staff_in_their_college(d: &impl Feed) {
     let pupils_3c = families
         .pupils
         .values()
-        .filter(|(_, c, _)| c.as_deref() == Some("3C"))
+        .filter(|pupil| pupil.class.as_deref() == Some("3C"))
         .count();
     let teachers_3c = expected
         .iter()

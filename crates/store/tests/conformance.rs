@@ -189,6 +189,7 @@ async fn every_attribute_is_written_and_read_back_by_insert_and_update(d: &impl 
         mobile: Some(Phone::from_stored("+33612345678".into())),
         email: Some(Email::from_stored("zoe@exemple.fr".into())),
         ine: Some("123456789AB".into()),
+        level: Some("4EME".into()),
     };
     let other = Attributes {
         civility: Some(Civility::parse("M.").unwrap()),
@@ -205,6 +206,7 @@ async fn every_attribute_is_written_and_read_back_by_insert_and_update(d: &impl 
         mobile: Some(Phone::from_stored("+33700000000".into())),
         email: None,
         ine: None,
+        level: None,
     };
     let key = domain::keys::SyncKey::from_stored("PERSON.m-mmezoedartagnan".into());
     let login = domain::values::Login::from_stored("zdartagnan".into());

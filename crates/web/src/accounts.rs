@@ -191,6 +191,7 @@ fn page<D>(
         ("Fonction", optional(&u.function_code)),
         ("Classe", optional(&u.class_name)),
         ("INE", optional(&u.ine)),
+        ("Niveau", optional(&u.level)),
         ("Adresse", optional(&u.address)),
         ("Code postal", optional(&u.postal_code)),
         ("Ville", optional(&u.city)),

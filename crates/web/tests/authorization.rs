@@ -430,6 +430,7 @@ async fn a_pupil_page_shows_the_persons_in_charge_and_a_parent_page_the_children
                     attr("ENTEleveINE", "123456789AB"),
                     attr("ENTPersonStructRattach", "4931"),
                     attr("ENTEleveClasses", "4931$3C"),
+                    attr("ENTEleveLibelleMEF", "3EME"),
                     attr("ENTElevePersRelEleve", "222$20$1$1$0$1"),
                 ]
                 .concat(),
@@ -484,8 +485,8 @@ async fn a_pupil_page_shows_the_persons_in_charge_and_a_parent_page_the_children
         "{body}"
     );
     assert!(
-        body.contains("123456789AB") && body.contains("3C"),
-        "INE and class: {body}"
+        body.contains("123456789AB") && body.contains("3C") && body.contains("Niveau") && body.contains("3EME"),
+        "INE, class and level: {body}"
     );
     let (status, body) = send(&app, Some(&a), Method::GET, &format!("/utilisateurs/{parent}"), None).await;
     assert_eq!(status, StatusCode::OK);

@@ -590,7 +590,7 @@ fn apply(
             }
         )*};
     }
-    set_present!(email, ine, landline, mobile, address, postal_code, city);
+    set_present!(email, ine, level, landline, mobile, address, postal_code, city);
     if let (Some(classes), PersonKind::Pupil) = (&rec.classes, rec.person) {
         s.attrs.class_name = classes.first().map(|(_, label)| label.clone());
     }
