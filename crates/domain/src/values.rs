@@ -243,8 +243,23 @@ impl Phone {
         let e164 = match french::plain_national(&candidate).and_then(|n| french::NUMBERS.as_ref().map(|f| (n, f))) {
             Some((national, numbers)) => numbers.e164(&national),
             None => french::parse_any(&candidate),
+        }
+        .or_else(|| french::parse_overseas(&candidate));
+        // Well written but not a number in use: saying "write 10 digits"
+        // would send the person looking for the wrong mistake.
+        let well_written = (digits.len() == 10 && digits.starts_with('0') && !s.trim_start().starts_with('+'))
+            || (s.trim_start().starts_with("+33") && digits.len() == 11);
+        let unallocated = || {
+            ValueError::new(
+                "bad_phone",
+                format!(
+                    "numéro de téléphone « {} » invalide : ce numéro n'est attribué à personne ; vérifiez-le (un numéro d'outre-mer s'écrit 06 92 12 34 56, ou avec l'indicatif de son territoire : +262 6 92 12 34 56)",
+                    raw.trim()
+                ),
+            )
         };
-        Ok((Phone(e164.ok_or_else(bad)?), notice))
+        let e164 = e164.ok_or_else(|| if well_written { unallocated() } else { bad() })?;
+        Ok((Phone(e164), notice))
     }
 
     pub fn from_stored(s: String) -> Self {
@@ -378,6 +393,27 @@ mod french {
         let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
         let national = digits.strip_prefix(prefix)?;
         (national.len() == 9 && !national.starts_with('0')).then(|| national.to_string())
+    }
+
+    /// The overseas departments and communities share France's national
+    /// numbering (a Réunion mobile is dialled 06 92 … from Paris) under
+    /// country codes of their own (+262 692 …).
+    const OVERSEAS: [phonenumber::country::Id; 8] = {
+        use phonenumber::country::Id::*;
+        [RE, YT, GP, MQ, GF, PM, BL, MF]
+    };
+
+    /// A number written the national way that is not metropolitan: its
+    /// territory's E.164 form.
+    pub(super) fn parse_overseas(s: &str) -> Option<String> {
+        let s = s.trim();
+        if s.starts_with('+') || s.starts_with("00") {
+            return None;
+        }
+        OVERSEAS.iter().find_map(|id| {
+            let number = phonenumber::parse(Some(*id), s).ok()?;
+            phonenumber::is_valid(&number).then(|| number.format().mode(phonenumber::Mode::E164).to_string())
+        })
     }
 
     /// Any spelling, through `phonenumber`.
@@ -564,6 +600,25 @@ mod tests {
             assert_eq!(Phone::parse(s).map(|p| p.0 .0), Ok("+33612345678".into()), "{s}");
         }
         assert_eq!(Phone::parse("612345678").map(|p| p.1.is_some()), Ok(true));
+        // Overseas numbers written the national way, as their owners write them.
+        for (s, e164) in [
+            ("06 92 12 34 56", "+262692123456"),
+            ("02 62 12 34 56", "+262262123456"),
+            ("06 90 12 34 56", "+590690123456"),
+            ("0696 12 34 56", "+596696123456"),
+            ("+262 6 92 12 34 56", "+262692123456"),
+        ] {
+            assert_eq!(Phone::parse(s).map(|p| p.0 .0), Ok(e164.into()), "{s}");
+        }
+        // Well written, yet no one's number: the message says so.
+        let Err(e) = Phone::parse("+33 6 92 12 34 56") else {
+            panic!("+33 6 92 is Réunion's range under +262");
+        };
+        assert!(e.message.contains("n'est attribué à personne"), "{}", e.message);
+        let Err(e) = Phone::parse("06 12 34") else {
+            panic!("too short");
+        };
+        assert!(e.message.contains("écrivez 10 chiffres"), "{}", e.message);
         assert!(Phone::parse("12").is_err());
         assert!(Phone::parse("abc").is_err());
         assert_eq!(Phone::from_stored("+33612345678".into()).display(), "06 12 34 56 78");
