@@ -586,32 +586,44 @@ pub struct Function {
     pub discipline: Option<String>,
 }
 
+/// A function value left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionLeftOut {
+    pub message: String,
+    /// `(code, discipline)` when only the structure is unknown: the value
+    /// still says what the person does.
+    pub elsewhere: Option<(String, Option<String>)>,
+}
+
 impl Function {
-    pub fn parse(raw: &str, structures: &StructureIndex) -> Result<Function, String> {
+    pub fn parse(raw: &str, structures: &StructureIndex) -> Result<Function, FunctionLeftOut> {
         let parts: Vec<&str> = raw.split('$').map(str::trim).collect();
-        let unreadable = || format!("fonction « {raw} » illisible (attendu STRUCTURE$CODE$LIBELLÉ) : ignorée");
+        let unreadable = || FunctionLeftOut {
+            message: format!("fonction « {raw} » illisible (attendu STRUCTURE$CODE$LIBELLÉ) : ignorée"),
+            elsewhere: None,
+        };
         let structure = parts.first().filter(|s| !s.is_empty()).ok_or_else(unreadable)?;
         let code = parts
             .get(1)
             .filter(|c| !c.is_empty())
             .ok_or_else(unreadable)?
             .to_ascii_uppercase();
-        let uai = structures
-            .resolve(structure)
-            .map_err(|why| format!("fonction « {raw} » ignorée : {why}"))?;
+        let discipline = parts.get(4).filter(|d| !d.is_empty()).map(|d| d.to_string());
+        let uai = match structures.resolve(structure) {
+            Ok(uai) => uai,
+            Err(why) => {
+                return Err(FunctionLeftOut {
+                    message: format!("fonction « {raw} » ignorée : {why}"),
+                    elsewhere: Some((code, discipline)),
+                })
+            }
+        };
         Ok(Function {
             uai,
             code,
             label: parts.get(2).map(|s| s.to_string()).unwrap_or_default(),
-            discipline: parts.get(4).filter(|d| !d.is_empty()).map(|d| d.to_string()),
+            discipline,
         })
-    }
-
-    /// The code and the discipline of a value whose structure is unknown.
-    pub fn code_and_discipline(raw: &str) -> Option<(String, Option<String>)> {
-        let parts: Vec<&str> = raw.split('$').map(str::trim).collect();
-        let code = parts.get(1).filter(|c| !c.is_empty())?.to_ascii_uppercase();
-        Some((code, parts.get(4).filter(|d| !d.is_empty()).map(|d| d.to_string())))
     }
 
     pub fn is_teaching(&self) -> bool {
@@ -931,11 +943,9 @@ pub fn map_request(
                 for v in values.iter().filter(|v| !v.is_empty()) {
                     match Function::parse(v, structures) {
                         Ok(f) => functions.push(f),
-                        Err(why) => {
-                            record.notices.push(why);
-                            if let Some(what) = Function::code_and_discipline(v) {
-                                record.functions_elsewhere.push(what);
-                            }
+                        Err(left_out) => {
+                            record.notices.push(left_out.message);
+                            record.functions_elsewhere.extend(left_out.elsewhere);
                         }
                     }
                 }

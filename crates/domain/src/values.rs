@@ -240,15 +240,15 @@ impl Phone {
         if candidate.chars().any(|c| c.is_alphabetic()) || digits.len() < 6 {
             return Err(bad());
         }
-        let e164 = match french::plain_national(&candidate).and_then(|n| french::NUMBERS.as_ref().map(|f| (n, f))) {
-            Some((national, numbers)) => numbers.e164(&national),
+        let national = french::plain_national(&candidate);
+        let e164 = match national.as_deref().zip(french::NUMBERS.as_ref()) {
+            Some((national, numbers)) => numbers.e164(national),
             None => french::parse_any(&candidate),
         }
         .or_else(|| french::parse_overseas(&candidate));
-        // Well written but not a number in use: saying "write 10 digits"
-        // would send the person looking for the wrong mistake.
-        let well_written = (digits.len() == 10 && digits.starts_with('0') && !s.trim_start().starts_with('+'))
-            || (s.trim_start().starts_with("+33") && digits.len() == 11);
+        // Well written (a plain national spelling) but not a number in use:
+        // saying "write 10 digits" would send the person looking for the
+        // wrong mistake.
         let unallocated = || {
             ValueError::new(
                 "bad_phone",
@@ -258,7 +258,7 @@ impl Phone {
                 ),
             )
         };
-        let e164 = e164.ok_or_else(|| if well_written { unallocated() } else { bad() })?;
+        let e164 = e164.ok_or_else(|| if national.is_some() { unallocated() } else { bad() })?;
         Ok((Phone(e164), notice))
     }
 

@@ -439,27 +439,27 @@ fn apply(
         ok
     };
     // Functions in structures the directory does not know give no place, but
-    // still say what the person does: `(code, discipline)`.
-    let elsewhere: Vec<(&str, Option<&str>)> = match &rec.functions {
-        Some(FunctionsChange::Replace(all) | FunctionsChange::Add(all)) => all
-            .iter()
-            .filter(|f| !known.contains(&f.uai))
-            .map(|f| (f.code.as_str(), f.discipline.as_deref()))
-            .chain(
-                rec.functions_elsewhere
-                    .iter()
-                    .map(|(code, discipline)| (code.as_str(), discipline.as_deref())),
-            )
-            .collect(),
-        _ => Vec::new(),
-    };
-    let teaches_elsewhere = elsewhere.iter().any(|(code, _)| *code == "ENS");
+    // those a request states still say what the person does: `(code, discipline)`.
+    let mut elsewhere: Vec<(&str, Option<&str>)> = Vec::new();
     let functions: Option<(&FunctionsChange, Vec<&super::Function>)> = rec.functions.as_ref().map(|change| {
-        let list = match change {
-            FunctionsChange::Replace(f) | FunctionsChange::Add(f) | FunctionsChange::Remove(f) => f,
+        let (list, stated) = match change {
+            FunctionsChange::Replace(f) | FunctionsChange::Add(f) => (f, true),
+            FunctionsChange::Remove(f) => (f, false),
         };
-        (change, list.iter().filter(|f| keep_known(&f.uai)).collect())
+        let mut placed = Vec::new();
+        for f in list {
+            if keep_known(&f.uai) {
+                placed.push(f);
+            } else if stated {
+                elsewhere.push((f.code.as_str(), f.discipline.as_deref()));
+            }
+        }
+        if stated {
+            elsewhere.extend(rec.functions_elsewhere.iter().map(|(c, d)| (c.as_str(), d.as_deref())));
+        }
+        (change, placed)
     });
+    let teaches_elsewhere = elsewhere.iter().any(|(code, _)| *code == "ENS");
     let attached: Vec<Uai> = rec
         .attached
         .iter()
